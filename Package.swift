@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind a module map and a few one-line shims
+        // for the calls Swift cannot make (variadic functions, char-array fields).
+        .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+
+        // Pure Swift: no C, no I/O.
+        .target(name: "SluiceCore", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "SluiceProviders", dependencies: ["SluiceCore"]),
+
+        // Adapters: the only code that imports C.
+        .target(name: "SluiceFastCGI", dependencies: ["CFastCGI", "SluiceCore"]),
+        .target(name: "SluiceHTTP", dependencies: ["CCurl", "SluiceCore"]),
+        .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceCore"]),
+
+        // The request pipeline and the process pool.
+        .target(name: "SluiceGateway", dependencies: [
+            "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A deterministic OpenAI-wire-format server for offline use and tests.
+        .target(name: "SluiceMockProvider"),
+
+        .executableTarget(name: "sluice", dependencies: [
+            "SluiceGateway", "SluiceMockProvider", "SluiceCore", "SluiceRedis",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
+        .testTarget(name: "SluiceProvidersTests", dependencies: ["SluiceProviders", "SluiceCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider"]),
+        .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,289 @@
+/// The whole validated gateway configuration, as loaded from `sluice.yaml`.
+///
+/// Every value here is resolved: secret references have been read, durations parsed,
+/// endpoint references checked. A `GatewayConfig` is immutable and `Sendable`, so the
+/// pool shares one instance between all threads of a worker.
+public struct GatewayConfig: Sendable {
+    /// Where the responder pool listens and how big it is.
+    public var server: ServerConfig
+    /// The Redis deployment that holds shared state.
+    public var redis: RedisConfig
+    /// Upstream accounts, by name.
+    public var providers: [String: ProviderConfig]
+    /// Routes, by name; the client's `model` field names a route.
+    public var routes: [String: RouteConfig]
+    /// Route names in the order the file declares them (for `GET /v1/models`).
+    public var routeOrder: [String]
+    /// Policies for identities asserted by nginx in `SLUICE_PRINCIPAL`.
+    public var principals: PrincipalPolicies
+
+    public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
+                routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies) {
+        self.server = server
+        self.redis = redis
+        self.providers = providers
+        self.routes = routes
+        self.routeOrder = routeOrder
+        self.principals = principals
+    }
+}
+
+/// `server:` — the FastCGI socket and the size of the responder pool.
+public struct ServerConfig: Sendable, Equatable {
+    /// `unix:/path/to/sock`, `/path/to/sock` or `host:port`.
+    public var listen: String
+    /// Worker processes the master keeps running.
+    public var workers: Int
+    /// Threads per worker; each owns one FastCGI request, one curl handle, one Redis connection.
+    public var threads: Int
+    /// The listen backlog.
+    public var backlog: Int
+    /// Largest request body the responder accepts (nginx should refuse larger ones first).
+    public var maxBodyBytes: Int
+    /// How long a draining worker may take to finish in-flight requests.
+    public var drainTimeout: Duration
+
+    public init(listen: String = "127.0.0.1:9000", workers: Int = 2, threads: Int = 16, backlog: Int = 1024,
+                maxBodyBytes: Int = 8 << 20, drainTimeout: Duration = .seconds(30)) {
+        self.listen = listen
+        self.workers = workers
+        self.threads = threads
+        self.backlog = backlog
+        self.maxBodyBytes = maxBodyBytes
+        self.drainTimeout = drainTimeout
+    }
+}
+
+/// `redis:` — connection to the shared state store.
+public struct RedisConfig: Sendable, Equatable {
+    /// `redis://[:password@]host:port/db` or `unix:///path/to/redis.sock`.
+    public var url: RedisURL
+    /// Connect and command timeout.
+    public var timeout: Duration
+    /// Prefix of every key Sluice writes, so several gateways can share one Redis.
+    public var keyPrefix: String
+
+    public init(url: RedisURL, timeout: Duration = .milliseconds(500), keyPrefix: String = "sluice") {
+        self.url = url
+        self.timeout = timeout
+        self.keyPrefix = keyPrefix
+    }
+}
+
+/// A parsed Redis URL. The password is a `Secret` and never printed.
+public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
+    public enum Address: Sendable, Equatable {
+        case tcp(host: String, port: Int)
+        case unix(path: String)
+    }
+    public var address: Address
+    public var database: Int
+    public var username: String?
+    public var password: Secret?
+
+    public init(address: Address, database: Int = 0, username: String? = nil, password: Secret? = nil) {
+        self.address = address
+        self.database = database
+        self.username = username
+        self.password = password
+    }
+
+    public var description: String {
+        switch address {
+        case .tcp(let host, let port): return "redis://\(host):\(port)/\(database)"
+        case .unix(let path): return "unix://\(path)"
+        }
+    }
+}
+
+/// Which upstream API a provider speaks.
+public enum ProviderKind: String, Sendable, CaseIterable {
+    /// api.openai.com, or anything that speaks its API with `Authorization: Bearer`.
+    case openai
+    /// Any server speaking OpenAI's API (vLLM, Databricks' OpenAI-compatible path, …),
+    /// with a configurable auth header.
+    case openaiCompatible = "openai_compatible"
+}
+
+/// `providers.NAME:` — one upstream account.
+public struct ProviderConfig: Sendable {
+    public var name: String
+    public var kind: ProviderKind
+    /// Base URL up to and including the API version, e.g. `https://api.openai.com/v1`.
+    public var baseURL: String
+    /// The upstream credential; `nil` for servers that need none.
+    public var apiKey: Secret?
+    /// Header that carries the credential (default `Authorization`).
+    public var authHeader: String
+    /// Text before the credential in that header (default `Bearer `; empty for `api-key` styles).
+    public var authPrefix: String
+    /// Extra headers sent on every call (values may be secrets).
+    public var headers: [(name: String, value: Secret)]
+    /// Per-provider timeouts (routes and endpoints may override).
+    public var timeouts: Timeouts
+
+    public init(name: String, kind: ProviderKind, baseURL: String, apiKey: Secret?, authHeader: String = "Authorization",
+                authPrefix: String = "Bearer ", headers: [(name: String, value: Secret)] = [], timeouts: Timeouts = Timeouts()) {
+        self.name = name
+        self.kind = kind
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.authHeader = authHeader
+        self.authPrefix = authPrefix
+        self.headers = headers
+        self.timeouts = timeouts
+    }
+}
+
+/// Upstream timeouts. Every field is optional so that levels can be layered
+/// (provider, then route, then endpoint); `resolved` fills the defaults.
+public struct Timeouts: Sendable, Equatable {
+    /// TCP + TLS connect.
+    public var connect: Duration?
+    /// From sending the request to the first response byte.
+    public var firstByte: Duration?
+    /// Longest silence between two chunks of a streamed response.
+    public var idle: Duration?
+    /// The whole upstream call.
+    public var total: Duration?
+
+    public init(connect: Duration? = nil, firstByte: Duration? = nil, idle: Duration? = nil, total: Duration? = nil) {
+        self.connect = connect
+        self.firstByte = firstByte
+        self.idle = idle
+        self.total = total
+    }
+
+    /// `self` where set, otherwise `fallback`.
+    public func overriding(_ fallback: Timeouts) -> Timeouts {
+        Timeouts(connect: connect ?? fallback.connect, firstByte: firstByte ?? fallback.firstByte,
+                 idle: idle ?? fallback.idle, total: total ?? fallback.total)
+    }
+
+    /// The defaults: 5 s connect, 120 s to first byte, 120 s idle, 10 min total.
+    public static let defaults = Timeouts(connect: .seconds(5), firstByte: .seconds(120), idle: .seconds(120), total: .seconds(600))
+}
+
+/// What a route serves; decides which API paths may use it.
+public enum RouteType: String, Sendable, CaseIterable {
+    case chat
+    case completions
+    case embeddings
+}
+
+/// `routes.NAME:` — what a client names in `model`.
+public struct RouteConfig: Sendable {
+    public var name: String
+    public var type: RouteType
+    /// Ordered endpoints; `fallbackOnly` ones serve only after the ones before them failed.
+    public var endpoints: [EndpointConfig]
+    /// Tag rules, evaluated in order before weights.
+    public var rules: [RouteRule]
+    /// Route-level timeouts (over the provider's, under the endpoint's).
+    public var timeouts: Timeouts
+    /// Limits declared on the route (enforced by the governance layer).
+    public var limits: [LimitConfig]
+
+    public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
+                timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = []) {
+        self.name = name
+        self.type = type
+        self.endpoints = endpoints
+        self.rules = rules
+        self.timeouts = timeouts
+        self.limits = limits
+    }
+}
+
+/// One endpoint of a route: a provider account and the model to ask it for.
+public struct EndpointConfig: Sendable, Equatable {
+    /// Name for rules and reports; defaults to `provider/model`.
+    public var name: String
+    public var provider: String
+    public var model: String
+    /// Relative share of traffic among the route's primary endpoints.
+    public var weight: Int
+    /// Serves only when the endpoints before it failed.
+    public var fallbackOnly: Bool
+    /// Endpoint-level timeout overrides.
+    public var timeouts: Timeouts
+
+    public init(name: String, provider: String, model: String, weight: Int = 1, fallbackOnly: Bool = false,
+                timeouts: Timeouts = Timeouts()) {
+        self.name = name
+        self.provider = provider
+        self.model = model
+        self.weight = weight
+        self.fallbackOnly = fallbackOnly
+        self.timeouts = timeouts
+    }
+}
+
+/// `rules: [{when: {tag: value}, use: endpoint}]`.
+public struct RouteRule: Sendable, Equatable {
+    /// Every tag here must match the request's tags.
+    public var when: [String: String]
+    /// The endpoint name to use first.
+    public var use: String
+
+    public init(when: [String: String], use: String) {
+        self.when = when
+        self.use = use
+    }
+}
+
+/// What a limit counts against.
+public enum LimitScope: String, Sendable, CaseIterable {
+    case key, principal, route, endpoint, tag
+}
+
+/// `limits: [{per: key, requests: 600, window: 1m}]`.
+public struct LimitConfig: Sendable, Equatable {
+    public var per: LimitScope
+    /// For `per: tag`, which tag's value is counted.
+    public var tag: String?
+    public var requests: Int?
+    public var tokens: Int?
+    public var window: Duration
+
+    public init(per: LimitScope, tag: String? = nil, requests: Int? = nil, tokens: Int? = nil, window: Duration) {
+        self.per = per
+        self.tag = tag
+        self.requests = requests
+        self.tokens = tokens
+        self.window = window
+    }
+}
+
+/// `principals:` — policies for identities nginx asserts in `SLUICE_PRINCIPAL`.
+public struct PrincipalPolicies: Sendable, Equatable {
+    /// Policy by exact principal name.
+    public var named: [String: AccessPolicy]
+    /// Policy for any other asserted principal; `nil` refuses them.
+    public var fallback: AccessPolicy?
+
+    public init(named: [String: AccessPolicy] = [:], fallback: AccessPolicy? = nil) {
+        self.named = named
+        self.fallback = fallback
+    }
+
+    /// The policy for `principal`, if any.
+    public func policy(for principal: String) -> AccessPolicy? {
+        named[principal] ?? fallback
+    }
+}
+
+/// Which routes an identity may call.
+public struct AccessPolicy: Sendable, Equatable {
+    /// Route names; `nil` means every route.
+    public var routes: Set<String>?
+
+    public init(routes: Set<String>? = nil) {
+        self.routes = routes
+    }
+
+    /// Whether this policy lets its holder call `route`.
+    public func allows(route: String) -> Bool {
+        routes.map { $0.contains(route) } ?? true
+    }
+}

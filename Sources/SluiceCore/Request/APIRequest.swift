@@ -1,0 +1,128 @@
+/// A client's request body, validated and read just enough to route it.
+///
+/// The body is kept as the client's bytes: only the `model` value is replaced when
+/// the request goes upstream (`upstreamBody(model:)`), everything else passes
+/// through untouched.
+public struct APIRequest: Sendable {
+    public let operation: APIOperation
+    /// The client's bytes.
+    public let body: [UInt8]
+    /// The route name the client asked for.
+    public let model: String
+    /// `stream: true`.
+    public let stream: Bool
+    /// `stream_options.include_usage: true`.
+    public let includeUsage: Bool
+    /// Byte range of the `model` value (quotes included) in `body`.
+    private let modelRange: Range<Int>
+
+    /// Validates `body` for `operation`: well-formed JSON object, `model` a non-empty
+    /// string, and every known field of the right JSON type.
+    public init(operation: APIOperation, body: [UInt8]) throws(GatewayError) {
+        guard !body.isEmpty else {
+            throw GatewayError(.invalidJSON, "The request body is empty; expected a JSON object.")
+        }
+        let members: [JSONScanner.Member]
+        do {
+            members = try JSONScanner.topLevelMembers(of: body)
+        } catch {
+            throw GatewayError(.invalidJSON, "The request body is not valid JSON: \(error.description).")
+        }
+        var model: (String, Range<Int>)?
+        var stream = false
+        var includeUsage = false
+        for member in members {
+            if let expected = Self.expectedKinds(operation)[member.key], !expected.contains(member.kind) {
+                let names = expected.map(\.rawValue).sorted().joined(separator: " or ")
+                throw GatewayError.invalidRequest(
+                    "Invalid type for '\(member.key)': expected \(names), got \(member.kind.rawValue).", param: member.key)
+            }
+            switch member.key {
+            case "model":
+                model = (JSONScanner.decodeString(at: member.range, in: body), member.range)
+            case "stream":
+                stream = member.kind == .bool && body[member.range.lowerBound] == UInt8(ascii: "t")
+            case "stream_options" where member.kind == .object:
+                for option in JSONScanner.members(of: member.range, in: body) where option.key == "include_usage" {
+                    guard option.kind == .bool || option.kind == .null else {
+                        throw GatewayError.invalidRequest(
+                            "Invalid type for 'stream_options.include_usage': expected bool, got \(option.kind.rawValue).",
+                            param: "stream_options.include_usage")
+                    }
+                    includeUsage = option.kind == .bool && body[option.range.lowerBound] == UInt8(ascii: "t")
+                }
+            default:
+                break
+            }
+        }
+        guard let (name, range) = model else {
+            throw GatewayError.invalidRequest("Missing required parameter: 'model'.", param: "model")
+        }
+        guard !name.isEmpty else {
+            throw GatewayError.invalidRequest("'model' must name a route.", param: "model")
+        }
+        for required in Self.requiredFields(operation) where !members.contains(where: { $0.key == required }) {
+            throw GatewayError.invalidRequest("Missing required parameter: '\(required)'.", param: required)
+        }
+        if stream && !operation.canStream {
+            throw GatewayError.invalidRequest("'stream' is not supported for \(operation.rawValue).", param: "stream")
+        }
+        self.operation = operation
+        self.body = body
+        self.model = name
+        self.stream = stream
+        self.includeUsage = includeUsage
+        self.modelRange = range
+    }
+
+    /// The body to send upstream: the client's bytes with `model` set to `model`.
+    public func upstreamBody(model upstreamModel: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + upstreamModel.utf8.count)
+        out.append(contentsOf: body[..<modelRange.lowerBound])
+        out.append(contentsOf: JSONText.quoted(upstreamModel).utf8)
+        out.append(contentsOf: body[modelRange.upperBound...])
+        return out
+    }
+
+    private static func requiredFields(_ operation: APIOperation) -> [String] {
+        switch operation {
+        case .chatCompletions: return ["messages"]
+        case .completions: return ["prompt"]
+        case .embeddings: return ["input"]
+        }
+    }
+
+    private typealias Kinds = Set<JSONScanner.Kind>
+    private static let number: Kinds = [.number, .null]
+    private static let common: [String: Kinds] = [
+        "model": [.string], "stream": [.bool, .null], "stream_options": [.object, .null],
+        "user": [.string, .null], "n": number, "temperature": number, "top_p": number,
+        "max_tokens": number, "presence_penalty": number, "frequency_penalty": number,
+        "seed": number, "stop": [.string, .array, .null], "logit_bias": [.object, .null],
+        "metadata": [.object, .null],
+    ]
+
+    private static func expectedKinds(_ operation: APIOperation) -> [String: Kinds] {
+        switch operation {
+        case .chatCompletions:
+            return common.merging([
+                "messages": [.array], "max_completion_tokens": number, "tools": [.array, .null],
+                "tool_choice": [.string, .object, .null], "parallel_tool_calls": [.bool, .null],
+                "response_format": [.object, .null], "logprobs": [.bool, .null], "top_logprobs": number,
+                "functions": [.array, .null], "function_call": [.string, .object, .null],
+                "store": [.bool, .null], "reasoning_effort": [.string, .null], "modalities": [.array, .null],
+            ]) { $1 }
+        case .completions:
+            return common.merging([
+                "prompt": [.string, .array], "suffix": [.string, .null], "echo": [.bool, .null],
+                "best_of": number, "logprobs": number,
+            ]) { $1 }
+        case .embeddings:
+            return [
+                "model": [.string], "input": [.string, .array], "encoding_format": [.string, .null],
+                "dimensions": number, "user": [.string, .null],
+            ]
+        }
+    }
+}

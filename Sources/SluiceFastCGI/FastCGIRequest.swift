@@ -1,0 +1,123 @@
+import CFastCGI
+import Glibc
+
+/// One thread's FastCGI request slot (`FCGX_Request`), reused for every request the
+/// thread accepts. Follows libfcgi's `fcgiapp.h` and the `threaded.c` example, without
+/// its accept mutex (Linux does not need it, and it deadlocks with keep-conn).
+public final class FastCGIRequest {
+    private let request: UnsafeMutablePointer<FCGX_Request>
+    private var accepted = false
+
+    /// Call `FastCGIRequest.initializeLibrary()` once per process before the first one.
+    public init(listeningSocket: Int32) {
+        request = .allocate(capacity: 1)
+        // FCGI_FAIL_ACCEPT_ON_INTR: a signal interrupts a blocked accept, which is how a
+        // draining worker wakes its acceptors without touching the shared socket.
+        FCGX_InitRequest(request, listeningSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+    }
+
+    deinit {
+        if accepted { FCGX_Finish_r(request) }
+        FCGX_Free(request, 1)
+        request.deallocate()
+    }
+
+    /// `FCGX_Init`, once per process.
+    public static func initializeLibrary() {
+        FCGX_Init()
+    }
+
+    /// Tells libfcgi the process is shutting down (`FCGX_ShutdownPending`): an accept
+    /// interrupted from now on fails instead of retrying.
+    public static func shutdownPending() {
+        FCGX_ShutdownPending()
+    }
+
+    /// Waits for the next request. Returns `false` when accepting failed or was
+    /// interrupted (shutdown); the previous request, if any, is finished first.
+    public func accept() -> Bool {
+        accepted = FCGX_Accept_r(request) >= 0
+        return accepted
+    }
+
+    /// Completes the current request: flushes output and closes the connection.
+    public func finish() {
+        guard accepted else { return }
+        FCGX_Finish_r(request)
+        accepted = false
+    }
+
+    /// A FastCGI param (`REQUEST_METHOD`, `SLUICE_PRINCIPAL`, …), `nil` if nginx did not send it.
+    public func param(_ name: String) -> String? {
+        guard let value = FCGX_GetParam(name, request.pointee.envp) else { return nil }
+        return String(cString: value)
+    }
+
+    /// The connection to nginx, for polling whether it went away.
+    public var connectionDescriptor: Int32 { request.pointee.ipcFd }
+
+    /// Reads the request body to its end (always to the end: unread body data makes
+    /// libfcgi drop the connection, and `CONTENT_LENGTH` is empty for chunked bodies).
+    /// Returns `nil` when the body is longer than `limit` bytes (the rest is discarded).
+    public func readBody(limit: Int) -> [UInt8]? {
+        var body: [UInt8] = []
+        if let length = param("CONTENT_LENGTH").flatMap({ Int($0) }), length > 0 {
+            body.reserveCapacity(min(length, limit))
+        }
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var tooLarge = false
+        while true {
+            let count = chunk.withUnsafeMutableBufferPointer { buffer in
+                buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                    FCGX_GetStr($0, Int32(buffer.count), request.pointee.in)
+                }
+            }
+            if count <= 0 { break }
+            if !tooLarge {
+                if body.count + Int(count) > limit {
+                    tooLarge = true
+                    body = []
+                } else {
+                    body.append(contentsOf: chunk[0..<Int(count)])
+                }
+            }
+        }
+        return tooLarge ? nil : body
+    }
+
+    /// Writes raw bytes to nginx. Returns `false` if the connection is gone.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        return FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), request.pointee.out) >= 0
+    }
+
+    /// Writes text to nginx. Returns `false` if the connection is gone.
+    @discardableResult
+    public func write(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes bytes to nginx. Returns `false` if the connection is gone.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Sends what is buffered to nginx now. Returns `false` if the client went away
+    /// (libfcgi reports a vanished peer here, not at `write`).
+    public func flush() -> Bool {
+        FCGX_FFlush(request.pointee.out) == 0
+    }
+
+    /// Whether nginx closed the connection (the client went away), without blocking.
+    public func peerClosed() -> Bool {
+        var descriptor = pollfd(fd: connectionDescriptor, events: pollReadHangUp, revents: 0)
+        guard poll(&descriptor, 1, 0) > 0 else { return false }
+        return descriptor.revents & (pollReadHangUp | Int16(POLLHUP) | Int16(POLLERR)) != 0
+    }
+}
+
+/// `POLLRDHUP` (Linux, <poll.h> with _GNU_SOURCE), which Glibc's Swift module does not export.
+private let pollReadHangUp: Int16 = 0x2000

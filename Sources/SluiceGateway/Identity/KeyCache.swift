@@ -1,0 +1,42 @@
+import SluiceCore
+import Synchronization
+
+/// A worker's short-lived memory of key lookups, shared by its threads.
+///
+/// Entries (found, missing or revoked) live for `ttl`, so a revocation reaches every
+/// responder within `ttl` plus one lookup, and a flood of bad keys costs Redis one
+/// lookup per key per `ttl`.
+public final class KeyCache: Sendable {
+    private struct Entry {
+        let record: GatewayKeyRecord?
+        let expires: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let ttl: Duration
+    private let capacity: Int
+
+    public init(ttl: Duration = .seconds(2), capacity: Int = 10_000) {
+        self.ttl = ttl
+        self.capacity = capacity
+    }
+
+    /// The cached answer for `hash`: `.some(record-or-nil)` if fresh, `nil` if unknown or stale.
+    public func cached(hash: String, now: ContinuousClock.Instant = .now) -> GatewayKeyRecord?? {
+        entries.withLock { entries in
+            guard let entry = entries[hash], entry.expires > now else { return nil }
+            return .some(entry.record)
+        }
+    }
+
+    /// Remembers the lookup result for `hash`.
+    public func store(hash: String, record: GatewayKeyRecord?, now: ContinuousClock.Instant = .now) {
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value.expires > now }
+                if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[hash] = Entry(record: record, expires: now + ttl)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import SluiceCore
+import SluiceRedis
+
+/// Resolves who is calling: a gateway key (by its hash, cached briefly) or an identity
+/// nginx asserted in `SLUICE_PRINCIPAL`.
+struct Authenticator {
+    let context: WorkerContext
+    let redis: RedisConnection
+
+    /// A key wins over an asserted principal; neither is a 401.
+    func caller(credential: String?, principal: String?) throws(GatewayError) -> Caller {
+        if let credential, !credential.isEmpty {
+            return try keyCaller(credential)
+        }
+        if let principal, !principal.isEmpty {
+            guard let policy = context.config.principals.policy(for: principal) else {
+                throw GatewayError(.identityNotAllowed, "The identity asserted for this request has no access to this gateway.")
+            }
+            return .principal(name: principal, policy: policy)
+        }
+        throw GatewayError(.missingCredential,
+                           "You didn't provide an API key. Provide your gateway key in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY).")
+    }
+
+    private func keyCaller(_ credential: String) throws(GatewayError) -> Caller {
+        let invalid = GatewayError(.invalidCredential, "Incorrect API key provided.")
+        guard GatewayKeyFormat.looksValid(credential) else { throw invalid }
+        let hash = GatewayKeyFormat.hash(credential)
+        let record: GatewayKeyRecord?
+        if let cached = context.keyCache.cached(hash: hash) {
+            record = cached
+        } else {
+            do {
+                record = try KeyDirectory(redis: redis, names: context.redisKeys).lookup(hash: hash)
+            } catch {
+                context.logger.error("key lookup failed: \(error)")
+                throw GatewayError(.backendUnavailable, "The gateway cannot check API keys right now; retry shortly.",
+                                   retryAfter: 1)
+            }
+            context.keyCache.store(hash: hash, record: record)
+        }
+        guard let record, record.revokedAt == nil else { throw invalid }
+        return .key(record)
+    }
+}

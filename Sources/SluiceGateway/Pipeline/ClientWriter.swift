@@ -1,0 +1,41 @@
+import SluiceCore
+import SluiceFastCGI
+
+/// Writes responses to the client through nginx.
+struct ClientWriter {
+    let request: FastCGIRequest
+    let requestId: String
+
+    /// A complete response with a body and its length.
+    func send(status: Int, contentType: String, body: [UInt8], extraHeaders: [(name: String, value: String)] = []) {
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", contentType), ("Content-Length", String(body.count)), ("X-Sluice-Request-Id", requestId),
+        ]
+        headers += extraHeaders
+        request.write(ResponseHead(status: status, headers: headers).encoded)
+        request.write(body)
+    }
+
+    /// A JSON response made by the gateway itself.
+    func sendJSON(status: Int, _ json: String, extraHeaders: [(name: String, value: String)] = []) {
+        send(status: status, contentType: "application/json", body: Array(json.utf8), extraHeaders: extraHeaders)
+    }
+
+    /// The OpenAI-shaped error response for `error`.
+    func send(_ error: GatewayError, extraHeaders: [(name: String, value: String)] = []) {
+        var headers = extraHeaders
+        if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
+        sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
+    }
+
+    /// Starts a streamed response: headers only, flushed at once.
+    func startStream(contentType: String, extraHeaders: [(name: String, value: String)]) -> Bool {
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", contentType), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
+            ("X-Sluice-Request-Id", requestId),
+        ]
+        headers += extraHeaders
+        request.write(ResponseHead(status: 200, headers: headers).encoded)
+        return request.flush()
+    }
+}

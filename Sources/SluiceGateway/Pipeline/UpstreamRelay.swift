@@ -1,0 +1,106 @@
+import SluiceCore
+import SluiceFastCGI
+import SluiceProviders
+
+/// Receives one upstream answer. A successful stream is relayed to the client event by
+/// event as it arrives (each flushed at once); anything else is kept whole so the
+/// pipeline can still choose another endpoint or translate the error.
+final class UpstreamRelay: UpstreamResponseHandler {
+    /// Largest non-streamed answer kept in memory (large embedding batches fit).
+    static let bufferLimit = 256 << 20
+
+    private let writer: ClientWriter
+    private let wantsStream: Bool
+    private var translator: StreamTranslator
+    private let extraHeaders: [(name: String, value: String)]
+    private var framer = SSEFramer()
+    private var lastPeerCheck = ContinuousClock.now
+
+    private(set) var status = 0
+    private(set) var headers: [(name: String, value: String)] = []
+    private(set) var body: [UInt8] = []
+    /// The client has received the response head: no other endpoint may be tried.
+    private(set) var streamStarted = false
+    /// The upstream sent its terminal marker.
+    private(set) var sawTerminal = false
+    /// The stream was ended with an error event already.
+    private(set) var endedWithError = false
+    /// The client went away.
+    private(set) var clientGone = false
+    /// The body grew past `bufferLimit`.
+    private(set) var overflowed = false
+
+    init(writer: ClientWriter, wantsStream: Bool, translator: StreamTranslator, extraHeaders: [(name: String, value: String)]) {
+        self.writer = writer
+        self.wantsStream = wantsStream
+        self.translator = translator
+        self.extraHeaders = extraHeaders
+    }
+
+    var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "application/json" }
+
+    func didReceiveHead(status: Int, headers: [(name: String, value: String)]) -> Bool {
+        self.status = status
+        self.headers = headers
+        guard wantsStream, (200..<300).contains(status), contentType.hasPrefix("text/event-stream") else { return true }
+        streamStarted = true
+        if !writer.startStream(contentType: contentType, extraHeaders: extraHeaders) {
+            clientGone = true
+            return false
+        }
+        return true
+    }
+
+    func didReceive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard streamStarted else {
+            guard body.count + bytes.count <= Self.bufferLimit else {
+                overflowed = true
+                return false
+            }
+            body.append(contentsOf: bytes)
+            return true
+        }
+        let request = writer.request
+        let keepGoing = framer.feed(bytes) { event in
+            let translated = translator.translate(event: event)
+            if let error = translated.error {
+                request.write(error.streamEvent)
+                endedWithError = true
+                return false
+            }
+            if let output = translated.output {
+                request.write(output)
+            } else {
+                event.withUnsafeBytes { _ = request.write($0) }
+            }
+            if translated.isTerminal { sawTerminal = true }
+            return true
+        }
+        if !request.flush() {
+            clientGone = true
+            return false
+        }
+        return keepGoing
+    }
+
+    func shouldContinue() -> Bool {
+        let now = ContinuousClock.now
+        guard now - lastPeerCheck >= .milliseconds(200) else { return true }
+        lastPeerCheck = now
+        if writer.request.peerClosed() {
+            clientGone = true
+            return false
+        }
+        return true
+    }
+
+    /// Ends a started stream that failed or was cut: an explicit error event, never the
+    /// terminal marker, so no client mistakes it for a complete answer.
+    func endStream(with error: GatewayError) {
+        guard streamStarted, !endedWithError, !clientGone else { return }
+        let request = writer.request
+        request.write(error.streamEvent)
+        endedWithError = true
+        _ = request.flush()
+    }
+}

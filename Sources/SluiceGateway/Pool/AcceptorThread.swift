@@ -1,0 +1,67 @@
+import Glibc
+import SluiceFastCGI
+import Synchronization
+
+/// One OS thread that accepts and serves FastCGI requests. Everything C it uses (the
+/// FastCGI request, the curl handle, the Redis connection) is created on this thread
+/// and never leaves it. Started with `pthread_create`, not on Swift's cooperative pool,
+/// because every call it makes blocks.
+final class AcceptorThread: @unchecked Sendable {
+    let index: Int
+    private let context: WorkerContext
+    private let state: DrainState
+    private var thread = pthread_t()
+    /// The thread is (about to be) blocked in accept.
+    let waiting = Atomic<Bool>(false)
+    /// The thread has left its loop.
+    let finished = Atomic<Bool>(false)
+
+    init(index: Int, context: WorkerContext, state: DrainState) {
+        self.index = index
+        self.context = context
+        self.state = state
+    }
+
+    /// Starts the thread; `false` if the system refused.
+    func start() -> Bool {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { argument in
+            guard let argument else { return nil }
+            let acceptor = Unmanaged<AcceptorThread>.fromOpaque(argument).takeRetainedValue()
+            acceptor.loop()
+            return nil
+        }, box)
+        if created != 0 { Unmanaged<AcceptorThread>.fromOpaque(box).release() }
+        return created == 0
+    }
+
+    /// Interrupts a blocked accept.
+    func wake() {
+        pthread_kill(thread, Signals.wake)
+    }
+
+    private func loop() {
+        Signals.unblock([Signals.wake])
+        let request = FastCGIRequest(listeningSocket: WorkerProcess.listenDescriptor)
+        let pipeline = RequestPipeline(context: context)
+        var failures = 0
+        while !state.stopping.load(ordering: .acquiring) {
+            waiting.store(true, ordering: .releasing)
+            let accepted = request.accept()
+            waiting.store(false, ordering: .releasing)
+            guard accepted else {
+                if state.stopping.load(ordering: .acquiring) { break }
+                failures += 1
+                if failures == 1 || failures % 1000 == 0 {
+                    context.logger.error("accept failed on the FastCGI socket (\(failures) times)")
+                }
+                usleep(10_000)
+                continue
+            }
+            failures = 0
+            pipeline.handle(request)
+            request.finish()
+        }
+        finished.store(true, ordering: .releasing)
+    }
+}

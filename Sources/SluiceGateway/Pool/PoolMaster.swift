@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import SluiceCore
+
+/// The master of the responder pool, in the spirit of php-fpm's: binds the socket,
+/// keeps `workers` worker processes running (a dead one is replaced at once), reloads
+/// the config on SIGHUP by starting a new generation of workers and draining the old
+/// one (a config that fails validation is refused and the old generation keeps
+/// serving), and on SIGTERM / SIGINT / SIGQUIT drains every worker and exits.
+public final class PoolMaster {
+    private struct Worker {
+        let generation: Int
+        let started: ContinuousClock.Instant
+    }
+
+    private let options: PoolOptions
+    private let logger = Logger(label: "sluice.master")
+    private var socket: ListeningSocket?
+    private var generation = 0
+    private var snapshots: [Int: WorkerSpawner.Snapshot] = [:]
+    private var workers: [pid_t: Worker] = [:]
+    private var pendingRestarts: [ContinuousClock.Instant] = []
+    private var quickDeaths = 0
+
+    public init(options: PoolOptions) {
+        self.options = options
+    }
+
+    /// Runs the pool until it is stopped; returns the process exit status.
+    /// Call `LogSetup.bootstrap()` first.
+    public func run() -> Int32 {
+        Signals.ignoreBrokenPipes()
+        Signals.block([SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP])
+        let snapshot: WorkerSpawner.Snapshot
+        let socket: ListeningSocket
+        do {
+            snapshot = try loadSnapshot()
+            let address = try ListenAddress(parsing: options.listen ?? snapshot.config.server.listen)
+            socket = try ListeningSocket.bind(address, backlog: snapshot.config.server.backlog)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            return 78
+        }
+        self.socket = socket
+        if let pidFile = options.pidFile {
+            try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        }
+        logger.info("listening", metadata: ["address": "\(socket.address)", "config": "\(options.configPath)"])
+        startGeneration(snapshot)
+
+        while true {
+            let signal = Signals.wait(for: [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP], timeout: .milliseconds(200))
+            switch signal {
+            case SIGCHLD: reap()
+            case SIGHUP: reload()
+            case SIGTERM, SIGINT, SIGQUIT: return shutdown()
+            default: break
+            }
+            restartDue()
+        }
+    }
+
+    private var spawner: WorkerSpawner? { socket.map { WorkerSpawner(listenDescriptor: $0.descriptor) } }
+
+    private func loadSnapshot() throws -> WorkerSpawner.Snapshot {
+        let text: String
+        do {
+            text = try String(contentsOfFile: options.configPath, encoding: .utf8)
+        } catch {
+            throw PoolError("cannot read \(options.configPath): \(error.localizedDescription)")
+        }
+        let loaded = try ConfigFile.load(text: text, name: options.configPath)
+        for warning in loaded.warnings { logger.warning("config: \(warning)") }
+        return try WorkerSpawner.Snapshot(text: text, config: loaded.config, name: options.configPath)
+    }
+
+    private func threads(_ config: GatewayConfig) -> Int { options.threads ?? config.server.threads }
+    private func workerCount(_ config: GatewayConfig) -> Int { options.workers ?? config.server.workers }
+
+    private func startGeneration(_ snapshot: WorkerSpawner.Snapshot) {
+        generation += 1
+        snapshots[generation] = snapshot
+        for _ in 0..<workerCount(snapshot.config) { spawnWorker() }
+    }
+
+    private func spawnWorker() {
+        guard let snapshot = snapshots[generation], let spawner else { return }
+        do {
+            let pid = try spawner.spawn(snapshot: snapshot, threads: threads(snapshot.config))
+            workers[pid] = Worker(generation: generation, started: .now)
+        } catch {
+            logger.error("\(error); retrying")
+            pendingRestarts.append(.now + .milliseconds(500))
+        }
+    }
+
+    private func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            guard pid > 0 else { return }
+            guard let worker = workers.removeValue(forKey: pid) else { continue }
+            if worker.generation != generation {
+                logger.info("old worker finished draining", metadata: ["pid": "\(pid)", "status": "\(Self.describe(status))"])
+                if !workers.values.contains(where: { $0.generation == worker.generation }) {
+                    snapshots[worker.generation] = nil
+                }
+                continue
+            }
+            let lived = ContinuousClock.now - worker.started
+            logger.error("worker exited unexpectedly; restarting",
+                         metadata: ["pid": "\(pid)", "status": "\(Self.describe(status))", "lived": "\(lived)"])
+            // Restart at once; back off only when workers keep dying right after start.
+            quickDeaths = lived < .seconds(1) ? quickDeaths + 1 : 0
+            let delay: Duration = quickDeaths > 3 ? .milliseconds(min(2000, 100 * quickDeaths)) : .zero
+            if delay == .zero { spawnWorker() } else { pendingRestarts.append(.now + delay) }
+        }
+    }
+
+    private func restartDue() {
+        let now = ContinuousClock.now
+        let due = pendingRestarts.filter { $0 <= now }
+        pendingRestarts.removeAll { $0 <= now }
+        for _ in due { spawnWorker() }
+    }
+
+    private func reload() {
+        logger.info("reloading configuration", metadata: ["config": "\(options.configPath)"])
+        let snapshot: WorkerSpawner.Snapshot
+        do {
+            snapshot = try loadSnapshot()
+        } catch {
+            logger.error("reload refused, the running configuration stays in service:\n\(error)")
+            return
+        }
+        if let socket, options.listen == nil,
+           let address = try? ListenAddress(parsing: snapshot.config.server.listen), address != socket.address {
+            logger.warning("server.listen changed to \(address); a new address needs a restart, keeping \(socket.address)")
+        }
+        let old = workers.filter { $0.value.generation == generation }.map(\.key)
+        pendingRestarts.removeAll()
+        startGeneration(snapshot)
+        for pid in old { kill(pid, SIGTERM) }
+        logger.info("configuration reloaded", metadata: ["generation": "\(generation)", "draining": "\(old.count)"])
+    }
+
+    private func shutdown() -> Int32 {
+        logger.info("shutting down: draining workers")
+        for pid in workers.keys { kill(pid, SIGTERM) }
+        let limit = (snapshots[generation]?.config.server.drainTimeout ?? .seconds(30)) + .seconds(5)
+        let deadline = ContinuousClock.now + limit
+        while !workers.isEmpty && ContinuousClock.now < deadline {
+            _ = Signals.wait(for: [SIGCHLD], timeout: .milliseconds(100))
+            while case let pid = waitpid(-1, nil, WNOHANG), pid > 0 { workers[pid] = nil }
+        }
+        for pid in workers.keys {
+            logger.warning("worker did not drain in time; killing it", metadata: ["pid": "\(pid)"])
+            kill(pid, SIGKILL)
+            waitpid(pid, nil, 0)
+        }
+        socket?.close()
+        if let pidFile = options.pidFile { unlink(pidFile) }
+        logger.info("stopped")
+        return 0
+    }
+
+    private static func describe(_ status: Int32) -> String {
+        let signal = status & 0x7f
+        return signal == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(signal)"
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceFastCGI
+import SluiceHTTP
+import Synchronization
+
+/// One worker process: M acceptor threads on the inherited listening socket, and a main
+/// thread that waits for signals. SIGTERM, SIGINT or SIGQUIT drain it: stop accepting,
+/// finish in-flight requests, exit. The socket is shared with other workers (and with
+/// the next generation after a reload), so draining never shuts it down; idle acceptors
+/// are woken with a signal instead.
+public enum WorkerProcess {
+    /// Descriptors the master hands every worker.
+    public static let listenDescriptor: Int32 = 3
+    public static let configDescriptor: Int32 = 4
+
+    /// Runs the worker until it is told to stop; returns the exit status.
+    public static func run(configName: String, threads: Int, drainTimeout: Duration) -> Int32 {
+        LogSetup.bootstrap()
+        let logger = Logger(label: "sluice.worker")
+        let loaded: LoadedConfig
+        do {
+            loaded = try ConfigFile.load(text: readSnapshot(), name: configName)
+        } catch {
+            logger.critical("cannot load the configuration: \(error)")
+            return 78
+        }
+        let parent = getppid()
+        Signals.ignoreBrokenPipes()
+        Signals.block([SIGTERM, SIGINT, SIGQUIT, SIGHUP, Signals.wake])
+        Signals.installWakeHandler()
+        CurlGlobal.initialize()
+        FastCGIRequest.initializeLibrary()
+
+        let context = WorkerContext(config: loaded.config, loadedAt: Int(Date().timeIntervalSince1970), logger: logger)
+        let state = DrainState()
+        let acceptors = (0..<threads).map { AcceptorThread(index: $0, context: context, state: state) }
+        for acceptor in acceptors {
+            guard acceptor.start() else {
+                logger.critical("cannot start acceptor thread \(acceptor.index)")
+                return 71
+            }
+        }
+        logger.info("worker ready", metadata: ["threads": "\(threads)"])
+
+        while true {
+            if let signal = Signals.wait(for: [SIGTERM, SIGINT, SIGQUIT, SIGHUP], timeout: .seconds(1)) {
+                if signal == SIGHUP { continue }  // reloads are the master's job
+                break
+            }
+            if getppid() != parent {
+                logger.warning("master process is gone; draining")
+                break
+            }
+        }
+        return drain(acceptors, state: state, timeout: drainTimeout, logger: logger)
+    }
+
+    private static func drain(_ acceptors: [AcceptorThread], state: DrainState, timeout: Duration, logger: Logger) -> Int32 {
+        state.stopping.store(true, ordering: .sequentiallyConsistent)
+        FastCGIRequest.shutdownPending()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let running = acceptors.filter { !$0.finished.load(ordering: .acquiring) }
+            if running.isEmpty {
+                logger.info("worker drained")
+                return 0
+            }
+            // Re-signal every round: a thread may have been about to enter accept() when
+            // the previous signal arrived.
+            for acceptor in running where acceptor.waiting.load(ordering: .acquiring) {
+                acceptor.wake()
+            }
+            usleep(20_000)
+        }
+        logger.warning("drain timeout reached with requests still in flight")
+        return 1
+    }
+
+    /// The validated config text the master wrote to descriptor 4.
+    private static func readSnapshot() throws -> String {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var offset: off_t = 0
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(configDescriptor, $0.baseAddress, $0.count, offset) }
+            if count < 0 { throw PoolError("cannot read the configuration snapshot: \(errnoText())") }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            offset += off_t(count)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Shared by a worker's threads: whether the worker is draining.
+final class DrainState: Sendable {
+    let stopping = Atomic<Bool>(false)
+}

@@ -1,0 +1,215 @@
+import CCurl
+import SluiceCore
+import Glibc
+
+/// One libcurl easy handle, owned by one thread and reused for every call it makes, so
+/// connections to providers stay alive between requests
+/// (https://curl.se/libcurl/c/libcurl-easy.html).
+public final class HTTPClient {
+    private let handle: UnsafeMutableRawPointer
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+
+    public init() {
+        guard let handle = curl_easy_init() else {
+            // Only fails when out of memory; nothing sensible can continue.
+            fatalError("curl_easy_init failed")
+        }
+        self.handle = handle
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
+
+    /// Sends `request` and feeds the response to `handler` as it arrives. Blocks.
+    public func perform(_ request: UpstreamRequest, handler: UpstreamResponseHandler) -> UpstreamOutcome {
+        let transfer = Transfer(handler: handler, limits: request.limits)
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        defer { curl_slist_free_all(headerList) }
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        // No "Expect: 100-continue" round trip before a POST body.
+        headerList = curl_slist_append(headerList, "Expect:")
+        errorBuffer[0] = 0
+
+        let code: CURLcode = request.body.withUnsafeBufferPointer { body in
+            let context = Unmanaged.passUnretained(transfer).toOpaque()
+            do throws(CurlError) {
+                try configure(request, body: body, headers: headerList, context: context)
+            } catch {
+                transfer.setupError = error.description
+                return CURLE_FAILED_INIT
+            }
+            return curl_easy_perform(handle)
+        }
+        return outcome(code, transfer)
+    }
+
+    private func configure(_ request: UpstreamRequest, body: UnsafeBufferPointer<UInt8>,
+                           headers: UnsafeMutablePointer<curl_slist>?, context: UnsafeMutableRawPointer) throws(CurlError) {
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_URL, request.url), "URL")
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers), "HTTPHEADER")
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer), "ERRORBUFFER")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1), "TCP_NODELAY")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
+        switch request.method {
+        case .post:
+            try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_POST, 1), "POST")
+            try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafePointer(bitPattern: 1)), "POSTFIELDS")
+            try curlCheck(sluice_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "POSTFIELDSIZE")
+        case .get:
+            try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_HTTPGET, 1), "HTTPGET")
+        }
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.millis(request.limits.connect)), "CONNECTTIMEOUT")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Self.millis(request.limits.total)), "TIMEOUT")
+        try curlCheck(sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, onBody), "WRITEFUNCTION")
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, context), "WRITEDATA")
+        try curlCheck(sluice_curl_setopt_write(handle, CURLOPT_HEADERFUNCTION, onHeader), "HEADERFUNCTION")
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, context), "HEADERDATA")
+        try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0), "NOPROGRESS")
+        try curlCheck(sluice_curl_setopt_xferinfo(handle, CURLOPT_XFERINFOFUNCTION, onProgress), "XFERINFOFUNCTION")
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_XFERINFODATA, context), "XFERINFODATA")
+    }
+
+    private func outcome(_ code: CURLcode, _ transfer: Transfer) -> UpstreamOutcome {
+        let receivedHead = transfer.headDelivered
+        if code == CURLE_OK {
+            var status = 0
+            _ = sluice_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            if !receivedHead { transfer.deliverHead(status: status) }
+            return .completed(status: status)
+        }
+        if let reason = transfer.abortReason {
+            return .failed(reason, receivedHead: receivedHead)
+        }
+        if let setupError = transfer.setupError {
+            return .failed(.transport("request set-up failed: \(setupError)"), receivedHead: false)
+        }
+        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            var connectTime = 0.0
+            _ = sluice_curl_getinfo_double(handle, CURLINFO_CONNECT_TIME, &connectTime)
+            return .failed(.timeout(connectTime == 0 ? .connect : .total), receivedHead: receivedHead)
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_SSL_CONNECT_ERROR:
+            return .failed(.connect(detail), receivedHead: false)
+        case CURLE_ABORTED_BY_CALLBACK, CURLE_WRITE_ERROR:
+            return .failed(.aborted, receivedHead: receivedHead)
+        default:
+            return .failed(.transport(detail), receivedHead: receivedHead)
+        }
+    }
+
+    private static func millis(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+    }
+}
+
+/// The state of one transfer, reached from curl's callbacks through their user pointer.
+final class Transfer {
+    let handler: UpstreamResponseHandler
+    let limits: TransferLimits
+    let started = ContinuousClock.now
+    var lastData = ContinuousClock.now
+    var status = 0
+    var headers: [(name: String, value: String)] = []
+    var headDelivered = false
+    var abortReason: UpstreamFailure?
+    var setupError: String?
+
+    init(handler: UpstreamResponseHandler, limits: TransferLimits) {
+        self.handler = handler
+        self.limits = limits
+    }
+
+    /// Hands the status and headers to the handler once; `false` if it wants to stop.
+    @discardableResult
+    func deliverHead(status: Int? = nil) -> Bool {
+        guard !headDelivered else { return true }
+        headDelivered = true
+        if !handler.didReceiveHead(status: status ?? self.status, headers: headers) {
+            abortReason = .aborted
+            return false
+        }
+        return true
+    }
+
+    /// Parses one header line (curl calls once per line, status line included).
+    func header(line: String) {
+        let trimmed = line.trimmingASCIIWhitespace()
+        if trimmed.hasPrefix("HTTP/") {
+            // A new response (after a 100 Continue or an interim reply): start over.
+            headers.removeAll()
+            let parts = trimmed.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        } else if let colon = trimmed.firstIndex(of: ":") {
+            let name = String(trimmed[..<colon]).lowercased()
+            let value = String(trimmed[trimmed.index(after: colon)...]).trimmingASCIIWhitespace()
+            headers.append((name, value))
+        }
+    }
+
+    /// Checks the first-byte and idle limits and asks the handler whether to go on.
+    func progress() -> Bool {
+        let now = ContinuousClock.now
+        if !headDelivered && now - started > limits.firstByte {
+            abortReason = .timeout(.firstByte)
+            return false
+        }
+        if headDelivered && now - lastData > limits.idle {
+            abortReason = .timeout(.idle)
+            return false
+        }
+        if !handler.shouldContinue() {
+            abortReason = .aborted
+            return false
+        }
+        return true
+    }
+}
+
+private let onHeader: curl_write_callback = { buffer, size, count, context in
+    guard let buffer, let context else { return 0 }
+    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: length), as: UTF8.self)
+    transfer.header(line: line)
+    return length
+}
+
+private let onBody: curl_write_callback = { buffer, size, count, context in
+    guard let context else { return 0 }
+    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+    let length = size * count
+    guard transfer.headDelivered || transfer.deliverHead() else { return 0 }
+    transfer.lastData = ContinuousClock.now
+    guard transfer.handler.didReceive(UnsafeRawBufferPointer(start: buffer, count: length)) else {
+        transfer.abortReason = .aborted
+        return 0
+    }
+    return length
+}
+
+private let onProgress: curl_xferinfo_callback = { context, _, _, _, _ in
+    guard let context else { return 1 }
+    let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
+    return transfer.progress() ? 0 : 1
+}
+
+extension String {
+    /// The text without leading and trailing spaces, tabs, CR and LF.
+    func trimmingASCIIWhitespace() -> String {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+        let bytes = utf8
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }),
+              let last = bytes.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}

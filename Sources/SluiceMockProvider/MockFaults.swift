@@ -1,0 +1,91 @@
+import Foundation
+
+/// The misbehaviour one request asks for.
+///
+/// A request chooses faults in two ways, both with the same keys:
+/// - a suffix on the model name after `@`, keys joined by commas:
+///   `mock-model@status=429,retry_after=2`, `mock-model@delay=300ms,drop=3`
+///   (the gateway rewrites the model name per route, so routes pick faults this way);
+/// - headers `x-mock-status`, `x-mock-retry-after`, `x-mock-delay`, `x-mock-interval`,
+///   `x-mock-drop`, `x-mock-words`, which win over the suffix.
+///
+/// Keys:
+/// - `status=N` (400–599): answer with OpenAI's error for that status instead.
+/// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent).
+/// - `delay=D`: wait before the response headers.
+/// - `interval=D`: wait between stream events.
+/// - `drop=N`: streams close the connection after N content events (or after the last
+///   one, if fewer), without the finish chunk or `[DONE]`; other responses close after
+///   the headers and half the body.
+/// - `words=N`: the answer repeats its words to exactly N words.
+///
+/// Durations are `300ms`, `2s`, `1.5s`, or a bare number of milliseconds.
+struct MockFaults: Sendable, Equatable {
+    var status: Int?
+    var retryAfter: String?
+    var delay: Duration?
+    var interval: Duration?
+    var drop: Int?
+    var words: Int?
+
+    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words"]
+
+    /// Splits `model@faults` into the model name and the fault text after the first `@`.
+    static func split(model: String) -> (name: String, faults: String?) {
+        guard let at = model.firstIndex(of: "@") else { return (model, nil) }
+        return (String(model[..<at]), String(model[model.index(after: at)...]))
+    }
+
+    /// The faults of a model suffix, then of the `x-mock-*` headers.
+    static func parse(suffix: String?, request: HTTPRequest) throws(MockAPIError) -> MockFaults {
+        var faults = MockFaults()
+        for item in (suffix ?? "").split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { throw .invalidValue("model", "mock fault '\(item)' is not key=value.") }
+            try faults.set(pair[0], pair[1])
+        }
+        for key in headerKeys {
+            let header = "x-mock-" + key.replacingOccurrences(of: "_", with: "-")
+            if let value = request.header(header) {
+                try faults.set(key, value)
+            }
+        }
+        return faults
+    }
+
+    private mutating func set(_ key: String, _ value: String) throws(MockAPIError) {
+        switch key.replacingOccurrences(of: "-", with: "_") {
+        case "status":
+            guard let status = Int(value), (400...599).contains(status) else { throw Self.bad(key, value) }
+            self.status = status
+        case "retry_after":
+            guard let seconds = Int(value), seconds >= 0 else { throw Self.bad(key, value) }
+            retryAfter = String(seconds)
+        case "delay":
+            delay = try Self.duration(key, value)
+        case "interval":
+            interval = try Self.duration(key, value)
+        case "drop":
+            guard let count = Int(value), count >= 0 else { throw Self.bad(key, value) }
+            drop = count
+        case "words":
+            guard let count = Int(value), count >= 1 else { throw Self.bad(key, value) }
+            words = count
+        default:
+            throw .invalidValue("model", "unknown mock fault '\(key)'; known: \(Self.headerKeys.joined(separator: ", ")).")
+        }
+    }
+
+    private static func duration(_ key: String, _ value: String) throws(MockAPIError) -> Duration {
+        let (number, scale): (Substring, Double) =
+            if value.hasSuffix("ms") { (value.dropLast(2), 1) }
+            else if value.hasSuffix("s") { (value.dropLast(1), 1000) }
+            else { (Substring(value), 1) }
+        guard let amount = Double(number), amount >= 0, amount.isFinite else { throw bad(key, value) }
+        return .milliseconds(Int((amount * scale).rounded()))
+    }
+
+    private static func bad(_ key: String, _ value: String) -> MockAPIError {
+        .invalidValue("model", "mock fault \(key)=\(value) is out of range or malformed.")
+    }
+}

@@ -1,0 +1,30 @@
+/// How a ``MockProviderServer`` listens and what it demands of every request.
+public struct MockProviderOptions: Sendable, CustomStringConvertible {
+    /// The address to bind: a numeric IPv4 or IPv6 address or a host name.
+    public var host: String
+    /// The TCP port to bind; `0` lets the kernel pick a free one (read it back from
+    /// ``MockProviderServer/port``).
+    public var port: Int
+    /// When set, every `/v1` request must carry `Authorization: Bearer <apiKey>`;
+    /// others get OpenAI's 401 `invalid_api_key` error. The `/_mock` control
+    /// endpoints never need it.
+    public var apiKey: String?
+    /// A pause before the response headers of every `/v1` request that does not
+    /// ask for its own `delay` fault.
+    public var defaultDelay: Duration?
+
+    /// Creates options; the defaults listen on a free loopback port with no key and no delay.
+    public init(host: String = "127.0.0.1", port: Int = 0, apiKey: String? = nil, defaultDelay: Duration? = nil) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.defaultDelay = defaultDelay
+    }
+
+    /// A summary that never shows the API key.
+    public var description: String {
+        let key = apiKey == nil ? "none" : "set"
+        let delay = defaultDelay.map { "\($0)" } ?? "none"
+        return "MockProviderOptions(host: \(host), port: \(port), apiKey: \(key), defaultDelay: \(delay))"
+    }
+}

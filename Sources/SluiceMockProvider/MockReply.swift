@@ -1,0 +1,60 @@
+import Foundation
+
+/// What the mock will send for one request: decided purely, then written by
+/// ``MockConnection`` with the timing and drop faults applied.
+struct MockReply {
+    enum Body {
+        /// A whole `application/json` body.
+        case json(Data)
+        /// A `text/event-stream` body, one chunk per event.
+        case events([MockEvent])
+    }
+
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: Body
+    /// The pause before the headers.
+    var delay: Duration?
+    /// The pause between stream events.
+    var interval: Duration?
+    /// See ``MockFaults/drop``.
+    var drop: Int?
+
+    static func ok(_ object: Any) -> MockReply {
+        MockReply(status: 200, body: .json(MockJSON.encode(object)))
+    }
+
+    static func error(_ error: MockAPIError) -> MockReply {
+        MockReply(status: error.status, headers: error.headers, body: .json(error.body))
+    }
+
+    /// Takes over the timing and drop faults; `delay` falls back to `defaultDelay`.
+    mutating func apply(_ faults: MockFaults, defaultDelay: Duration?) {
+        delay = faults.delay ?? defaultDelay
+        interval = faults.interval
+        drop = faults.drop
+    }
+}
+
+/// One server-sent event: `data: <payload>\n\n`.
+struct MockEvent: Sendable {
+    /// The `data:` line's value: a JSON chunk or `[DONE]`.
+    var payload: Data
+    /// Whether the event carries generated content (a text or tool-argument delta),
+    /// which is what `drop=N` counts.
+    var isContent: Bool
+
+    /// The event as sent on the wire.
+    var wire: Data {
+        var data = Data("data: ".utf8)
+        data.append(payload)
+        data.append(contentsOf: Array("\n\n".utf8))
+        return data
+    }
+
+    static func chunk(_ object: Any, isContent: Bool = false) -> MockEvent {
+        MockEvent(payload: MockJSON.encode(object), isContent: isContent)
+    }
+
+    static let done = MockEvent(payload: Data("[DONE]".utf8), isContent: false)
+}

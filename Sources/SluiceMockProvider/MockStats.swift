@@ -1,0 +1,97 @@
+import Foundation
+import Synchronization
+
+/// Counters of what the mock received and how its streams ended, served at
+/// `GET /_mock/stats` and zeroed by `POST /_mock/reset`. Requests to `/_mock/…` are not
+/// counted.
+///
+/// ```json
+/// {"requests": 3, "by_path": {"/v1/chat/completions": 3},
+///  "streams_started": 2, "streams_completed": 1, "streams_aborted": 1, "streams_dropped": 0,
+///  "responses_abandoned": 0,
+///  "last_request": {"method": "POST", "path": "/v1/chat/completions",
+///                   "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
+/// ```
+/// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
+/// - `streams_dropped`: the mock closed a stream on purpose (`drop` fault).
+/// - `responses_abandoned`: the client went away during a `delay`, before the headers.
+final class MockStats: Sendable {
+    /// How a stream that started ended.
+    enum StreamEnd {
+        case completed, aborted, dropped
+    }
+
+    private struct LastRequest {
+        var method: String
+        var path: String
+        var headers: [String: String]
+        var body: String
+    }
+
+    private struct Counters {
+        var requests = 0
+        var byPath: [String: Int] = [:]
+        var streamsStarted = 0
+        var streamsCompleted = 0
+        var streamsAborted = 0
+        var streamsDropped = 0
+        var responsesAbandoned = 0
+        var lastRequest: LastRequest?
+    }
+
+    private let counters = Mutex(Counters())
+
+    /// Counts a request and keeps it as the last one; repeated headers are joined with ", ".
+    func record(_ request: HTTPRequest) {
+        var headers: [String: String] = [:]
+        for (name, value) in request.headers {
+            headers[name] = headers[name].map { "\($0), \(value)" } ?? value
+        }
+        let last = LastRequest(method: request.method, path: request.path, headers: headers, body: request.bodyText)
+        counters.withLock {
+            $0.requests += 1
+            $0.byPath[request.path, default: 0] += 1
+            $0.lastRequest = last
+        }
+    }
+
+    func streamStarted() {
+        counters.withLock { $0.streamsStarted += 1 }
+    }
+
+    func streamEnded(_ end: StreamEnd) {
+        counters.withLock {
+            switch end {
+            case .completed: $0.streamsCompleted += 1
+            case .aborted: $0.streamsAborted += 1
+            case .dropped: $0.streamsDropped += 1
+            }
+        }
+    }
+
+    func responseAbandoned() {
+        counters.withLock { $0.responsesAbandoned += 1 }
+    }
+
+    func reset() {
+        counters.withLock { $0 = Counters() }
+    }
+
+    /// The counters as the JSON object above.
+    func snapshot() -> [String: Any] {
+        let now = counters.withLock { $0 }
+        let last: Any = now.lastRequest.map { request -> [String: Any] in
+            ["method": request.method, "path": request.path, "headers": request.headers, "body": request.body]
+        } ?? NSNull()
+        return [
+            "requests": now.requests,
+            "by_path": now.byPath,
+            "streams_started": now.streamsStarted,
+            "streams_completed": now.streamsCompleted,
+            "streams_aborted": now.streamsAborted,
+            "streams_dropped": now.streamsDropped,
+            "responses_abandoned": now.responsesAbandoned,
+            "last_request": last,
+        ]
+    }
+}

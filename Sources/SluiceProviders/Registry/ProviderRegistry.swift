@@ -1,0 +1,11 @@
+import SluiceCore
+
+/// The one explicit list of providers: kind → translator.
+public enum ProviderRegistry {
+    /// The translator for `kind`.
+    public static func translator(for kind: ProviderKind) -> ProviderTranslator {
+        switch kind {
+        case .openai, .openaiCompatible: return OpenAITranslator()
+        }
+    }
+}

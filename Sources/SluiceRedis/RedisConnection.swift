@@ -1,0 +1,164 @@
+import CHiredis
+import Glibc
+import SluiceCore
+
+/// One synchronous connection to Redis, owned by one thread.
+///
+/// Commands go through `redisAppendCommandArgv` + `redisGetReply` (binary safe, and
+/// several appends before the first read make a pipeline in one round trip); see
+/// https://github.com/redis/hiredis#using-replies and #pipelining. The connection is
+/// opened lazily and re-opened after a failure. A command that changes state is never
+/// re-sent after it may have reached the server (a timed-out command may still be
+/// applied later); only commands marked `idempotent` are retried once on a fresh
+/// connection.
+public final class RedisConnection {
+    private let config: RedisConfig
+    private var context: UnsafeMutablePointer<redisContext>?
+
+    public init(config: RedisConfig) {
+        self.config = config
+    }
+
+    deinit {
+        if let context { redisFree(context) }
+    }
+
+    /// Runs one command and returns its reply (an error reply is thrown).
+    public func command(_ arguments: [String], idempotent: Bool = false) throws(RedisError) -> RedisValue {
+        let replies = try pipeline([arguments], idempotent: idempotent)
+        return replies[0]
+    }
+
+    /// Sends every command, then reads every reply: one round trip. Error replies are
+    /// returned in place (as `.error`), not thrown, so one failed command does not hide
+    /// the others' results.
+    public func pipeline(_ commands: [[String]], idempotent: Bool = false) throws(RedisError) -> [RedisValue] {
+        do {
+            return try send(commands)
+        } catch where error.kind == .connection && idempotent {
+            return try send(commands)
+        }
+    }
+
+    /// Like `command`, but an error reply is thrown as `RedisError(.server, …)`.
+    public func checked(_ arguments: [String], idempotent: Bool = false) throws(RedisError) -> RedisValue {
+        let reply = try command(arguments, idempotent: idempotent)
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
+    /// Closes the connection; the next command opens a new one.
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    private func send(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        let context = try connected()
+        for command in commands {
+            try append(command, to: context)
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            replies.append(try readReply(from: context))
+        }
+        return replies
+    }
+
+    private func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        let buffers = arguments.map { Array($0.utf8) }
+        var lengths = buffers.map(\.count)
+        var status: Int32 = REDIS_ERR
+        withPointers(to: buffers) { pointers in
+            var argv = pointers
+            status = redisAppendCommandArgv(context, Int32(buffers.count), &argv, &lengths)
+        }
+        guard status == REDIS_OK else { throw failure("append") }
+    }
+
+    private func readReply(from context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisValue {
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw failure("read") }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        defer { freeReplyObject(raw) }
+        return Self.copy(reply.pointee)
+    }
+
+    private func failure(_ operation: String) -> RedisError {
+        let message = context.map { String(cString: sluice_redis_errstr($0)) } ?? "not connected"
+        close()
+        return RedisError(.connection, "\(operation) failed on \(config.url): \(message)")
+    }
+
+    private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        if let context { return context }
+        let timeout = Self.timeval(config.timeout)
+        let opened: UnsafeMutablePointer<redisContext>?
+        switch config.url.address {
+        case .tcp(let host, let port): opened = redisConnectWithTimeout(host, Int32(port), timeout)
+        case .unix(let path): opened = redisConnectUnixWithTimeout(path, timeout)
+        }
+        guard let opened else { throw RedisError(.connection, "cannot allocate a connection to \(config.url)") }
+        if opened.pointee.err != 0 {
+            let message = String(cString: sluice_redis_errstr(opened))
+            redisFree(opened)
+            throw RedisError(.connection, "cannot connect to \(config.url): \(message)")
+        }
+        redisSetTimeout(opened, timeout)
+        context = opened
+        var setup: [[String]] = []
+        if let password = config.url.password {
+            setup.append(["AUTH"] + (config.url.username.map { [$0] } ?? []) + [password.exposedValue])
+        }
+        if config.url.database != 0 { setup.append(["SELECT", String(config.url.database)]) }
+        if !setup.isEmpty {
+            for reply in try send(setup) {
+                if case .error(let message) = reply {
+                    close()
+                    // The server's message for a failed AUTH does not contain the password.
+                    throw RedisError(.server, "setting up the connection to \(config.url) failed: \(message)")
+                }
+            }
+        }
+        return opened
+    }
+
+    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+        let micros = max(1, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
+        return Glibc.timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+    }
+
+    private static func copy(_ reply: redisReply) -> RedisValue {
+        switch reply.type {
+        case REDIS_REPLY_STRING:
+            guard let str = reply.str else { return .string([]) }
+            return .string(Array(UnsafeRawBufferPointer(start: str, count: reply.len)))
+        case REDIS_REPLY_INTEGER: return .integer(Int(reply.integer))
+        case REDIS_REPLY_NIL: return .null
+        case REDIS_REPLY_STATUS: return .status(reply.str.map { String(cString: $0) } ?? "")
+        case REDIS_REPLY_ERROR: return .error(reply.str.map { String(cString: $0) } ?? "")
+        case REDIS_REPLY_ARRAY:
+            guard let elements = reply.element else { return .array([]) }
+            return .array((0..<reply.elements).map { index in
+                elements[index].map { copy($0.pointee) } ?? .null
+            })
+        default: return .null
+        }
+    }
+}
+
+/// Calls `body` with C pointers to every buffer, valid only during the call. The
+/// arguments are packed into one buffer so a single pointer scope covers them all.
+private func withPointers(to buffers: [[UInt8]], _ body: ([UnsafePointer<CChar>?]) -> Void) {
+    var packed: [UInt8] = [0]  // never empty, so every pointer below is non-nil
+    var offsets: [Int] = []
+    for buffer in buffers {
+        offsets.append(packed.count)
+        packed.append(contentsOf: buffer)
+    }
+    packed.withUnsafeBufferPointer { storage in
+        let base = UnsafeRawPointer(storage.baseAddress!)
+        body(offsets.map { (base + $0).assumingMemoryBound(to: CChar.self) })
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `sluice`: the AI gateway's one executable.
+@main
+struct SluiceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "An AI gateway for nginx estates: a FastCGI responder pool in front of model providers.",
+        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, MockProviderCommand.self, WorkerCommand.self]
+    )
+}
