@@ -1,0 +1,81 @@
+import Foundation
+import XCTest
+
+/// Gateway keys and identities asserted by nginx, through the shipped nginx config.
+final class IdentityTests: XCTestCase {
+    nonisolated(unsafe) static var stack: GatewayStack?
+
+    override class func setUp() {
+        super.setUp()
+        stack = try? GatewayStack()
+    }
+
+    override class func tearDown() {
+        stack?.stop()
+        super.tearDown()
+    }
+
+    private func gateway() throws -> GatewayStack {
+        guard let stack = Self.stack else { throw XCTSkip("the gateway stack did not start") }
+        return stack
+    }
+
+    private let chat = #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#
+
+    /// The config grants every asserted principal the `chat` route, so a spoofed principal
+    /// would get a 200: every attempt below must be a 401.
+    func testClientsCannotAssertAPrincipal() throws {
+        let stack = try gateway()
+        let spoofs: [[(String, String)]] = [
+            [("Sluice-Principal", "admin")],
+            [("X-Sluice-Principal", "admin")],
+            [("SLUICE_PRINCIPAL", "admin")],
+            [("Sluice_Principal", "admin")],
+            [("Authorization", "Basic YWRtaW46cGFzc3dvcmQ=")],
+            [("X-Remote-User", "admin"), ("Remote-User", "admin")],
+            [("Sluice-Credential", "admin"), ("SLUICE_CREDENTIAL", "admin")],
+        ]
+        for headers in spoofs {
+            let response = stack.client.send(.post, "/v1/chat/completions", headers: headers, body: chat)
+            XCTAssertEqual(response.status, 401, "\(headers): \(response.text)")
+        }
+    }
+
+    func testAllThreeCredentialHeadersWork() throws {
+        let stack = try gateway()
+        let key = try stack.createKey(name: "headers")
+        for header in [("Authorization", "Bearer \(key)"), ("x-api-key", key), ("api-key", key)] {
+            let response = stack.client.send(.post, "/v1/chat/completions", headers: [header], body: chat)
+            XCTAssertEqual(response.status, 200, "\(header.0): \(response.text)")
+        }
+    }
+
+    func testKeysAreStoredHashedAndListedWithoutTheSecret() throws {
+        let stack = try gateway()
+        let key = try stack.createKey(name: "listed")
+        let list = try stack.sluice(["keys", "list", "--config", stack.configPath])
+        XCTAssertEqual(list.status, 0, list.output)
+        XCTAssertTrue(list.output.contains("listed"))
+        XCTAssertFalse(list.output.contains(key))
+        let dump = try runCommand(which("redis-cli")!, ["-p", "\(stack.redisPort)", "--no-raw", "KEYS", "*"])
+        XCTAssertFalse(dump.output.contains(key))
+        XCTAssertTrue(dump.output.contains("sluice:key:"))
+    }
+
+    func testRevokedKeyIsRefusedWithinFiveSeconds() throws {
+        let stack = try gateway()
+        let key = try stack.createKey(name: "to-revoke")
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, chat).status, 200)
+        let list = try stack.sluice(["keys", "list", "--config", stack.configPath]).output
+        let line = try XCTUnwrap(list.split(separator: "\n").first { $0.contains("to-revoke") })
+        let id = String(line.split(separator: " ")[0])
+        XCTAssertEqual(try stack.sluice(["keys", "revoke", "--config", stack.configPath, id]).status, 0)
+        let revoked = ContinuousClock.now
+        try waitUntil("every responder refuses the revoked key", timeout: .seconds(5)) {
+            // Several calls so both workers and several threads are asked.
+            (0..<6).allSatisfy { _ in stack.client.post("/v1/chat/completions", key: key, chat).status == 401 }
+        }
+        XCTAssertLessThan(ContinuousClock.now - revoked, .seconds(5))
+        XCTAssertEqual(try stack.sluice(["keys", "revoke", "--config", stack.configPath, "key_nope"]).status, 1)
+    }
+}

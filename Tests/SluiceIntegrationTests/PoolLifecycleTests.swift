@@ -1,0 +1,108 @@
+import Foundation
+import XCTest
+
+/// The responder pool as a process manager: crashes, reloads and drains.
+final class PoolLifecycleTests: XCTestCase {
+    private var stack: GatewayStack!
+    private var key = ""
+    private let chat = #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#
+
+    override func setUpWithError() throws {
+        stack = try GatewayStack()
+        key = try stack.createKey(name: "lifecycle")
+    }
+
+    override func tearDown() {
+        stack?.stop()
+        super.tearDown()
+    }
+
+    func testKilledWorkerIsBackWithinASecondAndThePoolKeepsServing() throws {
+        let before = stack.workerPids()
+        XCTAssertEqual(before.count, 2)
+        let failures = Counter()
+        let successes = Counter()
+        let done = Counter()
+        let key = self.key, chat = self.chat, client = stack.client
+        for _ in 0..<4 {
+            Thread.detachNewThread {
+                let deadline = ContinuousClock.now + .seconds(3)
+                while ContinuousClock.now < deadline {
+                    let status = client.post("/v1/chat/completions", key: key, chat).status
+                    if status == 200 { successes.add() } else { failures.add() }
+                }
+                done.add()
+            }
+        }
+        usleep(500_000)
+        let victim = before[0]
+        kill(victim, SIGKILL)
+        let killed = ContinuousClock.now
+        try waitUntil("a replacement worker runs", timeout: .seconds(1)) {
+            let now = stack.workerPids()
+            return now.count == 2 && !now.contains(victim)
+        }
+        XCTAssertLessThan(ContinuousClock.now - killed, .seconds(1))
+        try waitUntil("the load threads finish", timeout: .seconds(10)) { done.value == 4 }
+        XCTAssertGreaterThan(successes.value, 50)
+        // Only requests in flight on the killed worker may fail (4 threads → at most 4).
+        XCTAssertLessThanOrEqual(failures.value, 4)
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, chat).status, 200)
+    }
+
+    func testReloadAppliesAGoodConfigAndRefusesABadOne() throws {
+        // A stream in flight during the reload completes on the old worker.
+        let inFlight = Counter()
+        let key = self.key, client = stack.client
+        Thread.detachNewThread {
+            let response = client.post("/v1/chat/completions", key: key,
+                                       #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#)
+            if response.events.last == "[DONE]" { inFlight.add() }
+            inFlight.add()
+        }
+        usleep(300_000)
+        try stack.writeConfig(GatewayStack.config(stack, extraRoutes: "  added: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }"))
+        stack.reload()
+        try waitUntil("the new route is served", timeout: .seconds(5)) {
+            stack.client.post("/v1/chat/completions", key: key, #"{"model":"added","messages":[{"role":"user","content":"hi"}]}"#).status == 200
+        }
+        try waitUntil("the in-flight stream ends", timeout: .seconds(10)) { inFlight.value >= 1 }
+        XCTAssertEqual(inFlight.value, 2, "the in-flight stream completed with [DONE]")
+
+        try stack.writeConfig(GatewayStack.config(stack, extraRoutes: "  broken: { type: chat, endpoints: [ { provider: nowhere, model: x } ] }"))
+        stack.reload()
+        try waitUntil("the master logs the refusal", timeout: .seconds(5)) { stack.pool!.log.contains("reload refused") }
+        XCTAssertTrue(stack.pool!.log.contains("routes.broken.endpoints[0].provider"), "the refusal names the field")
+        for _ in 0..<10 {
+            XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, #"{"model":"added","messages":[{"role":"user","content":"hi"}]}"#).status, 200)
+        }
+        XCTAssertEqual(stack.workerPids().count, 2)
+    }
+
+    func testSigtermDrainsInFlightStreamsThenExitsAndRemovesTheSocket() throws {
+        let finished = Counter()
+        let key = self.key, client = stack.client
+        Thread.detachNewThread {
+            let response = client.post("/v1/chat/completions", key: key,
+                                       #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#)
+            if response.events.last == "[DONE]" { finished.add() }
+            finished.add()
+        }
+        usleep(400_000)
+        let pool = try XCTUnwrap(stack.pool)
+        kill(pool.pid, SIGTERM)
+        XCTAssertTrue(pool.waitForExit(timeout: .seconds(15)), "the master exits after draining")
+        try waitUntil("the client's stream ends", timeout: .seconds(5)) { finished.value >= 1 }
+        XCTAssertEqual(finished.value, 2, "the in-flight stream completed")
+        XCTAssertEqual(pool.process.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stack.socketPath), "the socket file is removed")
+    }
+}
+
+/// A thread-safe counter for load threads.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}

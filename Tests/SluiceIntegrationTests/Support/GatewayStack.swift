@@ -1,0 +1,173 @@
+import Foundation
+import XCTest
+
+/// A whole gateway on loopback for integration tests: a real redis-server, the mock
+/// provider, the responder pool (`sluice serve`) and a real nginx rendered from the
+/// shipped template, each on ports the test picked and each stopped by pid.
+final class GatewayStack {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    let directory: URL
+    let redisPort = freeLoopbackPort()
+    let mockPort = freeLoopbackPort()
+    let nginxPort = freeLoopbackPort()
+    let deadPort = freeLoopbackPort()
+    let mockKey = "mock-provider-secret-\(UInt32.random(in: 0...UInt32.max))"
+    let binary: String
+    private(set) var redis: ManagedProcess?
+    private(set) var mock: ManagedProcess?
+    private(set) var pool: ManagedProcess?
+    private(set) var nginx: ManagedProcess?
+    let client: TestClient
+
+    var configPath: String { directory.appendingPathComponent("sluice.yaml").path }
+    var socketPath: String { directory.appendingPathComponent("sluice.sock").path }
+
+    init() throws {
+        guard let redisServer = which("redis-server"), which("nginx") != nil else {
+            throw XCTSkip("redis-server and nginx are needed (scripts/up or .ci/run installs them)")
+        }
+        let candidates = [ProcessInfo.processInfo.environment["SLUICE_BIN"], Self.repository.path + "/.build/debug/sluice"]
+        guard let binary = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("build the sluice binary first (swift build)")
+        }
+        self.binary = binary
+        directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("sluice-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        client = TestClient(baseURL: "http://127.0.0.1:\(nginxPort)")
+
+        redis = try ManagedProcess(name: "redis", executable: redisServer,
+                                   arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                               "--dir", directory.path],
+                                   logDirectory: directory)
+        mock = try ManagedProcess(name: "mock", executable: binary,
+                                  arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey],
+                                  logDirectory: directory)
+        try writeConfig(Self.config(self))
+        try "\(mockKey)\n".write(to: directory.appendingPathComponent("mock.key"), atomically: true, encoding: .utf8)
+        try waitForPort(redisPort)
+        try waitForPort(mockPort)
+        pool = try ManagedProcess(name: "pool", executable: binary,
+                                  arguments: ["serve", "--config", configPath, "--pid-file", directory.appendingPathComponent("sluice.pid").path],
+                                  environment: ["SLUICE_TEST_MOCK_KEY": mockKey], logDirectory: directory)
+        let nginxDirectory = directory.appendingPathComponent("nginx")
+        let nginxConfig = nginxDirectory.appendingPathComponent("nginx.conf").path
+        let rendered = try runCommand(Self.repository.path + "/scripts/render-nginx",
+                                      [nginxDirectory.path, "127.0.0.1:\(nginxPort)", "unix:\(socketPath)", nginxConfig])
+        guard rendered.status == 0 else { throw StackError("render-nginx failed: \(rendered.output)") }
+        nginx = try ManagedProcess(name: "nginx", executable: which("nginx")!,
+                                   arguments: ["-p", nginxDirectory.path, "-c", nginxConfig, "-e", nginxDirectory.path + "/error.log",
+                                               "-g", "daemon off;"],
+                                   logDirectory: directory)
+        try waitUntil("the gateway answers /sluice/healthz", timeout: .seconds(20)) {
+            client.send(.get, "/sluice/healthz").status == 200
+        }
+    }
+
+    /// Stops everything by pid, nginx first.
+    func stop() {
+        nginx?.stop(signal: SIGQUIT)
+        pool?.stop()
+        mock?.stop()
+        redis?.stop()
+    }
+
+    /// Replaces the config file (the pool reads it on SIGHUP).
+    func writeConfig(_ text: String) throws {
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Asks the pool to reload its config.
+    func reload() {
+        if let pool { kill(pool.pid, SIGHUP) }
+    }
+
+    /// `sluice keys create`; returns the key.
+    func createKey(name: String = "test", routes: [String]? = nil) throws -> String {
+        var arguments = ["keys", "create", "--config", configPath, "--name", name, "--quiet"]
+        if let routes { arguments += ["--routes", routes.joined(separator: ",")] }
+        let result = try runCommand(binary, arguments, environment: ["SLUICE_TEST_MOCK_KEY": mockKey])
+        guard result.status == 0 else { throw StackError("keys create failed: \(result.output)") }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs a `sluice` subcommand against this stack's config.
+    func sluice(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try runCommand(binary, arguments, environment: ["SLUICE_TEST_MOCK_KEY": mockKey])
+    }
+
+    /// Worker processes of the pool (children of the master).
+    func workerPids() -> [Int32] {
+        guard let pool, let text = try? String(contentsOfFile: "/proc/\(pool.pid)/task/\(pool.pid)/children", encoding: .utf8) else { return [] }
+        return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// The mock provider's counters and last request.
+    func mockStats() -> [String: Any] {
+        let response = TestClient(baseURL: "http://127.0.0.1:\(mockPort)").send(.get, "/_mock/stats")
+        return response.json
+    }
+
+    func resetMock() {
+        _ = TestClient(baseURL: "http://127.0.0.1:\(mockPort)").send(.post, "/_mock/reset")
+    }
+
+    private func waitForPort(_ port: Int) throws {
+        try waitUntil("port \(port) accepts connections", timeout: .seconds(10)) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+        }
+    }
+
+    /// The configuration every integration test runs against.
+    static func config(_ stack: GatewayStack, extraRoutes: String = "") -> String {
+        """
+        server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4, drain_timeout: 10s }
+        redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+        providers:
+          mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          mock-openai: { kind: openai, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${file:\(stack.directory.path)/mock.key}" }
+          dead: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.deadPort)/v1", timeouts: { connect: 1s } }
+        routes:
+          chat: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }
+          completions: { type: completions, endpoints: [ { provider: mock, model: mock-instruct } ] }
+          embeddings: { type: embeddings, endpoints: [ { provider: mock-openai, model: mock-embed } ] }
+          slow: { type: chat, endpoints: [ { provider: mock, model: "mock-gpt@interval=250ms,words=8" } ] }
+          timeout: { type: chat, timeouts: { first_byte: 1s }, endpoints: [ { provider: mock, model: "mock-gpt@delay=4s" } ] }
+          dead: { type: chat, endpoints: [ { provider: dead, model: gpt } ] }
+          fallback:
+            type: chat
+            endpoints:
+              - { name: failing, provider: mock, model: "mock-gpt@status=503" }
+              - { name: backup, provider: mock-openai, model: mock-gpt, fallback_only: true }
+          rate-limited: { type: chat, endpoints: [ { provider: mock, model: "mock-gpt@status=429,retry_after=7" } ] }
+          rejected: { type: chat, endpoints: [ { provider: mock, model: "mock-gpt@status=400" } ] }
+          cut: { type: chat, endpoints: [ { provider: mock, model: "mock-gpt@drop=2,words=6" } ] }
+        \(extraRoutes)
+        principals:
+          "*": { routes: [chat] }
+        """
+    }
+}
+
+struct StackError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+func waitUntil(_ what: String, timeout: Duration, _ condition: () -> Bool) throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return }
+        usleep(50_000)
+    }
+    throw StackError("timed out waiting until \(what)")
+}
