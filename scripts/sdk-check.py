@@ -64,11 +64,14 @@ def expect(condition: bool, message: str) -> None:
         raise AssertionError(message)
 
 
-def expect_raises(error_type, fn) -> str:
+def expect_raises(error_type, fn, code=None) -> str:
     try:
         fn()
     except error_type as error:
-        return f"{error_type.__name__}, status {error.status_code}"
+        if code is not None and error.code != code:
+            raise AssertionError(f"{error_type.__name__} with code {error.code!r}, expected {code!r}: "
+                                 f"{error.message}") from None
+        return f"{error_type.__name__}, status {error.status_code}, code {error.code}"
     except openai.APIStatusError as error:
         raise AssertionError(f"expected {error_type.__name__}, got {type(error).__name__} "
                              f"(status {error.status_code}): {error.message}") from None
@@ -167,8 +170,9 @@ def main() -> int:
             model="chat", messages=[{"role": "user", "content": "hi"}]))
 
     def unknown_model():
+        # The code tells "no such route" from a 404 for a wrong path.
         return expect_raises(openai.NotFoundError, lambda: client.chat.completions.create(
-            model="no-such-route", messages=[{"role": "user", "content": "hi"}]))
+            model="no-such-route", messages=[{"role": "user", "content": "hi"}]), code="model_not_found")
 
     def bad_input():
         # `messages` must be an array; the SDK does not check, the gateway must.

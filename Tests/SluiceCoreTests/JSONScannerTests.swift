@@ -242,7 +242,7 @@ extension JSONScannerTests {
         for bytes: [UInt8] in [
             Array(#"{"a":""#.utf8) + [0xFF] + Array(#""}"#.utf8),             // never valid in UTF-8
             Array(#"{"a":""#.utf8) + [0xC3] + Array(#""}"#.utf8),             // truncated sequence
-            Array(#"{"a":["x","#.utf8) + [0xED, 0xA0, 0x80] + Array(#""]}"#.utf8),  // encoded surrogate
+            Array("{\"a\":[\"x\",\"".utf8) + [0xED, 0xA0, 0x80] + Array(#""]}"#.utf8),  // encoded surrogate
         ] {
             XCTAssertNil((try? JSONScanner.topLevelMembers(of: bytes)).map { _ in () },
                          "invalid UTF-8 in a string value must be refused: \(bytes)")

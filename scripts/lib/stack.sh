@@ -32,7 +32,9 @@ stack_settings() {
     BASE_URL=http://127.0.0.1:$PORT
     local port
     for port in "$PORT" "$REDIS_PORT" "$MOCK_PORT"; do
-        [[ $port =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536)) || stack_die "not a port: $port"
+        if ! [[ $port =~ ^[0-9]+$ ]] || ((port == 0 || port > 65535)); then
+            stack_die "not a port: $port"
+        fi
     done
 }
 
@@ -41,7 +43,7 @@ stack_settings() {
 # Installs whichever of STACK_PACKAGES are missing (needs root); no-op if none.
 stack_install_packages() {
     local missing=() package
-    for package in "${STACK_PACKAGES[@]}" "$@"; do
+    for package in "${STACK_PACKAGES[@]}"; do
         dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$package")
     done
     ((${#missing[@]} == 0)) && return 0

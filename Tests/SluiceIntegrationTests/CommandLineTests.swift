@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+/// `sluice check` and the shipped nginx configs, run as an operator would.
+final class CommandLineTests: XCTestCase {
+    private var binary: String {
+        get throws {
+            let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] ?? GatewayStack.repository.path + "/.build/debug/sluice"
+            guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("build the sluice binary first") }
+            return path
+        }
+    }
+
+    private func write(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "sluice-check-\(UUID().uuidString.prefix(8)).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testCheckAcceptsAValidConfigAndResolvesSecrets() throws {
+        let path = try write("""
+            redis: { url: "redis://127.0.0.1:6379/0" }
+            providers:
+              openai: { kind: openai, api_key: "${env:SLUICE_CHECK_KEY}" }
+            routes:
+              chat: { type: chat, endpoints: [ { provider: openai, model: gpt-4o } ] }
+            """)
+        let result = try runCommand(try binary, ["check", "--config", path], environment: ["SLUICE_CHECK_KEY": "sk-live-very-secret"])
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertFalse(result.output.contains("sk-live-very-secret"))
+    }
+
+    func testCheckNamesFileLineAndFieldAndNeverPrintsSecrets() throws {
+        let path = try write("""
+            redis: { url: "redis://127.0.0.1:6379/0" }
+            providers:
+              openai: { kind: openai, api_key: "${env:SLUICE_CHECK_KEY}" }
+            routes:
+              chat:
+                type: chat
+                endpoints:
+                  - { provider: opnai, model: gpt-4o }
+              other: { type: chatt, endpoints: [ { provider: openai, model: "sk-live-very-secret" } ] }
+            """)
+        let result = try runCommand(try binary, ["check", "--config", path], environment: ["SLUICE_CHECK_KEY": "sk-live-very-secret"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.output.contains("\(path):8:"), result.output)
+        XCTAssertTrue(result.output.contains("routes.chat.endpoints[0].provider"), result.output)
+        XCTAssertTrue(result.output.contains("routes.other.type"), result.output)
+
+        let missing = try runCommand(try binary, ["check", "--config", path], environment: ["SLUICE_CHECK_KEY": ""])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("SLUICE_CHECK_KEY"), missing.output)
+    }
+
+    func testEveryShippedNginxConfigPassesNginxT() throws {
+        guard which("nginx") != nil else { throw XCTSkip("nginx is not installed") }
+        let result = try runCommand(GatewayStack.repository.path + "/scripts/nginx-check", [])
+        XCTAssertEqual(result.status, 0, result.output)
+    }
+}
