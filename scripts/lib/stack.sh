@@ -161,9 +161,9 @@ stack_render_config() {
         "$STACK_ROOT/scripts/sluice.default.yaml" >"$RUN_DIR/sluice.yaml"
 }
 
-# Starts redis, the mock provider, the pool and nginx; returns once
-# /sluice/healthz answers through nginx. Leaves KEY_FILE unset; see
-# stack_gateway_key.
+# Starts redis, the mock provider, the pool and nginx (stopping what a
+# previous start left in RUN_DIR first); returns once /sluice/healthz answers
+# through nginx. Then stack_gateway_key gives a key.
 stack_start() {
     [[ -x $SLUICE_BIN ]] || stack_die "$SLUICE_BIN not found (swift build -c $BUILD)"
     command -v redis-server >/dev/null || stack_die "redis-server is not installed"

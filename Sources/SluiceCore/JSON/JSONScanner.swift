@@ -202,7 +202,13 @@ public struct JSONScanner {
         }
         let end = index
         index += 1
-        guard decode else { return "" }
+        guard decode else {
+            // RFC 8259 §8.1: text is UTF-8. Escapes are ASCII, so the raw bytes validate as they are.
+            if !plain && String(validating: bytes[start..<end], as: UTF8.self) == nil {
+                throw SyntaxError(offset: start, reason: "invalid UTF-8 in string")
+            }
+            return ""
+        }
         if plain { return String(decoding: bytes[start..<end], as: UTF8.self) }
         return try decodeEscaped(bytes[start..<end])
     }

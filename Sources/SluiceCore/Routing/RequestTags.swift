@@ -3,7 +3,7 @@ public enum RequestTags {
     /// Parses the header value. Names and values are trimmed; a malformed pair is a 400.
     public static func parse(header: String) throws(GatewayError) -> [String: String] {
         var tags: [String: String] = [:]
-        for pair in header.split(separator: ",") {
+        for pair in header.split(separator: ",") where !String(pair).trimmed.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1)
             let name = parts.first.map { String($0).trimmed } ?? ""
             let value = parts.count == 2 ? String(parts[1]).trimmed : ""

@@ -7,11 +7,14 @@ enum OpenAIErrorBody {
     /// it is the gateway's fault, not the caller's.
     static func clientError(status: Int, headers: [(name: String, value: String)], body: [UInt8],
                             provider: ProviderConfig) -> GatewayError {
-        let fields = fields(in: body)
-        var message = fields.message ?? "The provider answered HTTP \(status)."
-        if let key = provider.apiKey?.exposedValue, !key.isEmpty {
-            message = message.replacingAll(key, with: "[redacted]")
+        // A provider may echo the credential it was sent: never pass that on.
+        let secrets = ([provider.apiKey] + provider.headers.map(\.value)).compactMap { $0?.exposedValue }.filter { !$0.isEmpty }
+        let redact: (String?) -> String? = { text in
+            text.map { secrets.reduce($0) { $1.count >= 4 ? $0.replacingAll($1, with: "[redacted]") : $0 } }
         }
+        let raw = fields(in: body)
+        let fields = (message: redact(raw.message), type: redact(raw.type), code: redact(raw.code), param: redact(raw.param))
+        let message = fields.message ?? "The provider answered HTTP \(status)."
         if status == 401 || status == 403 {
             return GatewayError(.upstreamError,
                                 "Provider '\(provider.name)' refused the gateway's credentials (HTTP \(status)).")
