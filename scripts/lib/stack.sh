@@ -70,11 +70,12 @@ stack_build() {
 # True if something accepts TCP connections on 127.0.0.1:PORT.
 stack_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# A free loopback port in 20000-49999 (for throwaway stacks).
+# A free loopback port in 20000-31999 (for throwaway stacks): below Linux's
+# ephemeral range (32768-60999), so no outgoing connection can hold it.
 stack_free_port() {
     local port _
     for _ in {1..100}; do
-        port=$((20000 + RANDOM % 30000))
+        port=$((20000 + RANDOM % 12000))
         stack_port_busy "$port" || { echo "$port"; return 0; }
     done
     stack_die "no free port found"
