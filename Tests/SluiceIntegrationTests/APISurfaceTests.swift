@@ -2,35 +2,24 @@ import Foundation
 import XCTest
 
 /// The OpenAI-compatible surface through nginx → pool → mock provider.
-final class APISurfaceTests: XCTestCase {
-    nonisolated(unsafe) static var stack: GatewayStack?
-    nonisolated(unsafe) static var key = ""
+final class APISurfaceTests: SharedStackTestCase {
+    nonisolated(unsafe) private static var cachedKey: String?
 
-    override class func setUp() {
-        super.setUp()
-        do {
-            let stack = try GatewayStack()
-            Self.stack = stack
-            Self.key = try stack.createKey(name: "api-tests")
-        } catch {
-            print("stack failed to start: \(error)")
+    /// One gateway key for the whole class.
+    private var key: String {
+        get throws {
+            if let key = Self.cachedKey { return key }
+            let key = try gateway().createKey(name: "api-tests")
+            Self.cachedKey = key
+            return key
         }
-    }
-
-    override class func tearDown() {
-        stack?.stop()
-        super.tearDown()
-    }
-
-    private func gateway() throws -> GatewayStack {
-        guard let stack = Self.stack else { throw XCTSkip("the gateway stack did not start (see the log above)") }
-        return stack
     }
 
     func testChatCompletionReplacesOnlyTheModelAndSendsTheProviderKey() throws {
         let stack = try gateway()
+        let key = try self.key
         let body = #"{"model":"chat", "temperature":0.25,"messages":[{"role":"user","content":"hello gateway \u00e9"}],"x_custom":{"a":[1,2]}}"#
-        let response = stack.client.post("/v1/chat/completions", key: Self.key, body)
+        let response = stack.client.post("/v1/chat/completions", key: key, body)
         XCTAssertEqual(response.status, 200, response.text)
         let choices = try XCTUnwrap(response.json["choices"] as? [[String: Any]])
         let message = try XCTUnwrap(choices.first?["message"] as? [String: Any])
@@ -43,13 +32,14 @@ final class APISurfaceTests: XCTestCase {
                        "everything but the model passes through byte for byte")
         let headers = try XCTUnwrap(last["headers"] as? [String: String])
         XCTAssertEqual(headers["authorization"], "Bearer \(stack.mockKey)")
-        XCTAssertFalse(headers.values.contains { $0.contains(Self.key) }, "the gateway key never goes upstream")
+        XCTAssertFalse(headers.values.contains { $0.contains(key) }, "the gateway key never goes upstream")
     }
 
     func testStreamArrivesEventByEventBeforeTheProviderFinishes() throws {
         let stack = try gateway()
+        let key = try self.key
         let started = ContinuousClock.now
-        let response = stack.client.post("/v1/chat/completions", key: Self.key,
+        let response = stack.client.post("/v1/chat/completions", key: key,
                                           #"{"model":"slow","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two three"}]}"#)
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertEqual(response.header("content-type")?.hasPrefix("text/event-stream"), true)
@@ -66,20 +56,21 @@ final class APISurfaceTests: XCTestCase {
 
     func testCompletionsAndEmbeddings() throws {
         let stack = try gateway()
-        let completion = stack.client.post("/v1/completions", key: Self.key, #"{"model":"completions","prompt":"say this"}"#)
+        let key = try self.key
+        let completion = stack.client.post("/v1/completions", key: key, #"{"model":"completions","prompt":"say this"}"#)
         XCTAssertEqual(completion.status, 200, completion.text)
         XCTAssertEqual(completion.json["object"] as? String, "text_completion")
 
-        let streamed = stack.client.post("/v1/completions", key: Self.key, #"{"model":"completions","prompt":"a b","stream":true}"#)
+        let streamed = stack.client.post("/v1/completions", key: key, #"{"model":"completions","prompt":"a b","stream":true}"#)
         XCTAssertEqual(streamed.events.last, "[DONE]")
 
-        let floats = stack.client.post("/v1/embeddings", key: Self.key, #"{"model":"embeddings","input":["x","y"]}"#)
+        let floats = stack.client.post("/v1/embeddings", key: key, #"{"model":"embeddings","input":["x","y"]}"#)
         XCTAssertEqual(floats.status, 200, floats.text)
         let data = try XCTUnwrap(floats.json["data"] as? [[String: Any]])
         XCTAssertEqual(data.count, 2)
         let vector = try XCTUnwrap(data[0]["embedding"] as? [Double])
 
-        let encoded = stack.client.post("/v1/embeddings", key: Self.key,
+        let encoded = stack.client.post("/v1/embeddings", key: key,
                                         #"{"model":"embeddings","input":["x","y"],"encoding_format":"base64"}"#)
         let base64 = try XCTUnwrap((encoded.json["data"] as? [[String: Any]])?.first?["embedding"] as? String)
         let bytes = try XCTUnwrap(Data(base64Encoded: base64))
@@ -90,7 +81,8 @@ final class APISurfaceTests: XCTestCase {
 
     func testModelsListsOnlyTheRoutesTheKeyMayUse() throws {
         let stack = try gateway()
-        let all = stack.client.send(.get, "/v1/models", headers: [("x-api-key", Self.key)])
+        let key = try self.key
+        let all = stack.client.send(.get, "/v1/models", headers: [("x-api-key", key)])
         XCTAssertEqual(all.status, 200)
         let ids = (all.json["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
         XCTAssertEqual(Array(ids.prefix(3)), ["chat", "completions", "embeddings"])
@@ -107,16 +99,17 @@ final class APISurfaceTests: XCTestCase {
 
     func testClientErrorsAreOpenAIShapedWithTheRightStatus() throws {
         let stack = try gateway()
+        let key = try self.key
         let cases: [(String?, String, Int, String)] = [
-            (Self.key, "{not json", 400, "invalid_json"),
-            (Self.key, #"{"model":"chat","messages":"hi"}"#, 400, "invalid_request"),
-            (Self.key, #"{"model":"chat","stream":"yes","messages":[]}"#, 400, "invalid_request"),
-            (Self.key, #"{"messages":[]}"#, 400, "invalid_request"),
+            (key, "{not json", 400, "invalid_json"),
+            (key, #"{"model":"chat","messages":"hi"}"#, 400, "invalid_request"),
+            (key, #"{"model":"chat","stream":"yes","messages":[]}"#, 400, "invalid_request"),
+            (key, #"{"messages":[]}"#, 400, "invalid_request"),
             (nil, #"{"model":"chat","messages":[]}"#, 401, "missing_api_key"),
             ("sk-sluice-not-a-real-key", #"{"model":"chat","messages":[]}"#, 401, "invalid_api_key"),
             ("sk-sluice-" + String(repeating: "a", count: 40), #"{"model":"chat","messages":[]}"#, 401, "invalid_api_key"),
-            (Self.key, #"{"model":"no-such-route","messages":[]}"#, 404, "model_not_found"),
-            (Self.key, #"{"model":"embeddings","messages":[]}"#, 400, "route_type_mismatch"),
+            (key, #"{"model":"no-such-route","messages":[]}"#, 404, "model_not_found"),
+            (key, #"{"model":"embeddings","messages":[]}"#, 400, "route_type_mismatch"),
         ]
         for (key, body, status, code) in cases {
             let response = stack.client.post("/v1/chat/completions", key: key, body)
@@ -125,14 +118,15 @@ final class APISurfaceTests: XCTestCase {
             XCTAssertNotNil((response.json["error"] as? [String: Any])?["message"] as? String)
             if let key { XCTAssertFalse(response.text.contains(key), "errors never echo the key") }
         }
-        let wrongMethod = stack.client.send(.get, "/v1/chat/completions", headers: [("Authorization", "Bearer \(Self.key)")])
+        let wrongMethod = stack.client.send(.get, "/v1/chat/completions", headers: [("Authorization", "Bearer \(key)")])
         XCTAssertEqual(wrongMethod.status, 405)
     }
 
     func testTooLargeBodyIs413InOpenAIShape() throws {
         let stack = try gateway()
+        let key = try self.key
         let padding = String(repeating: "a", count: 9 << 20)
-        let response = stack.client.post("/v1/chat/completions", key: Self.key,
+        let response = stack.client.post("/v1/chat/completions", key: key,
                                           #"{"model":"chat","messages":[{"role":"user","content":"\#(padding)"}]}"#)
         XCTAssertEqual(response.status, 413)
         XCTAssertEqual(response.errorType, "invalid_request_error")
@@ -140,28 +134,30 @@ final class APISurfaceTests: XCTestCase {
 
     func testUpstreamFailuresMapToGatewayStatuses() throws {
         let stack = try gateway()
+        let key = try self.key
         let chat = #"{"model":"ROUTE","messages":[{"role":"user","content":"hi"}]}"#
-        let dead = stack.client.post("/v1/chat/completions", key: Self.key, chat.replacingOccurrences(of: "ROUTE", with: "dead"))
+        let dead = stack.client.post("/v1/chat/completions", key: key, chat.replacingOccurrences(of: "ROUTE", with: "dead"))
         XCTAssertEqual(dead.status, 502, dead.text)
 
         let started = ContinuousClock.now
-        let slow = stack.client.post("/v1/chat/completions", key: Self.key, chat.replacingOccurrences(of: "ROUTE", with: "timeout"))
+        let slow = stack.client.post("/v1/chat/completions", key: key, chat.replacingOccurrences(of: "ROUTE", with: "timeout"))
         XCTAssertEqual(slow.status, 504, slow.text)
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(3), "the first-byte timeout (1 s) applies")
 
-        let limited = stack.client.post("/v1/chat/completions", key: Self.key, chat.replacingOccurrences(of: "ROUTE", with: "rate-limited"))
+        let limited = stack.client.post("/v1/chat/completions", key: key, chat.replacingOccurrences(of: "ROUTE", with: "rate-limited"))
         XCTAssertEqual(limited.status, 429, limited.text)
         XCTAssertEqual(limited.header("retry-after"), "7")
         XCTAssertEqual(limited.errorType, "requests")
 
-        let rejected = stack.client.post("/v1/chat/completions", key: Self.key, chat.replacingOccurrences(of: "ROUTE", with: "rejected"))
+        let rejected = stack.client.post("/v1/chat/completions", key: key, chat.replacingOccurrences(of: "ROUTE", with: "rejected"))
         XCTAssertEqual(rejected.status, 400, rejected.text)
         XCTAssertEqual(rejected.errorType, "invalid_request_error")
     }
 
     func testFallbackEndpointServesWhenThePrimaryFails() throws {
         let stack = try gateway()
-        let response = stack.client.post("/v1/chat/completions", key: Self.key,
+        let key = try self.key
+        let response = stack.client.post("/v1/chat/completions", key: key,
                                           #"{"model":"fallback","messages":[{"role":"user","content":"hi"}]}"#)
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertEqual(response.header("x-sluice-endpoint"), "backup")
@@ -169,7 +165,8 @@ final class APISurfaceTests: XCTestCase {
 
     func testCutStreamEndsWithAnErrorEventNeverDone() throws {
         let stack = try gateway()
-        let response = stack.client.post("/v1/chat/completions", key: Self.key,
+        let key = try self.key
+        let response = stack.client.post("/v1/chat/completions", key: key,
                                           #"{"model":"cut","stream":true,"messages":[{"role":"user","content":"a b c d"}]}"#)
         XCTAssertEqual(response.status, 200)
         let events = response.events
@@ -180,8 +177,9 @@ final class APISurfaceTests: XCTestCase {
 
     func testClientThatGoesAwayCancelsTheUpstreamCall() throws {
         let stack = try gateway()
+        let key = try self.key
         stack.resetMock()
-        let response = stack.client.post("/v1/chat/completions", key: Self.key,
+        let response = stack.client.post("/v1/chat/completions", key: key,
                                           #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c d e f g h i j k l m n o p"}]}"#,
                                           abortAfterFirstChunk: true)
         XCTAssertEqual(response.status, 200)
@@ -193,6 +191,7 @@ final class APISurfaceTests: XCTestCase {
 
     func testHealthz() throws {
         let stack = try gateway()
+        let key = try self.key
         let response = stack.client.send(.get, "/sluice/healthz")
         XCTAssertEqual(response.status, 200)
         XCTAssertEqual(response.json["status"] as? String, "ok")

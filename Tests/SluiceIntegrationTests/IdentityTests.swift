@@ -2,24 +2,7 @@ import Foundation
 import XCTest
 
 /// Gateway keys and identities asserted by nginx, through the shipped nginx config.
-final class IdentityTests: XCTestCase {
-    nonisolated(unsafe) static var stack: GatewayStack?
-
-    override class func setUp() {
-        super.setUp()
-        stack = try? GatewayStack()
-    }
-
-    override class func tearDown() {
-        stack?.stop()
-        super.tearDown()
-    }
-
-    private func gateway() throws -> GatewayStack {
-        guard let stack = Self.stack else { throw XCTSkip("the gateway stack did not start") }
-        return stack
-    }
-
+final class IdentityTests: SharedStackTestCase {
     private let chat = #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#
 
     /// The config grants every asserted principal the `chat` route, so a spoofed principal

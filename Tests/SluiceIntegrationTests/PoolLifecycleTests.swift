@@ -52,14 +52,7 @@ final class PoolLifecycleTests: XCTestCase {
 
     func testReloadAppliesAGoodConfigAndRefusesABadOne() throws {
         // A stream in flight during the reload completes on the old worker.
-        let inFlight = Counter()
-        let key = self.key, client = stack.client
-        Thread.detachNewThread {
-            let response = client.post("/v1/chat/completions", key: key,
-                                       #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#)
-            if response.events.last == "[DONE]" { inFlight.add() }
-            inFlight.add()
-        }
+        let inFlight = startSlowStream()
         usleep(300_000)
         try stack.writeConfig(GatewayStack.config(stack, extraRoutes: "  added: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }"))
         stack.reload()
@@ -80,14 +73,7 @@ final class PoolLifecycleTests: XCTestCase {
     }
 
     func testSigtermDrainsInFlightStreamsThenExitsAndRemovesTheSocket() throws {
-        let finished = Counter()
-        let key = self.key, client = stack.client
-        Thread.detachNewThread {
-            let response = client.post("/v1/chat/completions", key: key,
-                                       #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#)
-            if response.events.last == "[DONE]" { finished.add() }
-            finished.add()
-        }
+        let finished = startSlowStream()
         usleep(400_000)
         let pool = try XCTUnwrap(stack.pool)
         kill(pool.pid, SIGTERM)
@@ -96,6 +82,22 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertEqual(finished.value, 2, "the in-flight stream completed")
         XCTAssertEqual(pool.process.terminationStatus, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stack.socketPath), "the socket file is removed")
+    }
+}
+
+extension PoolLifecycleTests {
+    /// Starts a streamed call on the `slow` route on its own thread. The counter reaches 1
+    /// when the stream ends, 2 if it ended with `[DONE]`.
+    private func startSlowStream() -> Counter {
+        let ended = Counter()
+        let key = self.key, client = stack.client
+        Thread.detachNewThread {
+            let response = client.post("/v1/chat/completions", key: key,
+                                       #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"a b c"}]}"#)
+            if response.events.last == "[DONE]" { ended.add() }
+            ended.add()
+        }
+        return ended
     }
 }
 
