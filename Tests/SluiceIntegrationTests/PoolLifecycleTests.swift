@@ -86,6 +86,30 @@ final class PoolLifecycleTests: XCTestCase {
 }
 
 extension PoolLifecycleTests {
+    func testStreamStillRunningAtTheDrainDeadlineEndsWithAnErrorEvent() throws {
+        let config = GatewayStack.config(stack, extraRoutes: "  very-slow: { type: chat, endpoints: [ { provider: mock, model: \"mock-gpt@interval=250ms,words=60\" } ] }")
+        try stack.writeConfig(config.replacingOccurrences(of: "drain_timeout: 10s", with: "drain_timeout: 1s"))
+        stack.reload()
+        let key = self.key, client = stack.client
+        try waitUntil("the new generation serves very-slow", timeout: .seconds(5)) {
+            client.post("/v1/chat/completions", key: key, #"{"model":"very-slow","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}"#).status == 200
+        }
+        let ended = Counter()
+        nonisolated(unsafe) var response = TestResponse()
+        Thread.detachNewThread {
+            response = client.post("/v1/chat/completions", key: key,
+                                   #"{"model":"very-slow","stream":true,"messages":[{"role":"user","content":"a"}]}"#)
+            ended.add()
+        }
+        usleep(600_000)
+        let pool = try XCTUnwrap(stack.pool)
+        kill(pool.pid, SIGTERM)
+        try waitUntil("the stream ends", timeout: .seconds(8)) { ended.value == 1 }
+        XCTAssertFalse(response.events.contains("[DONE]"))
+        XCTAssertTrue(response.events.last?.contains("\"error\"") == true, response.events.last ?? "no events")
+        XCTAssertTrue(pool.waitForExit(timeout: .seconds(10)))
+    }
+
     /// Starts a streamed call on the `slow` route on its own thread. The counter reaches 1
     /// when the stream ends, 2 if it ended with `[DONE]`.
     private func startSlowStream() -> Counter {

@@ -91,7 +91,7 @@ public final class RequestPipeline {
             let translator = ProviderRegistry.translator(for: provider.kind)
             let upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
                                                           limits: limits(endpoint: endpoint, route: route, provider: provider))
-            let relay = UpstreamRelay(writer: writer, wantsStream: request.stream,
+            let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
                                       translator: translator.streamTranslator(for: request),
                                       extraHeaders: [("X-Sluice-Endpoint", endpoint.name)])
             let outcome = http.perform(upstream, handler: relay)
@@ -101,6 +101,12 @@ public final class RequestPipeline {
                 if !relay.sawTerminal {
                     relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
                 }
+                return
+            case .failed(.aborted, _) where relay.abandoned:
+                let restarting = GatewayError(.backendUnavailable,
+                                              "The gateway restarted while answering; retry the request.", retryAfter: 1)
+                guard relay.streamStarted else { throw restarting }
+                relay.endStream(with: restarting)
                 return
             case .failed(let failure, _) where relay.streamStarted:
                 relay.endStream(with: Self.error(for: failure, endpoint: endpoint))

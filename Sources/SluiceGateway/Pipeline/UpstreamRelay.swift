@@ -10,6 +10,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
     static let bufferLimit = 256 << 20
 
     private let writer: ClientWriter
+    private let context: WorkerContext
     private let wantsStream: Bool
     private var translator: StreamTranslator
     private let extraHeaders: [(name: String, value: String)]
@@ -29,9 +30,12 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private(set) var clientGone = false
     /// The body grew past `bufferLimit`.
     private(set) var overflowed = false
+    /// The worker gave up on in-flight calls (drain timeout).
+    private(set) var abandoned = false
 
-    init(writer: ClientWriter, wantsStream: Bool, translator: StreamTranslator, extraHeaders: [(name: String, value: String)]) {
+    init(writer: ClientWriter, context: WorkerContext, wantsStream: Bool, translator: StreamTranslator, extraHeaders: [(name: String, value: String)]) {
         self.writer = writer
+        self.context = context
         self.wantsStream = wantsStream
         self.translator = translator
         self.extraHeaders = extraHeaders
@@ -84,6 +88,10 @@ final class UpstreamRelay: UpstreamResponseHandler {
     }
 
     func shouldContinue() -> Bool {
+        if context.abandonInFlight.load(ordering: .relaxed) {
+            abandoned = true
+            return false
+        }
         let now = ContinuousClock.now
         guard now - lastPeerCheck >= .milliseconds(200) else { return true }
         lastPeerCheck = now

@@ -54,19 +54,30 @@ public enum WorkerProcess {
                 break
             }
         }
-        return drain(acceptors, state: state, timeout: drainTimeout, logger: logger)
+        return drain(acceptors, state: state, context: context, timeout: drainTimeout)
     }
 
-    private static func drain(_ acceptors: [AcceptorThread], state: DrainState, timeout: Duration, logger: Logger) -> Int32 {
+    private static func drain(_ acceptors: [AcceptorThread], state: DrainState, context: WorkerContext,
+                              timeout: Duration) -> Int32 {
         state.stopping.store(true, ordering: .sequentiallyConsistent)
         FastCGIRequest.shutdownPending()
-        let deadline = ContinuousClock.now + timeout
+        if waitForAcceptors(acceptors, until: .now + timeout) {
+            context.logger.info("worker drained")
+            return 0
+        }
+        // Out of time: stop the calls still running, so each client gets an explicit error
+        // (an error event for a stream) rather than a connection that just ends.
+        context.logger.warning("drain timeout reached; ending the requests still in flight")
+        context.abandonInFlight.store(true, ordering: .relaxed)
+        _ = waitForAcceptors(acceptors, until: .now + .seconds(3))
+        return 1
+    }
+
+    /// Wakes idle acceptors until every thread has left its loop; `false` at the deadline.
+    private static func waitForAcceptors(_ acceptors: [AcceptorThread], until deadline: ContinuousClock.Instant) -> Bool {
         while ContinuousClock.now < deadline {
             let running = acceptors.filter { !$0.finished.load(ordering: .acquiring) }
-            if running.isEmpty {
-                logger.info("worker drained")
-                return 0
-            }
+            if running.isEmpty { return true }
             // Re-signal every round: a thread may have been about to enter accept() when
             // the previous signal arrived.
             for acceptor in running where acceptor.waiting.load(ordering: .acquiring) {
@@ -74,8 +85,7 @@ public enum WorkerProcess {
             }
             usleep(20_000)
         }
-        logger.warning("drain timeout reached with requests still in flight")
-        return 1
+        return false
     }
 
     /// The validated config text the master wrote to descriptor 4.
