@@ -7,6 +7,8 @@ import Glibc
 public final class FastCGIRequest {
     private let request: UnsafeMutablePointer<FCGX_Request>
     private var accepted = false
+    /// Reused by every `readBody` of this slot.
+    private var chunk = [UInt8](repeating: 0, count: 16 * 1024)
 
     /// Call `FastCGIRequest.initializeLibrary()` once per process before the first one.
     public init(listeningSocket: Int32) {
@@ -64,7 +66,6 @@ public final class FastCGIRequest {
         if let length = param("CONTENT_LENGTH").flatMap({ Int($0) }), length > 0 {
             body.reserveCapacity(min(length, limit))
         }
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         var tooLarge = false
         while true {
             let count = chunk.withUnsafeMutableBufferPointer { buffer in

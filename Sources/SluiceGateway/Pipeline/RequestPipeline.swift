@@ -102,7 +102,7 @@ public final class RequestPipeline {
                     relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
                 }
                 return
-            case .failed(.aborted, _) where relay.abandoned:
+            case .failed(.aborted, _) where relay.stopReason == .abandoned:
                 let restarting = GatewayError(.backendUnavailable,
                                               "The gateway restarted while answering; retry the request.", retryAfter: 1)
                 guard relay.streamStarted else { throw restarting }
@@ -111,9 +111,9 @@ public final class RequestPipeline {
             case .failed(let failure, _) where relay.streamStarted:
                 relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
                 return
-            case .failed(.aborted, _) where relay.clientGone:
+            case .failed(.aborted, _) where relay.stopReason == .clientGone:
                 return
-            case .failed(.aborted, _) where relay.overflowed:
+            case .failed(.aborted, _) where relay.stopReason == .overflowed:
                 throw GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts.")
             case .completed(let status) where (200..<300).contains(status):
                 writer.send(status: status, contentType: relay.contentType, body: relay.body,

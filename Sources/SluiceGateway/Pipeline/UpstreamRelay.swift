@@ -26,12 +26,17 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private(set) var sawTerminal = false
     /// The stream was ended with an error event already.
     private(set) var endedWithError = false
-    /// The client went away.
-    private(set) var clientGone = false
-    /// The body grew past `bufferLimit`.
-    private(set) var overflowed = false
-    /// The worker gave up on in-flight calls (drain timeout).
-    private(set) var abandoned = false
+    /// Why the relay stopped the transfer itself, if it did.
+    enum StopReason {
+        /// The client went away.
+        case clientGone
+        /// A non-streamed body grew past `bufferLimit`.
+        case overflowed
+        /// The worker gave up on in-flight calls (drain timeout).
+        case abandoned
+    }
+
+    private(set) var stopReason: StopReason?
 
     init(writer: ClientWriter, context: WorkerContext, wantsStream: Bool, translator: StreamTranslator, extraHeaders: [(name: String, value: String)]) {
         self.writer = writer
@@ -49,7 +54,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
         guard wantsStream, (200..<300).contains(status), contentType.hasPrefix("text/event-stream") else { return true }
         streamStarted = true
         if !writer.startStream(contentType: contentType, extraHeaders: extraHeaders) {
-            clientGone = true
+            stopReason = .clientGone
             return false
         }
         return true
@@ -58,7 +63,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
     func didReceive(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard streamStarted else {
             guard body.count + bytes.count <= Self.bufferLimit else {
-                overflowed = true
+                stopReason = .overflowed
                 return false
             }
             body.append(contentsOf: bytes)
@@ -81,7 +86,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
             return true
         }
         if !request.flush() {
-            clientGone = true
+            stopReason = .clientGone
             return false
         }
         return keepGoing
@@ -89,14 +94,14 @@ final class UpstreamRelay: UpstreamResponseHandler {
 
     func shouldContinue() -> Bool {
         if context.abandonInFlight.load(ordering: .relaxed) {
-            abandoned = true
+            stopReason = .abandoned
             return false
         }
         let now = ContinuousClock.now
         guard now - lastPeerCheck >= .milliseconds(200) else { return true }
         lastPeerCheck = now
         if writer.request.peerClosed() {
-            clientGone = true
+            stopReason = .clientGone
             return false
         }
         return true
@@ -105,7 +110,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
     /// Ends a started stream that failed or was cut: an explicit error event, never the
     /// terminal marker, so no client mistakes it for a complete answer.
     func endStream(with error: GatewayError) {
-        guard streamStarted, !endedWithError, !clientGone else { return }
+        guard streamStarted, !endedWithError, stopReason != .clientGone else { return }
         let request = writer.request
         request.write(error.streamEvent)
         endedWithError = true
