@@ -11,4 +11,7 @@ public struct RedisKeys: Sendable {
 
     /// Hash of key id → key hash, for listing and revoking by id.
     public var gatewayKeyIndex: String { "\(prefix):keys" }
+
+    /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
+    public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 }

@@ -65,12 +65,24 @@ struct MockAPIError: Error, Sendable {
         case 429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests (mock fault).")
         case 500: ("server_error", nil, "The server had an error while processing your request (mock fault).")
         case 502: ("server_error", "bad_gateway", "Bad gateway (mock fault).")
-        case 503: ("server_error", "overloaded", "The engine is currently overloaded, please try again later (mock fault).")
+        case 503, 529: ("server_error", "overloaded", "The engine is currently overloaded, please try again later (mock fault).")
         case ..<500: ("invalid_request_error", nil, "Invalid request (mock fault \(status)).")
         default: ("server_error", nil, "Server error (mock fault \(status)).")
         }
         var error = MockAPIError(status: status, type: type, code: code, param: nil, message: message)
         if let retryAfter = retryAfter ?? (status == 429 ? "1" : nil) {
+            error.headers.append(("retry-after", retryAfter))
+        }
+        return error
+    }
+
+    /// OpenAI's answer when the account is out of credit (a `quota` fault): not a rate
+    /// limit, so no `retry-after` unless the fault gives one.
+    static func insufficientQuota(status: Int, retryAfter: String?) -> MockAPIError {
+        var error = MockAPIError(
+            status: status, type: "insufficient_quota", code: "insufficient_quota", param: nil,
+            message: "You exceeded your current quota, please check your plan and billing details.")
+        if let retryAfter {
             error.headers.append(("retry-after", retryAfter))
         }
         return error

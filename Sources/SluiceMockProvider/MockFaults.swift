@@ -2,16 +2,22 @@ import Foundation
 
 /// The misbehaviour one request asks for.
 ///
-/// A request chooses faults in two ways, both with the same keys:
+/// A request chooses faults in three ways, all with the same keys:
 /// - a suffix on the model name after `@`, keys joined by commas:
 ///   `mock-model@status=429,retry_after=2`, `mock-model@delay=300ms,drop=3`
 ///   (the gateway rewrites the model name per route, so routes pick faults this way);
 /// - headers `x-mock-status`, `x-mock-retry-after`, `x-mock-delay`, `x-mock-interval`,
-///   `x-mock-drop`, `x-mock-words`, which win over the suffix.
+///   `x-mock-drop`, `x-mock-words`, `x-mock-quota`, which win over the suffix;
+/// - a runtime fault installed for the model with `POST /_mock/faults` (see
+///   ``MockRuntimeFaults``), which replaces the suffix and headers entirely.
 ///
 /// Keys:
 /// - `status=N` (400–599): answer with OpenAI's error for that status instead.
-/// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent).
+/// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent,
+///   except for `quota`).
+/// - `quota=1`: answer with OpenAI's `insufficient_quota` error, status 429 unless
+///   `status` says otherwise, `retry-after` only when `retry_after` is given. `quota=0`
+///   turns it off.
 /// - `delay=D`: wait before the response headers.
 /// - `interval=D`: wait between stream events.
 /// - `drop=N`: streams close the connection after N content events (or after the last
@@ -27,8 +33,9 @@ struct MockFaults: Sendable, Equatable {
     var interval: Duration?
     var drop: Int?
     var words: Int?
+    var quota = false
 
-    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words"]
+    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota"]
 
     /// Splits `model@faults` into the model name and the fault text after the first `@`.
     static func split(model: String) -> (name: String, faults: String?) {
@@ -38,54 +45,70 @@ struct MockFaults: Sendable, Equatable {
 
     /// The faults of a model suffix, then of the `x-mock-*` headers.
     static func parse(suffix: String?, request: HTTPRequest) throws(MockAPIError) -> MockFaults {
-        var faults = MockFaults()
-        for item in (suffix ?? "").split(separator: ",") {
-            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard pair.count == 2 else { throw .invalidValue("model", "mock fault '\(item)' is not key=value.") }
-            try faults.set(pair[0], pair[1])
-        }
+        var faults = try parse(suffix ?? "")
         for key in headerKeys {
             let header = "x-mock-" + key.replacingOccurrences(of: "_", with: "-")
             if let value = request.header(header) {
-                try faults.set(key, value)
+                try faults.set(key, value, param: "model")
             }
         }
         return faults
     }
 
-    private mutating func set(_ key: String, _ value: String) throws(MockAPIError) {
+    /// The faults of a comma-separated `key=value` text, as after the `@` of a model;
+    /// errors name `param` as the culprit.
+    static func parse(_ text: String, param: String = "model") throws(MockAPIError) -> MockFaults {
+        var faults = MockFaults()
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { throw .invalidValue(param, "mock fault '\(item)' is not key=value.") }
+            try faults.set(pair[0], pair[1], param: param)
+        }
+        return faults
+    }
+
+    /// The error these faults answer with instead of a normal reply, if any.
+    var injectedError: MockAPIError? {
+        if quota { return .insufficientQuota(status: status ?? 429, retryAfter: retryAfter) }
+        return status.map { .injected(status: $0, retryAfter: retryAfter) }
+    }
+
+    private mutating func set(_ key: String, _ value: String, param: String) throws(MockAPIError) {
         switch key.replacingOccurrences(of: "-", with: "_") {
         case "status":
-            guard let status = Int(value), (400...599).contains(status) else { throw Self.bad(key, value) }
+            guard let status = Int(value), (400...599).contains(status) else { throw Self.bad(key, value, param) }
             self.status = status
         case "retry_after":
-            guard let seconds = Int(value), seconds >= 0 else { throw Self.bad(key, value) }
+            guard let seconds = Int(value), seconds >= 0 else { throw Self.bad(key, value, param) }
             retryAfter = String(seconds)
         case "delay":
-            delay = try Self.duration(key, value)
+            delay = try Self.duration(key, value, param)
         case "interval":
-            interval = try Self.duration(key, value)
+            interval = try Self.duration(key, value, param)
         case "drop":
-            guard let count = Int(value), count >= 0 else { throw Self.bad(key, value) }
+            guard let count = Int(value), count >= 0 else { throw Self.bad(key, value, param) }
             drop = count
         case "words":
-            guard let count = Int(value), count >= 1 else { throw Self.bad(key, value) }
+            guard let count = Int(value), count >= 1 else { throw Self.bad(key, value, param) }
             words = count
+        case "quota":
+            guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
+            quota = value == "1"
         default:
-            throw .invalidValue("model", "unknown mock fault '\(key)'; known: \(Self.headerKeys.joined(separator: ", ")).")
+            throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(Self.headerKeys.joined(separator: ", ")).")
         }
     }
 
-    private static func duration(_ key: String, _ value: String) throws(MockAPIError) -> Duration {
+    private static func duration(_ key: String, _ value: String, _ param: String) throws(MockAPIError) -> Duration {
         let (number, scale): (Substring, Double) =
             if value.hasSuffix("ms") { (value.dropLast(2), 1) }
             else if value.hasSuffix("s") { (value.dropLast(1), 1000) }
             else { (Substring(value), 1) }
-        guard let amount = Double(number), amount >= 0, amount.isFinite else { throw bad(key, value) }
+        guard let amount = Double(number), amount >= 0, amount.isFinite else { throw bad(key, value, param) }
         return .milliseconds(Int((amount * scale).rounded()))
     }
 
-    private static func bad(_ key: String, _ value: String) -> MockAPIError {
-        .invalidValue("model", "mock fault \(key)=\(value) is out of range or malformed.")
+    private static func bad(_ key: String, _ value: String, _ param: String) -> MockAPIError {
+        .invalidValue(param, "mock fault \(key)=\(value) is out of range or malformed.")
     }
 }

@@ -9,10 +9,14 @@ import Glibc
 /// Endpoints, with or without the `/v1` prefix:
 /// - `POST /v1/chat/completions`, `POST /v1/completions` (JSON or server-sent events),
 ///   `POST /v1/embeddings`, `GET /v1/models`;
-/// - `GET /_mock/stats` and `POST /_mock/reset` (see ``MockStats``).
+/// - `GET /_mock/stats` and `POST /_mock/reset` (see ``MockStats``; reset also clears
+///   the runtime faults);
+/// - `POST /_mock/faults` with `{"model": "gpt-x", "fault": "status=500,retry_after=2"}`
+///   to make every later request for that model fail until cleared with `"fault": ""`
+///   (see ``MockRuntimeFaults``).
 ///
-/// Requests choose faults through a model-name suffix or `x-mock-*` headers; see
-/// ``MockFaults``. Each connection gets its own thread and may carry many requests.
+/// Requests choose faults through a model-name suffix or `x-mock-*` headers, or get the
+/// runtime fault installed for their model; see ``MockFaults``. Each connection gets its own thread and may carry many requests.
 public final class MockProviderServer: Sendable {
     /// The port the server is bound to; the kernel's choice when the options asked for 0.
     public let port: Int

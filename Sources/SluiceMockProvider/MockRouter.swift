@@ -3,6 +3,12 @@ import Synchronization
 
 /// Decides the reply to each request: routing, the API key, faults, and the generators.
 /// It does no I/O; ``MockConnection`` sends what it returns.
+///
+/// Control endpoints, which never need the API key and are not counted in the stats:
+/// - `GET /_mock/stats`: the counters of ``MockStats``;
+/// - `POST /_mock/reset`: zeroes them and clears the runtime faults, `{"reset": true}`;
+/// - `POST /_mock/faults` with `{"model": "gpt-x", "fault": "status=500"}`: installs a
+///   fault for that model, `""` clears it, `{"ok": true}` (see ``MockRuntimeFaults``).
 final class MockRouter: Sendable {
     /// The ids `GET /v1/models` lists.
     static let models = ["mock-model", "mock-chat", "mock-embedding"]
@@ -12,6 +18,7 @@ final class MockRouter: Sendable {
     }
 
     let stats = MockStats()
+    let runtimeFaults = MockRuntimeFaults()
     private let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
 
@@ -44,7 +51,7 @@ final class MockRouter: Sendable {
             }
             if route == .models {
                 faults = try MockFaults.parse(suffix: nil, request: request)
-                if let status = faults.status { throw .injected(status: status, retryAfter: faults.retryAfter) }
+                if let error = faults.injectedError { throw error }
                 reply = .ok(modelList())
             } else {
                 reply = try generate(route, request: request, serial: serial, faults: &faults)
@@ -66,10 +73,12 @@ final class MockRouter: Sendable {
         }
         guard let model = rawModel as? String else { throw .invalidType("model", expected: "a string") }
         let (name, suffix) = MockFaults.split(model: model)
-        faults = try MockFaults.parse(suffix: suffix, request: request)
-        if let status = faults.status {
-            throw .injected(status: status, retryAfter: faults.retryAfter)
+        if let installed = runtimeFaults.faults(for: model) {
+            faults = installed
+        } else {
+            faults = try MockFaults.parse(suffix: suffix, request: request)
         }
+        if let error = faults.injectedError { throw error }
         let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970),
                             model: name, faults: faults)
         let replyBody: MockReply.Body = switch route {
@@ -81,14 +90,22 @@ final class MockRouter: Sendable {
         return MockReply(status: 200, body: replyBody)
     }
 
-    /// `GET /_mock/stats` and `POST /_mock/reset`.
+    /// `GET /_mock/stats`, `POST /_mock/reset` and `POST /_mock/faults`.
     private func control(_ request: HTTPRequest) -> MockReply {
         switch (request.method, request.path) {
         case ("GET", "/_mock/stats"):
             return .ok(stats.snapshot())
         case ("POST", "/_mock/reset"):
             stats.reset()
+            runtimeFaults.reset()
             return .ok(["reset": true])
+        case ("POST", "/_mock/faults"):
+            do throws(MockAPIError) {
+                try runtimeFaults.configure(from: request.body)
+                return .ok(["ok": true])
+            } catch {
+                return .error(error)
+            }
         default:
             return .error(.invalidURL(method: request.method, path: request.path))
         }

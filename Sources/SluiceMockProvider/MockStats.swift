@@ -7,11 +7,16 @@ import Synchronization
 ///
 /// ```json
 /// {"requests": 3, "by_path": {"/v1/chat/completions": 3},
+///  "by_model": {"gpt-x": 2, "gpt-x@status=500": 1}, "keep_warm_pings": 1,
 ///  "streams_started": 2, "streams_completed": 1, "streams_aborted": 1, "streams_dropped": 0,
 ///  "responses_abandoned": 0,
 ///  "last_request": {"method": "POST", "path": "/v1/chat/completions",
 ///                   "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
 /// ```
+/// - `by_model`: requests whose body is a JSON object with a string `model`, keyed by
+///   that model exactly as sent (`@` fault suffix included), whatever the path or answer.
+/// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
+///   they are counted in `requests`, `by_path` and `by_model` as well.
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
 /// - `streams_dropped`: the mock closed a stream on purpose (`drop` fault).
 /// - `responses_abandoned`: the client went away during a `delay`, before the headers.
@@ -31,6 +36,8 @@ final class MockStats: Sendable {
     private struct Counters {
         var requests = 0
         var byPath: [String: Int] = [:]
+        var byModel: [String: Int] = [:]
+        var keepWarmPings = 0
         var streamsStarted = 0
         var streamsCompleted = 0
         var streamsAborted = 0
@@ -48,11 +55,22 @@ final class MockStats: Sendable {
             headers[name] = headers[name].map { "\($0), \(value)" } ?? value
         }
         let last = LastRequest(method: request.method, path: request.path, headers: headers, body: request.bodyText)
+        let model = Self.model(of: request.body)
+        let keepWarm = request.header("x-sluice-keep-warm") != nil
         counters.withLock {
             $0.requests += 1
             $0.byPath[request.path, default: 0] += 1
+            if let model { $0.byModel[model, default: 0] += 1 }
+            if keepWarm { $0.keepWarmPings += 1 }
             $0.lastRequest = last
         }
+    }
+
+    /// The string `model` of a JSON object body, if it is one.
+    private static func model(of body: Data) -> String? {
+        guard !body.isEmpty,
+              let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }
+        return object["model"] as? String
     }
 
     func streamStarted() {
@@ -86,6 +104,8 @@ final class MockStats: Sendable {
         return [
             "requests": now.requests,
             "by_path": now.byPath,
+            "by_model": now.byModel,
+            "keep_warm_pings": now.keepWarmPings,
             "streams_started": now.streamsStarted,
             "streams_completed": now.streamsCompleted,
             "streams_aborted": now.streamsAborted,

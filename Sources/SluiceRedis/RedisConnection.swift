@@ -47,6 +47,19 @@ public final class RedisConnection {
         return reply
     }
 
+    /// Runs `script` by its SHA-1, sending the source only when Redis does not know it yet
+    /// (first use, or after a restart). An error reply is thrown. Never re-sent after a
+    /// connection failure: scripts change state.
+    public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisValue {
+        let tail = [String(keys.count)] + keys + arguments
+        var reply = try command(["EVALSHA", script.sha1] + tail)
+        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
+            reply = try command(["EVAL", script.source] + tail)
+        }
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
     /// Closes the connection; the next command opens a new one.
     public func close() {
         if let context { redisFree(context) }

@@ -150,20 +150,20 @@ final class RoutingTests: XCTestCase {
 
     func testRetryableStatuses() {
         for status in [408, 429, 500, 502, 503, 504, 529, 599] {
-            XCTAssertTrue(RetryPolicy.shouldTryNext(status: status), "\(status)")
+            XCTAssertTrue(RetryPolicy.shouldTryNext(status: status, on: .defaults), "\(status)")
         }
         for status in [200, 204, 301, 400, 401, 403, 404, 409, 413, 422, 499, 600] {
-            XCTAssertFalse(RetryPolicy.shouldTryNext(status: status), "\(status)")
+            XCTAssertFalse(RetryPolicy.shouldTryNext(status: status, on: .defaults), "\(status)")
         }
     }
 
     func testRetryableFailures() {
-        XCTAssertTrue(RetryPolicy.shouldTryNext(.connect("refused")))
-        XCTAssertTrue(RetryPolicy.shouldTryNext(.transport("reset")))
+        XCTAssertTrue(RetryPolicy.shouldTryNext(.connect("refused"), on: .defaults))
+        XCTAssertTrue(RetryPolicy.shouldTryNext(.transport("reset"), on: .defaults))
         for kind in [UpstreamFailure.TimeoutKind.connect, .firstByte, .idle, .total] {
-            XCTAssertTrue(RetryPolicy.shouldTryNext(.timeout(kind)), kind.rawValue)
+            XCTAssertTrue(RetryPolicy.shouldTryNext(.timeout(kind), on: .defaults), kind.rawValue)
         }
-        XCTAssertFalse(RetryPolicy.shouldTryNext(.aborted), "the client left: nobody to answer")
+        XCTAssertFalse(RetryPolicy.shouldTryNext(.aborted, on: .defaults), "the client left: nobody to answer")
     }
 }
 

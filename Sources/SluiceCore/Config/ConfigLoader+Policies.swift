@@ -31,6 +31,36 @@ extension ConfigLoader.Reader {
         return limits
     }
 
+    /// `health:` — `{window: 30s, min_calls: 5, failure_ratio: 0.5, cooldown: 5s, max_cooldown: 5m}`.
+    func healthPolicy(_ node: Node, at path: String) -> HealthPolicy {
+        var policy = HealthPolicy()
+        let allowed = ["window", "min_calls", "failure_ratio", "cooldown", "max_cooldown"]
+        guard let fields = fields(node, at: path, allowed: allowed) else { return policy }
+        if let window = fields["window"].flatMap({ duration($0, at: fields.path("window")) }) { policy.window = window }
+        if let minCalls = fields["min_calls"].flatMap({ int($0, at: fields.path("min_calls"), in: 1...1_000_000) }) {
+            policy.minCalls = minCalls
+        }
+        if let node = fields["failure_ratio"] {
+            if let ratio = Double(string(node, at: fields.path("failure_ratio")) ?? "x"),
+               node.tag.rawValue != Tag.Name.str.rawValue, ratio > 0, ratio < 1 {
+                policy.failureRatio = ratio
+            } else {
+                report("expected a number between 0 and 1 (exclusive), such as 0.5", at: node, field: fields.path("failure_ratio"))
+            }
+        }
+        if let cooldown = fields["cooldown"].flatMap({ duration($0, at: fields.path("cooldown")) }) {
+            policy.cooldown = cooldown
+        }
+        if let maxCooldown = fields["max_cooldown"].flatMap({ duration($0, at: fields.path("max_cooldown")) }) {
+            policy.maxCooldown = maxCooldown
+        }
+        if policy.maxCooldown < policy.cooldown {
+            report("max_cooldown must not be shorter than cooldown", at: fields["max_cooldown"] ?? node,
+                   field: fields.path("max_cooldown"))
+        }
+        return policy
+    }
+
     /// `principals:`: identity → `{routes: [...]}`; `"*"` is the policy for everyone else.
     func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {
         var policies = PrincipalPolicies()

@@ -92,7 +92,7 @@ extension ConfigLoader.Reader {
     }
 
     /// `headers:`: header name → secret value, in file order.
-    private func extraHeaders(_ node: Node, at path: String) -> [(name: String, value: Secret)] {
+    func extraHeaders(_ node: Node, at path: String) -> [(name: String, value: Secret)] {
         var headers: [(name: String, value: Secret)] = []
         guard let entries = entries(node, at: path) else { return [] }
         for entry in entries {

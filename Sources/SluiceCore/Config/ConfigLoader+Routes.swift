@@ -24,7 +24,7 @@ extension ConfigLoader.Reader {
 
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
-        let allowed = ["type", "endpoints", "rules", "timeouts", "limits"]
+        let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -35,8 +35,68 @@ extension ConfigLoader.Reader {
         }
         let timeouts = fields["timeouts"].map { self.timeouts($0, at: fields.path("timeouts")) }
         let limits = fields["limits"].map { self.limits($0, at: fields.path("limits")) }
+        let defaultEndpoint = fields["default"].flatMap {
+            endpointName($0, at: fields.path("default"), endpointNames: endpoints?.names ?? [])
+        }
+        let retry = fields["retry"].map { self.retry($0, at: fields.path("retry")) } ?? RetryConfig()
+        let preferWarm = fields["prefer_warm"].flatMap { bool($0, at: fields.path("prefer_warm")) } ?? true
         return RouteConfig(name: name, type: type, endpoints: endpoints?.endpoints ?? [], rules: rules ?? [],
-                           timeouts: timeouts ?? Timeouts(), limits: limits ?? [])
+                           timeouts: timeouts ?? Timeouts(), limits: limits ?? [], defaultEndpoint: defaultEndpoint,
+                           retry: retry, preferWarm: preferWarm)
+    }
+
+    /// A reference to one of the route's endpoints (`use:`, `default:`).
+    private func endpointName(_ node: Node, at path: String, endpointNames: [String]) -> String? {
+        guard let name = string(node, at: path) else { return nil }
+        guard endpointNames.contains(name) else {
+            report("unknown endpoint \"\(name)\" (endpoints of this route: \(endpointNames.joined(separator: ", ")))",
+                   at: node, field: path)
+            return nil
+        }
+        return name
+    }
+
+    /// `retry:` — `{on: [...], attempts: N, deadline: 60s, max_wait: 5s}`.
+    private func retry(_ node: Node, at path: String) -> RetryConfig {
+        var retry = RetryConfig()
+        guard let fields = fields(node, at: path, allowed: ["on", "attempts", "deadline", "max_wait"]) else { return retry }
+        if let on = fields["on"] { retry.on = fallbackConditions(on, at: fields.path("on")) }
+        retry.attempts = fields["attempts"].flatMap { int($0, at: fields.path("attempts"), in: 1...20) }
+        retry.deadline = fields["deadline"].flatMap { duration($0, at: fields.path("deadline")) }
+        if let maxWait = fields["max_wait"].flatMap({ duration($0, at: fields.path("max_wait"), allowZero: true) }) {
+            retry.maxWait = maxWait
+        }
+        return retry
+    }
+
+    /// `on:` — `connect`, `timeout`, `dropped`, `overloaded` (529), `5xx`, or a retryable status.
+    private func fallbackConditions(_ node: Node, at path: String) -> FallbackConditions {
+        var conditions = FallbackConditions(connect: false, timeout: false, dropped: false, statuses: [])
+        guard let items = sequence(node, at: path) else { return .defaults }
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let text = string(item, at: itemPath) else { continue }
+            switch text {
+            case "connect": conditions.connect = true
+            case "timeout": conditions.timeout = true
+            case "dropped": conditions.dropped = true
+            case "overloaded": conditions.statuses.insert(529)
+            case "5xx": conditions.statuses.formUnion(500...599)
+            default:
+                guard let status = Int(text), (100...599).contains(status) else {
+                    report("unknown failure '\(text)' (known: connect, timeout, dropped, overloaded, 5xx, or a status "
+                           + "such as 408, 429, 503)", at: item, field: itemPath)
+                    continue
+                }
+                guard FallbackConditions.isRetryable(status: status) else {
+                    report("HTTP \(status) is a client error that another endpoint would answer the same way; only 408, "
+                           + "409, 425, 429 and 5xx statuses can move on", at: item, field: itemPath)
+                    continue
+                }
+                conditions.statuses.insert(status)
+            }
+        }
+        return conditions
     }
 
     /// `endpoints:`: a non-empty list with unique names and at least one primary
@@ -54,7 +114,8 @@ extension ConfigLoader.Reader {
         var primaryWeights: [Int] = []
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
-            let allowed = ["name", "provider", "model", "weight", "fallback_only", "timeouts"]
+            let allowed = ["name", "provider", "model", "weight", "fallback_only", "timeouts", "params", "headers",
+                           "keep_warm", "cold_after"]
             guard let fields = fields(item, at: itemPath, allowed: allowed) else { continue }
             let provider = required(fields, "provider").flatMap { node -> String? in
                 guard let provider = string(node, at: fields.path("provider")) else { return nil }
@@ -68,6 +129,10 @@ extension ConfigLoader.Reader {
             let weight = fields["weight"].flatMap { int($0, at: fields.path("weight"), in: 0...1_000_000) } ?? 1
             let fallbackOnly = fields["fallback_only"].flatMap { bool($0, at: fields.path("fallback_only")) } ?? false
             let timeouts = fields["timeouts"].map { self.timeouts($0, at: fields.path("timeouts")) } ?? Timeouts()
+            let params = fields["params"].map { self.params($0, at: fields.path("params")) } ?? []
+            let headers = fields["headers"].map { extraHeaders($0, at: fields.path("headers")) } ?? []
+            let keepWarm = fields["keep_warm"].flatMap { duration($0, at: fields.path("keep_warm")) }
+            let coldAfter = fields["cold_after"].flatMap { duration($0, at: fields.path("cold_after")) }
             if !fallbackOnly { primaryWeights.append(weight) }
 
             let nameNode = fields["name"] ?? item
@@ -82,7 +147,8 @@ extension ConfigLoader.Reader {
             }
             guard let provider, let model else { continue }
             endpoints.append(EndpointConfig(name: name, provider: provider, model: model, weight: weight,
-                                            fallbackOnly: fallbackOnly, timeouts: timeouts))
+                                            fallbackOnly: fallbackOnly, timeouts: timeouts, params: params,
+                                            headers: headers, keepWarm: keepWarm, coldAfter: coldAfter))
         }
         if !items.isEmpty && primaryWeights.isEmpty {
             report("every endpoint is fallback_only; at least one must serve first", at: node, field: path)
@@ -101,20 +167,67 @@ extension ConfigLoader.Reader {
             let itemPath = "\(path)[\(index)]"
             guard let fields = fields(item, at: itemPath, allowed: ["when", "use"]) else { continue }
             let when = required(fields, "when").flatMap { tagConditions($0, at: fields.path("when")) }
-            let use = required(fields, "use").flatMap { node -> String? in
-                guard let use = string(node, at: fields.path("use")) else { return nil }
-                guard endpointNames.contains(use) else {
-                    report("unknown endpoint \"\(use)\" (endpoints of this route: \(endpointNames.joined(separator: ", ")))",
-                           at: node, field: fields.path("use"))
-                    return nil
-                }
-                return use
+            let use = required(fields, "use").flatMap {
+                endpointName($0, at: fields.path("use"), endpointNames: endpointNames)
             }
             if let when, let use {
                 rules.append(RouteRule(when: when, use: use))
             }
         }
         return rules
+    }
+
+    /// `params:`: request field → any YAML value, kept as JSON text. `model` and `stream`
+    /// belong to the gateway and cannot be set here.
+    private func params(_ node: Node, at path: String) -> [(name: String, json: String)] {
+        guard let entries = entries(node, at: path) else { return [] }
+        var params: [(name: String, json: String)] = []
+        for entry in entries {
+            let field = ConfigLoader.join(path, entry.key)
+            guard !["model", "stream", "stream_options"].contains(entry.key), !entry.key.isEmpty else {
+                report("'\(entry.key)' cannot be set per endpoint", at: entry.keyNode, field: field)
+                continue
+            }
+            if let json = jsonText(entry.value, at: field) { params.append((entry.key, json)) }
+        }
+        return params
+    }
+
+    /// A YAML value as JSON text: plain scalars keep their YAML type, quoted ones are strings.
+    func jsonText(_ node: Node, at path: String) -> String? {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tag.rawValue {
+            case Tag.Name.null.rawValue: return "null"
+            case Tag.Name.bool.rawValue: return node.bool.map { $0 ? "true" : "false" }
+            case Tag.Name.int.rawValue: return node.int.map(String.init) ?? JSONText.quoted(scalar.string)
+            case Tag.Name.float.rawValue:
+                guard let value = node.float, value.isFinite else {
+                    report("numbers must be finite", at: node, field: path)
+                    return nil
+                }
+                return String(value)
+            default: return JSONText.quoted(scalar.string)
+            }
+        case .sequence(let items):
+            var parts: [String] = []
+            for (index, item) in items.enumerated() {
+                guard let text = jsonText(item, at: "\(path)[\(index)]") else { return nil }
+                parts.append(text)
+            }
+            return "[" + parts.joined(separator: ",") + "]"
+        case .mapping:
+            guard let entries = entries(node, at: path) else { return nil }
+            var parts: [String] = []
+            for entry in entries {
+                guard let text = jsonText(entry.value, at: ConfigLoader.join(path, entry.key)) else { return nil }
+                parts.append(JSONText.quoted(entry.key) + ":" + text)
+            }
+            return "{" + parts.joined(separator: ",") + "}"
+        case .alias:
+            report("aliases are not supported here", at: node, field: path)
+            return nil
+        }
     }
 
     /// `when:`: a non-empty map of tag name → value; scalars are taken as written.

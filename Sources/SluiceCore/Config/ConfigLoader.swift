@@ -47,7 +47,7 @@ public enum ConfigLoader {
     }
 
     /// The top-level keys of `sluice.yaml`.
-    static let topLevelFields = ["server", "redis", "providers", "routes", "principals"]
+    static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health"]
 
     /// A Yams error as an issue that names the line, without quoting the file's text
     /// (the offending line could hold a literal secret).
@@ -98,6 +98,7 @@ extension ConfigLoader.Reader {
         let principals = fields["principals"].map {
             principalPolicies($0, at: "principals", routeNames: routes?.order ?? [])
         } ?? PrincipalPolicies()
+        let health = fields["health"].map { healthPolicy($0, at: "health") } ?? HealthPolicy()
 
         guard let redis, let providers, let routes else { return nil }
         let limited = routes.order.filter { routes.byName[$0].map { !$0.limits.isEmpty } ?? false }
@@ -105,6 +106,6 @@ extension ConfigLoader.Reader {
             warnings.append("limits are parsed but not yet enforced by this version (routes: \(limited.joined(separator: ", ")))")
         }
         return GatewayConfig(server: server, redis: redis, providers: providers.byName, routes: routes.byName,
-                             routeOrder: routes.order, principals: principals)
+                             routeOrder: routes.order, principals: principals, health: health)
     }
 }

@@ -23,6 +23,16 @@ public enum DurationText {
         return .milliseconds(milliseconds)
     }
 
+    /// `duration` in the largest unit that divides it exactly (`5m`, `1500ms`).
+    public static func format(_ duration: Duration) -> String {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+        where ms >= size && ms % size == 0 {
+            return "\(ms / size)\(suffix)"
+        }
+        return "\(ms)ms"
+    }
+
     /// The examples quoted in error messages.
     static let examples = "500ms, 5s, 1m, 2h, 1d, or a number of seconds"
 }
@@ -42,6 +52,16 @@ public enum ByteSizeText {
         guard let count = DurationText.wholeNumber(digits) else { return nil }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: multiplier)
         return overflow ? nil : bytes
+    }
+
+    /// `duration` in the largest unit that divides it exactly (`5m`, `1500ms`).
+    public static func format(_ duration: Duration) -> String {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+        where ms >= size && ms % size == 0 {
+            return "\(ms / size)\(suffix)"
+        }
+        return "\(ms)ms"
     }
 
     /// The examples quoted in error messages.

@@ -16,15 +16,42 @@ public struct GatewayConfig: Sendable {
     public var routeOrder: [String]
     /// Policies for identities asserted by nginx in `SLUICE_PRINCIPAL`.
     public var principals: PrincipalPolicies
+    /// When an endpoint is put in cooldown pool-wide.
+    public var health: HealthPolicy
 
     public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
-                routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies) {
+                routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies,
+                health: HealthPolicy = HealthPolicy()) {
         self.server = server
         self.redis = redis
         self.providers = providers
         self.routes = routes
         self.routeOrder = routeOrder
         self.principals = principals
+        self.health = health
+    }
+}
+
+/// `health:` — when failures put an endpoint in cooldown for every responder.
+///
+/// Outcomes are counted per endpoint in Redis over a sliding window. An endpoint trips when
+/// more than `failureRatio` of at least `minCalls` calls in the window failed, or at once
+/// when the provider sent `Retry-After`. Each trip within `maxCooldown × 4` of the last one
+/// doubles the cooldown, up to `maxCooldown`.
+public struct HealthPolicy: Sendable, Equatable {
+    public var window: Duration
+    public var minCalls: Int
+    public var failureRatio: Double
+    public var cooldown: Duration
+    public var maxCooldown: Duration
+
+    public init(window: Duration = .seconds(30), minCalls: Int = 5, failureRatio: Double = 0.5,
+                cooldown: Duration = .seconds(5), maxCooldown: Duration = .seconds(300)) {
+        self.window = window
+        self.minCalls = minCalls
+        self.failureRatio = failureRatio
+        self.cooldown = cooldown
+        self.maxCooldown = maxCooldown
     }
 }
 
@@ -183,15 +210,74 @@ public struct RouteConfig: Sendable {
     public var timeouts: Timeouts
     /// Limits declared on the route (enforced by the governance layer).
     public var limits: [LimitConfig]
+    /// The endpoint tried first when no tag rule matches (instead of a weighted pick).
+    public var defaultEndpoint: String?
+    /// Which failures move on, how many attempts, and the deadline.
+    public var retry: RetryConfig
+    /// Put endpoints that went cold (see `EndpointConfig.coldAfter`) after warm ones.
+    public var preferWarm: Bool
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
-                timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = []) {
+                timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,
+                retry: RetryConfig = RetryConfig(), preferWarm: Bool = true) {
         self.name = name
         self.type = type
         self.endpoints = endpoints
         self.rules = rules
         self.timeouts = timeouts
         self.limits = limits
+        self.defaultEndpoint = defaultEndpoint
+        self.retry = retry
+        self.preferWarm = preferWarm
+    }
+}
+
+/// `retry:` of a route — `{on: [connect, timeout, 429, 5xx], attempts: 3, deadline: 60s, max_wait: 5s}`.
+public struct RetryConfig: Sendable, Equatable {
+    /// Failures that move on to the next endpoint (or another attempt).
+    public var on: FallbackConditions
+    /// Upstream calls per request, all endpoints together; `nil` tries each planned endpoint once.
+    public var attempts: Int?
+    /// The whole request, every attempt and wait included; `nil` leaves only per-call timeouts.
+    public var deadline: Duration?
+    /// Longest wait before calling an endpoint again (backoff or the provider's `Retry-After`).
+    public var maxWait: Duration
+
+    public init(on: FallbackConditions = .defaults, attempts: Int? = nil, deadline: Duration? = nil,
+                maxWait: Duration = .seconds(5)) {
+        self.on = on
+        self.attempts = attempts
+        self.deadline = deadline
+        self.maxWait = maxWait
+    }
+}
+
+/// The failures a route moves on from. Client errors (400, 401, 403, 404, 413, 422) are never
+/// among them: another endpoint would refuse the same request the same way.
+public struct FallbackConditions: Sendable, Equatable {
+    /// DNS, TCP or TLS connect failed.
+    public var connect: Bool
+    /// Connect, first-byte, idle or total timeout.
+    public var timeout: Bool
+    /// The connection broke or the answer was malformed.
+    public var dropped: Bool
+    /// Provider statuses (408, 409, 425, 429, 5xx, 529).
+    public var statuses: Set<Int>
+
+    public init(connect: Bool, timeout: Bool, dropped: Bool, statuses: Set<Int>) {
+        self.connect = connect
+        self.timeout = timeout
+        self.dropped = dropped
+        self.statuses = statuses
+    }
+
+    /// Connection errors, timeouts, dropped connections, 408, 429 and every 5xx (529 included).
+    public static let defaults = FallbackConditions(connect: true, timeout: true, dropped: true,
+                                                    statuses: Set([408, 429]).union(500...599))
+
+    /// Statuses a route may list: the ones a different endpoint can answer better.
+    public static func isRetryable(status: Int) -> Bool {
+        [408, 409, 425, 429].contains(status) || (500...599).contains(status)
     }
 }
 
@@ -207,15 +293,41 @@ public struct EndpointConfig: Sendable, Equatable {
     public var fallbackOnly: Bool
     /// Endpoint-level timeout overrides.
     public var timeouts: Timeouts
+    /// Top-level request fields set on every call to this endpoint (JSON text by name),
+    /// replacing the client's value of the same field.
+    public var params: [(name: String, json: String)]
+    /// Extra headers sent to this endpoint (after the provider's).
+    public var headers: [(name: String, value: Secret)]
+    /// Ping the endpoint when no traffic reached it for this long (one responder pool-wide).
+    public var keepWarm: Duration?
+    /// Without a success for this long the endpoint counts as cold (defaults to `keepWarm`).
+    public var coldAfter: Duration?
 
     public init(name: String, provider: String, model: String, weight: Int = 1, fallbackOnly: Bool = false,
-                timeouts: Timeouts = Timeouts()) {
+                timeouts: Timeouts = Timeouts(), params: [(name: String, json: String)] = [],
+                headers: [(name: String, value: Secret)] = [], keepWarm: Duration? = nil, coldAfter: Duration? = nil) {
         self.name = name
         self.provider = provider
         self.model = model
         self.weight = weight
         self.fallbackOnly = fallbackOnly
         self.timeouts = timeouts
+        self.params = params
+        self.headers = headers
+        self.keepWarm = keepWarm
+        self.coldAfter = coldAfter ?? keepWarm
+    }
+
+    /// The upstream this endpoint calls: health and warmth are shared by every route's
+    /// endpoint with the same provider account and model.
+    public var upstreamKey: String { "\(provider)/\(model)" }
+
+    public static func == (lhs: EndpointConfig, rhs: EndpointConfig) -> Bool {
+        lhs.name == rhs.name && lhs.provider == rhs.provider && lhs.model == rhs.model && lhs.weight == rhs.weight
+            && lhs.fallbackOnly == rhs.fallbackOnly && lhs.timeouts == rhs.timeouts
+            && lhs.params.map(\.name) == rhs.params.map(\.name) && lhs.params.map(\.json) == rhs.params.map(\.json)
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.keepWarm == rhs.keepWarm
+            && lhs.coldAfter == rhs.coldAfter
     }
 }
 

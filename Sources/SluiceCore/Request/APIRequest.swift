@@ -15,6 +15,8 @@ public struct APIRequest: Sendable {
     public let includeUsage: Bool
     /// Byte range of the `model` value (quotes included) in `body`.
     private let modelRange: Range<Int>
+    /// Every top-level member's name and value range, in body order.
+    private let members: [(key: String, range: Range<Int>)]
 
     /// Validates `body` for `operation`: well-formed JSON object, `model` a non-empty
     /// string, and every known field of the right JSON type.
@@ -73,15 +75,37 @@ public struct APIRequest: Sendable {
         self.stream = stream
         self.includeUsage = includeUsage
         self.modelRange = range
+        self.members = members.map { ($0.key, $0.range) }
     }
 
-    /// The body to send upstream: the client's bytes with `model` set to `model`.
-    public func upstreamBody(model upstreamModel: String) -> [UInt8] {
+    /// The body to send upstream: the client's bytes with `model` set to `model`, and each
+    /// of `params` (name → JSON text) replacing the client's value or added at the end.
+    /// Nothing else is re-encoded.
+    public func upstreamBody(model upstreamModel: String, params: [(name: String, json: String)] = []) -> [UInt8] {
+        var edits: [(range: Range<Int>, text: String)] = [(modelRange, JSONText.quoted(upstreamModel))]
+        var appended = ""
+        for param in params {
+            let existing = members.filter { $0.key == param.name }
+            if existing.isEmpty {
+                appended += "," + JSONText.quoted(param.name) + ":" + param.json
+            } else {
+                edits += existing.map { ($0.range, param.json) }
+            }
+        }
+        if !appended.isEmpty, let close = body.lastIndex(of: UInt8(ascii: "}")) {
+            if members.isEmpty { appended.removeFirst() }
+            edits.append((close..<close, appended))
+        }
+        edits.sort { $0.range.lowerBound < $1.range.lowerBound }
         var out: [UInt8] = []
-        out.reserveCapacity(body.count + upstreamModel.utf8.count)
-        out.append(contentsOf: body[..<modelRange.lowerBound])
-        out.append(contentsOf: JSONText.quoted(upstreamModel).utf8)
-        out.append(contentsOf: body[modelRange.upperBound...])
+        out.reserveCapacity(body.count + upstreamModel.utf8.count + appended.utf8.count)
+        var position = 0
+        for edit in edits {
+            out.append(contentsOf: body[position..<edit.range.lowerBound])
+            out.append(contentsOf: edit.text.utf8)
+            position = edit.range.upperBound
+        }
+        out.append(contentsOf: body[position...])
         return out
     }
 

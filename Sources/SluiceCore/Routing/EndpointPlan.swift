@@ -1,25 +1,48 @@
 /// The order in which a request tries a route's endpoints.
 ///
-/// 1. Endpoints named by the first tag rule that matches the request's tags.
-/// 2. One primary (non-`fallback_only`) endpoint picked by weight.
-/// 3. The remaining primaries in declared order, then the `fallback_only` ones in order.
+/// Endpoints in cooldown pool-wide (or being probed by another responder) are left out.
+/// Of the rest:
+/// 1. The endpoint named by the first tag rule that matches the request's tags; when no
+///    rule matches, the route's `default` endpoint.
+/// 2. One primary (non-`fallback_only`) endpoint picked by weight — among the warm ones
+///    when the route prefers warm endpoints and any is warm.
+/// 3. The remaining primaries in declared order (warm before cold), then the
+///    `fallback_only` ones in order.
 ///
-/// Pure: the caller supplies the random draw, so tests can pin it.
+/// If every endpoint is cooling down, the plan is the one whose cooldown ends first: the
+/// request still gets its best chance instead of failing outright.
+///
+/// Pure: the caller supplies the random draw and the health snapshot, so tests can pin them.
 public enum EndpointPlan {
-    /// The attempt order for `route` given the request's `tags` and a draw in `0..<1`.
-    public static func order(for route: RouteConfig, tags: [String: String], draw: Double) -> [EndpointConfig] {
+    /// The attempt order for `route` given the request's `tags`, a draw in `0..<1` and the
+    /// shared health (`nil` when Redis could not be asked: every endpoint counts as healthy).
+    public static func order(for route: RouteConfig, tags: [String: String], draw: Double,
+                             health: HealthSnapshot? = nil) -> [EndpointConfig] {
+        let usable = route.endpoints.filter { health?.health(of: $0).isUsable ?? true }
+        guard !usable.isEmpty else {
+            guard let health, let soonest = route.endpoints.min(by: { health.availableAt($0) < health.availableAt($1) })
+            else { return [] }
+            return [soonest]
+        }
         var order: [EndpointConfig] = []
         func add(_ endpoint: EndpointConfig) {
             if !order.contains(where: { $0.name == endpoint.name }) { order.append(endpoint) }
         }
-        if let rule = route.rules.first(where: { rule in rule.when.allSatisfy { tags[$0.key] == $0.value } }),
-           let chosen = route.endpoints.first(where: { $0.name == rule.use }) {
+        let rule = route.rules.first { rule in rule.when.allSatisfy { tags[$0.key] == $0.value } }
+        if let first = rule?.use ?? route.defaultEndpoint, let chosen = usable.first(where: { $0.name == first }) {
             add(chosen)
         }
-        let primaries = route.endpoints.filter { !$0.fallbackOnly }
-        if let picked = weightedPick(primaries, draw: draw) { add(picked) }
-        primaries.forEach(add)
-        route.endpoints.filter(\.fallbackOnly).forEach(add)
+        let primaries = usable.filter { !$0.fallbackOnly }
+        var warm = primaries
+        var cold: [EndpointConfig] = []
+        if route.preferWarm, let health {
+            warm = primaries.filter { !health.isCold($0) }
+            cold = primaries.filter { health.isCold($0) }
+        }
+        if let picked = weightedPick(warm.isEmpty ? cold : warm, draw: draw) { add(picked) }
+        warm.forEach(add)
+        cold.forEach(add)
+        usable.filter(\.fallbackOnly).forEach(add)
         return order
     }
 

@@ -28,14 +28,15 @@ struct ClientWriter {
         sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
     }
 
-    /// Starts a streamed response: headers only, flushed at once.
-    func startStream(contentType: String, extraHeaders: [(name: String, value: String)]) -> Bool {
+    /// Starts a streamed response: headers only, flushed at once unless `flush` is false
+    /// (the first event follows and is flushed with them).
+    func startStream(contentType: String, extraHeaders: [(name: String, value: String)], flush: Bool = true) -> Bool {
         var headers: [(name: String, value: String)] = [
             ("Content-Type", contentType), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
             ("X-Sluice-Request-Id", requestId),
         ]
         headers += extraHeaders
         request.write(ResponseHead(status: 200, headers: headers).encoded)
-        return request.flush()
+        return flush ? request.flush() : true
     }
 }

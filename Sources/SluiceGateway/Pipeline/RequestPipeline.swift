@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import SluiceCore
 import SluiceFastCGI
@@ -12,11 +13,16 @@ public final class RequestPipeline {
     private let context: WorkerContext
     private let http: HTTPClient
     private let redis: RedisConnection
+    private let healthStore: EndpointHealthStore
+    /// The attempts of the request being served, reported once its response is out.
+    private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String])?
 
     public init(context: WorkerContext) {
         self.context = context
         self.http = HTTPClient()
         self.redis = RedisConnection(config: context.config.redis)
+        self.healthStore = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
+                                               logger: context.logger)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
@@ -78,66 +84,198 @@ public final class RequestPipeline {
         let tags = try fcgi.param("HTTP_X_SLUICE_TAGS").map { (header) throws(GatewayError) in
             try RequestTags.parse(header: header)
         } ?? [:]
-        try forward(request, route: route, tags: tags, writer: writer)
+        forward(request, route: route, tags: tags, writer: writer)
     }
 
-    /// Tries the route's endpoints in plan order until one answers.
-    private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String],
-                         writer: ClientWriter) throws(GatewayError) {
-        let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1))
-        var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' could be reached.")
-        for (attempt, endpoint) in plan.enumerated() {
+    /// Tries the route's endpoints in plan order until one answers, within the route's
+    /// attempts and deadline, and answers the client itself (errors included, with the
+    /// visibility headers). Every attempt is kept for the health report after the response.
+    private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], writer: ClientWriter) {
+        let started = ContinuousClock.now
+        let deadline = route.retry.deadline.map { started + $0 }
+        let health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route))
+        let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1), health: health)
+        var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
+        var attempts: [AttemptRecord] = []
+        defer {
+            pendingReport = (attempts, Array(granted))
+        }
+        var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
+        var lastEndpoint = plan.first
+        var exhaustedProviders = Set<String>()
+        var retryAfterMs: [String: Int] = [:]
+        let maxAttempts = route.retry.attempts ?? plan.count
+        var cursor = 0
+        while attempts.count < maxAttempts, plan.contains(where: { !exhaustedProviders.contains($0.provider) }) {
+            let endpoint = plan[cursor % plan.count]
+            let round = cursor / plan.count
+            cursor += 1
+            if exhaustedProviders.contains(endpoint.provider) { continue }
+            if round > 0 {
+                // Calling an endpoint again: back off, or wait as long as the provider asked.
+                let backoff = Duration.milliseconds(200 * (1 << min(round - 1, 6)))
+                let wait = max(backoff, .milliseconds(retryAfterMs[endpoint.name] ?? 0))
+                if wait > route.retry.maxWait { break }
+                if let deadline, ContinuousClock.now + wait >= deadline { break }
+                guard pause(wait, writer: writer) else { return }
+            }
+            var limits = limits(endpoint: endpoint, route: route)
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                guard left > .milliseconds(1) else {
+                    lastError = GatewayError(.upstreamTimeout, "The request's deadline for '\(route.name)' passed.")
+                    break
+                }
+                limits.total = min(limits.total, left)
+                limits.firstByte = min(limits.firstByte, left)
+            }
+            lastEndpoint = endpoint
             guard let provider = context.config.providers[endpoint.provider] else { continue }
             let translator = ProviderRegistry.translator(for: provider.kind)
-            let upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
-                                                          limits: limits(endpoint: endpoint, route: route, provider: provider))
+            let upstream: UpstreamRequest
+            do {
+                upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
+                                                          limits: limits)
+            } catch {
+                return writer.send(error, extraHeaders: visibility(route, endpoint, attempts.count))
+            }
+            let visible = visibility(route, endpoint, attempts.count + 1)
             let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
-                                      translator: translator.streamTranslator(for: request),
-                                      extraHeaders: [("X-Sluice-Endpoint", endpoint.name)])
+                                      translator: translator.streamTranslator(for: request), extraHeaders: visible)
+            let attemptStart = ContinuousClock.now
             let outcome = http.perform(upstream, handler: relay)
-            let isLast = attempt == plan.count - 1
+            let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
+                                                ?? ContinuousClock.now - attemptStart)
+            let wasProbe = granted.remove(endpoint.upstreamKey) != nil
+            func record(_ result: AttemptOutcome, status: Int, errorClass: String, retryAfter: Int = 0) {
+                attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
+                                              status: status, errorClass: errorClass, latencyMs: elapsed,
+                                              retryAfterMs: retryAfter, wasProbe: wasProbe))
+            }
             switch outcome {
-            case .completed where relay.streamStarted:
-                if !relay.sawTerminal {
+            case .completed(let status) where relay.streamStarted:
+                if relay.sawTerminal {
+                    record(.ok, status: status, errorClass: "ok")
+                } else {
                     relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
+                    record(.fail, status: status, errorClass: relay.endedWithError ? "stream_error" : "dropped")
+                    logIncomplete(route, endpoint, reason: "the provider's stream ended without its terminal event")
                 }
                 return
             case .failed(.aborted, _) where relay.stopReason == .abandoned:
+                record(.neutral, status: relay.status, errorClass: "cancelled")
                 let restarting = GatewayError(.backendUnavailable,
                                               "The gateway restarted while answering; retry the request.", retryAfter: 1)
-                guard relay.streamStarted else { throw restarting }
+                guard relay.streamStarted else { return writer.send(restarting, extraHeaders: visible) }
                 relay.endStream(with: restarting)
                 return
-            case .failed(let failure, _) where relay.streamStarted:
-                relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
-                return
             case .failed(.aborted, _) where relay.stopReason == .clientGone:
+                record(.neutral, status: relay.status, errorClass: "client_gone")
+                return
+            case .failed(let failure, _) where relay.streamStarted:
+                record(.fail, status: relay.status, errorClass: RetryPolicy.errorClass(failure))
+                relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
+                logIncomplete(route, endpoint, reason: RetryPolicy.errorClass(failure))
                 return
             case .failed(.aborted, _) where relay.stopReason == .overflowed:
-                throw GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts.")
+                record(.neutral, status: relay.status, errorClass: "too_large")
+                return writer.send(GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts."),
+                                   extraHeaders: visible)
+            case .completed(let status) where relay.isStream:
+                // An event stream that ended before its first event: nothing reached the client.
+                lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' ended its stream without an event.")
+                record(.fail, status: status, errorClass: "dropped")
+                guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
             case .completed(let status) where (200..<300).contains(status):
-                writer.send(status: status, contentType: relay.contentType, body: relay.body,
-                            extraHeaders: [("X-Sluice-Endpoint", endpoint.name)])
-                return
+                record(.ok, status: status, errorClass: "ok")
+                return writer.send(status: status, contentType: relay.contentType, body: relay.body, extraHeaders: visible)
             case .completed(let status):
                 lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
                                                    provider: provider)
-                guard RetryPolicy.shouldTryNext(status: status), !isLast else { throw lastError }
+                var wait = Self.retryAfterMilliseconds(relay.headers)
+                if RetryPolicy.isQuotaExhausted(lastError) {
+                    exhaustedProviders.insert(endpoint.provider)
+                    wait = max(wait, 60_000)
+                }
+                retryAfterMs[endpoint.name] = wait
+                record(RetryPolicy.isEndpointFailure(status: status) ? .fail : .neutral, status: status,
+                       errorClass: String(status), retryAfter: wait)
+                guard RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
+                    return writer.send(lastError, extraHeaders: visible)
+                }
             case .failed(let failure, _):
                 lastError = Self.error(for: failure, endpoint: endpoint)
-                guard RetryPolicy.shouldTryNext(failure), !isLast else { throw lastError }
+                record(.fail, status: 0, errorClass: RetryPolicy.errorClass(failure))
+                guard RetryPolicy.shouldTryNext(failure, on: route.retry.on) else {
+                    return writer.send(lastError, extraHeaders: visible)
+                }
             }
-            context.logger.notice("endpoint failed, trying the next one",
-                                  metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)",
-                                             "error": "\(lastError)"])
+            context.logger.notice("endpoint failed", metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)",
+                                                                "attempt": "\(attempts.count)", "error": "\(lastError)"])
         }
-        throw lastError
+        writer.send(lastError, extraHeaders: lastEndpoint.map { visibility(route, $0, attempts.count) }
+                        ?? [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", String(attempts.count))])
     }
 
-    private func limits(endpoint: EndpointConfig, route: RouteConfig, provider: ProviderConfig) -> TransferLimits {
-        let timeouts = endpoint.timeouts.overriding(route.timeouts).overriding(provider.timeouts).overriding(.defaults)
+    /// Sends the health report of the request just answered (after nginx has the response).
+    public func afterResponse() {
+        guard let report = pendingReport else { return }
+        pendingReport = nil
+        for change in healthStore.report(report.attempts, releasing: report.unusedProbes) {
+            let level: Logger.Level = change.change == "recovered" ? .info : .warning
+            context.logger.log(level: level, change.change == "recovered" ? "endpoint recovered" : "endpoint cooling down",
+                               metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
+        }
+    }
+
+    /// Waits before another attempt; `false` if the client left meanwhile.
+    private func pause(_ wait: Duration, writer: ClientWriter) -> Bool {
+        let end = ContinuousClock.now + wait
+        while ContinuousClock.now < end {
+            if writer.request.peerClosed() { return false }
+            let step = min(end - ContinuousClock.now, .milliseconds(50))
+            usleep(UInt32(max(1, Self.milliseconds(step)) * 1000))
+        }
+        return true
+    }
+
+    /// `x-sluice-route`, `x-sluice-endpoint` (a name, never a URL) and `x-sluice-attempts`.
+    private func visibility(_ route: RouteConfig, _ endpoint: EndpointConfig, _ attempts: Int) -> [(name: String, value: String)] {
+        [("X-Sluice-Route", route.name), ("X-Sluice-Endpoint", endpoint.name), ("X-Sluice-Attempts", String(attempts))]
+    }
+
+    private func logIncomplete(_ route: RouteConfig, _ endpoint: EndpointConfig, reason: String) {
+        context.logger.warning("stream cut after the first byte; the call is incomplete",
+                               metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)", "reason": "\(reason)"])
+    }
+
+    /// How long a probe lease lasts: long enough to learn whether the endpoint answers.
+    private func probeLease(for route: RouteConfig) -> Duration {
+        let longest = route.endpoints.map { limits(endpoint: $0, route: route) }.map { $0.connect + $0.firstByte }.max()
+        return min(longest ?? .seconds(30), .seconds(60)) + .seconds(1)
+    }
+
+    private func limits(endpoint: EndpointConfig, route: RouteConfig) -> TransferLimits {
+        let provider = context.config.providers[endpoint.provider]?.timeouts ?? Timeouts()
+        let timeouts = endpoint.timeouts.overriding(route.timeouts).overriding(provider).overriding(.defaults)
         return TransferLimits(connect: timeouts.connect ?? .seconds(5), firstByte: timeouts.firstByte ?? .seconds(120),
                               idle: timeouts.idle ?? .seconds(120), total: timeouts.total ?? .seconds(600))
+    }
+
+    /// `retry-after-ms` (OpenAI, Azure) or `retry-after` in seconds, as milliseconds; 0 if absent.
+    static func retryAfterMilliseconds(_ headers: [(name: String, value: String)]) -> Int {
+        if let ms = headers.first(where: { $0.name == "retry-after-ms" }).flatMap({ Double($0.value) }), ms > 0 {
+            return Int(min(ms, 86_400_000))
+        }
+        if let seconds = headers.first(where: { $0.name == "retry-after" }).flatMap({ Double($0.value.trimmingASCIIWhitespace()) }),
+           seconds > 0 {
+            return Int(min(seconds, 86_400) * 1000)
+        }
+        return 0
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     private static func error(for failure: UpstreamFailure, endpoint: EndpointConfig) -> GatewayError {

@@ -18,9 +18,14 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private var lastPeerCheck = ContinuousClock.now
 
     private(set) var status = 0
+    /// When the status line and headers arrived.
+    private(set) var headAt: ContinuousClock.Instant?
     private(set) var headers: [(name: String, value: String)] = []
     private(set) var body: [UInt8] = []
-    /// The client has received the response head: no other endpoint may be tried.
+    /// The upstream answers with an event stream the client asked for.
+    private(set) var isStream = false
+    /// The client has received the response head and the first event: no other endpoint
+    /// may be tried.
     private(set) var streamStarted = false
     /// The upstream sent its terminal marker.
     private(set) var sawTerminal = false
@@ -51,17 +56,13 @@ final class UpstreamRelay: UpstreamResponseHandler {
     func didReceiveHead(status: Int, headers: [(name: String, value: String)]) -> Bool {
         self.status = status
         self.headers = headers
-        guard wantsStream, (200..<300).contains(status), contentType.hasPrefix("text/event-stream") else { return true }
-        streamStarted = true
-        if !writer.startStream(contentType: contentType, extraHeaders: extraHeaders) {
-            stopReason = .clientGone
-            return false
-        }
+        headAt = ContinuousClock.now
+        isStream = wantsStream && (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
         return true
     }
 
     func didReceive(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard streamStarted else {
+        guard isStream else {
             guard body.count + bytes.count <= Self.bufferLimit else {
                 stopReason = .overflowed
                 return false
@@ -70,7 +71,17 @@ final class UpstreamRelay: UpstreamResponseHandler {
             return true
         }
         let request = writer.request
+        var clientGone = false
         let keepGoing = framer.feed(bytes) { event in
+            // The client's response starts with the first event, not with the upstream's
+            // headers: until then a failed upstream can still be replaced by another endpoint.
+            if !streamStarted {
+                streamStarted = true
+                guard writer.startStream(contentType: contentType, extraHeaders: extraHeaders, flush: false) else {
+                    clientGone = true
+                    return false
+                }
+            }
             let translated = translator.translate(event: event)
             if let error = translated.error {
                 request.write(error.streamEvent)
@@ -85,7 +96,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
             if translated.isTerminal { sawTerminal = true }
             return true
         }
-        if !request.flush() {
+        if clientGone || (streamStarted && !request.flush()) {
             stopReason = .clientGone
             return false
         }

@@ -61,6 +61,7 @@ final class AcceptorThread: @unchecked Sendable {
             failures = 0
             pipeline.handle(request)
             request.finish()
+            pipeline.afterResponse()
         }
         finished.store(true, ordering: .releasing)
     }

@@ -42,6 +42,9 @@ public enum WorkerProcess {
                 return 71
             }
         }
+        if !KeepWarmThread(context: context, state: state).start() {
+            logger.error("cannot start the keep-warm thread; endpoints with keep_warm will not be pinged")
+        }
         logger.info("worker ready", metadata: ["threads": "\(threads)"])
 
         while true {

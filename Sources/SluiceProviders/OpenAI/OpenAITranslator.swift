@@ -12,11 +12,11 @@ public struct OpenAITranslator: ProviderTranslator {
             headers.append((provider.authHeader, provider.authPrefix + key.exposedValue))
         }
         if request.stream { headers.append(("Accept", "text/event-stream")) }
-        for header in provider.headers {
+        for header in provider.headers + endpoint.headers {
             headers.append((header.name, header.value.exposedValue))
         }
         return UpstreamRequest(method: .post, url: provider.baseURL + request.operation.upstreamPath, headers: headers,
-                               body: request.upstreamBody(model: endpoint.model), limits: limits)
+                               body: request.upstreamBody(model: endpoint.model, params: endpoint.params), limits: limits)
     }
 
     public func clientError(status: Int, headers: [(name: String, value: String)], body: [UInt8],

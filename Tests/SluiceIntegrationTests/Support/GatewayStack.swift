@@ -23,7 +23,8 @@ final class GatewayStack {
     var configPath: String { directory.appendingPathComponent("sluice.yaml").path }
     var socketPath: String { directory.appendingPathComponent("sluice.sock").path }
 
-    init() throws {
+    /// Starts the stack with `config` (the standard test config when `nil`).
+    init(config: ((GatewayStack) -> String)? = nil) throws {
         guard let redisServer = which("redis-server"), which("nginx") != nil else {
             throw XCTSkip("redis-server and nginx are needed (scripts/up or .ci/run installs them)")
         }
@@ -43,7 +44,7 @@ final class GatewayStack {
         mock = try ManagedProcess(name: "mock", executable: binary,
                                   arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey],
                                   logDirectory: directory)
-        try writeConfig(Self.config(self))
+        try writeConfig(config.map { $0(self) } ?? Self.config(self))
         try "\(mockKey)\n".write(to: directory.appendingPathComponent("mock.key"), atomically: true, encoding: .utf8)
         try waitForPort(redisPort)
         try waitForPort(mockPort)
@@ -106,6 +107,17 @@ final class GatewayStack {
     func mockStats() -> [String: Any] {
         let response = TestClient(baseURL: "http://127.0.0.1:\(mockPort)").send(.get, "/_mock/stats")
         return response.json
+    }
+
+    /// Installs (or, with an empty `fault`, clears) a runtime fault for `model` at the mock.
+    func setMockFault(model: String, _ fault: String) {
+        let body = "{\"model\":\"\(model)\",\"fault\":\"\(fault)\"}"
+        _ = TestClient(baseURL: "http://127.0.0.1:\(mockPort)").send(.post, "/_mock/faults", body: body)
+    }
+
+    /// How many requests the mock received for `model` (as the gateway sent it).
+    func mockCount(model: String) -> Int {
+        (mockStats()["by_model"] as? [String: Any])?[model] as? Int ?? 0
     }
 
     func resetMock() {

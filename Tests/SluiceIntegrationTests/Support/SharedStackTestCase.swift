@@ -9,11 +9,14 @@ class SharedStackTestCase: XCTestCase {
     override class func setUp() {
         super.setUp()
         do {
-            stacks[ObjectIdentifier(self)] = try GatewayStack()
+            stacks[ObjectIdentifier(self)] = try GatewayStack(config: stackConfig)
         } catch {
             failures[ObjectIdentifier(self)] = "\(error)"
         }
     }
+
+    /// The config this class's stack runs with; `nil` for the standard test config.
+    class var stackConfig: ((GatewayStack) -> String)? { nil }
 
     override class func tearDown() {
         stacks.removeValue(forKey: ObjectIdentifier(self))?.stop()

@@ -1,0 +1,17 @@
+import Crypto
+
+/// A Lua script run atomically by Redis, called by its SHA-1 (`EVALSHA`) so only the
+/// digest travels with each call; the source is sent once, when Redis does not know it yet.
+public struct RedisScript: Sendable {
+    public let source: String
+    /// Lower-case hex SHA-1 of `source`, as `SCRIPT LOAD` reports it.
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+}

@@ -1,0 +1,86 @@
+import Logging
+import SluiceCore
+import SluiceRedis
+
+/// Shared endpoint health, read and written through one thread's Redis connection: one
+/// script call before a request (the route's states, probe lease included) and one after
+/// (every attempt's outcome). Health is advisory: when Redis cannot be reached every
+/// endpoint counts as healthy, and the connection is left alone for a second so a dead
+/// Redis does not add its timeout to every call.
+final class EndpointHealthStore {
+    private let redis: RedisConnection
+    private let keys: RedisKeys
+    private let policy: HealthPolicy
+    private let logger: Logger
+    private var quietUntil = ContinuousClock.now
+    private var lastWarning: ContinuousClock.Instant?
+
+    init(redis: RedisConnection, keys: RedisKeys, policy: HealthPolicy, logger: Logger) {
+        self.redis = redis
+        self.keys = keys
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// The route's upstreams now; probe leases last `probeLease`. `nil` when Redis is unavailable.
+    func snapshot(of endpoints: [EndpointConfig], probeLease: Duration) -> HealthSnapshot? {
+        let upstreams = Self.distinct(endpoints.map(\.upstreamKey))
+        let reply = run(HealthScripts.snapshot, keys: upstreams.map(keys.endpointHealth),
+                        arguments: [String(Self.milliseconds(probeLease))])
+        guard case .array(let items) = reply else { return nil }
+        return HealthSnapshot.parse(items.compactMap(\.integer), upstreams: upstreams)
+    }
+
+    /// Records every attempt of a request and releases probe leases it did not use.
+    /// Returns what changed (`tripped:<ms>` / `recovered`) by upstream, for logging.
+    @discardableResult
+    func report(_ attempts: [AttemptRecord], releasing unused: [String]) -> [(upstream: String, change: String)] {
+        guard !attempts.isEmpty || !unused.isEmpty else { return [] }
+        let upstreams = attempts.map(\.upstream) + unused
+        var arguments = [String(Self.milliseconds(policy.window)), String(policy.minCalls), String(policy.failureRatio),
+                         String(Self.milliseconds(policy.cooldown)), String(Self.milliseconds(policy.maxCooldown)),
+                         String(7 * 24 * 3600)]
+        for attempt in attempts {
+            arguments += [attempt.outcome.rawValue, String(attempt.latencyMs), String(attempt.retryAfterMs),
+                          attempt.errorClass, attempt.wasProbe ? "1" : "0"]
+        }
+        for _ in unused { arguments += ["release", "0", "0", "", "0"] }
+        guard case .array(let items) = run(HealthScripts.report, keys: upstreams.map(keys.endpointHealth),
+                                           arguments: arguments) else { return [] }
+        return zip(upstreams, items).compactMap { upstream, item in
+            guard let change = item.text, !change.isEmpty else { return nil }
+            return (upstream, change)
+        }
+    }
+
+    /// Keep-warm: 0 no ping due (or another responder won), 1 ping, 2 ping as the probe.
+    func claimKeepWarm(_ upstream: String, every interval: Duration, probeLease: Duration) -> Int {
+        run(HealthScripts.keepWarmClaim, keys: [keys.endpointHealth(upstream)],
+            arguments: [String(Self.milliseconds(interval)), String(Self.milliseconds(probeLease))])?.integer ?? 0
+    }
+
+    private func run(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisValue? {
+        let now = ContinuousClock.now
+        guard now >= quietUntil else { return nil }
+        do {
+            return try redis.evaluate(script, keys: keys, arguments: arguments)
+        } catch {
+            if error.kind == .connection { quietUntil = now + .seconds(1) }
+            if lastWarning.map({ now - $0 > .seconds(10) }) ?? true {
+                lastWarning = now
+                logger.warning("endpoint health is unavailable; treating every endpoint as healthy",
+                               metadata: ["error": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    private static func distinct(_ values: [String]) -> [String] {
+        var seen = Set<String>()
+        return values.filter { seen.insert($0).inserted }
+    }
+}
