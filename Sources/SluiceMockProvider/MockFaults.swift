@@ -12,7 +12,8 @@ import Foundation
 ///   ``MockRuntimeFaults``), which replaces the suffix and headers entirely.
 ///
 /// Keys:
-/// - `status=N` (400–599): answer with OpenAI's error for that status instead.
+/// - `status=N` (400–599): answer with OpenAI's error for that status instead; `529`
+///   (Anthropic's "overloaded") is typed like `503`.
 /// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent,
 ///   except for `quota`).
 /// - `quota=1`: answer with OpenAI's `insufficient_quota` error, status 429 unless
@@ -95,7 +96,8 @@ struct MockFaults: Sendable, Equatable {
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             quota = value == "1"
         default:
-            throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(Self.headerKeys.joined(separator: ", ")).")
+            let known = Self.headerKeys.joined(separator: ", ")
+            throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(known).")
         }
     }
 

@@ -57,7 +57,7 @@ struct EndpointsCommand: ParsableCommand {
         add("last_success_ms", row.lastSuccess.map { String($0) })
         add("last_failure_ms", row.lastFailure.map { String($0) })
         add("last_error", row.lastError.map(JSONText.quoted))
-        add("keep_warm_ms", row.keepWarm.map { String($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) })
+        add("keep_warm_ms", row.keepWarm.map { String($0.wholeMilliseconds) })
         add("last_ping_ms", row.lastPing.map { String($0) })
         return "{" + fields.map { JSONText.quoted($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }

@@ -25,7 +25,7 @@ public enum DurationText {
 
     /// `duration` in the largest unit that divides it exactly (`5m`, `1500ms`).
     public static func format(_ duration: Duration) -> String {
-        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let ms = duration.wholeMilliseconds
         for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
         where ms >= size && ms % size == 0 {
             return "\(ms / size)\(suffix)"
@@ -54,16 +54,6 @@ public enum ByteSizeText {
         return overflow ? nil : bytes
     }
 
-    /// `duration` in the largest unit that divides it exactly (`5m`, `1500ms`).
-    public static func format(_ duration: Duration) -> String {
-        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        for (suffix, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
-        where ms >= size && ms % size == 0 {
-            return "\(ms / size)\(suffix)"
-        }
-        return "\(ms)ms"
-    }
-
     /// The examples quoted in error messages.
     static let examples = "512k, 8m, 1g, or a number of bytes"
 }
@@ -75,5 +65,12 @@ extension DurationText {
             return nil
         }
         return Int(text)
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded down.
+    public var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

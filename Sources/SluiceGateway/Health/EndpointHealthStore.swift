@@ -26,7 +26,7 @@ final class EndpointHealthStore {
     func snapshot(of endpoints: [EndpointConfig], probeLease: Duration) -> HealthSnapshot? {
         let upstreams = Self.distinct(endpoints.map(\.upstreamKey))
         let reply = run(HealthScripts.snapshot, keys: upstreams.map(keys.endpointHealth),
-                        arguments: [String(Self.milliseconds(probeLease))])
+                        arguments: [String(probeLease.wholeMilliseconds)])
         guard case .array(let items) = reply else { return nil }
         return HealthSnapshot.parse(items.compactMap(\.integer), upstreams: upstreams)
     }
@@ -37,8 +37,8 @@ final class EndpointHealthStore {
     func report(_ attempts: [AttemptRecord], releasing unused: [String]) -> [(upstream: String, change: String)] {
         guard !attempts.isEmpty || !unused.isEmpty else { return [] }
         let upstreams = attempts.map(\.upstream) + unused
-        var arguments = [String(Self.milliseconds(policy.window)), String(policy.minCalls), String(policy.failureRatio),
-                         String(Self.milliseconds(policy.cooldown)), String(Self.milliseconds(policy.maxCooldown)),
+        var arguments = [String(policy.window.wholeMilliseconds), String(policy.minCalls), String(policy.failureRatio),
+                         String(policy.cooldown.wholeMilliseconds), String(policy.maxCooldown.wholeMilliseconds),
                          String(7 * 24 * 3600)]
         for attempt in attempts {
             arguments += [attempt.outcome.rawValue, String(attempt.latencyMs), String(attempt.retryAfterMs),
@@ -56,7 +56,7 @@ final class EndpointHealthStore {
     /// Keep-warm: 0 no ping due (or another responder won), 1 ping, 2 ping as the probe.
     func claimKeepWarm(_ upstream: String, every interval: Duration, probeLease: Duration) -> Int {
         run(HealthScripts.keepWarmClaim, keys: [keys.endpointHealth(upstream)],
-            arguments: [String(Self.milliseconds(interval)), String(Self.milliseconds(probeLease))])?.integer ?? 0
+            arguments: [String(interval.wholeMilliseconds), String(probeLease.wholeMilliseconds)])?.integer ?? 0
     }
 
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisValue? {
@@ -73,10 +73,6 @@ final class EndpointHealthStore {
             }
             return nil
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     private static func distinct(_ values: [String]) -> [String] {

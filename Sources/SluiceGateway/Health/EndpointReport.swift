@@ -44,7 +44,7 @@ public struct EndpointReport: Sendable {
             throw RedisError(.server, "unexpected reply to TIME")
         }
         let now = Int64(seconds) * 1000 + Int64(micros / 1000)
-        let windowMs = Int64(EndpointHealthStore.milliseconds(config.health.window))
+        let windowMs = config.health.window.wholeMilliseconds
         let rows = zip(endpoints, replies.dropFirst()).map { pair, reply in
             row(route: pair.0, endpoint: pair.1, fields: reply.fieldMap, now: now, windowMs: windowMs)
         }

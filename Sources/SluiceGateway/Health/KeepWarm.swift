@@ -132,13 +132,13 @@ final class KeepWarmThread: @unchecked Sendable {
         }
     }
 
+    /// The endpoint's usual limits, capped at two minutes: a ping that takes longer failed.
     private static func limits(_ target: Target, config: GatewayConfig) -> TransferLimits {
-        let provider = config.providers[target.endpoint.provider]?.timeouts ?? Timeouts()
-        let timeouts = target.endpoint.timeouts.overriding(target.route.timeouts).overriding(provider)
-            .overriding(Timeouts(connect: .seconds(5), firstByte: .seconds(60), idle: .seconds(60), total: .seconds(120)))
-        let total = min(timeouts.total ?? .seconds(120), .seconds(120))
-        return TransferLimits(connect: timeouts.connect ?? .seconds(5), firstByte: min(timeouts.firstByte ?? total, total),
-                              idle: timeouts.idle ?? total, total: total)
+        var limits = RequestPipeline.limits(endpoint: target.endpoint, route: target.route, config: config)
+        limits.total = min(limits.total, .seconds(120))
+        limits.firstByte = min(limits.firstByte, limits.total)
+        limits.idle = min(limits.idle, limits.total)
+        return limits
     }
 }
 

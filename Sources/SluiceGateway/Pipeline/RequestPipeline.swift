@@ -93,7 +93,10 @@ public final class RequestPipeline {
     private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], writer: ClientWriter) {
         let started = ContinuousClock.now
         let deadline = route.retry.deadline.map { started + $0 }
-        let health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route))
+        // A route with one endpoint calls it whatever its health (cooling included), so it
+        // skips the read; its outcomes are still recorded, and they close or re-trip it.
+        let health = route.endpoints.count > 1
+            ? healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route)) : nil
         let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1), health: health)
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
@@ -256,7 +259,12 @@ public final class RequestPipeline {
     }
 
     private func limits(endpoint: EndpointConfig, route: RouteConfig) -> TransferLimits {
-        let provider = context.config.providers[endpoint.provider]?.timeouts ?? Timeouts()
+        Self.limits(endpoint: endpoint, route: route, config: context.config)
+    }
+
+    /// The endpoint's timeouts over the route's, the provider's and the defaults.
+    static func limits(endpoint: EndpointConfig, route: RouteConfig, config: GatewayConfig) -> TransferLimits {
+        let provider = config.providers[endpoint.provider]?.timeouts ?? Timeouts()
         let timeouts = endpoint.timeouts.overriding(route.timeouts).overriding(provider).overriding(.defaults)
         return TransferLimits(connect: timeouts.connect ?? .seconds(5), firstByte: timeouts.firstByte ?? .seconds(120),
                               idle: timeouts.idle ?? .seconds(120), total: timeouts.total ?? .seconds(600))
@@ -274,9 +282,7 @@ public final class RequestPipeline {
         return 0
     }
 
-    static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
+    static func milliseconds(_ duration: Duration) -> Int { Int(duration.wholeMilliseconds) }
 
     private static func error(for failure: UpstreamFailure, endpoint: EndpointConfig) -> GatewayError {
         switch failure {
