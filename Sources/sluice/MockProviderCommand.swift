@@ -7,8 +7,10 @@ struct MockProviderCommand: ParsableCommand {
         commandName: "mock-provider",
         abstract: "Serve OpenAI's wire format offline, deterministically, with fault injection.",
         discussion: """
-            Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50) \
-            or x-mock-status / x-mock-delay / x-mock-interval / x-mock-drop / x-mock-words headers.
+            Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50,quota=1) \
+            or x-mock-status / x-mock-delay / x-mock-interval / x-mock-drop / x-mock-words / x-mock-quota headers; \
+            per model at runtime with POST /_mock/faults {"model": "m", "fault": "status=500"} ("" clears). \
+            GET /_mock/stats counts requests by path and model; POST /_mock/reset zeroes them.
             """
     )
 

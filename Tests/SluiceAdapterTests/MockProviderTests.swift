@@ -269,7 +269,7 @@ final class MockProviderTests: XCTestCase {
         try await expect("gpt-x@status=429", 500, "wins over the suffix")
         try await expect("gpt-x", 500, headers: ["x-mock-status": "503"], "wins over headers")
         try await expect("gpt-xy", 200)
-        try await expect("other@gpt-x", 200)
+        try await expect("other@gpt-x", 400, "only the part before @ matches; this suffix is a bad fault")
         let embedding = try await mock.post("/v1/embeddings", ["model": "gpt-x", "input": "x"])
         XCTAssertEqual(embedding.status, 500, "every endpoint with that model")
 
@@ -292,7 +292,7 @@ final class MockProviderTests: XCTestCase {
         let reset = try await mock.send("POST", "/_mock/reset", body: Data())
         XCTAssertEqual(reset.status, 200)
         try await expect("gpt-x", 200)
-        try await expect("gpt-x@canary", 200)
+        try await expect("gpt-x@canary", 400, "its entry is gone too, so the suffix is parsed as faults again")
     }
 
     func testRuntimeFaultCanDropAStream() async throws {
