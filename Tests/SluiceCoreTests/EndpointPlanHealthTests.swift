@@ -93,7 +93,7 @@ final class EndpointPlanHealthTests: XCTestCase {
         XCTAssertEqual(names(EndpointPlan.order(for: defaulted, tags: [:], draw: 0.9, health: probing)), ["b", "a"])
         // Once the default holds the probe lease it goes first again.
         let granted = snapshot(["c": .init(state: .probeGranted)])
-        XCTAssertEqual(names(EndpointPlan.order(for: defaulted, tags: [:], draw: 0.9, health: granted)), ["c", "b", "a"])
+        XCTAssertEqual(names(EndpointPlan.order(for: defaulted, tags: [:], draw: 0.9, health: granted)), ["c", "a", "b"])
     }
 
     func testFallbackOnlyEndpointsComeLastInDeclaredOrder() {
@@ -345,8 +345,8 @@ final class EndpointPlanHealthTests: XCTestCase {
         XCTAssertEqual(text(request.upstreamBody(model: "bge", params: [("input", #"["b","c"]"#)])),
                        #"{"model":"bge","input":["b","c"]}"#)
         XCTAssertEqual(text(request.upstreamBody(model: "bge", params: [])), #"{"model":"bge","input":"a"}"#)
-        XCTAssertEqual(try jsonObject(request.upstreamBody(model: "bge", params: [("encoding_format", #""float""#)]))
-                        ["encoding_format"] as? String, "float")
+        let formatted = try jsonObject(request.upstreamBody(model: "bge", params: [("encoding_format", #""float""#)]))
+        XCTAssertEqual(formatted["encoding_format"] as? String, "float")
     }
 
     func testEveryOtherByteIsUntouched() throws {

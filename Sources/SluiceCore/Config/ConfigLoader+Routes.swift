@@ -89,8 +89,10 @@ extension ConfigLoader.Reader {
                     continue
                 }
                 guard FallbackConditions.isRetryable(status: status) else {
-                    report("HTTP \(status) is a client error that another endpoint would answer the same way; only 408, "
-                           + "409, 425, 429 and 5xx statuses can move on", at: item, field: itemPath)
+                    let what = (400...499).contains(status) ? "a client error that another endpoint would answer the same way"
+                        : "not a failure"
+                    report("HTTP \(status) is \(what); only 408, 409, 425, 429 and 5xx statuses can move on",
+                           at: item, field: itemPath)
                     continue
                 }
                 conditions.statuses.insert(status)

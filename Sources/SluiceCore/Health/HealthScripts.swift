@@ -3,7 +3,8 @@
 ///
 /// One hash per upstream (`RedisKeys.endpointHealth`) holds:
 /// - `until`: end of the current cooldown (ms); 0 or absent when the endpoint is closed.
-/// - `probe_until`: the half-open probe lease, held by one responder once the cooldown is over.
+/// - `probe_until`, `probe_owner`: the half-open probe lease and the token of the one
+///   responder holding it once the cooldown is over.
 /// - `strikes`, `tripped_at`, `trips`: how often it tripped, for the growing cooldown.
 /// - `w_idx`, `w_ok`, `w_fail`, `p_ok`, `p_fail`: outcomes in the current and previous window.
 /// - `last_ok`, `last_latency`, `last_fail`, `last_error`, `last_traffic`, `last_ping`: warmth
@@ -14,7 +15,8 @@
 /// because a window boundary passed, and old failures fade out smoothly.
 public enum HealthScripts {
     /// Before a request: the state of each upstream in `KEYS`, granting this caller the probe
-    /// lease (for `ARGV[1]` ms) of every upstream whose cooldown is over and that nobody probes.
+    /// lease (for `ARGV[1]` ms, held by the token `ARGV[2]`) of every upstream whose cooldown
+    /// is over and that nobody probes.
     ///
     /// Reply: `[now, state, until, last_ok, last_latency, …]` with state 0 healthy, 1 cooling,
     /// 2 probe granted to the caller, 3 probed by another responder.
@@ -22,6 +24,7 @@ public enum HealthScripts {
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local lease = tonumber(ARGV[1])
+        local owner = ARGV[2] or ''
         local out = {now}
         for _, key in ipairs(KEYS) do
           local h = redis.call('HMGET', key, 'until', 'probe_until', 'last_ok', 'last_latency')
@@ -34,7 +37,7 @@ public enum HealthScripts {
             elseif probe > now then
               state = 3
             else
-              redis.call('HSET', key, 'probe_until', now + lease)
+              redis.call('HSET', key, 'probe_until', now + lease, 'probe_owner', owner)
               state = 2
             end
           end
@@ -49,8 +52,13 @@ public enum HealthScripts {
     /// After a request: records each attempt's outcome and trips or closes the breaker.
     ///
     /// `ARGV[1..6]`: window ms, minimum calls, failure ratio, first cooldown ms, longest
-    /// cooldown ms, key TTL s. Then five values per key: outcome (`ok`, `fail`, `neutral`, or
-    /// `release` for an unused probe lease), latency ms, Retry-After ms, error class, probe (0/1).
+    /// cooldown ms, key TTL s. Then five values per key: outcome, latency ms, Retry-After ms,
+    /// error class, probe (0/1). Last, the caller's lease token (as given to `snapshot`).
+    ///
+    /// Outcomes: `ok`; `fail`; `neutral` (the endpoint answered, but a 400 says nothing about
+    /// its health: as a probe it closes the breaker); `none` (nothing was learned, e.g. the
+    /// client left before an answer: a probe lease is given back); `release` (a probe lease the
+    /// request did not use). A lease is given back only if this caller still holds it.
     ///
     /// Reply: one string per key: `tripped:<cooldown ms>`, `recovered`, or empty.
     public static let report = RedisScript("""
@@ -62,7 +70,14 @@ public enum HealthScripts {
         local base = tonumber(ARGV[4])
         local longest = tonumber(ARGV[5])
         local ttl = tonumber(ARGV[6])
+        local token = ARGV[7 + #KEYS * 5] or ''
         local out = {}
+        local function giveBack(key)
+          local h = redis.call('HMGET', key, 'probe_until', 'probe_owner')
+          if (tonumber(h[1]) or 0) > now and (h[2] or '') == token then
+            redis.call('HSET', key, 'probe_until', 0)
+          end
+        end
         for i, key in ipairs(KEYS) do
           local a = 6 + (i - 1) * 5
           local outcome = ARGV[a + 1]
@@ -72,8 +87,9 @@ public enum HealthScripts {
           local probe = ARGV[a + 5] == '1'
           local result = ''
           if outcome == 'release' then
-            local lease = tonumber(redis.call('HGET', key, 'probe_until')) or 0
-            if lease > now then redis.call('HSET', key, 'probe_until', 0) end
+            giveBack(key)
+          elseif outcome == 'none' then
+            if probe then giveBack(key) end
           else
             local h = redis.call('HMGET', key, 'until', 'strikes', 'tripped_at', 'w_idx', 'w_ok', 'w_fail', 'p_ok', 'p_fail')
             local cooldownEnd = tonumber(h[1]) or 0
@@ -144,7 +160,8 @@ public enum HealthScripts {
 
     /// Keep-warm: whether this caller should ping the upstream in `KEYS[1]` now. Exactly one
     /// caller wins per quiet interval (`ARGV[1]` ms without traffic), because winning moves
-    /// `last_traffic`. When a cooldown has ended, the ping is the probe (lease `ARGV[2]` ms).
+    /// `last_traffic`. When a cooldown has ended, the ping is the probe (lease `ARGV[2]` ms,
+    /// held by the token `ARGV[3]`).
     ///
     /// Reply: 0 no, 1 ping, 2 ping as the half-open probe.
     public static let keepWarmClaim = RedisScript("""
@@ -157,7 +174,8 @@ public enum HealthScripts {
         if cooldownEnd > now then return 0 end
         if cooldownEnd > 0 then
           if probe > now then return 0 end
-          redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]), 'last_traffic', now, 'last_ping', now)
+          redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[2]), 'probe_owner', ARGV[3] or '',
+                     'last_traffic', now, 'last_ping', now)
           return 2
         end
         if now - last < tonumber(ARGV[1]) then return 0 end

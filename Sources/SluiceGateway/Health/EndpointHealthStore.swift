@@ -22,29 +22,33 @@ final class EndpointHealthStore {
         self.logger = logger
     }
 
-    /// The route's upstreams now; probe leases last `probeLease`. `nil` when Redis is unavailable.
-    func snapshot(of endpoints: [EndpointConfig], probeLease: Duration) -> HealthSnapshot? {
+    /// The route's upstreams now; probe leases last `probeLease` and are held by `owner`.
+    /// `nil` when Redis is unavailable.
+    func snapshot(of endpoints: [EndpointConfig], probeLease: Duration, owner: String) -> HealthSnapshot? {
         let upstreams = Self.distinct(endpoints.map(\.upstreamKey))
         let reply = run(HealthScripts.snapshot, keys: upstreams.map(keys.endpointHealth),
-                        arguments: [String(probeLease.wholeMilliseconds)])
+                        arguments: [String(probeLease.wholeMilliseconds), owner])
         guard case .array(let items) = reply else { return nil }
         return HealthSnapshot.parse(items.compactMap(\.integer), upstreams: upstreams)
     }
 
-    /// Records every attempt of a request and releases probe leases it did not use.
+    /// Records every attempt of a request and gives back the probe leases `owner` did not use.
     /// Returns what changed (`tripped:<ms>` / `recovered`) by upstream, for logging.
     @discardableResult
-    func report(_ attempts: [AttemptRecord], releasing unused: [String]) -> [(upstream: String, change: String)] {
+    func report(_ attempts: [AttemptRecord], releasing unused: [String], owner: String) -> [(upstream: String, change: String)] {
         guard !attempts.isEmpty || !unused.isEmpty else { return [] }
         let upstreams = attempts.map(\.upstream) + unused
         var arguments = [String(policy.window.wholeMilliseconds), String(policy.minCalls), String(policy.failureRatio),
                          String(policy.cooldown.wholeMilliseconds), String(policy.maxCooldown.wholeMilliseconds),
                          String(7 * 24 * 3600)]
         for attempt in attempts {
-            arguments += [attempt.outcome.rawValue, String(attempt.latencyMs), String(attempt.retryAfterMs),
-                          attempt.errorClass, attempt.wasProbe ? "1" : "0"]
+            // No answer at all (the client left first, a drain): nothing learned about the endpoint.
+            let outcome = attempt.outcome == .neutral && attempt.status == 0 ? "none" : attempt.outcome.rawValue
+            arguments += [outcome, String(attempt.latencyMs), String(attempt.retryAfterMs), attempt.errorClass,
+                          attempt.wasProbe ? "1" : "0"]
         }
         for _ in unused { arguments += ["release", "0", "0", "", "0"] }
+        arguments.append(owner)
         guard case .array(let items) = run(HealthScripts.report, keys: upstreams.map(keys.endpointHealth),
                                            arguments: arguments) else { return [] }
         return zip(upstreams, items).compactMap { upstream, item in
@@ -54,10 +58,13 @@ final class EndpointHealthStore {
     }
 
     /// Keep-warm: 0 no ping due (or another responder won), 1 ping, 2 ping as the probe.
-    func claimKeepWarm(_ upstream: String, every interval: Duration, probeLease: Duration) -> Int {
+    func claimKeepWarm(_ upstream: String, every interval: Duration, probeLease: Duration, owner: String) -> Int {
         run(HealthScripts.keepWarmClaim, keys: [keys.endpointHealth(upstream)],
-            arguments: [String(interval.wholeMilliseconds), String(probeLease.wholeMilliseconds)])?.integer ?? 0
+            arguments: [String(interval.wholeMilliseconds), String(probeLease.wholeMilliseconds), owner])?.integer ?? 0
     }
+
+    /// A token that names one request (or ping) as the holder of probe leases.
+    static func newOwner() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
 
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisValue? {
         let now = ContinuousClock.now

@@ -69,11 +69,12 @@ final class KeepWarmThread: @unchecked Sendable {
         while !state.stopping.load(ordering: .acquiring) {
             for target in targets where !state.stopping.load(ordering: .acquiring) {
                 let limits = Self.limits(target, config: context.config)
+                let owner = EndpointHealthStore.newOwner()
                 let claim = store.claimKeepWarm(target.endpoint.upstreamKey, every: target.interval,
-                                                probeLease: limits.total + .seconds(1))
+                                                probeLease: limits.total + .seconds(1), owner: owner)
                 guard claim > 0 else { continue }
                 let attempt = ping(target, limits: limits, http: http, asProbe: claim == 2)
-                store.report([attempt], releasing: [])
+                store.report([attempt], releasing: [], owner: owner)
                 context.logger.info("keep-warm ping", metadata: [
                     "endpoint": "\(target.endpoint.name)", "upstream": "\(target.endpoint.upstreamKey)",
                     "outcome": "\(attempt.errorClass)", "latency_ms": "\(attempt.latencyMs)",

@@ -15,7 +15,7 @@ public final class RequestPipeline {
     private let redis: RedisConnection
     private let healthStore: EndpointHealthStore
     /// The attempts of the request being served, reported once its response is out.
-    private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String])?
+    private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
 
     public init(context: WorkerContext) {
         self.context = context
@@ -93,15 +93,16 @@ public final class RequestPipeline {
     private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], writer: ClientWriter) {
         let started = ContinuousClock.now
         let deadline = route.retry.deadline.map { started + $0 }
+        let owner = EndpointHealthStore.newOwner()
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
         let health = route.endpoints.count > 1
-            ? healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route)) : nil
+            ? healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner) : nil
         let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1), health: health)
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
         defer {
-            pendingReport = (attempts, Array(granted))
+            pendingReport = (attempts, Array(granted), owner)
         }
         var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
         var lastEndpoint = plan.first
@@ -224,7 +225,7 @@ public final class RequestPipeline {
     public func afterResponse() {
         guard let report = pendingReport else { return }
         pendingReport = nil
-        for change in healthStore.report(report.attempts, releasing: report.unusedProbes) {
+        for change in healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) {
             let level: Logger.Level = change.change == "recovered" ? .info : .warning
             context.logger.log(level: level, change.change == "recovered" ? "endpoint recovered" : "endpoint cooling down",
                                metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
