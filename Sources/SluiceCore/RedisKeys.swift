@@ -12,6 +12,18 @@ public struct RedisKeys: Sendable {
     /// Hash of key id → key hash, for listing and revoking by id.
     public var gatewayKeyIndex: String { "\(prefix):keys" }
 
+    /// The audit stream: one entry per call (`AuditScripts.append`).
+    public var auditStream: String { "\(prefix):audit" }
+
+    /// The hash of the newest audit entry, which the next entry chains to.
+    public var auditHead: String { "\(prefix):audit:head" }
+
+    /// Writer id → the highest sequence number appended, so a replayed record is never added twice.
+    public var auditWriters: String { "\(prefix):audit:writers" }
+
+    /// Where `sluice audit drain` moves records that keep failing.
+    public var auditDeadLetters: String { "\(prefix):audit:dead" }
+
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 }

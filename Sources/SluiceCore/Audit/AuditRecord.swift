@@ -1,0 +1,159 @@
+/// One call's audit record, written to the audit stream after the call completed (also
+/// when it failed, was cut, or the client went away). It never holds a key or a provider
+/// credential: the caller is named by key id or principal.
+///
+/// JSON shape (snake_case, one object; absent values are `null`):
+/// ```json
+/// {"kind":"call","request_id":"…","time":"2026-11-26T12:00:00.123Z","ts_ms":1795…,
+///  "principal":null,"key_id":"key_…","client_addr":"10.0.0.7","path":"/v1/chat/completions",
+///  "route":"chat","endpoint":"primary","provider":"openai","provider_model":"gpt-4o",
+///  "tags":{"team":"support"},"status":200,"error_class":null,
+///  "attempts":[{"endpoint":"primary","provider":"openai","status":200,"error":"ok","latency_ms":812,"probe":false}],
+///  "latency_ms":815,"ttfb_ms":120,"upstream_ms":812,
+///  "prompt_tokens":12,"completion_tokens":40,"total_tokens":52,"usage_source":"provider",
+///  "cost":null,"stream":true,"stream_completed":true,"writer":"host:123:4","seq":17}
+/// ```
+/// - `status`: what the client got; `error_class`: the gateway's error code, or the
+///   provider's status for a provider error (`"429"`), or `stream_cut` / `client_gone`.
+/// - `ttfb_ms`: time until the first byte went to the client; `upstream_ms`: time spent in
+///   upstream calls, all attempts together.
+/// - `usage_source`: `provider` (reported by the provider), `estimated` (the provider said
+///   nothing; from the text sizes), `partial` (a cut stream: what arrived), `none` (no call).
+public struct AuditRecord: Sendable, Equatable {
+    public struct Attempt: Sendable, Equatable {
+        public var endpoint: String
+        public var provider: String
+        public var status: Int
+        public var error: String
+        public var latencyMs: Int
+        public var probe: Bool
+
+        public init(endpoint: String, provider: String, status: Int, error: String, latencyMs: Int, probe: Bool) {
+            self.endpoint = endpoint
+            self.provider = provider
+            self.status = status
+            self.error = error
+            self.latencyMs = latencyMs
+            self.probe = probe
+        }
+    }
+
+    public enum UsageSource: String, Sendable {
+        case provider, estimated, partial, none
+    }
+
+    public var requestId: String
+    public var timeMs: Int64
+    public var principal: String?
+    public var keyId: String?
+    public var clientAddress: String?
+    public var path: String
+    public var route: String?
+    public var endpoint: String?
+    public var provider: String?
+    public var providerModel: String?
+    public var tags: [String: String]
+    public var status: Int
+    public var errorClass: String?
+    public var attempts: [Attempt]
+    public var latencyMs: Int
+    public var ttfbMs: Int?
+    public var upstreamMs: Int
+    public var promptTokens: Int?
+    public var completionTokens: Int?
+    public var usageSource: UsageSource
+    public var cost: Double?
+    public var stream: Bool
+    public var streamCompleted: Bool?
+    public var writer: String
+    public var seq: Int
+
+    public init(requestId: String, timeMs: Int64, principal: String? = nil, keyId: String? = nil,
+                clientAddress: String? = nil, path: String, route: String? = nil, endpoint: String? = nil,
+                provider: String? = nil, providerModel: String? = nil, tags: [String: String] = [:], status: Int,
+                errorClass: String? = nil, attempts: [Attempt] = [], latencyMs: Int, ttfbMs: Int? = nil,
+                upstreamMs: Int = 0, promptTokens: Int? = nil, completionTokens: Int? = nil,
+                usageSource: UsageSource = .none, cost: Double? = nil, stream: Bool = false,
+                streamCompleted: Bool? = nil, writer: String = "", seq: Int = 0) {
+        self.requestId = requestId
+        self.timeMs = timeMs
+        self.principal = principal
+        self.keyId = keyId
+        self.clientAddress = clientAddress
+        self.path = path
+        self.route = route
+        self.endpoint = endpoint
+        self.provider = provider
+        self.providerModel = providerModel
+        self.tags = tags
+        self.status = status
+        self.errorClass = errorClass
+        self.attempts = attempts
+        self.latencyMs = latencyMs
+        self.ttfbMs = ttfbMs
+        self.upstreamMs = upstreamMs
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.usageSource = usageSource
+        self.cost = cost
+        self.stream = stream
+        self.streamCompleted = streamCompleted
+        self.writer = writer
+        self.seq = seq
+    }
+
+    public var totalTokens: Int? {
+        guard promptTokens != nil || completionTokens != nil else { return nil }
+        return (promptTokens ?? 0) + (completionTokens ?? 0)
+    }
+
+    /// The record as one line of JSON (the shape above), keys in a fixed order.
+    public var json: String {
+        func string(_ value: String?) -> String { value.map(JSONText.quoted) ?? "null" }
+        func int(_ value: Int?) -> String { value.map(String.init) ?? "null" }
+        func bool(_ value: Bool?) -> String { value.map { $0 ? "true" : "false" } ?? "null" }
+        let tagsJSON = "{" + tags.sorted { $0.key < $1.key }
+            .map { JSONText.quoted($0.key) + ":" + JSONText.quoted($0.value) }.joined(separator: ",") + "}"
+        let attemptsJSON = "[" + attempts.map { attempt in
+            "{\"endpoint\":\(string(attempt.endpoint)),\"provider\":\(string(attempt.provider)),"
+                + "\"status\":\(attempt.status),\"error\":\(string(attempt.error)),"
+                + "\"latency_ms\":\(attempt.latencyMs),\"probe\":\(bool(attempt.probe))}"
+        }.joined(separator: ",") + "]"
+        let fields: [(String, String)] = [
+            ("kind", "\"call\""), ("request_id", string(requestId)), ("time", string(Self.iso8601(timeMs))),
+            ("ts_ms", String(timeMs)), ("principal", string(principal)), ("key_id", string(keyId)),
+            ("client_addr", string(clientAddress)), ("path", string(path)), ("route", string(route)),
+            ("endpoint", string(endpoint)), ("provider", string(provider)), ("provider_model", string(providerModel)),
+            ("tags", tagsJSON), ("status", String(status)), ("error_class", string(errorClass)),
+            ("attempts", attemptsJSON), ("latency_ms", String(latencyMs)), ("ttfb_ms", int(ttfbMs)),
+            ("upstream_ms", String(upstreamMs)), ("prompt_tokens", int(promptTokens)),
+            ("completion_tokens", int(completionTokens)), ("total_tokens", int(totalTokens)),
+            ("usage_source", string(usageSource.rawValue)), ("cost", cost.map { String($0) } ?? "null"),
+            ("stream", bool(stream)), ("stream_completed", bool(streamCompleted)), ("writer", string(writer)),
+            ("seq", String(seq)),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// `2026-11-26T12:00:00.123Z` for milliseconds since the epoch (proleptic Gregorian, UTC).
+    public static func iso8601(_ ms: Int64) -> String {
+        let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
+        let inDay = ms - days * 86_400_000
+        // Civil-from-days (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(inDay / 3_600_000, 2)):"
+            + "\(pad(inDay / 60_000 % 60, 2)):\(pad(inDay / 1000 % 60, 2)).\(pad(inDay % 1000, 3))Z"
+    }
+}
