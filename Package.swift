@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // Pure Swift: no C, no I/O.
         .target(name: "SluiceCore", dependencies: [
@@ -32,11 +34,14 @@ let package = Package(
         .target(name: "SluiceFastCGI", dependencies: ["CFastCGI", "SluiceCore"]),
         .target(name: "SluiceHTTP", dependencies: ["CCurl", "SluiceCore"]),
         .target(name: "SluiceRedis", dependencies: ["CHiredis", "SluiceCore"]),
+        .target(name: "SluicePostgres", dependencies: ["CPostgres"]),
 
         // The request pipeline and the process pool.
         .target(name: "SluiceGateway", dependencies: [
             "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis",
+            "SluicePostgres",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // A deterministic OpenAI-wire-format server for offline use and tests.
         .target(name: "SluiceMockProvider"),
@@ -50,8 +55,11 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceProvidersTests", dependencies: ["SluiceProviders", "SluiceCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider"]),
-        .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore"]),
+        .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider",
+                                                              "SluicePostgres",
+                                                              "SluiceGateway"]),
+        .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore",
+                                                                  "SluiceRedis", "SluiceGateway", "SluicePostgres"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,6 +24,10 @@ public struct RedisKeys: Sendable {
     /// Where `sluice audit drain` moves records that keep failing.
     public var auditDeadLetters: String { "\(prefix):audit:dead" }
 
+    /// Usage totals of one UTC day (`2026-11-26`) grouped by one dimension (`route`, `key`,
+    /// `model`, `tag:team`): fields `<group>|requests`, `|prompt_tokens`, `|completion_tokens`, `|cost_micros`.
+    public func usage(day: String, dimension: String) -> String { "\(prefix):usage:\(day):\(dimension)" }
+
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 }

@@ -20,6 +20,16 @@ public protocol ProviderTranslator: Sendable {
 public protocol StreamTranslator {
     /// Client bytes for one complete upstream event (may be empty to drop it).
     mutating func translate(event: ArraySlice<UInt8>) -> TranslatedEvent
+    /// The usage the provider reported in the stream so far, whether or not the client
+    /// asked for it (the gateway always knows the true totals).
+    var usage: TokenUsage? { get }
+    /// Bytes of generated text relayed so far, to estimate the usage of a cut stream.
+    var generatedBytes: Int { get }
+}
+
+extension StreamTranslator {
+    public var usage: TokenUsage? { nil }
+    public var generatedBytes: Int { 0 }
 }
 
 /// What one upstream event became.

@@ -60,6 +60,20 @@ public final class RedisConnection {
         return reply
     }
 
+    /// Runs several scripts in one round trip (pipelined `EVALSHA`s); a script Redis did not
+    /// know (it had not run, so resending is safe) is sent again with its source. Replies
+    /// come back in order, error replies in place.
+    public func evaluateAll(_ calls: [(script: RedisScript, keys: [String], arguments: [String])]) throws(RedisError) -> [RedisValue] {
+        let tails = calls.map { [String($0.keys.count)] + $0.keys + $0.arguments }
+        var replies = try pipeline(zip(calls, tails).map { ["EVALSHA", $0.script.sha1] + $1 })
+        for index in replies.indices {
+            if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") {
+                replies[index] = try command(["EVAL", calls[index].script.source] + tails[index])
+            }
+        }
+        return replies
+    }
+
     /// Closes the connection; the next command opens a new one.
     public func close() {
         if let context { redisFree(context) }

@@ -13,6 +13,7 @@ final class ResilienceTests: SharedStackTestCase {
             """
             server: { listen: "unix:\(stack.socketPath)", workers: 4, threads: 4, drain_timeout: 5s }
             redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+            audit: { spool_dir: "\(stack.directory.path)/spool" }
             health: { window: 10s, min_calls: 4, failure_ratio: 0.5, cooldown: 2s, max_cooldown: 20s }
             providers:
               mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }

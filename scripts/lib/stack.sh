@@ -15,7 +15,7 @@
 
 # The Debian packages the build and the stack need.
 STACK_PACKAGES=(nginx redis-server libfcgi-dev libhiredis-dev libcurl4-openssl-dev
-                pkg-config curl openssl ca-certificates)
+                pkg-config curl openssl ca-certificates libpq-dev postgresql)
 
 stack_log() { printf '==> %s\n' "$*"; }
 stack_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -61,6 +61,22 @@ extension ConfigLoader.Reader {
         return policy
     }
 
+    /// `audit:` — `{max_length: 1000000, spool_dir: /path, usage_days: 400}`.
+    func auditConfig(_ node: Node, at path: String) -> AuditConfig {
+        var audit = AuditConfig()
+        guard let fields = fields(node, at: path, allowed: ["max_length", "spool_dir", "usage_days"]) else { return audit }
+        if let length = fields["max_length"].flatMap({ int($0, at: fields.path("max_length"), in: 1000...Int.max) }) {
+            audit.maxLength = length
+        }
+        if let directory = fields["spool_dir"].flatMap({ nonEmptyString($0, at: fields.path("spool_dir")) }) {
+            audit.spoolDirectory = directory
+        }
+        if let days = fields["usage_days"].flatMap({ int($0, at: fields.path("usage_days"), in: 1...3650) }) {
+            audit.usageDays = days
+        }
+        return audit
+    }
+
     /// `principals:`: identity → `{routes: [...]}`; `"*"` is the policy for everyone else.
     func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {
         var policies = PrincipalPolicies()

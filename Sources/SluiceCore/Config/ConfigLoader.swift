@@ -47,7 +47,7 @@ public enum ConfigLoader {
     }
 
     /// The top-level keys of `sluice.yaml`.
-    static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health"]
+    static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health", "audit"]
 
     /// A Yams error as an issue that names the line, without quoting the file's text
     /// (the offending line could hold a literal secret).
@@ -99,6 +99,7 @@ extension ConfigLoader.Reader {
             principalPolicies($0, at: "principals", routeNames: routes?.order ?? [])
         } ?? PrincipalPolicies()
         let health = fields["health"].map { healthPolicy($0, at: "health") } ?? HealthPolicy()
+        let audit = fields["audit"].map { auditConfig($0, at: "audit") } ?? AuditConfig()
 
         guard let redis, let providers, let routes else { return nil }
         let limited = routes.order.filter { routes.byName[$0].map { !$0.limits.isEmpty } ?? false }
@@ -106,6 +107,6 @@ extension ConfigLoader.Reader {
             warnings.append("limits are parsed but not yet enforced by this version (routes: \(limited.joined(separator: ", ")))")
         }
         return GatewayConfig(server: server, redis: redis, providers: providers.byName, routes: routes.byName,
-                             routeOrder: routes.order, principals: principals, health: health)
+                             routeOrder: routes.order, principals: principals, health: health, audit: audit)
     }
 }

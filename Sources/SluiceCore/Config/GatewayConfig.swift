@@ -18,10 +18,12 @@ public struct GatewayConfig: Sendable {
     public var principals: PrincipalPolicies
     /// When an endpoint is put in cooldown pool-wide.
     public var health: HealthPolicy
+    /// The audit stream and the local spool.
+    public var audit: AuditConfig
 
     public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
                 routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies,
-                health: HealthPolicy = HealthPolicy()) {
+                health: HealthPolicy = HealthPolicy(), audit: AuditConfig = AuditConfig()) {
         self.server = server
         self.redis = redis
         self.providers = providers
@@ -29,6 +31,23 @@ public struct GatewayConfig: Sendable {
         self.routeOrder = routeOrder
         self.principals = principals
         self.health = health
+        self.audit = audit
+    }
+}
+
+/// `audit:` — `{max_length: 1000000, spool_dir: /var/lib/sluice/spool, usage_days: 400}`.
+public struct AuditConfig: Sendable, Equatable {
+    /// Entries the stream keeps (trimmed approximately, `MAXLEN ~`); drain before they go.
+    public var maxLength: Int
+    /// Where records go when Redis cannot take them; replayed from there once it can.
+    public var spoolDirectory: String
+    /// How long daily usage totals are kept in Redis.
+    public var usageDays: Int
+
+    public init(maxLength: Int = 1_000_000, spoolDirectory: String = "/var/lib/sluice/spool", usageDays: Int = 400) {
+        self.maxLength = maxLength
+        self.spoolDirectory = spoolDirectory
+        self.usageDays = usageDays
     }
 }
 

@@ -52,6 +52,27 @@ public struct JSONScanner {
         return (try? scanner.scanObject(depth: 1, collect: true)) ?? []
     }
 
+    /// The elements of an array value found earlier in the same (already validated) bytes.
+    public static func elements(of range: Range<Int>, in bytes: [UInt8]) -> [(kind: Kind, range: Range<Int>)] {
+        var scanner = JSONScanner(bytes: bytes, maxDepth: Int.max)
+        scanner.index = range.lowerBound
+        var elements: [(kind: Kind, range: Range<Int>)] = []
+        guard scanner.peek() == UInt8(ascii: "[") else { return [] }
+        scanner.index += 1
+        scanner.skipWhitespace()
+        if scanner.peek() == UInt8(ascii: "]") { return [] }
+        while scanner.index < range.upperBound {
+            scanner.skipWhitespace()
+            let start = scanner.index
+            guard let kind = try? scanner.scanValue(depth: 1) else { return elements }
+            elements.append((kind, start..<scanner.index))
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: ",") else { break }
+            scanner.index += 1
+        }
+        return elements
+    }
+
     /// Decodes the string value at `range` (quotes included) of already validated bytes.
     public static func decodeString(at range: Range<Int>, in bytes: [UInt8]) -> String {
         var scanner = JSONScanner(bytes: bytes, maxDepth: Int.max)

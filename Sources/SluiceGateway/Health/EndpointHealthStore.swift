@@ -36,7 +36,14 @@ final class EndpointHealthStore {
     /// Returns what changed (`tripped:<ms>` / `recovered`) by upstream, for logging.
     @discardableResult
     func report(_ attempts: [AttemptRecord], releasing unused: [String], owner: String) -> [(upstream: String, change: String)] {
-        guard !attempts.isEmpty || !unused.isEmpty else { return [] }
+        guard let call = reportCall(attempts, releasing: unused, owner: owner) else { return [] }
+        return changes(in: run(call.script, keys: call.keys, arguments: call.arguments), attempts: attempts, unused: unused)
+    }
+
+    /// The script call that `report` makes, for sending it in a pipeline with other work.
+    func reportCall(_ attempts: [AttemptRecord], releasing unused: [String],
+                    owner: String) -> (script: RedisScript, keys: [String], arguments: [String])? {
+        guard !attempts.isEmpty || !unused.isEmpty else { return nil }
         let upstreams = attempts.map(\.upstream) + unused
         var arguments = [String(policy.window.wholeMilliseconds), String(policy.minCalls), String(policy.failureRatio),
                          String(policy.cooldown.wholeMilliseconds), String(policy.maxCooldown.wholeMilliseconds),
@@ -49,9 +56,13 @@ final class EndpointHealthStore {
         }
         for _ in unused { arguments += ["release", "0", "0", "", "0"] }
         arguments.append(owner)
-        guard case .array(let items) = run(HealthScripts.report, keys: upstreams.map(keys.endpointHealth),
-                                           arguments: arguments) else { return [] }
-        return zip(upstreams, items).compactMap { upstream, item in
+        return (HealthScripts.report, upstreams.map(keys.endpointHealth), arguments)
+    }
+
+    /// What a `reportCall` reply says changed, by upstream.
+    func changes(in reply: RedisValue?, attempts: [AttemptRecord], unused: [String]) -> [(upstream: String, change: String)] {
+        guard case .array(let items) = reply else { return [] }
+        return zip(attempts.map(\.upstream) + unused, items).compactMap { upstream, item in
             guard let change = item.text, !change.isEmpty else { return nil }
             return (upstream, change)
         }

@@ -5,6 +5,8 @@ import SluiceFastCGI
 struct ClientWriter {
     let request: FastCGIRequest
     let requestId: String
+    /// Notes what the client was sent, for the audit record.
+    let call: CallRecord
 
     /// A complete response with a body and its length.
     func send(status: Int, contentType: String, body: [UInt8], extraHeaders: [(name: String, value: String)] = []) {
@@ -12,6 +14,7 @@ struct ClientWriter {
             ("Content-Type", contentType), ("Content-Length", String(body.count)), ("X-Sluice-Request-Id", requestId),
         ]
         headers += extraHeaders
+        call.sent(status: status)
         request.write(ResponseHead(status: status, headers: headers).encoded)
         request.write(body)
     }
@@ -25,6 +28,7 @@ struct ClientWriter {
     func send(_ error: GatewayError, extraHeaders: [(name: String, value: String)] = []) {
         var headers = extraHeaders
         if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
+        call.sent(status: error.httpStatus, error: error)
         sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
     }
 
@@ -36,6 +40,7 @@ struct ClientWriter {
             ("X-Sluice-Request-Id", requestId),
         ]
         headers += extraHeaders
+        call.sent(status: 200)
         request.write(ResponseHead(status: 200, headers: headers).encoded)
         return flush ? request.flush() : true
     }

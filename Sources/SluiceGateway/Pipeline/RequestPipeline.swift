@@ -14,6 +14,9 @@ public final class RequestPipeline {
     private let http: HTTPClient
     private let redis: RedisConnection
     private let healthStore: EndpointHealthStore
+    private let auditWriter: AuditWriter
+    /// The call being served, recorded once its response is out.
+    private var call: CallRecord?
     /// The attempts of the request being served, reported once its response is out.
     private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
 
@@ -23,15 +26,23 @@ public final class RequestPipeline {
         self.redis = RedisConnection(config: context.config.redis)
         self.healthStore = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
                                                logger: context.logger)
+        self.auditWriter = AuditWriter(redis: redis, context: context,
+                                       index: context.pipelineCount.add(1, ordering: .relaxed).newValue)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
     /// OpenAI-shaped error response.
     public func handle(_ fcgi: FastCGIRequest) {
         let requestId = fcgi.param("SLUICE_REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 } ?? Self.newRequestId()
-        let writer = ClientWriter(request: fcgi, requestId: requestId)
         let method = fcgi.param("REQUEST_METHOD") ?? "GET"
         let path = Self.apiPath(fcgi.param("DOCUMENT_URI") ?? fcgi.param("REQUEST_URI") ?? "/")
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let call = CallRecord(requestId: requestId, path: path, clientAddress: fcgi.param("REMOTE_ADDR"),
+                              startedMs: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+        // Every API call gets an audit record; the health check does not.
+        self.call = path == "/sluice/healthz" ? nil : call
+        let writer = ClientWriter(request: fcgi, requestId: requestId, call: call)
         guard let body = fcgi.readBody(limit: context.config.server.maxBodyBytes) else {
             writer.send(GatewayError(.requestTooLarge,
                                      "The request body is larger than \(context.config.server.maxBodyBytes) bytes."))
@@ -61,6 +72,7 @@ public final class RequestPipeline {
         }
         let caller = try Authenticator(context: context, redis: redis)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
+        writer.call.caller = caller
         guard let operation else {
             guard method == "GET" || method == "HEAD" else {
                 throw GatewayError(.methodNotAllowed, "Use GET for \(path).")
@@ -69,10 +81,12 @@ public final class RequestPipeline {
         }
         guard method == "POST" else { throw GatewayError(.methodNotAllowed, "Use POST for \(path).") }
         let request = try APIRequest(operation: operation, body: body)
+        writer.call.stream = request.stream
         guard let route = context.config.routes[request.model] else {
             throw GatewayError(.routeNotFound, "The model '\(request.model)' does not exist or you do not have access to it.",
                                param: "model")
         }
+        writer.call.route = route.name
         guard caller.policy.allows(route: route.name) else {
             throw GatewayError(.routeNotAllowed, "This key is not allowed to use the model '\(route.name)'.", param: "model")
         }
@@ -84,6 +98,7 @@ public final class RequestPipeline {
         let tags = try fcgi.param("HTTP_X_SLUICE_TAGS").map { (header) throws(GatewayError) in
             try RequestTags.parse(header: header)
         } ?? [:]
+        writer.call.tags = tags
         forward(request, route: route, tags: tags, writer: writer)
     }
 
@@ -151,13 +166,31 @@ public final class RequestPipeline {
             let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
                                                 ?? ContinuousClock.now - attemptStart)
             let wasProbe = granted.remove(endpoint.upstreamKey) != nil
+            let call = writer.call
+            call.endpoint = endpoint
+            call.upstream += ContinuousClock.now - attemptStart
             func record(_ result: AttemptOutcome, status: Int, errorClass: String, retryAfter: Int = 0) {
                 attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
                                               status: status, errorClass: errorClass, latencyMs: elapsed,
                                               retryAfterMs: retryAfter, wasProbe: wasProbe))
+                call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
+                                                         error: errorClass, latencyMs: elapsed, probe: wasProbe))
+            }
+            /// Usage of what streamed: the provider's figure, or an estimate from the text sizes.
+            func streamedUsage(complete: Bool) {
+                if let reported = relay.streamUsage {
+                    (call.usage, call.usageSource) = (reported, .provider)
+                } else if relay.streamStarted {
+                    call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
+                                            completion: TokenUsage.estimate(bytes: relay.generatedBytes))
+                    call.usageSource = complete ? .estimated : .partial
+                }
+                call.streamCompleted = relay.streamStarted ? complete : nil
+                if relay.streamStarted && !complete && call.errorClass == nil { call.errorClass = "stream_cut" }
             }
             switch outcome {
             case .completed(let status) where relay.streamStarted:
+                streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
                 if relay.sawTerminal {
                     record(.ok, status: status, errorClass: "ok")
                 } else {
@@ -168,6 +201,7 @@ public final class RequestPipeline {
                 return
             case .failed(.aborted, _) where relay.stopReason == .abandoned:
                 record(.neutral, status: relay.status, errorClass: "cancelled")
+                streamedUsage(complete: false)
                 let restarting = GatewayError(.backendUnavailable,
                                               "The gateway restarted while answering; retry the request.", retryAfter: 1)
                 guard relay.streamStarted else { return writer.send(restarting, extraHeaders: visible) }
@@ -175,9 +209,13 @@ public final class RequestPipeline {
                 return
             case .failed(.aborted, _) where relay.stopReason == .clientGone:
                 record(.neutral, status: relay.status, errorClass: "client_gone")
+                call.errorClass = "client_gone"
+                if !relay.streamStarted { call.status = 499 }
+                streamedUsage(complete: false)
                 return
             case .failed(let failure, _) where relay.streamStarted:
                 record(.fail, status: relay.status, errorClass: RetryPolicy.errorClass(failure))
+                streamedUsage(complete: false)
                 relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
                 logIncomplete(route, endpoint, reason: RetryPolicy.errorClass(failure))
                 return
@@ -192,6 +230,13 @@ public final class RequestPipeline {
                 guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
             case .completed(let status) where (200..<300).contains(status):
                 record(.ok, status: status, errorClass: "ok")
+                if let reported = TokenUsage.openAI(in: relay.body) {
+                    (call.usage, call.usageSource) = (reported, .provider)
+                } else {
+                    call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
+                                            completion: TokenUsage.estimate(bytes: relay.body.count))
+                    call.usageSource = .estimated
+                }
                 return writer.send(status: status, contentType: relay.contentType, body: relay.body, extraHeaders: visible)
             case .completed(let status):
                 lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
@@ -223,9 +268,20 @@ public final class RequestPipeline {
 
     /// Sends the health report of the request just answered (after nginx has the response).
     public func afterResponse() {
-        guard let report = pendingReport else { return }
+        let report = pendingReport
         pendingReport = nil
-        for change in healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) {
+        let finished = call
+        call = nil
+        let healthCall = report.flatMap {
+            healthStore.reportCall($0.attempts, releasing: $0.unusedProbes, owner: $0.owner)
+        }
+        guard let finished else {
+            if let report { healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) }
+            return
+        }
+        let reply = auditWriter.write(finished.record(now: ContinuousClock.now), with: healthCall)
+        guard let report else { return }
+        for change in healthStore.changes(in: reply, attempts: report.attempts, unused: report.unusedProbes) {
             let level: Logger.Level = change.change == "recovered" ? .info : .warning
             context.logger.log(level: level, change.change == "recovered" ? "endpoint recovered" : "endpoint cooling down",
                                metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])

@@ -51,6 +51,10 @@ final class UpstreamRelay: UpstreamResponseHandler {
         self.extraHeaders = extraHeaders
     }
 
+    /// Usage the provider reported in the stream, and the text relayed so far.
+    var streamUsage: TokenUsage? { translator.usage }
+    var generatedBytes: Int { translator.generatedBytes }
+
     var contentType: String { headers.first { $0.name == "content-type" }?.value ?? "application/json" }
 
     func didReceiveHead(status: Int, headers: [(name: String, value: String)]) -> Bool {

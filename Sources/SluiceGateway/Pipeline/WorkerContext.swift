@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import SluiceCore
 import Synchronization
@@ -13,6 +14,14 @@ public final class WorkerContext: Sendable {
     /// Set when a draining worker ran out of time: calls still running stop at their next
     /// progress check, and streams end with an explicit error event instead of being cut.
     public let abandonInFlight = Atomic<Bool>(false)
+    /// Where audit records wait while Redis cannot take them.
+    let auditSpool: AuditSpool
+    /// This machine's name, for audit writer ids.
+    let hostName: String
+    /// When this process loaded its config, in ms (makes writer ids unique across restarts).
+    let loadedAtMs: Int64
+    /// Numbers the request pipelines (threads) of this process.
+    let pipelineCount = Atomic<Int>(0)
 
     public init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
         self.config = config
@@ -20,5 +29,11 @@ public final class WorkerContext: Sendable {
         self.redisKeys = RedisKeys(prefix: config.redis.keyPrefix)
         self.loadedAt = loadedAt
         self.logger = logger
+        self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
+        var name = [CChar](repeating: 0, count: 256)
+        self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        self.loadedAtMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 }

@@ -42,6 +42,10 @@ public enum WorkerProcess {
                 return 71
             }
         }
+        if !AuditSpoolThread(context: context, state: state).start() {
+            logger.critical("cannot start the audit spool thread")
+            return 71
+        }
         if !KeepWarmThread(context: context, state: state).start() {
             logger.error("cannot start the keep-warm thread; endpoints with keep_warm will not be pinged")
         }

@@ -143,6 +143,7 @@ final class GatewayStack {
         """
         server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4, drain_timeout: 10s }
         redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+        audit: { spool_dir: "\(stack.directory.path)/spool" }
         providers:
           mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
           mock-openai: { kind: openai, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${file:\(stack.directory.path)/mock.key}" }

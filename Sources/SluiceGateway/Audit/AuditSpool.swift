@@ -1,0 +1,173 @@
+import Glibc
+import Logging
+import SluiceCore
+import SluiceRedis
+import Synchronization
+
+/// The local, append-only spool of one worker process: audit appends that Redis could not
+/// take (unreachable, timed out, or refused) go here and are replayed into the stream once
+/// Redis is back. Lines are checksummed (`SpoolLine`) and fsynced in batches (every 32 lines
+/// or 100 ms); a torn last line after a crash is skipped, not fatal. Replays cannot add a
+/// record twice: the append script skips a writer's sequence numbers it already has.
+///
+/// While the spool holds records, every new record of the process goes to the spool too,
+/// so each writer's records reach Redis in order.
+final class AuditSpool: Sendable {
+    private struct State {
+        var descriptor: Int32 = -1
+        var records = 0
+        var unsynced = 0
+        var lastSync = ContinuousClock.now
+    }
+
+    let directory: String
+    let path: String
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let pending = Atomic<Int>(0)
+
+    init(directory: String, logger: Logger) {
+        self.directory = directory
+        self.path = directory + "/spool-\(getpid()).log"
+        self.logger = logger
+    }
+
+    /// Records waiting for Redis.
+    var hasRecords: Bool { pending.load(ordering: .acquiring) > 0 }
+
+    /// Appends one script call; `false` only if the disk refused it too (logged loudly).
+    @discardableResult
+    func append(keys: [String], arguments: [String]) -> Bool {
+        let line = Array(SpoolLine.encode(keys: keys, arguments: arguments).utf8)
+        return state.withLock { state in
+            guard openIfNeeded(&state) else { return false }
+            let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
+            guard written == line.count else {
+                logger.critical("cannot write the audit spool \(path): errno \(errno); an audit record is lost")
+                return false
+            }
+            state.records += 1
+            state.unsynced += 1
+            pending.store(state.records, ordering: .releasing)
+            if state.unsynced >= 32 || ContinuousClock.now - state.lastSync >= .milliseconds(100) { sync(&state) }
+            return true
+        }
+    }
+
+    /// Fsyncs what is written but not yet synced.
+    func flush() {
+        state.withLock { if $0.unsynced > 0 { sync(&$0) } }
+    }
+
+    /// Replays the spool into Redis in order; empties it when every line went in.
+    /// Returns how many records were replayed.
+    @discardableResult
+    func replay(redis: RedisConnection) -> Int {
+        state.withLock { state in
+            guard state.records > 0, state.descriptor >= 0 else { return 0 }
+            sync(&state)
+            guard let replayed = Self.replay(file: path, redis: redis, logger: logger) else { return 0 }
+            _ = ftruncate(state.descriptor, 0)
+            _ = fsync(state.descriptor)
+            state.records = 0
+            pending.store(0, ordering: .releasing)
+            return replayed
+        }
+    }
+
+    /// Takes over the spools of worker processes that died (their pid is gone) and replays them.
+    func adoptOrphans(redis: RedisConnection) {
+        guard let dir = opendir(directory) else { return }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            names.append(name)
+        }
+        closedir(dir)
+        for name in names {
+            let owner: Int32?
+            if name.hasPrefix("spool-"), name.hasSuffix(".log") {
+                owner = Int32(name.dropFirst(6).dropLast(4))
+            } else if name.hasPrefix("orphan-") {
+                owner = Int32(name.dropFirst(7).prefix { $0 != "-" })
+            } else {
+                continue
+            }
+            guard let owner, owner != getpid(), kill(owner, 0) != 0, errno == ESRCH else { continue }
+            // Renaming claims the file: of several workers, one wins.
+            let claimed = directory + "/orphan-\(getpid())-\(name)"
+            guard rename(directory + "/" + name, claimed) == 0 else { continue }
+            if let replayed = Self.replay(file: claimed, redis: redis, logger: logger) {
+                unlink(claimed)
+                logger.notice("replayed \(replayed) audit records left by process \(owner)")
+            }
+        }
+    }
+
+    /// Sends every intact line of `file` to Redis, 200 per round trip. `nil` if Redis failed
+    /// (the file is kept and replayed again later; duplicates are skipped by the script).
+    private static func replay(file: String, redis: RedisConnection, logger: Logger) -> Int? {
+        guard let text = try? readFile(file) else { return nil }
+        var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
+        var skipped = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let call = SpoolLine.decode(line) else {
+                skipped += 1
+                continue
+            }
+            calls.append((AuditScripts.append, call.keys, call.arguments))
+        }
+        if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(file)") }
+        var start = 0
+        while start < calls.count {
+            let batch = Array(calls[start..<min(start + 200, calls.count)])
+            do {
+                let replies = try redis.evaluateAll(batch)
+                if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
+                    logger.warning("Redis refused a replayed audit record: \(failure)")
+                    return nil
+                }
+            } catch {
+                return nil
+            }
+            start += batch.count
+        }
+        return calls.count
+    }
+
+    private static func readFile(_ path: String) throws -> String {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw RedisError(.connection, "cannot open \(path)") }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private func openIfNeeded(_ state: inout State) -> Bool {
+        if state.descriptor >= 0 { return true }
+        _ = mkdir(directory, 0o700)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            logger.critical("cannot open the audit spool \(path): errno \(errno); audit records are lost while Redis is down")
+            return false
+        }
+        state.descriptor = descriptor
+        if let dir = opendir(directory) {
+            _ = fsync(dirfd(dir))
+            closedir(dir)
+        }
+        return true
+    }
+
+    private func sync(_ state: inout State) {
+        _ = fsync(state.descriptor)
+        state.unsynced = 0
+        state.lastSync = ContinuousClock.now
+    }
+}

@@ -1,0 +1,120 @@
+import Glibc
+import Logging
+import SluiceCore
+import SluiceRedis
+
+/// Appends one thread's audit records to the stream. Each thread is its own writer
+/// (`host:pid:start:thread`) numbering its records, so a record replayed from the spool is
+/// never appended twice. The append travels in the same round trip as the request's
+/// endpoint-health report; when Redis cannot take it, the record goes to the spool.
+final class AuditWriter {
+    private let redis: RedisConnection
+    private let context: WorkerContext
+    let writerId: String
+    private var sequence = 0
+    private var quietUntil = ContinuousClock.now
+
+    init(redis: RedisConnection, context: WorkerContext, index: Int) {
+        self.redis = redis
+        self.context = context
+        self.writerId = "\(context.hostName):\(getpid()):\(context.loadedAtMs):\(index)"
+    }
+
+    /// Writes `record` (numbered here), sending `extra` (another script call) in the same
+    /// round trip; returns `extra`'s reply when Redis answered.
+    func write(_ record: AuditRecord, with extra: (script: RedisScript, keys: [String], arguments: [String])?) -> RedisValue? {
+        sequence += 1
+        var record = record
+        record.writer = writerId
+        record.seq = sequence
+        let append = appendCall(record)
+        let spool = context.auditSpool
+        if spool.hasRecords || ContinuousClock.now < quietUntil {
+            spool.append(keys: append.keys, arguments: append.arguments)
+            guard let extra, ContinuousClock.now >= quietUntil else { return nil }
+            return try? redis.evaluateAll([extra]).first
+        }
+        do {
+            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [append])
+            if case .error(let message) = replies.last {
+                context.logger.error("Redis refused an audit record; it is spooled", metadata: ["error": "\(message)"])
+                spool.append(keys: append.keys, arguments: append.arguments)
+            }
+            return extra == nil ? nil : replies.first
+        } catch {
+            quietUntil = ContinuousClock.now + .seconds(1)
+            context.logger.error("Redis is unreachable; audit records go to the local spool",
+                                 metadata: ["error": "\(error)", "spool": "\(spool.path)"])
+            spool.append(keys: append.keys, arguments: append.arguments)
+            return nil
+        }
+    }
+
+    /// The `AuditScripts.append` call for `record`, with its usage totals by route, key,
+    /// model and each tag.
+    func appendCall(_ record: AuditRecord) -> (script: RedisScript, keys: [String], arguments: [String]) {
+        let keys = context.redisKeys
+        let day = String(AuditRecord.iso8601(record.timeMs).prefix(10))
+        var groups: [(dimension: String, group: String)] = [
+            ("route", record.route ?? "-"),
+            ("key", record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"),
+            ("model", record.provider.map { p in record.providerModel.map { "\(p)/\($0)" } ?? p } ?? "-"),
+        ]
+        groups += record.tags.sorted { $0.key < $1.key }.map { ("tag:" + $0.key, $0.value) }
+        let audit = context.config.audit
+        let arguments = [String(audit.maxLength), record.writer, String(record.seq), record.requestId, "call", record.json,
+                         String(record.promptTokens ?? 0), String(record.completionTokens ?? 0),
+                         String(Int(((record.cost ?? 0) * 1_000_000).rounded())), String(audit.usageDays * 86_400)]
+            + groups.map(\.group)
+        return (AuditScripts.append,
+                [keys.auditStream, keys.auditHead, keys.auditWriters] + groups.map { keys.usage(day: day, dimension: $0.dimension) },
+                arguments)
+    }
+}
+
+/// Keeps the spool durable and empties it: fsyncs pending lines every 200 ms, replays the
+/// spool once Redis answers again, and adopts the spools of dead worker processes.
+final class AuditSpoolThread: @unchecked Sendable {
+    private let context: WorkerContext
+    private let state: DrainState
+    private var thread = pthread_t()
+
+    init(context: WorkerContext, state: DrainState) {
+        self.context = context
+        self.state = state
+    }
+
+    func start() -> Bool {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { argument in
+            guard let argument else { return nil }
+            Unmanaged<AuditSpoolThread>.fromOpaque(argument).takeRetainedValue().loop()
+            return nil
+        }, box)
+        if created != 0 { Unmanaged<AuditSpoolThread>.fromOpaque(box).release() }
+        return created == 0
+    }
+
+    private func loop() {
+        let redis = RedisConnection(config: context.config.redis)
+        let spool = context.auditSpool
+        var lastAdopt = ContinuousClock.now - .seconds(60)
+        var lastReplay = ContinuousClock.now
+        while true {
+            let stopping = state.stopping.load(ordering: .acquiring)
+            spool.flush()
+            let now = ContinuousClock.now
+            if spool.hasRecords, now - lastReplay >= .milliseconds(500) || stopping {
+                lastReplay = now
+                let replayed = spool.replay(redis: redis)
+                if replayed > 0 { context.logger.notice("replayed \(replayed) spooled audit records into Redis") }
+            }
+            if now - lastAdopt >= .seconds(30) {
+                lastAdopt = now
+                spool.adoptOrphans(redis: redis)
+            }
+            if stopping { break }
+            usleep(200_000)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import SluiceCore
+
+/// What the pipeline learns about one call while serving it, turned into its
+/// `AuditRecord` once the response is out.
+final class CallRecord {
+    let requestId: String
+    let path: String
+    let clientAddress: String?
+    let started: ContinuousClock.Instant
+    let startedMs: Int64
+    var caller: Caller?
+    var route: String?
+    var tags: [String: String] = [:]
+    var endpoint: EndpointConfig?
+    var attempts: [AuditRecord.Attempt] = []
+    var upstream: Duration = .zero
+    var usage: TokenUsage?
+    var usageSource: AuditRecord.UsageSource = .none
+    var stream = false
+    var streamCompleted: Bool?
+    /// Set by the writer: the status the client got, when its first byte left, the error class.
+    var status = 0
+    var firstByteAt: ContinuousClock.Instant?
+    var errorClass: String?
+
+    init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
+        self.requestId = requestId
+        self.path = path
+        self.clientAddress = clientAddress
+        self.started = ContinuousClock.now
+        self.startedMs = startedMs
+    }
+
+    /// Records what the client was sent (the first call wins: it is the response head).
+    func sent(status: Int, error: GatewayError? = nil) {
+        if firstByteAt == nil {
+            firstByteAt = ContinuousClock.now
+            self.status = status
+        }
+        if let error, errorClass == nil {
+            errorClass = error.upstreamStatus.map(String.init) ?? error.code.rawValue
+        }
+    }
+
+    func record(now: ContinuousClock.Instant) -> AuditRecord {
+        var principal: String?
+        var keyId: String?
+        switch caller {
+        case .key(let record): keyId = record.id
+        case .principal(let name, _): principal = name
+        case nil: break
+        }
+        return AuditRecord(requestId: requestId, timeMs: startedMs, principal: principal, keyId: keyId,
+                           clientAddress: clientAddress, path: path, route: route, endpoint: endpoint?.name,
+                           provider: endpoint?.provider, providerModel: endpoint?.model, tags: tags, status: status,
+                           errorClass: errorClass, attempts: attempts,
+                           latencyMs: Int((now - started).wholeMilliseconds),
+                           ttfbMs: firstByteAt.map { Int(($0 - started).wholeMilliseconds) },
+                           upstreamMs: Int(upstream.wholeMilliseconds), promptTokens: usage?.prompt,
+                           completionTokens: usage?.completion, usageSource: usageSource, cost: nil, stream: stream,
+                           streamCompleted: streamCompleted)
+    }
+}

@@ -1,0 +1,49 @@
+import SluiceCore
+import SluiceRedis
+
+/// Requests, tokens and cost per group over recent days, from the daily usage totals the
+/// audit append keeps in Redis (`RedisKeys.usage`): milliseconds, whatever the stream holds.
+public struct UsageReport: Sendable {
+    public struct Row: Sendable, Equatable {
+        public var group: String
+        public var requests: Int
+        public var promptTokens: Int
+        public var completionTokens: Int
+        public var costMicros: Int
+        public var totalTokens: Int { promptTokens + completionTokens }
+    }
+
+    public var dimension: String
+    public var days: [String]
+    public var rows: [Row]
+
+    /// `dimension`: `route`, `key`, `model` or `tag:NAME`; `days`: UTC days ending today.
+    public static func read(_ config: GatewayConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
+        let redis = RedisConnection(config: config.redis)
+        let keys = RedisKeys(prefix: config.redis.keyPrefix)
+        guard case .array(let time) = try redis.checked(["TIME"], idempotent: true), let seconds = time.first?.integer else {
+            throw RedisError(.server, "unexpected reply to TIME")
+        }
+        let today = Int64(seconds) * 1000
+        let days = (0..<max(1, count)).reversed().map { String(AuditRecord.iso8601(today - Int64($0) * 86_400_000).prefix(10)) }
+        let replies = try redis.pipeline(days.map { ["HGETALL", keys.usage(day: $0, dimension: dimension)] }, idempotent: true)
+        var totals: [String: Row] = [:]
+        for reply in replies {
+            for (field, value) in reply.fieldMap {
+                guard let bar = field.lastIndex(of: "|"), let number = Int(value) else { continue }
+                let group = String(field[..<bar])
+                var row = totals[group] ?? Row(group: group, requests: 0, promptTokens: 0, completionTokens: 0, costMicros: 0)
+                switch field[field.index(after: bar)...] {
+                case "requests": row.requests += number
+                case "prompt_tokens": row.promptTokens += number
+                case "completion_tokens": row.completionTokens += number
+                case "cost_micros": row.costMicros += number
+                default: break
+                }
+                totals[group] = row
+            }
+        }
+        let rows = totals.values.sorted { ($0.requests, $1.group) > ($1.requests, $0.group) }
+        return UsageReport(dimension: dimension, days: days, rows: rows)
+    }
+}

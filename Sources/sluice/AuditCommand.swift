@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+import SluiceGateway
+import SluiceRedis
+
+/// `sluice audit …`: the operator's view of the audit stream in Redis.
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Follow the audit stream and verify its hash chain.",
+        subcommands: [
+            AuditTailCommand.self,
+            AuditVerifyCommand.self,
+            AuditDrainCommand.self,
+        ])
+}
+
+/// `sluice audit tail`: one line per call as calls complete, or JSON lines.
+struct AuditTailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail", abstract: "Follow audit records as calls complete, optionally filtered.")
+
+    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @Option(help: "Only calls to this route.") var route: String?
+    @Option(help: "Only calls with this tag, as k=v (repeat: all must match).") var tag: [String] = []
+    @Option(help: "Only calls by this principal or key id.") var principal: String?
+    @Option(help: "Only calls with this status: 200, 429, 4xx, 5xx (comma-separated for several).") var status: String?
+    @Flag(help: "Print each record's JSON as stored, one per line.") var json = false
+    // `.unconditional`, so a relative start such as `-10m` is read as the value, not as an option.
+    @Option(parsing: .unconditional,
+            help: "Where to start: now, a stream id, an ISO 8601 time or -10m / -2h (inclusive).") var from = "now"
+    @Option(help: "Stop after this many records.") var count: Int?
+
+    func validate() throws {
+        guard AuditTail.Start(parsing: from) != nil else {
+            throw ValidationError("--from must be now, a stream id (1795…-0), an ISO 8601 time or -10m / -2h")
+        }
+        _ = try filter()
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try ConfigFile.load(path: config)
+        let redis = loaded.config.redis
+        let tail = try AuditTail(redis: redis, stream: RedisKeys(prefix: redis.keyPrefix).auditStream,
+                                 from: AuditTail.Start(parsing: from) ?? .now, filter: try filter())
+        let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        var line = AuditLine(colour: colour)
+        if !json { write(line.header) }
+        try tail.follow(count: count) { entry in
+            write(json ? entry.json : line.format(entry))
+        }
+    }
+
+    private func filter() throws -> AuditFilter {
+        var tags: [String: String] = [:]
+        for pair in tag {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--tag must be k=v, not \(pair)") }
+            tags[parts[0]] = parts[1]
+        }
+        var statusMatch: AuditFilter.Status?
+        if let status {
+            guard let parsed = AuditFilter.Status(parsing: status) else {
+                throw ValidationError("--status must be a code (200, 429) or a class (4xx, 5xx), not \(status)")
+            }
+            statusMatch = parsed
+        }
+        return AuditFilter(route: route, tags: tags, principal: principal, status: statusMatch)
+    }
+
+    /// One line straight to stdout (unbuffered, so `| grep` sees each call at once).
+    private func write(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+}
+
+/// `sluice audit verify`: recompute the hash chain over a range of the stream.
+struct AuditVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the audit stream's hash chain; exits 1 when an entry was deleted or altered.")
+
+    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @Option(parsing: .unconditional, help: "The first stream id to check (default: the oldest).") var from = "-"
+    @Option(parsing: .unconditional, help: "The last stream id to check (default: the newest).") var to = "+"
+
+    func run() throws {
+        let loaded = try ConfigFile.load(path: config)
+        let redis = loaded.config.redis
+        let report = try AuditChain.verify(redis: RedisConnection(config: redis),
+                                           stream: RedisKeys(prefix: redis.keyPrefix).auditStream, from: from, to: to)
+        let range = report.firstId.map { first in " (\(first) … \(report.lastId ?? first))" } ?? ""
+        print("checked \(report.checked) \(report.checked == 1 ? "entry" : "entries")\(range)")
+        if report.intact {
+            print("chain intact")
+            return
+        }
+        for item in report.breaks { print(item.description) }
+        print("\(report.breaks.count) \(report.breaks.count == 1 ? "break" : "breaks") in the chain")
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import SluiceCore
+import SluiceRedis
+import Synchronization
+import XCTest
+
+/// The audit stream through real nginx, Redis and the pool: one record per call with its
+/// fields, nothing lost while Redis is stopped, and usage totals that match the records.
+final class AuditTests: SharedStackTestCase {
+    nonisolated(unsafe) private static var cachedKey: String?
+
+    private var key: String {
+        get throws {
+            if let key = Self.cachedKey { return key }
+            let key = try gateway().createKey(name: "audit-tests")
+            Self.cachedKey = key
+            return key
+        }
+    }
+
+    func testEveryCallGetsOneRecordWithItsFields() throws {
+        let stack = try gateway()
+        let key = try self.key
+        let plain = stack.client.post("/v1/chat/completions", key: key,
+                                      #"{"model":"chat","messages":[{"role":"user","content":"count these words please"}]}"#,
+                                      extraHeaders: [("X-Sluice-Tags", "team=support, project_id=bot")])
+        XCTAssertEqual(plain.status, 200, plain.text)
+        let record = try waitForRecord(plain)
+        XCTAssertEqual(record["kind"] as? String, "call")
+        XCTAssertEqual(record["route"] as? String, "chat")
+        XCTAssertEqual(record["endpoint"] as? String, "mock/mock-gpt")
+        XCTAssertEqual(record["provider"] as? String, "mock")
+        XCTAssertEqual(record["provider_model"] as? String, "mock-gpt")
+        XCTAssertEqual(record["tags"] as? [String: String], ["team": "support", "project_id": "bot"])
+        XCTAssertEqual(record["status"] as? Int, 200)
+        XCTAssertEqual(record["client_addr"] as? String, "127.0.0.1")
+        XCTAssertTrue((record["key_id"] as? String)?.hasPrefix("key_") ?? false, "\(record)")
+        XCTAssertEqual((record["attempts"] as? [[String: Any]])?.count, 1)
+        let usage = try XCTUnwrap(plain.json["usage"] as? [String: Any])
+        XCTAssertEqual(record["usage_source"] as? String, "provider")
+        XCTAssertEqual(record["prompt_tokens"] as? Int, usage["prompt_tokens"] as? Int)
+        XCTAssertEqual(record["completion_tokens"] as? Int, usage["completion_tokens"] as? Int)
+        XCTAssertEqual(record["stream"] as? Bool, false)
+        XCTAssertNotNil(record["latency_ms"] as? Int)
+        let text = String(describing: record)
+        XCTAssertFalse(text.contains(key) || text.contains(stack.mockKey), "no secrets in the audit record")
+
+        // A stream whose client did not ask for usage: the gateway still knows it.
+        let streamed = stack.client.post("/v1/chat/completions", key: key,
+                                         #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"one two three"}]}"#)
+        XCTAssertEqual(streamed.events.last, "[DONE]")
+        XCTAssertFalse(streamed.text.contains("\"usage\":{"), "the client did not ask for usage")
+        let streamRecord = try waitForRecord(streamed)
+        XCTAssertEqual(streamRecord["usage_source"] as? String, "provider")
+        XCTAssertGreaterThan(streamRecord["completion_tokens"] as? Int ?? 0, 0)
+        XCTAssertEqual(streamRecord["stream_completed"] as? Bool, true)
+        XCTAssertNotNil(streamRecord["ttfb_ms"] as? Int)
+
+        // A stream cut after its first byte: recorded as incomplete, with partial usage.
+        let cut = stack.client.post("/v1/chat/completions", key: key,
+                                    #"{"model":"cut","stream":true,"messages":[{"role":"user","content":"one two three"}]}"#)
+        let cutRecord = try waitForRecord(cut)
+        XCTAssertEqual(cutRecord["stream_completed"] as? Bool, false)
+        XCTAssertEqual(cutRecord["usage_source"] as? String, "partial")
+        XCTAssertEqual(cutRecord["error_class"] as? String, "stream_cut")
+
+        // A fallback: the whole attempt chain.
+        let fallback = stack.client.post("/v1/chat/completions", key: key,
+                                         #"{"model":"fallback","messages":[{"role":"user","content":"x"}]}"#)
+        let chain = try XCTUnwrap(try waitForRecord(fallback)["attempts"] as? [[String: Any]])
+        XCTAssertEqual(chain.map { $0["endpoint"] as? String }, ["failing", "backup"])
+        XCTAssertEqual(chain.map { $0["status"] as? Int }, [503, 200])
+
+        // Refused before routing: still one record.
+        let refused = stack.client.post("/v1/chat/completions", key: "sk-sluice-wrong", #"{"model":"chat"}"#)
+        let refusedRecord = try waitForRecord(refused)
+        XCTAssertEqual(refusedRecord["status"] as? Int, 401)
+        XCTAssertEqual(refusedRecord["error_class"] as? String, "invalid_api_key")
+        XCTAssertTrue(refusedRecord["key_id"] is NSNull)
+    }
+
+    func testNoRecordIsLostWhileRedisIsStopped() throws {
+        let stack = try gateway()
+        let key = try self.key
+        let redisPid = try XCTUnwrap(stack.redis?.pid)
+        let ids = Mutex([String]())
+        let running = Atomic<Bool>(true)
+        let client = stack.client
+        let clients = DispatchGroup()
+        for _ in 0..<4 {
+            DispatchQueue.global().async(group: clients) {
+                while running.load(ordering: .relaxed) {
+                    let response = client.post("/v1/chat/completions", key: key,
+                                               #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
+                    if let id = response.header("x-sluice-request-id") { ids.withLock { $0.append(id) } }
+                }
+            }
+        }
+        sleep(2)
+        kill(redisPid, SIGSTOP)
+        sleep(10)
+        kill(redisPid, SIGCONT)
+        sleep(2)
+        running.store(false, ordering: .relaxed)
+        clients.wait()
+        let sent = ids.withLock { $0 }
+        XCTAssertGreaterThan(sent.count, 50)
+        var found: [String: Int] = [:]
+        try waitUntil("every call's record is in the stream", timeout: .seconds(30)) {
+            found = (try? self.requestIdCounts()) ?? [:]
+            return sent.allSatisfy { found[$0] != nil }
+        }
+        XCTAssertEqual(sent.filter { (found[$0] ?? 0) > 1 }, [], "no record appended twice")
+    }
+
+    func testUsageByTagMatchesTheAuditRecords() throws {
+        let stack = try gateway()
+        let key = try self.key
+        for (index, team) in ["alpha", "beta", "alpha", "alpha", "beta"].enumerated() {
+            let response = stack.client.post("/v1/chat/completions", key: key,
+                                             #"{"model":"chat","messages":[{"role":"user","content":"\#(String(repeating: "word ", count: index + 1))"}]}"#,
+                                             extraHeaders: [("X-Sluice-Tags", "usage_team=\(team)")])
+            XCTAssertEqual(response.status, 200)
+            _ = try waitForRecord(response)
+        }
+        var expected: [String: (requests: Int, tokens: Int)] = [:]
+        for record in try records() {
+            guard let team = (record["tags"] as? [String: String])?["usage_team"] else { continue }
+            let tokens = (record["prompt_tokens"] as? Int ?? 0) + (record["completion_tokens"] as? Int ?? 0)
+            expected[team, default: (0, 0)].requests += 1
+            expected[team, default: (0, 0)].tokens += tokens
+        }
+        let result = try stack.sluice(["usage", "--config", stack.configPath, "--by", "tag:usage_team", "--since", "2d", "--json"])
+        XCTAssertEqual(result.status, 0, result.output)
+        var reported: [String: (requests: Int, tokens: Int)] = [:]
+        for line in result.output.split(separator: "\n") {
+            guard let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let team = row["tag:usage_team"] as? String else { continue }
+            reported[team] = (row["requests"] as? Int ?? 0, row["total_tokens"] as? Int ?? 0)
+        }
+        XCTAssertEqual(expected.count, 2)
+        for (team, totals) in expected {
+            XCTAssertEqual(reported[team]?.requests, totals.requests, team)
+            XCTAssertEqual(reported[team]?.tokens, totals.tokens, team)
+        }
+        XCTAssertEqual(reported["alpha"]?.requests, 3)
+    }
+
+    // MARK: Helpers
+
+    private func redis() throws -> RedisConnection {
+        let stack = try gateway()
+        return RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: stack.redisPort)),
+                                                   timeout: .seconds(3)))
+    }
+
+    /// Every record in the stream, oldest first.
+    private func records() throws -> [[String: Any]] {
+        guard case .array(let entries) = try redis().checked(["XRANGE", "sluice:audit", "-", "+"]) else { return [] }
+        return entries.compactMap { entry -> [String: Any]? in
+            guard case .array(let parts) = entry, parts.count == 2, let text = parts[1].fieldMap["record"] else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        }
+    }
+
+    private func requestIdCounts() throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for record in try records() {
+            if let id = record["request_id"] as? String { counts[id, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// The record of the call that got `response` (it is written just after the response).
+    private func waitForRecord(_ response: TestResponse) throws -> [String: Any] {
+        let id = try XCTUnwrap(response.header("x-sluice-request-id"), "every response names its request id")
+        var found: [String: Any]?
+        try waitUntil("the audit record of \(id)", timeout: .seconds(5)) {
+            found = (try? self.records())?.last { $0["request_id"] as? String == id }
+            return found != nil
+        }
+        XCTAssertEqual(try requestIdCounts()[id], 1, "one record per call")
+        return try XCTUnwrap(found)
+    }
+}
