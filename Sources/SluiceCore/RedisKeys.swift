@@ -28,6 +28,12 @@ public struct RedisKeys: Sendable {
     /// `model`, `tag:team`): fields `<group>|requests`, `|prompt_tokens`, `|completion_tokens`, `|cost_micros`.
     public func usage(day: String, dimension: String) -> String { "\(prefix):usage:\(day):\(dimension)" }
 
+    /// Pool-wide counters for `/metrics`: series text → value.
+    public var metrics: String { "\(prefix):metrics" }
+
+    /// Each responder process's live figures (`host:pid` → `busy idle spooled unix-ms`).
+    public var metricsProcesses: String { "\(prefix):metrics:procs" }
+
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 }

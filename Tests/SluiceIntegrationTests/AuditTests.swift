@@ -146,7 +146,39 @@ final class AuditTests: SharedStackTestCase {
         XCTAssertEqual(reported["alpha"]?.requests, 3)
     }
 
+    func testMetricsCoverTheWholePool() throws {
+        let stack = try gateway()
+        let key = try self.key
+        let before = try metricValue(#"sluice_requests_total{route="embeddings",endpoint="mock-openai/mock-embed",status="200"}"#)
+        for _ in 0..<6 {
+            XCTAssertEqual(stack.client.post("/v1/embeddings", key: key, #"{"model":"embeddings","input":"x"}"#).status, 200)
+        }
+        try waitUntil("the six calls are counted", timeout: .seconds(5)) {
+            (try? self.metricValue(#"sluice_requests_total{route="embeddings",endpoint="mock-openai/mock-embed",status="200"}"#))
+                == before + 6
+        }
+        let page = stack.client.send(.get, "/metrics")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertEqual(page.header("content-type")?.hasPrefix("text/plain"), true)
+        let text = page.text
+        for needle in ["# TYPE sluice_request_duration_seconds histogram", "sluice_responder_threads{state=\"idle\"}",
+                       "sluice_endpoint_up{route=\"chat\"", "sluice_audit_stream_entries ", "sluice_responder_processes 2"] {
+            XCTAssertTrue(text.contains(needle), "missing \(needle) in\n\(text)")
+        }
+        let count = try metricValue(#"sluice_request_duration_seconds_count{route="embeddings"}"#)
+        XCTAssertEqual(try metricValue(#"sluice_request_duration_seconds_bucket{route="embeddings",le="+Inf"}"#), count,
+                       "buckets are cumulative up to the count")
+        XCTAssertFalse(text.contains(key) || text.contains(stack.mockKey))
+        XCTAssertFalse(stack.client.post("/metrics", key: nil, "").status == 200, "GET only")
+    }
+
     // MARK: Helpers
+
+    private func metricValue(_ series: String) throws -> Double {
+        let text = try gateway().client.send(.get, "/metrics").text
+        let line = text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
 
     private func redis() throws -> RedisConnection {
         let stack = try gateway()

@@ -35,6 +35,9 @@ final class AuditSpool: Sendable {
     /// Records waiting for Redis.
     var hasRecords: Bool { pending.load(ordering: .acquiring) > 0 }
 
+    /// How many records wait for Redis.
+    var depth: Int { pending.load(ordering: .acquiring) }
+
     /// Appends one script call; `false` only if the disk refused it too (logged loudly).
     @discardableResult
     func append(keys: [String], arguments: [String]) -> Bool {

@@ -34,8 +34,12 @@ final class AuditWriter {
             guard let extra, ContinuousClock.now >= quietUntil else { return nil }
             return try? redis.evaluateAll([extra]).first
         }
+        let metrics = MetricsScripts.increments(for: record)
+        let metricsCall = (MetricsScripts.add, [context.redisKeys.metrics], metrics.flatMap { [$0.series, $0.amount] })
         do {
-            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [append])
+            // Health, metrics and the record: one round trip. The record goes last, so its
+            // reply is `replies.last`.
+            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [metricsCall, append])
             if case .error(let message) = replies.last {
                 context.logger.error("Redis refused an audit record; it is spooled", metadata: ["error": "\(message)"])
                 spool.append(keys: append.keys, arguments: append.arguments)
@@ -100,6 +104,7 @@ final class AuditSpoolThread: @unchecked Sendable {
         let spool = context.auditSpool
         var lastAdopt = ContinuousClock.now - .seconds(60)
         var lastReplay = ContinuousClock.now
+        var lastPublish = ContinuousClock.now - .seconds(1)
         while true {
             let stopping = state.stopping.load(ordering: .acquiring)
             spool.flush()
@@ -109,6 +114,10 @@ final class AuditSpoolThread: @unchecked Sendable {
                 let replayed = spool.replay(redis: redis)
                 if replayed > 0 { context.logger.notice("replayed \(replayed) spooled audit records into Redis") }
             }
+            if now - lastPublish >= .seconds(1) {
+                lastPublish = now
+                publishFigures(redis: redis)
+            }
             if now - lastAdopt >= .seconds(30) {
                 lastAdopt = now
                 spool.adoptOrphans(redis: redis)
@@ -116,5 +125,20 @@ final class AuditSpoolThread: @unchecked Sendable {
             if stopping { break }
             usleep(200_000)
         }
+        _ = try? redis.command(["HDEL", context.redisKeys.metricsProcesses, processName])
+    }
+
+    private var processName: String { "\(context.hostName):\(getpid())" }
+
+    /// This process's busy and idle threads and spool depth, for `/metrics` (pool-wide).
+    private func publishFigures(redis: RedisConnection) {
+        let busy = context.busyThreads.load(ordering: .relaxed)
+        let idle = max(0, context.pipelineCount.load(ordering: .relaxed) - busy)
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let key = context.redisKeys.metricsProcesses
+        _ = try? redis.pipeline([["HSET", key, processName, "\(busy) \(idle) \(context.auditSpool.depth) \(ms)"],
+                                 ["EXPIRE", key, "3600"]])
     }
 }

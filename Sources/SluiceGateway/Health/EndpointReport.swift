@@ -32,7 +32,10 @@ public struct EndpointReport: Sendable {
 
     /// Reads the state of every endpoint in `config`.
     public static func read(_ config: GatewayConfig) throws(RedisError) -> EndpointReport {
-        let redis = RedisConnection(config: config.redis)
+        try read(config, redis: RedisConnection(config: config.redis))
+    }
+
+    static func read(_ config: GatewayConfig, redis: RedisConnection) throws(RedisError) -> EndpointReport {
         let keys = RedisKeys(prefix: config.redis.keyPrefix)
         let endpoints = config.routeOrder.compactMap { config.routes[$0] }.flatMap { route in
             route.endpoints.map { (route, $0) }

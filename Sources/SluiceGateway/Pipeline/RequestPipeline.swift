@@ -40,8 +40,8 @@ public final class RequestPipeline {
         clock_gettime(CLOCK_REALTIME, &now)
         let call = CallRecord(requestId: requestId, path: path, clientAddress: fcgi.param("REMOTE_ADDR"),
                               startedMs: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
-        // Every API call gets an audit record; the health check does not.
-        self.call = path == "/sluice/healthz" ? nil : call
+        // Every API call gets an audit record; the health check and metrics do not.
+        self.call = path == "/sluice/healthz" || path == "/metrics" ? nil : call
         let writer = ClientWriter(request: fcgi, requestId: requestId, call: call)
         guard let body = fcgi.readBody(limit: context.config.server.maxBodyBytes) else {
             writer.send(GatewayError(.requestTooLarge,
@@ -56,7 +56,9 @@ public final class RequestPipeline {
                                                                     "status": "\(error.httpStatus)", "error": "\(error)"])
             }
             var headers: [(name: String, value: String)] = []
-            if error.code == .methodNotAllowed { headers.append(("Allow", path.hasPrefix("/v1/models") ? "GET" : "POST")) }
+            if error.code == .methodNotAllowed {
+                headers.append(("Allow", path.hasPrefix("/v1/models") || path == "/metrics" ? "GET" : "POST"))
+            }
             writer.send(error, extraHeaders: headers)
         }
     }
@@ -65,6 +67,15 @@ public final class RequestPipeline {
                        writer: ClientWriter) throws(GatewayError) {
         if path == "/sluice/healthz" {
             return health(writer)
+        }
+        if path == "/metrics" {
+            guard method == "GET" || method == "HEAD" else { throw GatewayError(.methodNotAllowed, "Use GET for /metrics.") }
+            do {
+                let text = try MetricsPage.render(context: context, redis: redis)
+                return writer.send(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(text.utf8))
+            } catch {
+                throw GatewayError(.backendUnavailable, "Metrics live in Redis, which cannot be reached.", retryAfter: 1)
+            }
         }
         let operation = APIOperation(rawValue: String(path.dropFirst(4)))
         guard path.hasPrefix("/v1/"), operation != nil || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
@@ -378,6 +389,7 @@ public final class RequestPipeline {
     static func apiPath(_ uri: String) -> String {
         let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
         if path.hasSuffix("/sluice/healthz") { return "/sluice/healthz" }
+        if path == "/metrics" { return path }
         if let range = path.firstRange(of: "/v1/") { return String(path[range.lowerBound...]) }
         return path
     }

@@ -22,6 +22,8 @@ public final class WorkerContext: Sendable {
     let loadedAtMs: Int64
     /// Numbers the request pipelines (threads) of this process.
     let pipelineCount = Atomic<Int>(0)
+    /// Threads serving a request right now.
+    let busyThreads = Atomic<Int>(0)
 
     public init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
         self.config = config

@@ -59,9 +59,11 @@ final class AcceptorThread: @unchecked Sendable {
                 continue
             }
             failures = 0
+            context.busyThreads.add(1, ordering: .relaxed)
             pipeline.handle(request)
             request.finish()
             pipeline.afterResponse()
+            context.busyThreads.subtract(1, ordering: .relaxed)
         }
         finished.store(true, ordering: .releasing)
     }

@@ -1,0 +1,58 @@
+/// Pool-wide Prometheus counters live in one Redis hash (`RedisKeys.metrics`), one field
+/// per series (the series text with its labels), so every responder on every host adds to
+/// the same figures and `/metrics` can answer for the whole pool.
+public enum MetricsScripts {
+    /// `KEYS[1]`: the metrics hash; `ARGV`: series, increment, series, increment…
+    public static let add = RedisScript("""
+        for i = 1, #ARGV, 2 do
+          redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+        end
+        return 1
+        """)
+
+    /// Upper bounds of the latency histograms, in seconds.
+    public static let buckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+
+    /// The series one finished call adds to (histograms store per-bucket counts; `/metrics`
+    /// makes them cumulative).
+    public static func increments(for record: AuditRecord) -> [(series: String, amount: String)] {
+        func label(_ value: String?) -> String {
+            var out = ""
+            for scalar in (value ?? "").unicodeScalars {
+                switch scalar {
+                case "\\": out += "\\\\"
+                case "\"": out += "\\\""
+                case "\n": out += "\\n"
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return "\"" + out + "\""
+        }
+        let route = label(record.route ?? "-")
+        var out: [(String, String)] = [
+            ("sluice_requests_total{route=\(route),endpoint=\(label(record.endpoint ?? "-")),status=\"\(record.status)\"}", "1"),
+        ]
+        func observe(_ name: String, _ ms: Int) {
+            let seconds = Double(ms) / 1000
+            let bound = buckets.first { seconds <= $0 }.map { String($0) } ?? "+Inf"
+            out.append(("\(name)_bucket{route=\(route),le=\"\(bound)\"}", "1"))
+            out.append(("\(name)_sum{route=\(route)}", String(seconds)))
+            out.append(("\(name)_count{route=\(route)}", "1"))
+        }
+        observe("sluice_request_duration_seconds", record.latencyMs)
+        if record.stream, let ttfb = record.ttfbMs { observe("sluice_time_to_first_byte_seconds", ttfb) }
+        if let prompt = record.promptTokens, prompt > 0 {
+            out.append(("sluice_tokens_total{route=\(route),kind=\"prompt\"}", String(prompt)))
+        }
+        if let completion = record.completionTokens, completion > 0 {
+            out.append(("sluice_tokens_total{route=\(route),kind=\"completion\"}", String(completion)))
+        }
+        if let cost = record.cost, cost > 0 { out.append(("sluice_cost_total{route=\(route)}", String(cost))) }
+        if record.attempts.count > 1 { out.append(("sluice_fallbacks_total{route=\(route)}", "1")) }
+        for attempt in record.attempts {
+            out.append(("sluice_upstream_attempts_total{route=\(route),endpoint=\(label(attempt.endpoint)),result=\(label(attempt.error))}", "1"))
+        }
+        if record.streamCompleted == false { out.append(("sluice_streams_incomplete_total{route=\(route)}", "1")) }
+        return out
+    }
+}

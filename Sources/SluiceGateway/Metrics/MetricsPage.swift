@@ -1,0 +1,129 @@
+import SluiceCore
+import SluiceRedis
+
+/// `GET /metrics`: Prometheus text for the whole pool, read from Redis in one pipelined
+/// round trip — counters every responder adds to (`MetricsScripts`), each live process's
+/// thread and spool figures, endpoint health, and the audit stream's length and drain lag.
+enum MetricsPage {
+    static func render(context: WorkerContext, redis: RedisConnection) throws(RedisError) -> String {
+        let keys = context.redisKeys
+        let replies = try redis.pipeline([["HGETALL", keys.metrics], ["HGETALL", keys.metricsProcesses], ["TIME"],
+                                          ["XLEN", keys.auditStream], ["XINFO", "GROUPS", keys.auditStream]],
+                                         idempotent: true)
+        var out = ""
+        counters(replies[0].fieldMap, into: &out)
+
+        guard case .array(let time) = replies[2], let seconds = time.first?.integer else {
+            throw RedisError(.server, "unexpected reply to TIME")
+        }
+        let nowMs = Int64(seconds) * 1000
+        var busy = 0, idle = 0, processes = 0
+        var spool: [(String, Int)] = []
+        for (process, value) in replies[1].fieldMap.sorted(by: { $0.key < $1.key }) {
+            let parts = value.split(separator: " ").compactMap { Int64($0) }
+            guard parts.count == 4, nowMs - parts[3] < 5_000 else { continue }  // gone or stopped
+            processes += 1
+            busy += Int(parts[0])
+            idle += Int(parts[1])
+            spool.append((process, Int(parts[2])))
+        }
+        out += "# HELP sluice_responder_processes Responder processes reporting in the last 5 s.\n"
+        out += "# TYPE sluice_responder_processes gauge\nsluice_responder_processes \(processes)\n"
+        out += "# HELP sluice_responder_threads Responder threads, busy serving a request or idle.\n"
+        out += "# TYPE sluice_responder_threads gauge\n"
+        out += "sluice_responder_threads{state=\"busy\"} \(busy)\nsluice_responder_threads{state=\"idle\"} \(idle)\n"
+        out += "# HELP sluice_audit_spool_records Audit records waiting in a process's local spool for Redis.\n"
+        out += "# TYPE sluice_audit_spool_records gauge\n"
+        for (process, depth) in spool { out += "sluice_audit_spool_records{process=\"\(process)\"} \(depth)\n" }
+
+        out += "# HELP sluice_audit_stream_entries Entries in the audit stream.\n"
+        out += "# TYPE sluice_audit_stream_entries gauge\nsluice_audit_stream_entries \(replies[3].integer ?? 0)\n"
+        out += "# HELP sluice_audit_drain_lag Entries not yet delivered to a drain group, and delivered but unacknowledged.\n"
+        out += "# TYPE sluice_audit_drain_lag gauge\n"
+        if case .array(let groups) = replies[4] {
+            for group in groups {
+                let fields = group.fieldMap
+                guard let name = fields["name"] else { continue }
+                out += "sluice_audit_drain_lag{group=\"\(name)\",kind=\"undelivered\"} \(fields["lag"] ?? "0")\n"
+                out += "sluice_audit_drain_lag{group=\"\(name)\",kind=\"pending\"} \(fields["pending"] ?? "0")\n"
+            }
+        }
+
+        let report = try EndpointReport.read(context.config, redis: redis)
+        out += "# HELP sluice_endpoint_up 1 when the endpoint takes traffic, 0 while it cools down or is probed.\n"
+        out += "# TYPE sluice_endpoint_up gauge\n"
+        for row in report.rows {
+            out += "sluice_endpoint_up{route=\"\(row.route)\",endpoint=\"\(row.endpoint)\",state=\"\(row.state)\"} "
+                + (row.state == "healthy" ? "1" : "0") + "\n"
+        }
+        out += "# HELP sluice_endpoint_trips_total Times the endpoint was put in cooldown.\n"
+        out += "# TYPE sluice_endpoint_trips_total counter\n"
+        for row in report.rows {
+            out += "sluice_endpoint_trips_total{route=\"\(row.route)\",endpoint=\"\(row.endpoint)\"} \(row.trips)\n"
+        }
+        return out
+    }
+
+    /// The counter hash as Prometheus families; histogram buckets made cumulative.
+    private static func counters(_ fields: [String: String], into out: inout String) {
+        let help: [String: (type: String, help: String)] = [
+            "sluice_requests_total": ("counter", "Calls answered, by route, endpoint and status."),
+            "sluice_request_duration_seconds": ("histogram", "Time from the request to the end of the answer."),
+            "sluice_time_to_first_byte_seconds": ("histogram", "Time until a stream's first event reached the client."),
+            "sluice_tokens_total": ("counter", "Tokens by route and kind (prompt, completion)."),
+            "sluice_cost_total": ("counter", "Cost of calls by route."),
+            "sluice_fallbacks_total": ("counter", "Calls that needed more than one attempt."),
+            "sluice_upstream_attempts_total": ("counter", "Upstream calls by endpoint and result."),
+            "sluice_streams_incomplete_total": ("counter", "Streams that ended without their terminal event."),
+        ]
+        var families: [String: [(series: String, value: Double)]] = [:]
+        for (series, value) in fields {
+            guard let number = Double(value) else { continue }
+            let name = String(series.prefix { $0 != "{" })
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { $0.hasSuffix($1) ? String($0.dropLast($1.count)) : $0 }
+            families[family, default: []].append((series, number))
+        }
+        for family in families.keys.sorted() {
+            let info = help[family] ?? ("untyped", "")
+            out += "# HELP \(family) \(info.help)\n# TYPE \(family) \(info.type)\n"
+            let series = families[family] ?? []
+            guard info.type == "histogram" else {
+                for item in series.sorted(by: { $0.series < $1.series }) { out += "\(item.series) \(format(item.value))\n" }
+                continue
+            }
+            // Per route: cumulative buckets in order of their bounds, then +Inf, _sum and _count.
+            var byRoute: [String: [Double: Double]] = [:]
+            var sums: [String: Double] = [:]
+            var counts: [String: Double] = [:]
+            for item in series {
+                guard let open = item.series.firstIndex(of: "{") else { continue }
+                let labels = String(item.series[item.series.index(after: open)...].dropLast())
+                let route = String(labels.split(separator: ",").first { $0.hasPrefix("route=") } ?? "route=\"-\"")
+                if item.series.contains("_bucket{"), let le = labels.split(separator: "le=").last {
+                    let bound = Double(le.trimmingCharacters(in: ["\""])) ?? .infinity
+                    byRoute[route, default: [:]][bound, default: 0] += item.value
+                } else if item.series.contains("_sum{") {
+                    sums[route, default: 0] += item.value
+                } else if item.series.contains("_count{") {
+                    counts[route, default: 0] += item.value
+                }
+            }
+            for route in Set(byRoute.keys).union(counts.keys).sorted() {
+                var running = 0.0
+                let observed = byRoute[route] ?? [:]
+                for bound in MetricsScripts.buckets {
+                    running += observed[bound] ?? 0
+                    out += "\(family)_bucket{\(route),le=\"\(bound)\"} \(format(running))\n"
+                }
+                running += observed[.infinity] ?? 0
+                out += "\(family)_bucket{\(route),le=\"+Inf\"} \(format(running))\n"
+                out += "\(family)_sum{\(route)} \(format(sums[route] ?? 0))\n"
+                out += "\(family)_count{\(route)} \(format(counts[route] ?? running))\n"
+            }
+        }
+    }
+
+    private static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
