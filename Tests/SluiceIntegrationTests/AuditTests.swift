@@ -9,6 +9,17 @@ import XCTest
 final class AuditTests: SharedStackTestCase {
     nonisolated(unsafe) private static var cachedKey: String?
 
+    override class var stackConfig: ((GatewayStack) -> String)? {
+        { stack in
+            GatewayStack.config(stack, extraRoutes: #"""
+              captured:
+                type: chat
+                capture: { max_bytes: 4k, redact_fields: [ssn], redact_patterns: ['\b\d{3}-\d{2}-\d{4}\b'] }
+                endpoints: [ { provider: mock, model: mock-gpt } ]
+            """#)
+        }
+    }
+
     private var key: String {
         get throws {
             if let key = Self.cachedKey { return key }
@@ -77,6 +88,26 @@ final class AuditTests: SharedStackTestCase {
         XCTAssertEqual(refusedRecord["status"] as? Int, 401)
         XCTAssertEqual(refusedRecord["error_class"] as? String, "invalid_api_key")
         XCTAssertTrue(refusedRecord["key_id"] is NSNull)
+    }
+
+    func testCapturedPayloadsAreRedactedBeforeTheyLeaveTheProcess() throws {
+        let stack = try gateway()
+        let key = try self.key
+        let body = #"{"model":"captured","messages":[{"role":"user","content":"my ssn is 123-45-6789 and key sk-proj-ABCDEFGHIJKLMNOPQRSTUV"}],"metadata":{"ssn":"987-65-4321","note":"keep me"}}"#
+        let response = stack.client.post("/v1/chat/completions", key: key, body)
+        XCTAssertEqual(response.status, 200, response.text)
+        let record = try waitForRecord(response)
+        let request = try XCTUnwrap(record["request_body"] as? String)
+        let answer = try XCTUnwrap(record["response_body"] as? String)
+        XCTAssertTrue(request.contains("keep me"), request)
+        XCTAssertTrue(request.contains(#""ssn":"[redacted]""#), request)
+        for secret in ["123-45-6789", "987-65-4321", "sk-proj-ABCDEFGHIJKLMNOPQRSTUV", key, stack.mockKey] {
+            XCTAssertFalse(request.contains(secret) || answer.contains(secret), "\(secret) leaked into the record")
+        }
+        XCTAssertTrue(answer.contains("chat.completion"), answer)
+        // Other routes capture nothing.
+        let plain = stack.client.post("/v1/chat/completions", key: key, #"{"model":"chat","messages":[{"role":"user","content":"x"}]}"#)
+        XCTAssertTrue(try waitForRecord(plain)["request_body"] is NSNull)
     }
 
     func testNoRecordIsLostWhileRedisIsStopped() throws {

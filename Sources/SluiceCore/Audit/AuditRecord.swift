@@ -67,6 +67,9 @@ public struct AuditRecord: Sendable, Equatable {
     public var streamCompleted: Bool?
     public var writer: String
     public var seq: Int
+    /// Captured bodies, redacted and capped (routes with `capture`); `nil` otherwise.
+    public var requestBody: String?
+    public var responseBody: String?
 
     public init(requestId: String, timeMs: Int64, principal: String? = nil, keyId: String? = nil,
                 clientAddress: String? = nil, path: String, route: String? = nil, endpoint: String? = nil,
@@ -130,7 +133,7 @@ public struct AuditRecord: Sendable, Equatable {
             ("completion_tokens", int(completionTokens)), ("total_tokens", int(totalTokens)),
             ("usage_source", string(usageSource.rawValue)), ("cost", cost.map { String($0) } ?? "null"),
             ("stream", bool(stream)), ("stream_completed", bool(streamCompleted)), ("writer", string(writer)),
-            ("seq", String(seq)),
+            ("seq", String(seq)), ("request_body", string(requestBody)), ("response_body", string(responseBody)),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }

@@ -24,7 +24,7 @@ extension ConfigLoader.Reader {
 
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
-        let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm"]
+        let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -40,9 +40,10 @@ extension ConfigLoader.Reader {
         }
         let retry = fields["retry"].map { self.retry($0, at: fields.path("retry")) } ?? RetryConfig()
         let preferWarm = fields["prefer_warm"].flatMap { bool($0, at: fields.path("prefer_warm")) } ?? true
+        let capture = fields["capture"].map { self.capture($0, at: fields.path("capture")) } ?? PayloadCaptureConfig()
         return RouteConfig(name: name, type: type, endpoints: endpoints?.endpoints ?? [], rules: rules ?? [],
                            timeouts: timeouts ?? Timeouts(), limits: limits ?? [], defaultEndpoint: defaultEndpoint,
-                           retry: retry, preferWarm: preferWarm)
+                           retry: retry, preferWarm: preferWarm, capture: capture)
     }
 
     /// A reference to one of the route's endpoints (`use:`, `default:`).
@@ -54,6 +55,37 @@ extension ConfigLoader.Reader {
             return nil
         }
         return name
+    }
+
+    /// `capture:` — `{enabled: true, sample: 0.1, max_bytes: 16k, redact_fields: [...], redact_patterns: [...]}`.
+    private func capture(_ node: Node, at path: String) -> PayloadCaptureConfig {
+        var capture = PayloadCaptureConfig(enabled: true)
+        let allowed = ["enabled", "sample", "max_bytes", "redact_fields", "redact_patterns"]
+        guard let fields = fields(node, at: path, allowed: allowed) else { return PayloadCaptureConfig() }
+        if let enabled = fields["enabled"].flatMap({ bool($0, at: fields.path("enabled")) }) { capture.enabled = enabled }
+        if let node = fields["sample"] {
+            if let rate = Double(string(node, at: fields.path("sample")) ?? "x"), node.tag.rawValue != Tag.Name.str.rawValue,
+               (0...1).contains(rate) {
+                capture.sampleRate = rate
+            } else {
+                report("expected a share between 0 and 1, such as 0.1", at: node, field: fields.path("sample"))
+            }
+        }
+        if let bytes = fields["max_bytes"].flatMap({ byteSize($0, at: fields.path("max_bytes")) }) { capture.maxBytes = bytes }
+        capture.redactFields = fields["redact_fields"].map { strings($0, at: fields.path("redact_fields")) } ?? []
+        capture.redactPatterns = fields["redact_patterns"].map { strings($0, at: fields.path("redact_patterns")) } ?? []
+        do {
+            _ = try PayloadRedactor(capture)
+        } catch {
+            report(error.reason, at: fields["redact_patterns"], field: fields.path("redact_patterns") + "[\(error.index)]")
+        }
+        return capture
+    }
+
+    /// A list of non-empty strings.
+    private func strings(_ node: Node, at path: String) -> [String] {
+        guard let items = sequence(node, at: path) else { return [] }
+        return items.enumerated().compactMap { nonEmptyString($1, at: "\(path)[\($0)]") }
     }
 
     /// `retry:` — `{on: [...], attempts: N, deadline: 60s, max_wait: 5s}`.

@@ -235,10 +235,13 @@ public struct RouteConfig: Sendable {
     public var retry: RetryConfig
     /// Put endpoints that went cold (see `EndpointConfig.coldAfter`) after warm ones.
     public var preferWarm: Bool
+    /// Request and response bodies in this route's audit records (off by default).
+    public var capture: PayloadCaptureConfig
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
                 timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,
-                retry: RetryConfig = RetryConfig(), preferWarm: Bool = true) {
+                retry: RetryConfig = RetryConfig(), preferWarm: Bool = true,
+                capture: PayloadCaptureConfig = PayloadCaptureConfig()) {
         self.name = name
         self.type = type
         self.endpoints = endpoints
@@ -248,6 +251,7 @@ public struct RouteConfig: Sendable {
         self.defaultEndpoint = defaultEndpoint
         self.retry = retry
         self.preferWarm = preferWarm
+        self.capture = capture
     }
 }
 

@@ -22,6 +22,11 @@ final class CallRecord {
     var status = 0
     var firstByteAt: ContinuousClock.Instant?
     var errorClass: String?
+    /// Set when this call's payloads are captured: the redactor and the raw bodies.
+    var redactor: PayloadRedactor?
+    var requestBody: [UInt8] = []
+    var responseBody: [UInt8] = []
+    var credential: String?
 
     init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
         self.requestId = requestId
@@ -42,7 +47,13 @@ final class CallRecord {
         }
     }
 
-    func record(now: ContinuousClock.Instant) -> AuditRecord {
+    /// Keeps up to a few times the capture cap of what the client was sent.
+    func captureResponse(_ bytes: UnsafeRawBufferPointer) {
+        guard let redactor, responseBody.count < redactor.config.maxBytes * 4 + 1024 else { return }
+        responseBody.append(contentsOf: bytes.prefix(redactor.config.maxBytes * 4 + 1024 - responseBody.count))
+    }
+
+    func record(now: ContinuousClock.Instant, secrets: [String]) -> AuditRecord {
         var principal: String?
         var keyId: String?
         switch caller {
@@ -50,7 +61,7 @@ final class CallRecord {
         case .principal(let name, _): principal = name
         case nil: break
         }
-        return AuditRecord(requestId: requestId, timeMs: startedMs, principal: principal, keyId: keyId,
+        var record = AuditRecord(requestId: requestId, timeMs: startedMs, principal: principal, keyId: keyId,
                            clientAddress: clientAddress, path: path, route: route, endpoint: endpoint?.name,
                            provider: endpoint?.provider, providerModel: endpoint?.model, tags: tags, status: status,
                            errorClass: errorClass, attempts: attempts,
@@ -59,5 +70,11 @@ final class CallRecord {
                            upstreamMs: Int(upstream.wholeMilliseconds), promptTokens: usage?.prompt,
                            completionTokens: usage?.completion, usageSource: usageSource, cost: nil, stream: stream,
                            streamCompleted: streamCompleted)
+        if let redactor {
+            let known = secrets + (credential.map { [$0] } ?? [])
+            record.requestBody = redactor.redact(requestBody, secrets: known)
+            record.responseBody = redactor.redact(responseBody, secrets: known)
+        }
+        return record
     }
 }

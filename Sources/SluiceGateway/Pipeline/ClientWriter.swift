@@ -17,6 +17,7 @@ struct ClientWriter {
         call.sent(status: status)
         request.write(ResponseHead(status: status, headers: headers).encoded)
         request.write(body)
+        if call.redactor != nil { body.withUnsafeBytes { call.captureResponse($0) } }
     }
 
     /// A JSON response made by the gateway itself.

@@ -98,6 +98,11 @@ public final class RequestPipeline {
                                param: "model")
         }
         writer.call.route = route.name
+        if let redactor = context.redactors[route.name], redactor.config.shouldSample(draw: Double.random(in: 0..<1)) {
+            writer.call.redactor = redactor
+            writer.call.requestBody = body
+            writer.call.credential = fcgi.param("SLUICE_CREDENTIAL")
+        }
         guard caller.policy.allows(route: route.name) else {
             throw GatewayError(.routeNotAllowed, "This key is not allowed to use the model '\(route.name)'.", param: "model")
         }
@@ -290,7 +295,8 @@ public final class RequestPipeline {
             if let report { healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) }
             return
         }
-        let reply = auditWriter.write(finished.record(now: ContinuousClock.now), with: healthCall)
+        let reply = auditWriter.write(finished.record(now: ContinuousClock.now, secrets: context.providerSecrets),
+                                      with: healthCall)
         guard let report else { return }
         for change in healthStore.changes(in: reply, attempts: report.attempts, unused: report.unusedProbes) {
             let level: Logger.Level = change.change == "recovered" ? .info : .warning

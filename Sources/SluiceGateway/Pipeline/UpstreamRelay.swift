@@ -92,10 +92,15 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 endedWithError = true
                 return false
             }
+            let call = writer.call
             if let output = translated.output {
                 request.write(output)
+                if call.redactor != nil { output.withUnsafeBytes { call.captureResponse($0) } }
             } else {
-                event.withUnsafeBytes { _ = request.write($0) }
+                event.withUnsafeBytes {
+                    _ = request.write($0)
+                    if call.redactor != nil { call.captureResponse($0) }
+                }
             }
             if translated.isTerminal { sawTerminal = true }
             return true

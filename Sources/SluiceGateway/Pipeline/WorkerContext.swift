@@ -22,6 +22,10 @@ public final class WorkerContext: Sendable {
     let loadedAtMs: Int64
     /// Numbers the request pipelines (threads) of this process.
     let pipelineCount = Atomic<Int>(0)
+    /// Compiled redactors of the routes that capture payloads.
+    let redactors: [String: PayloadRedactor]
+    /// Provider credentials, redacted from captured payloads wherever they appear.
+    let providerSecrets: [String]
     /// Threads serving a request right now.
     let busyThreads = Atomic<Int>(0)
 
@@ -31,6 +35,14 @@ public final class WorkerContext: Sendable {
         self.redisKeys = RedisKeys(prefix: config.redis.keyPrefix)
         self.loadedAt = loadedAt
         self.logger = logger
+        var redactors: [String: PayloadRedactor] = [:]
+        for (name, route) in config.routes where route.capture.enabled {
+            redactors[name] = try? PayloadRedactor(route.capture)  // validated when the config was loaded
+        }
+        self.redactors = redactors
+        self.providerSecrets = config.providers.values.flatMap { provider in
+            ([provider.apiKey] + provider.headers.map(\.value)).compactMap { $0?.exposedValue }
+        } + config.routes.values.flatMap { $0.endpoints.flatMap { $0.headers.map(\.value.exposedValue) } }
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         var name = [CChar](repeating: 0, count: 256)
         self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"

@@ -1,0 +1,59 @@
+import Foundation
+import SluiceCore
+import XCTest
+
+final class AuditRecordTests: XCTestCase {
+    func testSpoolLinesRoundTripAndRejectTornOrAlteredLines() throws {
+        let keys = ["sluice:audit", "sluice:audit:head", "sluice:audit:writers", "sluice:usage:2026-11-26:tag:team"]
+        let arguments = ["1000000", "host:1:2:3", "17", "rid-1", "call", #"{"a":"quote \" and \\ and é\n"}"#, "12", "40", "0", "86400", "support|x"]
+        let line = SpoolLine.encode(keys: keys, arguments: arguments)
+        XCTAssertTrue(line.hasSuffix("\n"))
+        XCTAssertEqual(line.filter { $0 == "\n" }.count, 1, "one record per line, whatever the record holds")
+        let decoded = try XCTUnwrap(SpoolLine.decode(line.dropLast()[...]))
+        XCTAssertEqual(decoded.keys, keys)
+        XCTAssertEqual(decoded.arguments, arguments)
+
+        let body = line.dropLast()
+        XCTAssertNil(SpoolLine.decode(body.dropLast(7)[...]), "a torn last line is skipped")
+        var altered = String(body)
+        altered = altered.replacingOccurrences(of: "rid-1", with: "rid-2")
+        XCTAssertNil(SpoolLine.decode(altered[...]), "a changed line fails its checksum")
+        XCTAssertNil(SpoolLine.decode("garbage"[...]))
+        XCTAssertNil(SpoolLine.decode(""[...]))
+    }
+
+    func testRecordJSONIsValidAndNamesNoSecrets() throws {
+        let record = AuditRecord(requestId: "r1", timeMs: 1_764_158_400_123, principal: nil, keyId: "key_abc",
+                                 clientAddress: "10.0.0.7", path: "/v1/chat/completions", route: "chat",
+                                 endpoint: "primary", provider: "openai", providerModel: "gpt-4o",
+                                 tags: ["team": "sup\"port"], status: 200,
+                                 attempts: [.init(endpoint: "primary", provider: "openai", status: 200, error: "ok",
+                                                  latencyMs: 5, probe: false)],
+                                 latencyMs: 7, ttfbMs: 3, upstreamMs: 5, promptTokens: 12, completionTokens: 40,
+                                 usageSource: .provider, stream: true, streamCompleted: true, writer: "w", seq: 3)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(record.json.utf8)) as? [String: Any])
+        XCTAssertEqual(object["time"] as? String, "2025-11-26T12:00:00.123Z")
+        XCTAssertEqual(object["total_tokens"] as? Int, 52)
+        XCTAssertEqual((object["tags"] as? [String: String])?["team"], "sup\"port")
+        XCTAssertTrue(object["principal"] is NSNull)
+        XCTAssertTrue(object["cost"] is NSNull)
+        XCTAssertEqual(object["stream_completed"] as? Bool, true)
+        XCTAssertEqual((object["attempts"] as? [[String: Any]])?.first?["latency_ms"] as? Int, 5)
+    }
+
+    func testISO8601DatesAcrossLeapYearsAndTheEpoch() {
+        XCTAssertEqual(AuditRecord.iso8601(0), "1970-01-01T00:00:00.000Z")
+        XCTAssertEqual(AuditRecord.iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z")
+        XCTAssertEqual(AuditRecord.iso8601(4_107_542_399_999), "2100-02-28T23:59:59.999Z")
+        XCTAssertEqual(AuditRecord.iso8601(-1), "1969-12-31T23:59:59.999Z")
+    }
+
+    func testUsageFromOpenAIBodies() {
+        XCTAssertEqual(TokenUsage.openAI(in: Array(#"{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}"#.utf8)),
+                       TokenUsage(prompt: 3, completion: 5))
+        XCTAssertNil(TokenUsage.openAI(in: Array(#"{"id":"x","usage":null}"#.utf8)))
+        XCTAssertNil(TokenUsage.openAI(in: Array("not json".utf8)))
+        XCTAssertEqual(TokenUsage.estimate(bytes: 0), 0)
+        XCTAssertEqual(TokenUsage.estimate(bytes: 9), 3)
+    }
+}
