@@ -118,7 +118,7 @@ final class AuditTests: SharedStackTestCase {
         let running = Atomic<Bool>(true)
         let client = stack.client
         let clients = DispatchGroup()
-        for _ in 0..<4 {
+        for _ in 0..<8 {
             DispatchQueue.global().async(group: clients) {
                 while running.load(ordering: .relaxed) {
                     let response = client.post("/v1/chat/completions", key: key,
@@ -135,13 +135,29 @@ final class AuditTests: SharedStackTestCase {
         running.store(false, ordering: .relaxed)
         clients.wait()
         let sent = ids.withLock { $0 }
-        XCTAssertGreaterThan(sent.count, 50)
+        XCTAssertGreaterThan(sent.count, 1000, "a few thousand calls")
         var found: [String: Int] = [:]
         try waitUntil("every call's record is in the stream", timeout: .seconds(30)) {
             found = (try? self.requestIdCounts()) ?? [:]
             return sent.allSatisfy { found[$0] != nil }
         }
         XCTAssertEqual(sent.filter { (found[$0] ?? 0) > 1 }, [], "no record appended twice")
+
+        // Counted again in durable storage: the drainer's day files.
+        let directory = stack.directory.appendingPathComponent("drained").path
+        let drained = try stack.sluice(["audit", "drain", "--config", stack.configPath, "--once", "--to", "file:" + directory])
+        XCTAssertEqual(drained.status, 0, drained.output)
+        var stored: [String: Int] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".ndjson") {
+            let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                guard let entry = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let record = entry["record"] as? [String: Any], let id = record["request_id"] as? String else { continue }
+                stored[id, default: 0] += 1
+            }
+        }
+        XCTAssertEqual(sent.filter { stored[$0] == nil }.count, 0, "every call of \(sent.count) is in the drained files")
+        XCTAssertEqual(sent.filter { (stored[$0] ?? 0) > 1 }.count, 0, "and only once")
     }
 
     func testUsageByTagMatchesTheAuditRecords() throws {
