@@ -81,7 +81,6 @@ final class AuditWriter {
 final class AuditSpoolThread: @unchecked Sendable {
     private let context: WorkerContext
     private let state: DrainState
-    private var thread = pthread_t()
 
     init(context: WorkerContext, state: DrainState) {
         self.context = context
@@ -89,14 +88,7 @@ final class AuditSpoolThread: @unchecked Sendable {
     }
 
     func start() -> Bool {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<AuditSpoolThread>.fromOpaque(argument).takeRetainedValue().loop()
-            return nil
-        }, box)
-        if created != 0 { Unmanaged<AuditSpoolThread>.fromOpaque(box).release() }
-        return created == 0
+        PosixThread.start { self.loop() } != nil
     }
 
     private func loop() {

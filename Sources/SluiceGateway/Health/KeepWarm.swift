@@ -22,7 +22,6 @@ final class KeepWarmThread: @unchecked Sendable {
     private let context: WorkerContext
     private let state: DrainState
     private let targets: [Target]
-    private var thread = pthread_t()
 
     init(context: WorkerContext, state: DrainState) {
         self.context = context
@@ -49,14 +48,7 @@ final class KeepWarmThread: @unchecked Sendable {
     /// Starts the thread when some endpoint asks to be kept warm; `true` if nothing to do.
     func start() -> Bool {
         guard !targets.isEmpty else { return true }
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<KeepWarmThread>.fromOpaque(argument).takeRetainedValue().loop()
-            return nil
-        }, box)
-        if created != 0 { Unmanaged<KeepWarmThread>.fromOpaque(box).release() }
-        return created == 0
+        PosixThread.start { self.loop() } != nil
     }
 
     private func loop() {

@@ -24,15 +24,9 @@ final class AcceptorThread: @unchecked Sendable {
 
     /// Starts the thread; `false` if the system refused.
     func start() -> Bool {
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let acceptor = Unmanaged<AcceptorThread>.fromOpaque(argument).takeRetainedValue()
-            acceptor.loop()
-            return nil
-        }, box)
-        if created != 0 { Unmanaged<AcceptorThread>.fromOpaque(box).release() }
-        return created == 0
+        guard let started = PosixThread.start({ self.loop() }) else { return false }
+        thread = started
+        return true
     }
 
     /// Interrupts a blocked accept.
