@@ -88,7 +88,7 @@ final class AuditSpoolThread: @unchecked Sendable {
     }
 
     func start() -> Bool {
-        PosixThread.start { self.loop() } != nil
+        return PosixThread.start { self.loop() } != nil
     }
 
     private func loop() {

@@ -48,7 +48,7 @@ final class KeepWarmThread: @unchecked Sendable {
     /// Starts the thread when some endpoint asks to be kept warm; `true` if nothing to do.
     func start() -> Bool {
         guard !targets.isEmpty else { return true }
-        PosixThread.start { self.loop() } != nil
+        return PosixThread.start { self.loop() } != nil
     }
 
     private func loop() {
