@@ -51,31 +51,33 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         guard let data = SSEFramer.data(of: event) else { return TranslatedEvent() }
         if data.elementsEqual("[DONE]".utf8) { return TranslatedEvent(isTerminal: true) }
         // An error object inside a stream (OpenAI sends `data: {"error": {...}}`).
-        if data.count > 9, data.starts(with: Array("{\"error\"".utf8)) {
+        if data.count > 9, data.starts(with: Self.errorPrefix) {
             let message = OpenAIErrorBody.message(in: Array(data)) ?? "The provider reported an error mid-stream."
             return TranslatedEvent(error: GatewayError(.upstreamError, message))
         }
-        let hasUsage = Self.contains(data, Self.usageKey)
-        let hasText = Self.contains(data, Self.contentKey) || Self.contains(data, Self.textKey)
-        guard hasUsage || hasText else { return TranslatedEvent() }
-        let chunk = Array(data)
-        guard let members = try? JSONScanner.topLevelMembers(of: chunk) else { return TranslatedEvent() }
-        if hasText, let choices = members.first(where: { $0.key == "choices" }), choices.kind == .array {
-            generatedBytes += Self.textBytes(inChoices: choices.range, of: chunk)
+        // Only the usage chunk is parsed; text is measured by a byte scan, since it only
+        // feeds the estimate of a cut stream's usage.
+        generatedBytes += Self.textBytes(in: data)
+        guard Self.contains(data, Self.usageObject) || Self.contains(data, Self.usageObjectSpaced) else {
+            return TranslatedEvent()
         }
-        if hasUsage, let reported = TokenUsage.openAI(in: chunk) {
-            usage = reported
+        let chunk = Array(data)
+        guard let reported = TokenUsage.openAI(in: chunk) else { return TranslatedEvent() }
+        usage = reported
+        if !clientWantsUsage, let members = try? JSONScanner.topLevelMembers(of: chunk) {
             let choices = members.first { $0.key == "choices" }
-            let usageOnly = choices.map { JSONScanner.elements(of: $0.range, in: chunk).isEmpty } ?? true
-            if !clientWantsUsage && usageOnly { return TranslatedEvent(output: []) }
+            if choices.map({ JSONScanner.elements(of: $0.range, in: chunk).isEmpty }) ?? true {
+                return TranslatedEvent(output: [])
+            }
         }
         return TranslatedEvent()
     }
 
-    // Quick checks before parsing a chunk (any spacing after the name is allowed).
-    private static let usageKey = Array("\"usage\"".utf8)
-    private static let contentKey = Array("\"content\"".utf8)
-    private static let textKey = Array("\"text\"".utf8)
+    // `"usage":{` (compact) or `"usage": {` (Python-style spacing); `"usage":null` is skipped.
+    private static let usageObject = Array("\"usage\":{".utf8)
+    private static let usageObjectSpaced = Array("\"usage\": {".utf8)
+    private static let errorPrefix = Array("{\"error\"".utf8)
+    private static let textKeys = [Array("\"content\":".utf8), Array("\"text\":".utf8)]
 
     private static func contains(_ data: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
         data.withContiguousStorageIfAvailable { buffer in
@@ -85,20 +87,33 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         } ?? false
     }
 
-    /// Bytes of `delta.content` (chat) or `text` (completions) across the chunk's choices.
-    private static func textBytes(inChoices range: Range<Int>, of chunk: [UInt8]) -> Int {
-        var total = 0
-        for choice in JSONScanner.elements(of: range, in: chunk) where choice.kind == .object {
-            for member in JSONScanner.members(of: choice.range, in: chunk) {
-                if member.key == "text", member.kind == .string { total += member.range.count - 2 }
-                if member.key == "delta", member.kind == .object {
-                    for field in JSONScanner.members(of: member.range, in: chunk)
-                    where field.key == "content" && field.kind == .string {
-                        total += field.range.count - 2
+    /// Bytes of the string values of `content` / `text` members (escapes counted as written).
+    private static func textBytes(in data: ArraySlice<UInt8>) -> Int {
+        data.withContiguousStorageIfAvailable { buffer -> Int in
+            var total = 0
+            for key in textKeys {
+                var index = 0
+                while index + key.count < buffer.count {
+                    guard buffer[index] == key[0], key.indices.allSatisfy({ buffer[index + $0] == key[$0] }) else {
+                        index += 1
+                        continue
                     }
+                    var cursor = index + key.count
+                    while cursor < buffer.count, buffer[cursor] == 0x20 { cursor += 1 }
+                    guard cursor < buffer.count, buffer[cursor] == UInt8(ascii: "\"") else {
+                        index = cursor
+                        continue
+                    }
+                    cursor += 1
+                    let start = cursor
+                    while cursor < buffer.count, buffer[cursor] != UInt8(ascii: "\"") {
+                        cursor += buffer[cursor] == UInt8(ascii: "\\") ? 2 : 1
+                    }
+                    total += min(cursor, buffer.count) - start
+                    index = cursor + 1
                 }
             }
-        }
-        return total
+            return total
+        } ?? 0
     }
 }
