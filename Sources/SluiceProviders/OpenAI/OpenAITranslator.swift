@@ -80,11 +80,23 @@ public struct OpenAIStreamTranslator: StreamTranslator {
     private static let textKeys = [Array("\"content\":".utf8), Array("\"text\":".utf8)]
 
     private static func contains(_ data: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
-        data.withContiguousStorageIfAvailable { buffer in
-            buffer.count >= needle.count && (0...(buffer.count - needle.count)).contains { start in
-                buffer[start] == needle[0] && needle.indices.allSatisfy { buffer[start + $0] == needle[$0] }
+        data.withContiguousStorageIfAvailable { find(needle, in: $0, from: 0) != nil } ?? false
+    }
+
+    /// Where `needle` starts in `buffer` at or after `start` (a plain loop: no closure per byte).
+    private static func find(_ needle: [UInt8], in buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        let count = needle.count
+        guard let first = needle.first, count <= buffer.count else { return nil }
+        var index = start
+        while index + count <= buffer.count {
+            if buffer[index] == first {
+                var matched = 1
+                while matched < count && buffer[index + matched] == needle[matched] { matched += 1 }
+                if matched == count { return index }
             }
-        } ?? false
+            index += 1
+        }
+        return nil
     }
 
     /// Bytes of the string values of `content` / `text` members (escapes counted as written).
@@ -92,16 +104,12 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         data.withContiguousStorageIfAvailable { buffer -> Int in
             var total = 0
             for key in textKeys {
-                var index = 0
-                while index + key.count < buffer.count {
-                    guard buffer[index] == key[0], key.indices.allSatisfy({ buffer[index + $0] == key[$0] }) else {
-                        index += 1
-                        continue
-                    }
-                    var cursor = index + key.count
+                var from = 0
+                while let found = find(key, in: buffer, from: from) {
+                    var cursor = found + key.count
                     while cursor < buffer.count, buffer[cursor] == 0x20 { cursor += 1 }
                     guard cursor < buffer.count, buffer[cursor] == UInt8(ascii: "\"") else {
-                        index = cursor
+                        from = cursor
                         continue
                     }
                     cursor += 1
@@ -110,7 +118,7 @@ public struct OpenAIStreamTranslator: StreamTranslator {
                         cursor += buffer[cursor] == UInt8(ascii: "\\") ? 2 : 1
                     }
                     total += min(cursor, buffer.count) - start
-                    index = cursor + 1
+                    from = cursor + 1
                 }
             }
             return total
