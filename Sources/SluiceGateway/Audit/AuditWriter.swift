@@ -28,18 +28,17 @@ final class AuditWriter {
         record.writer = writerId
         record.seq = sequence
         let append = appendCall(record)
+        context.metrics.add(MetricsScripts.increments(for: record))
         let spool = context.auditSpool
         if spool.hasRecords || ContinuousClock.now < quietUntil {
             spool.append(keys: append.keys, arguments: append.arguments)
             guard let extra, ContinuousClock.now >= quietUntil else { return nil }
             return try? redis.evaluateAll([extra]).first
         }
-        let metrics = MetricsScripts.increments(for: record)
-        let metricsCall = (MetricsScripts.add, [context.redisKeys.metrics], metrics.flatMap { [$0.series, $0.amount] })
         do {
-            // Health, metrics and the record: one round trip. The record goes last, so its
-            // reply is `replies.last`.
-            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [metricsCall, append])
+            // Health and the record: one round trip. The record goes last, so its reply is
+            // `replies.last`.
+            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [append])
             if case .error(let message) = replies.last {
                 context.logger.error("Redis refused an audit record; it is spooled", metadata: ["error": "\(message)"])
                 spool.append(keys: append.keys, arguments: append.arguments)
@@ -106,9 +105,10 @@ final class AuditSpoolThread: @unchecked Sendable {
                 let replayed = spool.replay(redis: redis)
                 if replayed > 0 { context.logger.notice("replayed \(replayed) spooled audit records into Redis") }
             }
-            if now - lastPublish >= .seconds(1) {
+            if now - lastPublish >= .seconds(1) || stopping {
                 lastPublish = now
                 publishFigures(redis: redis)
+                context.metrics.flush(redis: redis, keys: context.redisKeys)
             }
             if now - lastAdopt >= .seconds(30) {
                 lastAdopt = now

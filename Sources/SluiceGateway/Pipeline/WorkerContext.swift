@@ -26,6 +26,8 @@ public final class WorkerContext: Sendable {
     let redactors: [String: PayloadRedactor]
     /// Provider credentials, redacted from captured payloads wherever they appear.
     let providerSecrets: [String]
+    /// Metric increments waiting for the next flush to Redis.
+    let metrics = MetricsBuffer()
     /// Threads serving a request right now.
     let busyThreads = Atomic<Int>(0)
 
