@@ -52,14 +52,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Test fixtures shared by the test targets (a real PostgreSQL, started and stopped by pid).
+        .target(name: "SluiceTestSupport", path: "Tests/SluiceTestSupport"),
+
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore"]),
         .testTarget(name: "SluiceProvidersTests", dependencies: ["SluiceProviders", "SluiceCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider",
                                                               "SluicePostgres",
-                                                              "SluiceGateway"]),
+                                                              "SluiceGateway", "SluiceTestSupport"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore",
-                                                                  "SluiceRedis", "SluiceGateway", "SluicePostgres"]),
+                                                                  "SluiceRedis", "SluiceGateway", "SluicePostgres",
+                                                                  "SluiceTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,7 @@ import SluiceGateway
 import SluicePostgres
 import SluiceRedis
 import Synchronization
+import SluiceTestSupport
 import XCTest
 
 /// `sluice audit drain` against a real redis-server (one per test) and a real PostgreSQL
@@ -14,7 +15,7 @@ import XCTest
 /// process need the `sluice` binary with `audit drain` registered (`SLUICE_BIN`, or
 /// `.build/debug/sluice`), and skip without it.
 final class AuditDrainTests: XCTestCase {
-    nonisolated(unsafe) private static var postgres: DrainTestPostgres?
+    nonisolated(unsafe) private static var postgres: PostgresServerFixture?
     nonisolated(unsafe) private static var postgresSkip: XCTSkip?
 
     private var directory: URL!
@@ -329,11 +330,11 @@ final class AuditDrainTests: XCTestCase {
 
     // MARK: Helpers
 
-    private func postgres() throws -> DrainTestPostgres {
+    private func postgres() throws -> PostgresServerFixture {
         if let skip = Self.postgresSkip { throw skip }
         if Self.postgres == nil {
             do {
-                Self.postgres = try DrainTestPostgres.start()
+                Self.postgres = try PostgresServerFixture.start(port: freeLoopbackPort())
             } catch let skip as XCTSkip {
                 Self.postgresSkip = skip
                 throw skip
@@ -413,7 +414,7 @@ final class AuditDrainTests: XCTestCase {
     }
 
     /// `count(*)` and `count(DISTINCT request_id)` of `sluice_audit`.
-    private func rowCounts(_ postgres: DrainTestPostgres) throws -> [Int] {
+    private func rowCounts(_ postgres: PostgresServerFixture) throws -> [Int] {
         let rows = try PostgresConnection(conninfo: postgres.conninfo)
             .execute("SELECT count(*), count(DISTINCT request_id) FROM sluice_audit").rows
         return rows.first?.compactMap { $0.flatMap { Int($0) } } ?? []
@@ -421,7 +422,7 @@ final class AuditDrainTests: XCTestCase {
 
     /// Drainer connections that wait for their next statement: a drainer that has set up
     /// its table (Redis creates a consumer only when it first gets entries).
-    private func idleDrainerSessions(_ postgres: DrainTestPostgres) throws -> Int {
+    private func idleDrainerSessions(_ postgres: PostgresServerFixture) throws -> Int {
         let rows = try PostgresConnection(conninfo: postgres.conninfo).execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sluice-audit-drain' AND state = 'idle'").rows
         return rows.first?.first.flatMap { $0.flatMap { Int($0) } } ?? 0
@@ -460,114 +461,4 @@ final class AuditDrainTests: XCTestCase {
 final class BackgroundDrain: Sendable {
     let stop = Atomic<Bool>(false)
     let outcome = Mutex<Result<AuditDrainer.Summary, any Error>?>(nil)
-}
-
-/// A throw-away PostgreSQL on a unix socket only, as `PostgresServerFixture` in the adapter
-/// tests: `initdb` + `pg_ctl start` in a temporary directory under /tmp, run as the
-/// `postgres` user (or `nobody`) through `runuser` when the tests run as root.
-final class DrainTestPostgres {
-    let directory: String
-    let port = freeLoopbackPort()
-    private let binaries: String
-    private let prefix: [String]
-    private var running = false
-
-    var conninfo: String { "postgresql://postgres@localhost:\(port)/postgres?host=\(directory)" }
-
-    /// Who runs PostgreSQL when the tests run as root: Debian's `postgres` user, else `nobody`.
-    private static let users = ["postgres", "nobody"]
-
-    private init(directory: String, binaries: String, prefix: [String]) {
-        self.directory = directory
-        self.binaries = binaries
-        self.prefix = prefix
-    }
-
-    deinit {
-        remove()
-    }
-
-    static func start() throws -> DrainTestPostgres {
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
-            .sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }.map { "/usr/lib/postgresql/\($0)/bin" }
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        guard let initdb = (path + versions + ["/usr/local/bin"]).map({ "\($0)/initdb" })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("PostgreSQL's initdb is not installed (apt-get install postgresql)")
-        }
-        let binaries = URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent().path
-        var template = Array("/tmp/sluice-pg-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw StackError("mkdtemp: errno \(errno)") }
-        let directory = String(cString: made)
-        var prefix: [String] = []
-        if geteuid() == 0 {  // initdb refuses to run as root
-            guard let user = Self.users.first(where: { getpwnam($0) != nil }), let entry = getpwnam(user),
-                  let runuser = which("runuser") else {
-                throw XCTSkip("running as root without a postgres or nobody user, or without runuser")
-            }
-            chown(directory, entry.pointee.pw_uid, entry.pointee.pw_gid)
-            prefix = [runuser, "-u", user, "--"]
-        }
-        let server = DrainTestPostgres(directory: directory, binaries: binaries, prefix: prefix)
-        try server.run("initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                                  "--locale=C", "--no-sync"])
-        try server.launch()
-        return server
-    }
-
-    func launch() throws {
-        try run("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/postgres.log", "-w", "-t", "30",
-                           "-o", "-k \(directory) -p \(port) -c listen_addresses='' -c fsync=off", "start"])
-        running = true
-    }
-
-    func stop() {
-        guard running else { return }
-        running = false
-        if (try? run("pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "-t", "10", "stop"])) == nil,
-           let text = try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8),
-           let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }), pid > 0 {
-            kill(pid, SIGKILL)
-        }
-    }
-
-    /// Stops the server and deletes its directory.
-    func remove() {
-        stop()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// Runs one of PostgreSQL's programs and waits for it, through posix_spawn rather than
-    /// `Process`: pg_ctl leaves the server running as a daemon, which would inherit the
-    /// socket Foundation watches to learn that a child exited, and `waitUntilExit` would
-    /// wait for the server. The child gets no descriptor but stdin, stdout and stderr.
-    private func run(_ program: String, _ arguments: [String]) throws {
-        let command = prefix + ["\(binaries)/\(program)"] + arguments
-        let output = "\(directory)/\(program).out"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Every other descriptor this process has open (Swift does not see glibc's closefrom
-        // action); one closed meanwhile is skipped by the F_GETFD check.
-        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
-        for fd in open where fd > 2 && fcntl(fd, F_GETFD) != -1 { posix_spawn_file_actions_addclose(&actions, fd) }
-        // A directory the unprivileged user can enter (initdb fails in one it cannot).
-        let argv = (["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory] + command).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ)
-        guard spawned == 0 else { throw StackError("cannot start \(command[0]): errno \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw StackError("waitpid: errno \(errno)") }
-        }
-        guard status == 0 else {
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            let log = (try? String(contentsOfFile: "\(directory)/postgres.log", encoding: .utf8)) ?? ""
-            throw StackError("\(program) failed (wait status \(status)): \(text)\n\(log)")
-        }
-    }
 }
