@@ -14,6 +14,28 @@ public protocol ProviderTranslator: Sendable {
 
     /// A fresh translator for one streamed answer.
     func streamTranslator(for request: APIRequest) -> StreamTranslator
+
+    /// The OpenAI-shaped client body for a successful (2xx) non-streamed answer, or `nil`
+    /// to pass the upstream's bytes through unchanged (OpenAI-compatible providers).
+    func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]?
+
+    /// How the provider frames a streamed answer: the relay splits the bytes into events
+    /// with the matching framer and hands each whole event to the stream translator.
+    var streamFraming: StreamFraming { get }
+}
+
+extension ProviderTranslator {
+    public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? { nil }
+    public var streamFraming: StreamFraming { .serverSentEvents }
+}
+
+/// How a provider frames a streamed answer.
+public enum StreamFraming: Sendable {
+    /// `text/event-stream`: events end at a blank line (`SSEFramer`).
+    case serverSentEvents
+    /// `application/vnd.amazon.eventstream`: length-prefixed binary messages with CRC32s
+    /// (Bedrock's ConverseStream).
+    case awsEventStream
 }
 
 /// Translates one streamed answer: complete upstream events in, client events out.
