@@ -36,4 +36,15 @@ public struct RedisKeys: Sendable {
 
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
+
+    /// One limit counter: a sorted set `…:z` of reservation ids by admission time and a hash
+    /// `…:h` of id → amount plus `total` (`LimitScripts`).
+    public func limit(_ name: String) -> String { "\(prefix):lim:\(name)" }
+
+    /// One budget in one period: hash `…:h` (`spent`, `reserved`, reservation ids, burn
+    /// buckets, alerted thresholds) and sorted set `…:z` of reservation expiries.
+    public func budget(_ name: String) -> String { "\(prefix):budget:\(name)" }
+
+    /// Set of every budget counter that has seen spend, for `sluice usage budgets`.
+    public var budgetIndex: String { "\(prefix):budgets" }
 }

@@ -7,8 +7,8 @@ import SluiceRedis
 /// `sluice keys …`: manage gateway keys (stored hashed in Redis).
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Create, list and revoke gateway keys.",
-        subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "keys", abstract: "Create, list, rotate and revoke gateway keys.",
+        subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
 
     struct Connection: ParsableArguments {
         @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
@@ -25,21 +25,92 @@ struct KeysCommand: ParsableCommand {
         @OptionGroup var connection: Connection
         @Option(help: "A name for the key (who or what uses it).") var name: String
         @Option(help: "Comma-separated routes the key may use (default: all).") var routes: String?
+        @Option(name: .customLong("tag"), help: "A tag forced on every call (NAME=VALUE; repeatable). Clients cannot override it.")
+        var tags: [String] = []
+        @Option(name: .customLong("client-tags"),
+                help: "Tags the client may add in X-Sluice-Tags: '*' (any, the default), 'none', or comma-separated names.")
+        var clientTags: String = "*"
+        @Option(name: .customLong("limit"), help: "A limit of this key: requests=N/WINDOW or tokens=N/WINDOW (repeatable), e.g. requests=100/1m.")
+        var limits: [String] = []
+        @Option(help: "Expire the key after this long (e.g. 30d, 12h).") var expires: String?
         @Flag(help: "Print only the key.") var quiet = false
 
         func run() throws {
-            let allowed = routes.map { Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }) }
-            let (key, record) = try connection.directory().create(name: name, routes: allowed)
+            let policy = try KeysCommand.policy(routes: routes, tags: tags, clientTags: clientTags, limits: limits)
+            var expiresAtMs: Int64?
+            if let expires {
+                guard let duration = DurationText.parse(expires), duration > .zero else {
+                    throw ValidationError("--expires takes a duration such as 30d or 12h")
+                }
+                expiresAtMs = Int64(Date().timeIntervalSince1970 * 1000) + duration.wholeMilliseconds
+            }
+            let (key, record) = try connection.directory().create(name: name, policy: policy, expiresAtMs: expiresAtMs)
             if quiet {
                 print(key)
             } else {
-                print("id:     \(record.id)")
-                print("name:   \(record.name)")
-                print("routes: \(allowed.map { $0.sorted().joined(separator: ",") } ?? "*")")
-                print("key:    \(key)")
+                KeysCommand.describe(record)
+                print("key:         \(key)")
                 print("The key is shown only now; Sluice stores its SHA-256 hash.")
             }
         }
+    }
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a key with a new one of the same policy; the old one works for the grace period, then is refused.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "The key's id (key_…).") var id: String
+        @Option(help: "How long the old key keeps working (e.g. 0s, 10m, 1d).") var grace: String = "1h"
+        @Flag(help: "Print only the new key.") var quiet = false
+
+        func run() throws {
+            guard let grace = DurationText.parse(self.grace) else {
+                throw ValidationError("--grace takes a duration such as 0s, 10m or 1d")
+            }
+            guard let rotated = try connection.directory().rotate(id: id, grace: grace) else {
+                printError("no active key with id \(id)")
+                throw ExitCode(1)
+            }
+            if quiet {
+                print(rotated.key)
+                return
+            }
+            KeysCommand.describe(rotated.record)
+            print("key:         \(rotated.key)")
+            let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
+            print("The old key \(id) works until \(until), then every responder refuses it.")
+        }
+    }
+
+    /// A policy from the command line's options.
+    static func policy(routes: String?, tags: [String], clientTags: String, limits: [String]) throws -> AccessPolicy {
+        var policy = AccessPolicy()
+        policy.routes = routes.map { Set($0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }) }
+        for tag in tags {
+            let parts = tag.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !parts[0].contains(","), !parts[1].contains(",") else {
+                throw ValidationError("--tag takes NAME=VALUE (no commas), got '\(tag)'")
+            }
+            policy.tags[parts[0]] = parts[1]
+        }
+        policy.clientTags = clientTags == "none" ? .none : ClientTagPolicy(text: clientTags)
+        for text in limits {
+            guard let limit = LimitText.parse(text) else {
+                throw ValidationError("--limit takes requests=N/WINDOW or tokens=N/WINDOW, got '\(text)'")
+            }
+            policy.limits.append(limit)
+        }
+        return policy
+    }
+
+    static func describe(_ record: GatewayKeyRecord) {
+        print("id:          \(record.id)")
+        print("name:        \(record.name)")
+        print("routes:      \(record.routes.map { $0.sorted().joined(separator: ",") } ?? "*")")
+        print("tags:        \(record.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+        print("client tags: \(record.clientTags == .none ? "none" : record.clientTags.text)")
+        print("limits:      \(record.limits.map(LimitText.format).joined(separator: "; "))")
+        print("expires:     \(record.expiresAtMs.map { Date(timeIntervalSince1970: Double($0) / 1000).ISO8601Format() } ?? "never")")
     }
 
     struct List: ParsableCommand {
@@ -51,7 +122,13 @@ struct KeysCommand: ParsableCommand {
             print("ID                 NAME                 PREFIX            ROUTES               CREATED               STATUS")
             for record in records {
                 let created = Date(timeIntervalSince1970: TimeInterval(record.createdAt)).ISO8601Format()
-                let status = record.revokedAt.map { "revoked \(Date(timeIntervalSince1970: TimeInterval($0)).ISO8601Format())" } ?? "active"
+                let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+                var status = record.revokedAt.map { "revoked \(Date(timeIntervalSince1970: TimeInterval($0)).ISO8601Format())" } ?? "active"
+                if record.revokedAt == nil, let expires = record.expiresAtMs {
+                    let when = Date(timeIntervalSince1970: Double(expires) / 1000).ISO8601Format()
+                    let verb = expires <= nowMs ? "expired" : "expires"
+                    status = record.rotatedTo.map { "rotated to \($0), \(verb) \(when)" } ?? "\(verb) \(when)"
+                }
                 let routes = record.routes.map { $0.sorted().joined(separator: ",") } ?? "*"
                 print([record.id.padded(18), record.name.padded(20), record.displayPrefix.padded(17), routes.padded(20),
                        created.padded(21), status].joined(separator: " "))

@@ -3,10 +3,66 @@ import Foundation
 import SluiceCore
 import SluiceGateway
 
-/// `sluice usage`: requests, tokens and cost per group, from the usage totals in Redis.
+/// `sluice usage [report]`: requests, tokens and cost per group; `sluice usage budgets`:
+/// spend, burn rate and run-out time per budget.
 struct UsageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "usage",
+        abstract: "Usage per route, key, model or tag value; budgets and their burn rate.",
+        subcommands: [UsageReportCommand.self, BudgetsCommand.self], defaultSubcommand: UsageReportCommand.self)
+}
+
+/// `sluice usage budgets`.
+struct BudgetsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "budgets",
+        abstract: "Each budget's spend this period, its burn rate over the last hour, and when it runs out at that rate.")
+
+    @Option(help: "The configuration file (for the Redis address and the budgets).") var config: String = "sluice.yaml"
+    @Flag(help: "One JSON object per budget, one per line.") var json = false
+
+    func run() throws {
+        let loaded = try ConfigFile.load(path: config)
+        let report = try BudgetReport.read(loaded.config)
+        func iso(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).ISO8601Format() }
+        if json {
+            for row in report.rows {
+                let runsOut = row.runsOutMs.map { JSONText.quoted(iso($0)) } ?? "null"
+                print("{\"budget\":\(JSONText.quoted(row.budget)),\"per\":\(JSONText.quoted(row.per)),"
+                      + "\"scope\":\(JSONText.quoted(row.scope)),\"period\":\(JSONText.quoted(row.period)),"
+                      + "\"period_end\":\(JSONText.quoted(iso(row.periodEndMs))),"
+                      + "\"spent_usd\":\(Money.fixed(Double(row.spentNanos) / 1e9, 6)),"
+                      + "\"reserved_usd\":\(Money.fixed(Double(row.reservedNanos) / 1e9, 6)),"
+                      + "\"amount_usd\":\(Money.fixed(Double(row.amountNanos) / 1e9, 6)),"
+                      + "\"burn_usd_per_hour\":\(Money.fixed(Double(row.burnNanosPerHour) / 1e9, 6)),"
+                      + "\"runs_out_at\":\(runsOut),\"enforced\":\(row.enforced)}")
+            }
+            return
+        }
+        let header = ["BUDGET", "SCOPE", "PERIOD", "SPENT", "OF", "USED", "BURN/HOUR", "RUNS OUT"]
+        var lines = [header]
+        for row in report.rows {
+            let used = row.amountNanos > 0 ? String(format: "%.1f%%", Double(row.spentNanos) / Double(row.amountNanos) * 100) : "-"
+            let runsOut: String
+            if row.exhausted {
+                runsOut = row.enforced ? "spent (enforced)" : "spent (alert only)"
+            } else {
+                runsOut = row.runsOutMs.map(iso) ?? "not this \(row.period.contains("W") ? "week" : "period")"
+            }
+            lines.append([row.budget, row.scope, row.period, Money.format(nanos: row.spentNanos),
+                          Money.format(nanos: row.amountNanos), used, Money.format(nanos: row.burnNanosPerHour), runsOut])
+        }
+        let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
+        for line in lines {
+            print(zip(line, widths).map { $0.padded($1) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
+
+/// `sluice usage [report]`: requests, tokens and cost per group, from the usage totals in Redis.
+struct UsageReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
         abstract: "Requests, tokens and cost per route, key, model or tag value, from Redis.")
 
     @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"

@@ -147,7 +147,7 @@ final class ConfigLoaderTests: XCTestCase {
             "ops@example.com": AccessPolicy(routes: nil),
         ])
         XCTAssertEqual(config.principals.fallback, AccessPolicy(routes: ["embed"]))
-        XCTAssertEqual(loaded.warnings, ["limits are parsed but not yet enforced by this version (routes: embed)"])
+        XCTAssertEqual(loaded.warnings, [])
     }
 
     func testDesignExampleWithoutAnthropicLoads() throws {
@@ -179,7 +179,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(loaded.config.routes["chat-critical"]?.limits.count, 2)
         XCTAssertEqual(loaded.config.routes["chat-critical"]?.endpoints.map(\.name), ["openai/gpt-4o", "openai/gpt-4"])
         XCTAssertEqual(loaded.config.principals, PrincipalPolicies())
-        XCTAssertEqual(loaded.warnings, ["limits are parsed but not yet enforced by this version (routes: chat-critical)"])
+        XCTAssertEqual(loaded.warnings, [])
     }
 
     func testNoLimitsMeansNoWarning() throws {
@@ -194,7 +194,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertNil(loaded.config.providers["openai"]?.apiKey)
     }
 
-    func testOneWarningNamesEveryLimitedRouteInFileOrder() throws {
+    func testRouteLimitsLoadWithoutWarnings() throws {
         let yaml = """
             redis: { url: "redis://localhost" }
             providers: { p: { kind: openai } }
@@ -204,7 +204,8 @@ final class ConfigLoaderTests: XCTestCase {
               a: { endpoints: [ { provider: p, model: m } ], limits: [ { per: route, tokens: 5, window: 1d } ] }
             """
         let loaded = try XCTUnwrap(loadConfig(yaml))
-        XCTAssertEqual(loaded.warnings, ["limits are parsed but not yet enforced by this version (routes: b, a)"])
+        XCTAssertEqual(loaded.warnings, [])
+        XCTAssertEqual(loaded.config.routes["b"]?.limits, [LimitConfig(per: .key, requests: 1, window: .seconds(1))])
         XCTAssertEqual(loaded.config.routeOrder, ["b", "c", "a"])
     }
 }

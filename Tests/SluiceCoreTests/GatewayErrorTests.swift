@@ -5,7 +5,8 @@ import XCTest
 /// Every client-visible error maps to one status and one OpenAI-shaped body.
 final class GatewayErrorTests: XCTestCase {
     private let expectedStatus: [GatewayError.Code: Int] = [
-        .invalidJSON: 400, .invalidRequest: 400, .routeWrongType: 400,
+        .invalidJSON: 400, .invalidRequest: 400, .routeWrongType: 400, .missingTag: 400,
+        .rateLimited: 429, .budgetExceeded: 429,
         .missingCredential: 401, .invalidCredential: 401,
         .routeNotAllowed: 403, .identityNotAllowed: 403,
         .routeNotFound: 404, .notFound: 404,
@@ -19,7 +20,8 @@ final class GatewayErrorTests: XCTestCase {
         .invalidJSON: "invalid_request_error", .invalidRequest: "invalid_request_error",
         .routeWrongType: "invalid_request_error", .routeNotFound: "invalid_request_error",
         .notFound: "invalid_request_error", .methodNotAllowed: "invalid_request_error",
-        .requestTooLarge: "invalid_request_error",
+        .requestTooLarge: "invalid_request_error", .missingTag: "invalid_request_error",
+        .rateLimited: "requests", .budgetExceeded: "insufficient_quota",
         .missingCredential: "authentication_error", .invalidCredential: "authentication_error",
         .routeNotAllowed: "permission_error", .identityNotAllowed: "permission_error",
         .upstreamUnavailable: "upstream_error", .upstreamTimeout: "upstream_error", .upstreamError: "upstream_error",

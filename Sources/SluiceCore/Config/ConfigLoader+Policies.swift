@@ -1,15 +1,29 @@
 import Yams
 
 extension ConfigLoader.Reader {
-    /// `limits:`: `{per, window, requests and/or tokens[, tag]}` items.
-    func limits(_ node: Node, at path: String) -> [LimitConfig] {
+    /// `limits:`: `{per, window, requests and/or tokens[, tag][, value]}` items. With
+    /// `implied`, `per` may be left out (a key's or principal's own limits).
+    func limits(_ node: Node, at path: String, implied: LimitScope? = nil) -> [LimitConfig] {
         guard let items = sequence(node, at: path) else { return [] }
         var limits: [LimitConfig] = []
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
-            let allowed = ["per", "tag", "requests", "tokens", "window"]
+            let allowed = ["per", "tag", "value", "requests", "tokens", "window"]
             guard let fields = fields(item, at: itemPath, allowed: allowed) else { continue }
-            let scope: LimitScope? = required(fields, "per").flatMap { choice($0, at: fields.path("per"), what: "limit scope") }
+            let scope: LimitScope?
+            if let implied {
+                scope = fields["per"].map { node -> LimitScope? in
+                    guard let text = string(node, at: fields.path("per")) else { return nil }
+                    guard text == implied.rawValue else {
+                        report("a \(implied.rawValue)'s own limits count per \(implied.rawValue) (leave 'per' out)", at: node,
+                               field: fields.path("per"))
+                        return nil
+                    }
+                    return implied
+                } ?? implied
+            } else {
+                scope = required(fields, "per").flatMap { choice($0, at: fields.path("per"), what: "limit scope") }
+            }
             let window = required(fields, "window").flatMap { duration($0, at: fields.path("window")) }
             let requests = fields["requests"].flatMap { int($0, at: fields.path("requests"), in: 1...Int.max) }
             let tokens = fields["tokens"].flatMap { int($0, at: fields.path("tokens"), in: 1...Int.max) }
@@ -24,8 +38,10 @@ extension ConfigLoader.Reader {
             } else if let tagNode = fields["tag"], scope != nil {
                 report("'tag' applies only to limits with per: tag", at: tagNode, field: fields.path("tag"))
             }
+            let value = fields["value"].flatMap { nonEmptyString($0, at: fields.path("value")) }
             if let scope, let window {
-                limits.append(LimitConfig(per: scope, tag: tag, requests: requests, tokens: tokens, window: window))
+                limits.append(LimitConfig(per: scope, tag: tag, value: implied == nil ? value : nil, requests: requests,
+                                          tokens: tokens, window: window))
             }
         }
         return limits
@@ -77,7 +93,8 @@ extension ConfigLoader.Reader {
         return audit
     }
 
-    /// `principals:`: identity → `{routes: [...]}`; `"*"` is the policy for everyone else.
+    /// `principals:`: identity → `{routes, tags, client_tags, limits}`; `"*"` is the policy
+    /// for everyone else.
     func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {
         var policies = PrincipalPolicies()
         guard let entries = entries(node, at: path) else { return policies }
@@ -87,7 +104,9 @@ extension ConfigLoader.Reader {
                 report("a principal name must not be empty", at: entry.keyNode, field: field)
                 continue
             }
-            guard let fields = fields(entry.value, at: field, allowed: ["routes"]) else { continue }
+            guard let fields = fields(entry.value, at: field, allowed: ["routes", "tags", "client_tags", "limits"]) else {
+                continue
+            }
             var policy = AccessPolicy()
             if let routesNode = fields["routes"], let items = sequence(routesNode, at: fields.path("routes")) {
                 var routes: Set<String> = []
@@ -103,6 +122,9 @@ extension ConfigLoader.Reader {
                 }
                 policy.routes = routes
             }
+            if let tagsNode = fields["tags"] { policy.tags = tagValues(tagsNode, at: fields.path("tags")) }
+            if let node = fields["client_tags"] { policy.clientTags = clientTagPolicy(node, at: fields.path("client_tags")) }
+            if let node = fields["limits"] { policy.limits = limits(node, at: fields.path("limits"), implied: .principal) }
             if entry.key == "*" {
                 policies.fallback = policy
             } else {
@@ -110,5 +132,42 @@ extension ConfigLoader.Reader {
             }
         }
         return policies
+    }
+
+    /// `tags: {team: support}` — forced tags.
+    func tagValues(_ node: Node, at path: String) -> [String: String] {
+        guard let entries = entries(node, at: path) else { return [:] }
+        var tags: [String: String] = [:]
+        for entry in entries {
+            if let value = nonEmptyString(entry.value, at: ConfigLoader.join(path, entry.key)) { tags[entry.key] = value }
+        }
+        return tags
+    }
+
+    /// `client_tags: true | false | [project_id, user]`.
+    func clientTagPolicy(_ node: Node, at path: String) -> ClientTagPolicy {
+        if node.tag.rawValue == Tag.Name.bool.rawValue, let allowed = node.bool { return allowed ? .any : .none }
+        guard let items = sequence(node, at: path) else { return .any }
+        return .names(Set(items.enumerated().compactMap { index, item in nonEmptyString(item, at: "\(path)[\(index)]") }))
+    }
+
+    /// `required_tags: {team: [support, marketing], project_id: []}` (`[]` or `"*"`: any value).
+    func requiredTags(_ node: Node, at path: String) -> RequiredTags {
+        guard let entries = entries(node, at: path) else { return RequiredTags() }
+        var allowed: [String: Set<String>] = [:]
+        for entry in entries {
+            let field = ConfigLoader.join(path, entry.key)
+            if case .scalar(let scalar) = entry.value, scalar.string == "*" || scalar.string.isEmpty {
+                allowed[entry.key] = []
+                continue
+            }
+            if entry.value.tag.rawValue == Tag.Name.null.rawValue {
+                allowed[entry.key] = []
+                continue
+            }
+            guard let items = sequence(entry.value, at: field) else { continue }
+            allowed[entry.key] = Set(items.enumerated().compactMap { index, item in nonEmptyString(item, at: "\(field)[\(index)]") })
+        }
+        return RequiredTags(allowed)
     }
 }

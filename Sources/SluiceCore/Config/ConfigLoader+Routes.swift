@@ -24,7 +24,8 @@ extension ConfigLoader.Reader {
 
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
-        let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture"]
+        let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture",
+                       "required_tags"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -41,9 +42,11 @@ extension ConfigLoader.Reader {
         let retry = fields["retry"].map { self.retry($0, at: fields.path("retry")) } ?? RetryConfig()
         let preferWarm = fields["prefer_warm"].flatMap { bool($0, at: fields.path("prefer_warm")) } ?? true
         let capture = fields["capture"].map { self.capture($0, at: fields.path("capture")) } ?? PayloadCaptureConfig()
-        return RouteConfig(name: name, type: type, endpoints: endpoints?.endpoints ?? [], rules: rules ?? [],
-                           timeouts: timeouts ?? Timeouts(), limits: limits ?? [], defaultEndpoint: defaultEndpoint,
-                           retry: retry, preferWarm: preferWarm, capture: capture)
+        var route = RouteConfig(name: name, type: type, endpoints: endpoints?.endpoints ?? [], rules: rules ?? [],
+                                timeouts: timeouts ?? Timeouts(), limits: limits ?? [], defaultEndpoint: defaultEndpoint,
+                                retry: retry, preferWarm: preferWarm, capture: capture)
+        if let node = fields["required_tags"] { route.requiredTags = requiredTags(node, at: fields.path("required_tags")) }
+        return route
     }
 
     /// A reference to one of the route's endpoints (`use:`, `default:`).

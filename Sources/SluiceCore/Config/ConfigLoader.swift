@@ -47,7 +47,8 @@ public enum ConfigLoader {
     }
 
     /// The top-level keys of `sluice.yaml`.
-    static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health", "audit"]
+    static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health", "audit", "limits",
+                                 "required_tags", "admission", "prices", "budgets", "budget_time_zone"]
 
     /// A Yams error as an issue that names the line, without quoting the file's text
     /// (the offending line could hold a literal secret).
@@ -100,13 +101,11 @@ extension ConfigLoader.Reader {
         } ?? PrincipalPolicies()
         let health = fields["health"].map { healthPolicy($0, at: "health") } ?? HealthPolicy()
         let audit = fields["audit"].map { auditConfig($0, at: "audit") } ?? AuditConfig()
+        let governance = self.governance(fields, routeNames: routes?.order ?? [])
 
         guard let redis, let providers, let routes else { return nil }
-        let limited = routes.order.filter { routes.byName[$0].map { !$0.limits.isEmpty } ?? false }
-        if !limited.isEmpty {
-            warnings.append("limits are parsed but not yet enforced by this version (routes: \(limited.joined(separator: ", ")))")
-        }
         return GatewayConfig(server: server, redis: redis, providers: providers.byName, routes: routes.byName,
-                             routeOrder: routes.order, principals: principals, health: health, audit: audit)
+                             routeOrder: routes.order, principals: principals, health: health, audit: audit,
+                             governance: governance)
     }
 }

@@ -20,10 +20,13 @@ public struct GatewayConfig: Sendable {
     public var health: HealthPolicy
     /// The audit stream and the local spool.
     public var audit: AuditConfig
+    /// Gateway-wide limits, required tags, admission, prices and budgets.
+    public var governance: GovernanceConfig
 
     public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
                 routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies,
-                health: HealthPolicy = HealthPolicy(), audit: AuditConfig = AuditConfig()) {
+                health: HealthPolicy = HealthPolicy(), audit: AuditConfig = AuditConfig(),
+                governance: GovernanceConfig = GovernanceConfig()) {
         self.server = server
         self.redis = redis
         self.providers = providers
@@ -32,6 +35,7 @@ public struct GatewayConfig: Sendable {
         self.principals = principals
         self.health = health
         self.audit = audit
+        self.governance = governance
     }
 }
 
@@ -237,6 +241,8 @@ public struct RouteConfig: Sendable {
     public var preferWarm: Bool
     /// Request and response bodies in this route's audit records (off by default).
     public var capture: PayloadCaptureConfig
+    /// Tags every call of this route must carry (besides the gateway-wide ones).
+    public var requiredTags: RequiredTags = RequiredTags()
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
                 timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,
@@ -377,13 +383,18 @@ public struct LimitConfig: Sendable, Equatable {
     public var per: LimitScope
     /// For `per: tag`, which tag's value is counted.
     public var tag: String?
+    /// Only this tag value, key id, principal, route or endpoint name (`nil`: each one
+    /// has a counter of its own).
+    public var value: String?
     public var requests: Int?
     public var tokens: Int?
     public var window: Duration
 
-    public init(per: LimitScope, tag: String? = nil, requests: Int? = nil, tokens: Int? = nil, window: Duration) {
+    public init(per: LimitScope, tag: String? = nil, value: String? = nil, requests: Int? = nil, tokens: Int? = nil,
+                window: Duration) {
         self.per = per
         self.tag = tag
+        self.value = value
         self.requests = requests
         self.tokens = tokens
         self.window = window
@@ -405,20 +416,5 @@ public struct PrincipalPolicies: Sendable, Equatable {
     /// The policy for `principal`, if any.
     public func policy(for principal: String) -> AccessPolicy? {
         named[principal] ?? fallback
-    }
-}
-
-/// Which routes an identity may call.
-public struct AccessPolicy: Sendable, Equatable {
-    /// Route names; `nil` means every route.
-    public var routes: Set<String>?
-
-    public init(routes: Set<String>? = nil) {
-        self.routes = routes
-    }
-
-    /// Whether this policy lets its holder call `route`.
-    public func allows(route: String) -> Bool {
-        routes.map { $0.contains(route) } ?? true
     }
 }

@@ -3,7 +3,8 @@ extension GatewayError {
     /// The HTTP status the client gets.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidRequest, .routeWrongType: return 400
+        case .invalidJSON, .invalidRequest, .routeWrongType, .missingTag: return 400
+        case .rateLimited, .budgetExceeded: return 429
         case .missingCredential, .invalidCredential: return 401
         case .routeNotAllowed, .identityNotAllowed: return 403
         case .routeNotFound, .notFound: return 404
@@ -21,8 +22,10 @@ extension GatewayError {
     public var errorType: String {
         switch code {
         case .invalidJSON, .invalidRequest, .routeWrongType, .routeNotFound, .notFound, .methodNotAllowed,
-             .requestTooLarge:
+             .requestTooLarge, .missingTag:
             return "invalid_request_error"
+        case .rateLimited: return upstreamType ?? "requests"
+        case .budgetExceeded: return "insufficient_quota"
         case .missingCredential, .invalidCredential: return "authentication_error"
         case .routeNotAllowed, .identityNotAllowed: return "permission_error"
         case .upstreamUnavailable, .upstreamTimeout, .upstreamError: return "upstream_error"

@@ -24,6 +24,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case upstreamStatus = "upstream_status"
         case backendUnavailable = "backend_unavailable"
         case internalError = "internal_error"
+        case missingTag = "missing_required_tag"
+        case rateLimited = "rate_limit_exceeded"
+        case budgetExceeded = "budget_exceeded"
     }
 
     public let code: Code
@@ -56,6 +59,17 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         self.upstreamStatus = status
         self.upstreamType = type
         self.upstreamCode = code
+        self.retryAfter = retryAfter
+    }
+
+    /// A limit refused the call: OpenAI's shape, with `type` `requests` or `tokens`.
+    public init(rateLimited message: String, type: String, retryAfter: Int?) {
+        self.code = .rateLimited
+        self.message = message
+        self.param = nil
+        self.upstreamStatus = nil
+        self.upstreamType = type
+        self.upstreamCode = nil
         self.retryAfter = retryAfter
     }
 

@@ -1,8 +1,10 @@
 import Crypto
 
-/// A gateway key as stored: never the key itself, only its SHA-256 and a display prefix.
+/// A gateway key as stored: never the key itself, only its SHA-256 and a display prefix,
+/// with the key's policy (routes, forced tags, client tags, limits) and its life (expiry,
+/// rotation, revocation).
 public struct GatewayKeyRecord: Sendable, Equatable {
-    /// Stable public identifier (`key_…`), used to list and revoke.
+    /// Stable public identifier (`key_…`), used to list, revoke and rotate.
     public var id: String
     public var name: String
     /// Hex SHA-256 of the full key text.
@@ -15,9 +17,20 @@ public struct GatewayKeyRecord: Sendable, Equatable {
     public var createdAt: Int
     /// Seconds since the epoch; `nil` while the key is valid.
     public var revokedAt: Int?
+    /// Tags forced on every call made with the key.
+    public var tags: [String: String]
+    /// Which tags the client may add in `X-Sluice-Tags`.
+    public var clientTags: ClientTagPolicy
+    /// The key's own limits (counted per key, on every route).
+    public var limits: [LimitConfig]
+    /// Milliseconds since the epoch after which the key is refused; `nil`: never.
+    public var expiresAtMs: Int64?
+    /// The id of the key that replaced this one (`sluice keys rotate`).
+    public var rotatedTo: String?
 
     public init(id: String, name: String, hash: String, displayPrefix: String, routes: Set<String>?, createdAt: Int,
-                revokedAt: Int? = nil) {
+                revokedAt: Int? = nil, tags: [String: String] = [:], clientTags: ClientTagPolicy = .any,
+                limits: [LimitConfig] = [], expiresAtMs: Int64? = nil, rotatedTo: String? = nil) {
         self.id = id
         self.name = name
         self.hash = hash
@@ -25,10 +38,20 @@ public struct GatewayKeyRecord: Sendable, Equatable {
         self.routes = routes
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.tags = tags
+        self.clientTags = clientTags
+        self.limits = limits
+        self.expiresAtMs = expiresAtMs
+        self.rotatedTo = rotatedTo
     }
 
     /// The access policy this key carries.
-    public var policy: AccessPolicy { AccessPolicy(routes: routes) }
+    public var policy: AccessPolicy { AccessPolicy(routes: routes, tags: tags, clientTags: clientTags, limits: limits) }
+
+    /// Whether the key is accepted at `nowMs` (not revoked, not expired).
+    public func isValid(atMs nowMs: Int64) -> Bool {
+        revokedAt == nil && (expiresAtMs.map { nowMs < $0 } ?? true)
+    }
 
     /// The fields stored in Redis (a hash), in a fixed order.
     public var fields: [(String, String)] {
@@ -36,8 +59,13 @@ public struct GatewayKeyRecord: Sendable, Equatable {
             ("id", id), ("name", name), ("hash", hash), ("prefix", displayPrefix),
             ("routes", routes.map { $0.sorted().joined(separator: ",") } ?? "*"),
             ("created_at", String(createdAt)),
+            ("tags", tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")),
+            ("client_tags", clientTags.text),
+            ("limits", limits.map(LimitText.format).joined(separator: ";")),
         ]
         if let revokedAt { out.append(("revoked_at", String(revokedAt))) }
+        if let expiresAtMs { out.append(("expires_at_ms", String(expiresAtMs))) }
+        if let rotatedTo { out.append(("rotated_to", rotatedTo)) }
         return out
     }
 
@@ -46,9 +74,39 @@ public struct GatewayKeyRecord: Sendable, Equatable {
         guard let id = fields["id"], let hash = fields["hash"], let created = fields["created_at"].flatMap({ Int($0) })
         else { return nil }
         let routes = fields["routes"] ?? "*"
+        var tags: [String: String] = [:]
+        for pair in (fields["tags"] ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { tags[String(parts[0])] = String(parts[1]) }
+        }
         self.init(id: id, name: fields["name"] ?? "", hash: hash, displayPrefix: fields["prefix"] ?? "",
                   routes: routes == "*" ? nil : Set(routes.split(separator: ",").map(String.init)),
-                  createdAt: created, revokedAt: fields["revoked_at"].flatMap { Int($0) })
+                  createdAt: created, revokedAt: fields["revoked_at"].flatMap { Int($0) }, tags: tags,
+                  clientTags: fields["client_tags"].map(ClientTagPolicy.init(text:)) ?? .any,
+                  limits: (fields["limits"] ?? "").split(separator: ";").compactMap { LimitText.parse(String($0)) },
+                  expiresAtMs: fields["expires_at_ms"].flatMap { Int64($0) }, rotatedTo: fields["rotated_to"])
+    }
+}
+
+/// A key's limit as text: `requests=100/1m`, `tokens=50000/1h` (counted per key).
+public enum LimitText {
+    public static func parse(_ text: String) -> LimitConfig? {
+        let parts = text.trimmingASCIIWhitespace().split(separator: "=", maxSplits: 1)
+        guard parts.count == 2 else { return nil }
+        let amount = parts[1].split(separator: "/", maxSplits: 1)
+        guard amount.count == 2, let count = Int(amount[0]), count > 0,
+              let window = DurationText.parse(String(amount[1])), window > .zero else { return nil }
+        switch parts[0] {
+        case "requests": return LimitConfig(per: .key, requests: count, window: window)
+        case "tokens": return LimitConfig(per: .key, tokens: count, window: window)
+        default: return nil
+        }
+    }
+
+    public static func format(_ limit: LimitConfig) -> String {
+        let window = DurationText.format(limit.window)
+        return [limit.requests.map { "requests=\($0)/\(window)" }, limit.tokens.map { "tokens=\($0)/\(window)" }]
+            .compactMap { $0 }.joined(separator: ";")
     }
 }
 

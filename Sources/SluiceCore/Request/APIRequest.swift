@@ -13,6 +13,8 @@ public struct APIRequest: Sendable {
     public let stream: Bool
     /// `stream_options.include_usage: true`.
     public let includeUsage: Bool
+    /// The client's cap on output tokens (`max_completion_tokens`, else `max_tokens`).
+    public let maxTokens: Int?
     /// Byte range of the `model` value (quotes included) in `body`.
     private let modelRange: Range<Int>
     /// Every top-level member's name and value range, in body order.
@@ -33,6 +35,8 @@ public struct APIRequest: Sendable {
         var model: (String, Range<Int>)?
         var stream = false
         var includeUsage = false
+        var maxTokens: Int?
+        var maxCompletionTokens: Int?
         for member in members {
             if let expected = Self.expectedKinds(operation)[member.key], !expected.contains(member.kind) {
                 let names = expected.map(\.rawValue).sorted().joined(separator: " or ")
@@ -42,6 +46,10 @@ public struct APIRequest: Sendable {
             switch member.key {
             case "model":
                 model = (JSONScanner.decodeString(at: member.range, in: body), member.range)
+            case "max_tokens" where member.kind == .number:
+                maxTokens = Int(String(decoding: body[member.range], as: UTF8.self))
+            case "max_completion_tokens" where member.kind == .number:
+                maxCompletionTokens = Int(String(decoding: body[member.range], as: UTF8.self))
             case "stream":
                 stream = member.kind == .bool && body[member.range.lowerBound] == UInt8(ascii: "t")
             case "stream_options" where member.kind == .object:
@@ -74,6 +82,7 @@ public struct APIRequest: Sendable {
         self.model = name
         self.stream = stream
         self.includeUsage = includeUsage
+        self.maxTokens = (maxCompletionTokens ?? maxTokens).map { max(0, $0) }
         self.modelRange = range
         self.members = members.map { ($0.key, $0.range) }
     }

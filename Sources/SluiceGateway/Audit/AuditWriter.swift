@@ -20,30 +20,43 @@ final class AuditWriter {
         self.writerId = "\(context.hostName):\(getpid()):\(context.loadedAtMs):\(index)"
     }
 
-    /// Writes `record` (numbered here), sending `extra` (another script call) in the same
-    /// round trip; returns `extra`'s reply when Redis answered.
-    func write(_ record: AuditRecord, with extra: (script: RedisScript, keys: [String], arguments: [String])?) -> RedisValue? {
+    /// Writes `record` (numbered here), sending `extras` (other script calls: health report,
+    /// settlement) in the same round trip; returns their replies when Redis answered.
+    func write(_ record: AuditRecord, with extras: [(script: RedisScript, keys: [String], arguments: [String])]) -> [RedisValue]? {
         sequence += 1
         var record = record
         record.writer = writerId
         record.seq = sequence
-        let append = appendCall(record)
         context.metrics.add(MetricsScripts.increments(for: record))
+        return append(appendCall(record), with: extras)
+    }
+
+    /// Appends an alert (a record of kind `alert`, JSON already made) to the stream.
+    func writeAlert(json: String, requestId: String) {
+        sequence += 1
+        let audit = context.config.audit
+        let keys = context.redisKeys
+        let call = (AuditScripts.append, [keys.auditStream, keys.auditHead, keys.auditWriters],
+                    [String(audit.maxLength), writerId, String(sequence), requestId, "alert", json])
+        _ = append(call, with: [])
+    }
+
+    private func append(_ append: (script: RedisScript, keys: [String], arguments: [String]),
+                        with extras: [(script: RedisScript, keys: [String], arguments: [String])]) -> [RedisValue]? {
         let spool = context.auditSpool
         if spool.hasRecords || ContinuousClock.now < quietUntil {
             spool.append(keys: append.keys, arguments: append.arguments)
-            guard let extra, ContinuousClock.now >= quietUntil else { return nil }
-            return try? redis.evaluateAll([extra]).first
+            guard !extras.isEmpty, ContinuousClock.now >= quietUntil else { return nil }
+            return try? redis.evaluateAll(extras)
         }
         do {
-            // Health and the record: one round trip. The record goes last, so its reply is
-            // `replies.last`.
-            let replies = try redis.evaluateAll((extra.map { [$0] } ?? []) + [append])
+            // Health, settlement and the record: one round trip. The record goes last.
+            let replies = try redis.evaluateAll(extras + [append])
             if case .error(let message) = replies.last {
                 context.logger.error("Redis refused an audit record; it is spooled", metadata: ["error": "\(message)"])
                 spool.append(keys: append.keys, arguments: append.arguments)
             }
-            return extra == nil ? nil : replies.first
+            return Array(replies.dropLast())
         } catch {
             quietUntil = ContinuousClock.now + .seconds(1)
             context.logger.error("Redis is unreachable; audit records go to the local spool",

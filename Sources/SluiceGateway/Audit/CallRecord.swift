@@ -27,6 +27,10 @@ final class CallRecord {
     var requestBody: [UInt8] = []
     var responseBody: [UInt8] = []
     var credential: String?
+    /// The call's cost at its endpoint's price, in nano-dollars.
+    var costNanos: Int64?
+    /// Headers every response to this call carries (`x-ratelimit-*`, ignored tags).
+    var responseHeaders: [(name: String, value: String)] = []
 
     init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
         self.requestId = requestId
@@ -68,7 +72,8 @@ final class CallRecord {
                            latencyMs: Int((now - started).wholeMilliseconds),
                            ttfbMs: firstByteAt.map { Int(($0 - started).wholeMilliseconds) },
                            upstreamMs: Int(upstream.wholeMilliseconds), promptTokens: usage?.prompt,
-                           completionTokens: usage?.completion, usageSource: usageSource, cost: nil, stream: stream,
+                           completionTokens: usage?.completion, usageSource: usageSource,
+                           cost: costNanos.map { Double($0) / 1e9 }, stream: stream,
                            streamCompleted: streamCompleted)
         if let redactor {
             let known = secrets + (credential.map { [$0] } ?? [])

@@ -25,11 +25,21 @@ final class EndpointHealthStore {
     /// The route's upstreams now; probe leases last `probeLease` and are held by `owner`.
     /// `nil` when Redis is unavailable.
     func snapshot(of endpoints: [EndpointConfig], probeLease: Duration, owner: String) -> HealthSnapshot? {
+        let call = snapshotCall(of: endpoints, probeLease: probeLease, owner: owner)
+        return snapshot(from: run(call.script, keys: call.keys, arguments: call.arguments), of: endpoints)
+    }
+
+    /// The script call `snapshot` makes, for sending it in a pipeline with admission.
+    func snapshotCall(of endpoints: [EndpointConfig], probeLease: Duration,
+                      owner: String) -> (script: RedisScript, keys: [String], arguments: [String]) {
         let upstreams = Self.distinct(endpoints.map(\.upstreamKey))
-        let reply = run(HealthScripts.snapshot, keys: upstreams.map(keys.endpointHealth),
-                        arguments: [String(probeLease.wholeMilliseconds), owner])
+        return (HealthScripts.snapshot, upstreams.map(keys.endpointHealth), [String(probeLease.wholeMilliseconds), owner])
+    }
+
+    /// What a `snapshotCall` reply says; `nil` for no (or an error) reply.
+    func snapshot(from reply: RedisValue?, of endpoints: [EndpointConfig]) -> HealthSnapshot? {
         guard case .array(let items) = reply else { return nil }
-        return HealthSnapshot.parse(items.compactMap(\.integer), upstreams: upstreams)
+        return HealthSnapshot.parse(items.compactMap(\.integer), upstreams: Self.distinct(endpoints.map(\.upstreamKey)))
     }
 
     /// Records every attempt of a request and gives back the probe leases `owner` did not use.

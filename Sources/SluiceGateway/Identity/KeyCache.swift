@@ -10,6 +10,7 @@ public final class KeyCache: Sendable {
     private struct Entry {
         let record: GatewayKeyRecord?
         let expires: ContinuousClock.Instant
+        let stored: ContinuousClock.Instant
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -29,14 +30,25 @@ public final class KeyCache: Sendable {
         }
     }
 
+    /// How long a found key stays usable from memory while Redis cannot be reached.
+    static let staleLimit: Duration = .seconds(600)
+
+    /// A key found less than `staleLimit` ago, for when Redis cannot be asked again.
+    public func stale(hash: String, now: ContinuousClock.Instant = .now) -> GatewayKeyRecord? {
+        entries.withLock { entries in
+            guard let entry = entries[hash], now - entry.stored < Self.staleLimit else { return nil }
+            return entry.record
+        }
+    }
+
     /// Remembers the lookup result for `hash`.
     public func store(hash: String, record: GatewayKeyRecord?, now: ContinuousClock.Instant = .now) {
         entries.withLock { entries in
             if entries.count >= capacity {
-                entries = entries.filter { $0.value.expires > now }
+                entries = entries.filter { $0.value.expires > now || now - $0.value.stored < Self.staleLimit }
                 if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             }
-            entries[hash] = Entry(record: record, expires: now + ttl)
+            entries[hash] = Entry(record: record, expires: now + ttl, stored: now)
         }
     }
 }

@@ -16,22 +16,46 @@ public struct KeyDirectory {
         self.names = names
     }
 
-    /// Creates a key; returns the key text (shown once) and its stored record.
-    public func create(name: String, routes: Set<String>?) throws(RedisError) -> (key: String, record: GatewayKeyRecord) {
+    /// Creates a key with `policy`, valid until `expiresAtMs` (if given); returns the key
+    /// text (shown once) and its stored record.
+    public func create(name: String, policy: AccessPolicy = AccessPolicy(),
+                       expiresAtMs: Int64? = nil) throws(RedisError) -> (key: String, record: GatewayKeyRecord) {
         var generator = SystemRandomNumberGenerator()
         let (key, id) = GatewayKeyFormat.generate(using: &generator)
         let record = GatewayKeyRecord(id: id, name: name, hash: GatewayKeyFormat.hash(key),
-                                      displayPrefix: GatewayKeyFormat.displayPrefix(of: key), routes: routes,
-                                      createdAt: Int(Date().timeIntervalSince1970))
+                                      displayPrefix: GatewayKeyFormat.displayPrefix(of: key), routes: policy.routes,
+                                      createdAt: Int(Date().timeIntervalSince1970), tags: policy.tags,
+                                      clientTags: policy.clientTags, limits: policy.limits, expiresAtMs: expiresAtMs)
+        try store(record)
+        return (key, record)
+    }
+
+    /// Replaces the key `id` with a new one of the same name and policy. The old key keeps
+    /// working for `grace`, then every responder refuses it (its expiry is checked on each
+    /// call, so no cache delays that). `nil` if there is no such active key.
+    public func rotate(id: String, grace: Duration) throws(RedisError) -> (key: String, record: GatewayKeyRecord, old: GatewayKeyRecord)? {
+        guard let hash = try redis.checked(["HGET", names.gatewayKeyIndex, id], idempotent: true).text,
+              var old = try lookup(hash: hash), old.revokedAt == nil else { return nil }
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        guard old.expiresAtMs.map({ $0 > nowMs }) ?? true else { return nil }
+        let (key, record) = try create(name: old.name, policy: old.policy, expiresAtMs: nil)
+        let ends = nowMs + grace.wholeMilliseconds
+        old.expiresAtMs = min(old.expiresAtMs ?? .max, ends)
+        old.rotatedTo = record.id
+        _ = try redis.checked(["HSET", names.gatewayKey(hash: old.hash), "expires_at_ms", String(old.expiresAtMs ?? ends),
+                               "rotated_to", record.id])
+        return (key, record, old)
+    }
+
+    private func store(_ record: GatewayKeyRecord) throws(RedisError) {
         let fields = record.fields.flatMap { [$0.0, $0.1] }
         let replies = try redis.pipeline([
             ["MULTI"],
             ["HSET", names.gatewayKey(hash: record.hash)] + fields,
-            ["HSET", names.gatewayKeyIndex, id, record.hash],
+            ["HSET", names.gatewayKeyIndex, record.id, record.hash],
             ["EXEC"],
         ])
         if case .error(let message) = replies.last { throw RedisError(.server, message) }
-        return (key, record)
     }
 
     /// Every key, newest first.

@@ -75,6 +75,9 @@ enum MetricsPage {
             "sluice_fallbacks_total": ("counter", "Calls that needed more than one attempt."),
             "sluice_upstream_attempts_total": ("counter", "Upstream calls by endpoint and result."),
             "sluice_streams_incomplete_total": ("counter", "Streams that ended without their terminal event."),
+            "sluice_admission_refused_total": ("counter", "Calls refused by a rate limit or a budget."),
+            "sluice_admission_redis_unavailable_total": ("counter", "Admissions decided without Redis (fail-open / fail-closed)."),
+            "sluice_budget_alerts_total": ("counter", "Budget thresholds reached."),
         ]
         var families: [String: [(series: String, value: Double)]] = [:]
         for (series, value) in fields {

@@ -32,14 +32,24 @@ struct Authenticator {
         } else {
             do {
                 record = try KeyDirectory(redis: redis, names: context.redisKeys).lookup(hash: hash)
+                context.keyCache.store(hash: hash, record: record)
             } catch {
-                context.logger.error("key lookup failed: \(error)")
-                throw GatewayError(.backendUnavailable, "The gateway cannot check API keys right now; retry shortly.",
-                                   retryAfter: 1)
+                // A key this worker saw recently keeps working while Redis is away (its
+                // revocation cannot be seen then either); an unknown key cannot be checked.
+                guard let known = context.keyCache.stale(hash: hash) else {
+                    context.logger.error("key lookup failed: \(error)")
+                    throw GatewayError(.backendUnavailable, "The gateway cannot check API keys right now; retry shortly.",
+                                       retryAfter: 1)
+                }
+                record = known
             }
-            context.keyCache.store(hash: hash, record: record)
         }
         guard let record, record.revokedAt == nil else { throw invalid }
+        guard record.isValid(atMs: Governor.nowMs()) else {
+            throw GatewayError(.invalidCredential, record.rotatedTo != nil
+                ? "This API key was rotated and its grace period is over; use the key that replaced it."
+                : "This API key has expired.")
+        }
         return .key(record)
     }
 }

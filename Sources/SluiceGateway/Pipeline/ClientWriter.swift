@@ -13,7 +13,7 @@ struct ClientWriter {
         var headers: [(name: String, value: String)] = [
             ("Content-Type", contentType), ("Content-Length", String(body.count)), ("X-Sluice-Request-Id", requestId),
         ]
-        headers += extraHeaders
+        headers += extraHeaders + call.responseHeaders
         call.sent(status: status)
         request.write(ResponseHead(status: status, headers: headers).encoded)
         request.write(body)
@@ -40,7 +40,7 @@ struct ClientWriter {
             ("Content-Type", contentType), ("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"),
             ("X-Sluice-Request-Id", requestId),
         ]
-        headers += extraHeaders
+        headers += extraHeaders + call.responseHeaders
         call.sent(status: 200)
         request.write(ResponseHead(status: 200, headers: headers).encoded)
         return flush ? request.flush() : true

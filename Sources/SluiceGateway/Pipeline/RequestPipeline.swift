@@ -15,6 +15,10 @@ public final class RequestPipeline {
     private let redis: RedisConnection
     private let healthStore: EndpointHealthStore
     private let auditWriter: AuditWriter
+    private let governor: Governor
+    /// The reservations of the call being served, settled once its response is out: the
+    /// call's own, and those of the endpoints it tried (`per: endpoint` limits) by name.
+    private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?)] = []
     /// The call being served, recorded once its response is out.
     private var call: CallRecord?
     /// The attempts of the request being served, reported once its response is out.
@@ -28,6 +32,7 @@ public final class RequestPipeline {
                                                logger: context.logger)
         self.auditWriter = AuditWriter(redis: redis, context: context,
                                        index: context.pipelineCount.add(1, ordering: .relaxed).newValue)
+        self.governor = Governor(context: context, redis: redis)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
@@ -111,41 +116,82 @@ public final class RequestPipeline {
                                "The model '\(route.name)' serves \(route.type.rawValue) requests, not /v1/\(operation.rawValue).",
                                param: "model")
         }
-        let tags = try fcgi.param("HTTP_X_SLUICE_TAGS").map { (header) throws(GatewayError) in
+        let clientTags = try fcgi.param("HTTP_X_SLUICE_TAGS").map { (header) throws(GatewayError) in
             try RequestTags.parse(header: header)
         } ?? [:]
+        // Forced tags win; client tags the policy does not allow are dropped, and named.
+        let (tags, ignored) = caller.policy.resolveTags(client: clientTags)
+        if !ignored.isEmpty { writer.call.responseHeaders.append(("X-Sluice-Ignored-Tags", ignored.joined(separator: ","))) }
         writer.call.tags = tags
-        forward(request, route: route, tags: tags, writer: writer)
+        try context.config.governance.requiredTags.check(tags, scope: "This gateway")
+        try route.requiredTags.check(tags, scope: "The model '\(route.name)'")
+        let plan = governor.plan(for: request, route: route, caller: caller, tags: tags)
+        forward(request, route: route, tags: tags, plan: plan, writer: writer)
     }
 
     /// Tries the route's endpoints in plan order until one answers, within the route's
     /// attempts and deadline, and answers the client itself (errors included, with the
     /// visibility headers). Every attempt is kept for the health report after the response.
-    private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], writer: ClientWriter) {
+    private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
+                         writer: ClientWriter) {
         let started = ContinuousClock.now
         let deadline = route.retry.deadline.map { started + $0 }
         let owner = EndpointHealthStore.newOwner()
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
-        let health = route.endpoints.count > 1
-            ? healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner) : nil
+        let snapshotCall = route.endpoints.count > 1
+            ? healthStore.snapshotCall(of: route.endpoints, probeLease: probeLease(for: route), owner: owner) : nil
+        var health: HealthSnapshot?
+        var refusal: GatewayError?
+        if let admission {
+            // Admission and the health snapshot: one round trip.
+            let (decision, reply) = governor.admit(admission, with: snapshotCall)
+            health = healthStore.snapshot(from: reply, of: route.endpoints)
+            switch decision {
+            case .admitted(let headers):
+                writer.call.responseHeaders += headers
+                pendingPlans.append((admission, nil))
+            case .refused(let error, let headers):
+                writer.call.responseHeaders += headers
+                refusal = error
+            }
+        } else if snapshotCall != nil {
+            health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner)
+        }
         let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1), health: health)
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
         defer {
             pendingReport = (attempts, Array(granted), owner)
         }
+        if let refusal {
+            return writer.send(refusal, extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0")])
+        }
         var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
         var lastEndpoint = plan.first
         var exhaustedProviders = Set<String>()
+        // Endpoints whose own limits refused this call.
+        var refusedEndpoints = Set<String>()
         var retryAfterMs: [String: Int] = [:]
         let maxAttempts = route.retry.attempts ?? plan.count
         var cursor = 0
-        while attempts.count < maxAttempts, plan.contains(where: { !exhaustedProviders.contains($0.provider) }) {
+        while attempts.count < maxAttempts,
+              plan.contains(where: { !exhaustedProviders.contains($0.provider) && !refusedEndpoints.contains($0.name) }) {
             let endpoint = plan[cursor % plan.count]
             let round = cursor / plan.count
             cursor += 1
-            if exhaustedProviders.contains(endpoint.provider) { continue }
+            if exhaustedProviders.contains(endpoint.provider) || refusedEndpoints.contains(endpoint.name) { continue }
+            if round == 0, let endpointPlan = governor.plan(for: request, route: route, endpoint: endpoint) {
+                switch governor.admit(endpointPlan, with: nil).0 {
+                case .admitted:
+                    pendingPlans.append((endpointPlan, endpoint.name))
+                case .refused(let error, _):
+                    refusedEndpoints.insert(endpoint.name)
+                    lastError = error
+                    lastEndpoint = endpoint
+                    continue
+                }
+            }
             if round > 0 {
                 // Calling an endpoint again: back off, or wait as long as the provider asked.
                 let backoff = Duration.milliseconds(200 * (1 << min(round - 1, 6)))
@@ -288,6 +334,8 @@ public final class RequestPipeline {
         pendingReport = nil
         let finished = call
         call = nil
+        let plans = pendingPlans
+        pendingPlans = []
         let healthCall = report.flatMap {
             healthStore.reportCall($0.attempts, releasing: $0.unusedProbes, owner: $0.owner)
         }
@@ -295,14 +343,43 @@ public final class RequestPipeline {
             if let report { healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) }
             return
         }
-        let reply = auditWriter.write(finished.record(now: ContinuousClock.now, secrets: context.providerSecrets),
-                                      with: healthCall)
+        // Settle every reservation with the true usage (none for endpoints that did not answer).
+        let cost = governor.cost(of: finished.usage, at: finished.endpoint)
+        finished.costNanos = cost
+        var settlements: [AdmissionPlan.ScriptCall] = []
+        var settled: [AdmissionPlan?] = []
+        for pending in plans {
+            let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
+            guard let call = governor.settlement(pending.plan, usage: served ? finished.usage : nil,
+                                                 costNanos: served ? cost ?? 0 : 0) else { continue }
+            settlements.append(call)
+            settled.append(pending.endpoint == nil ? pending.plan : nil)
+        }
+        let replies = auditWriter.write(finished.record(now: ContinuousClock.now, secrets: context.providerSecrets),
+                                        with: (healthCall.map { [$0] } ?? []) + settlements)
+        for (plan, reply) in zip(settled, replies?.dropFirst(healthCall == nil ? 0 : 1) ?? []) {
+            guard let plan else { continue }
+            for alert in governor.alerts(in: reply, plan: plan, requestId: finished.requestId) {
+                raise(alert)
+            }
+        }
         guard let report else { return }
+        let reply = healthCall == nil ? nil : replies?.first
         for change in healthStore.changes(in: reply, attempts: report.attempts, unused: report.unusedProbes) {
             let level: Logger.Level = change.change == "recovered" ? .info : .warning
             context.logger.log(level: level, change.change == "recovered" ? "endpoint recovered" : "endpoint cooling down",
                                metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
         }
+    }
+
+    /// A budget threshold was reached: a log line, an audit record of kind `alert`, a metric
+    /// and the budget's webhook.
+    private func raise(_ alert: BudgetAlert) {
+        context.logger.warning("budget alert: \(alert.message)",
+                               metadata: ["budget": "\(alert.counter.budget.name)", "threshold": "\(alert.threshold)"])
+        auditWriter.writeAlert(json: alert.json, requestId: alert.requestId)
+        context.metrics.add([("sluice_budget_alerts_total{budget=\(JSONText.quoted(alert.counter.budget.name))}", "1")])
+        context.alertNotifier.post(alert)
     }
 
     /// Waits before another attempt; `false` if the client left meanwhile.

@@ -30,6 +30,12 @@ public final class WorkerContext: Sendable {
     let metrics = MetricsBuffer()
     /// Threads serving a request right now.
     let busyThreads = Atomic<Int>(0)
+    /// The current period of each budget's calendar.
+    let budgetPeriods: BudgetPeriods
+    /// Calls this process may admit while Redis is unreachable (fail-open).
+    let localAllowance: LocalAllowance
+    /// Budget alerts on their way to webhooks.
+    let alertNotifier: AlertNotifier
 
     public init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
         self.config = config
@@ -45,6 +51,10 @@ public final class WorkerContext: Sendable {
         self.providerSecrets = config.providers.values.flatMap { provider in
             ([provider.apiKey] + provider.headers.map(\.value)).compactMap { $0?.exposedValue }
         } + config.routes.values.flatMap { $0.endpoints.flatMap { $0.headers.map(\.value.exposedValue) } }
+        self.budgetPeriods = BudgetPeriods(defaultZone: config.governance.budgetTimeZone)
+        self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
+                                             window: config.governance.admission.localWindow)
+        self.alertNotifier = AlertNotifier(logger: logger)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         var name = [CChar](repeating: 0, count: 256)
         self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"

@@ -46,6 +46,9 @@ public enum WorkerProcess {
             logger.critical("cannot start the audit spool thread")
             return 71
         }
+        if !context.alertNotifier.start(state: state) {
+            logger.error("cannot start the alert thread; budget alerts will not reach their webhooks")
+        }
         if !KeepWarmThread(context: context, state: state).start() {
             logger.error("cannot start the keep-warm thread; endpoints with keep_warm will not be pinged")
         }

@@ -1,0 +1,97 @@
+/// Prices per million tokens, in US dollars: the defaults for well-known models and the
+/// overrides of `prices:` in the config.
+public struct ModelPrice: Sendable, Equatable {
+    public var input: Double
+    public var output: Double
+    /// Prompt tokens served from the provider's cache (`nil`: charged as input).
+    public var cachedInput: Double?
+
+    public init(input: Double, output: Double, cachedInput: Double? = nil) {
+        self.input = input
+        self.output = output
+        self.cachedInput = cachedInput
+    }
+
+    /// The cost of `usage` in nano-dollars (10⁻⁹ USD): a price per million tokens is
+    /// exactly a thousand nano-dollars per token per dollar.
+    public func costNanos(_ usage: TokenUsage) -> Int64 {
+        let cached = min(max(usage.cached, 0), usage.prompt)
+        let nanos = Double(usage.prompt - cached) * input * 1000 + Double(cached) * (cachedInput ?? input) * 1000
+            + Double(usage.completion) * output * 1000
+        return Int64(nanos.rounded(.up))
+    }
+}
+
+/// Looks up a provider model's price: `provider/model` in the config, then `model` in the
+/// config, then the defaults, each by the longest matching name prefix (so a dated model
+/// such as `gpt-4o-mini-2024-07-18` gets `gpt-4o-mini`'s price, not `gpt-4o`'s). Region
+/// and vendor prefixes of Bedrock model ids (`us.anthropic.`) are ignored.
+public struct PriceTable: Sendable {
+    /// `prices:` of the config, by `model` or `provider/model`.
+    public var overrides: [String: ModelPrice]
+
+    public init(overrides: [String: ModelPrice] = [:]) {
+        self.overrides = overrides
+    }
+
+    public func price(provider: String, model: String) -> ModelPrice? {
+        let bare = Self.bareModel(model)
+        if let found = Self.longestPrefix(of: provider + "/" + model, in: overrides) { return found }
+        if let found = Self.longestPrefix(of: model, in: overrides) ?? Self.longestPrefix(of: bare, in: overrides) {
+            return found
+        }
+        return Self.longestPrefix(of: bare, in: Self.defaults)
+    }
+
+    /// `us.anthropic.claude-3-5-sonnet-…` → `claude-3-5-sonnet-…`: leading all-letter
+    /// segments that end in a dot are a region or vendor.
+    static func bareModel(_ model: String) -> String {
+        var rest = Substring(model)
+        while let dot = rest.firstIndex(of: "."), dot > rest.startIndex, rest[..<dot].allSatisfy({ $0.isLetter }) {
+            rest = rest[rest.index(after: dot)...]
+        }
+        return String(rest)
+    }
+
+    private static func longestPrefix(of name: String, in table: [String: ModelPrice]) -> ModelPrice? {
+        if let exact = table[name] { return exact }
+        var best: (length: Int, price: ModelPrice)?
+        for (key, price) in table where name.hasPrefix(key) && key.count > (best?.length ?? 0) {
+            let next = name.dropFirst(key.count).first
+            // `gpt-4` must not price `gpt-4o`: a prefix ends where the name does or at a separator.
+            guard next == "-" || next == ":" || next == "@" || next == "." else { continue }
+            best = (key.count, price)
+        }
+        return best?.price
+    }
+
+    /// List prices (USD per million tokens) of well-known models, as published by their
+    /// providers; override them in `prices:` when your contract differs.
+    public static let defaults: [String: ModelPrice] = [
+        "gpt-4o": ModelPrice(input: 2.50, output: 10.00, cachedInput: 1.25),
+        "gpt-4o-mini": ModelPrice(input: 0.15, output: 0.60, cachedInput: 0.075),
+        "gpt-4.1": ModelPrice(input: 2.00, output: 8.00, cachedInput: 0.50),
+        "gpt-4.1-mini": ModelPrice(input: 0.40, output: 1.60, cachedInput: 0.10),
+        "gpt-4.1-nano": ModelPrice(input: 0.10, output: 0.40, cachedInput: 0.025),
+        "gpt-4-turbo": ModelPrice(input: 10.00, output: 30.00),
+        "gpt-4": ModelPrice(input: 30.00, output: 60.00),
+        "gpt-3.5-turbo": ModelPrice(input: 0.50, output: 1.50),
+        "o1": ModelPrice(input: 15.00, output: 60.00, cachedInput: 7.50),
+        "o3": ModelPrice(input: 2.00, output: 8.00, cachedInput: 0.50),
+        "o3-mini": ModelPrice(input: 1.10, output: 4.40, cachedInput: 0.55),
+        "o4-mini": ModelPrice(input: 1.10, output: 4.40, cachedInput: 0.275),
+        "text-embedding-3-small": ModelPrice(input: 0.02, output: 0),
+        "text-embedding-3-large": ModelPrice(input: 0.13, output: 0),
+        "text-embedding-ada-002": ModelPrice(input: 0.10, output: 0),
+        "claude-opus-4": ModelPrice(input: 15.00, output: 75.00, cachedInput: 1.50),
+        "claude-sonnet-4": ModelPrice(input: 3.00, output: 15.00, cachedInput: 0.30),
+        "claude-3-7-sonnet": ModelPrice(input: 3.00, output: 15.00, cachedInput: 0.30),
+        "claude-3-5-sonnet": ModelPrice(input: 3.00, output: 15.00, cachedInput: 0.30),
+        "claude-3-5-haiku": ModelPrice(input: 0.80, output: 4.00, cachedInput: 0.08),
+        "claude-3-opus": ModelPrice(input: 15.00, output: 75.00, cachedInput: 1.50),
+        "claude-3-haiku": ModelPrice(input: 0.25, output: 1.25, cachedInput: 0.03),
+        "titan-embed-text": ModelPrice(input: 0.02, output: 0),
+        "embed-english": ModelPrice(input: 0.10, output: 0),
+        "embed-multilingual": ModelPrice(input: 0.10, output: 0),
+    ]
+}

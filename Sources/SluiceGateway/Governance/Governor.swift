@@ -1,0 +1,191 @@
+import Glibc
+import Logging
+import SluiceCore
+import SluiceRedis
+
+/// Limits and budgets for one thread's calls: plans what a call reserves, admits it in one
+/// Redis round trip (with the endpoint-health snapshot in the same round trip), and builds
+/// the settlement that travels with the audit record after the response.
+final class Governor {
+    typealias ScriptCall = AdmissionPlan.ScriptCall
+
+    /// What admission decided for the call.
+    enum Admission {
+        /// Admitted; the headers go on the response.
+        case admitted([(name: String, value: String)])
+        /// Refused by a limit, a budget, or (fail-closed) an unreachable Redis.
+        case refused(GatewayError, [(name: String, value: String)])
+    }
+
+    private let context: WorkerContext
+    private let redis: RedisConnection
+    private var lastOutage: ContinuousClock.Instant?
+
+    init(context: WorkerContext, redis: RedisConnection) {
+        self.context = context
+        self.redis = redis
+    }
+
+    /// The reservations a call of `route` by `caller` with `tags` makes; `nil` when no limit
+    /// and no budget applies to it (then admission costs no round trip).
+    func plan(for request: APIRequest, route: RouteConfig, caller: Caller, tags: [String: String]) -> AdmissionPlan? {
+        let config = context.config
+        let counters = LimitPlanner.counters(config: config, route: route, caller: caller, tags: tags)
+        let nowMs = Self.nowMs()
+        var budgets = BudgetCounter.counters(config: config, route: route, caller: caller, tags: tags) { budget in
+            self.context.budgetPeriods.current(for: budget, nowMs: nowMs)
+        }
+        guard !counters.isEmpty || !budgets.isEmpty else { return nil }
+        let estimate = reservation(for: request)
+        if !budgets.isEmpty {
+            let worst = route.endpoints.map { endpoint in
+                config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)?
+                    .costNanos(TokenUsage(prompt: estimate.prompt, completion: estimate.completion)) ?? 0
+            }.max() ?? 0
+            for index in budgets.indices { budgets[index].wantNanos = worst }
+        }
+        return AdmissionPlan(id: AdmissionPlan.newId(), counters: counters, reservedTokens: estimate.prompt + estimate.completion,
+                             budgets: budgets)
+    }
+
+    /// The counters of one endpoint (its `per: endpoint` limits), checked when it is tried.
+    func plan(for request: APIRequest, route: RouteConfig, endpoint: EndpointConfig) -> AdmissionPlan? {
+        let counters = LimitPlanner.endpointCounters(config: context.config, route: route, endpoint: endpoint)
+        guard !counters.isEmpty else { return nil }
+        let estimate = reservation(for: request)
+        return AdmissionPlan(id: AdmissionPlan.newId(), counters: counters,
+                             reservedTokens: estimate.prompt + estimate.completion, budgets: [])
+    }
+
+    /// Tokens reserved before the call: the prompt estimated generously (a token per three
+    /// bytes of the request body, which is more than any tokenizer counts for the text in
+    /// it) plus the call's output cap (`max_tokens`, else `admission.default_max_tokens`;
+    /// none for embeddings).
+    func reservation(for request: APIRequest) -> (prompt: Int, completion: Int) {
+        let prompt = (request.body.count + 2) / 3
+        let completion = request.operation == .embeddings
+            ? 0 : request.maxTokens ?? context.config.governance.admission.defaultMaxTokens
+        return (prompt, completion)
+    }
+
+    /// Runs `plan`'s admission and `extra` (another script call, e.g. the health snapshot)
+    /// in one round trip. `extra`'s reply is `nil` when Redis could not be reached.
+    func admit(_ plan: AdmissionPlan, with extra: ScriptCall?) -> (Admission, RedisValue?) {
+        let call = plan.admitCall(keys: context.redisKeys, lifetime: .seconds(900))
+        let replies: [RedisValue]
+        do {
+            replies = try redis.evaluateAll([call] + (extra.map { [$0] } ?? []))
+        } catch {
+            return (unavailable(error), nil)
+        }
+        let extraReply = extra == nil ? nil : replies.last
+        guard case .array(let items) = replies.first else {
+            return (unavailable(replies.first.map { "\($0)" } ?? "no reply"), extraReply)
+        }
+        switch plan.decision(items.map { $0.integer ?? 0 }) {
+        case .admitted(let headers):
+            return (.admitted(headers.headers), extraReply)
+        case .refused(let error, let headers, let retryable):
+            let reason = error.code == .budgetExceeded ? "budget" : error.upstreamType ?? "requests"
+            context.metrics.add([("sluice_admission_refused_total{reason=\"\(reason)\"}", "1")])
+            var out = headers.headers
+            if !retryable { out.append(("x-should-retry", "false")) }
+            return (.refused(error, out), extraReply)
+        case .unknown:
+            return (unavailable("unexpected admission reply"), extraReply)
+        }
+    }
+
+    /// Redis could not decide: fail open within the process's allowance, or fail closed.
+    private func unavailable(_ error: Any) -> Admission {
+        let admission = context.config.governance.admission
+        let now = ContinuousClock.now
+        if lastOutage.map({ now - $0 >= .seconds(10) }) ?? true {
+            lastOutage = now
+            context.logger.error("LIMITS AND BUDGETS ARE NOT ENFORCED: Redis cannot be reached for admission",
+                                 metadata: ["mode": "\(admission.onRedisError.rawValue)", "error": "\(error)",
+                                            "local_allowance": "\(admission.localRequests) per \(DurationText.format(admission.localWindow)) per process"])
+        }
+        let mode = admission.onRedisError.rawValue
+        switch admission.onRedisError {
+        case .failOpen where context.localAllowance.take():
+            context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"admitted\"}", "1")])
+            return .admitted([])
+        case .failOpen:
+            context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"refused\"}", "1")])
+            return .refused(GatewayError(.backendUnavailable,
+                                         "Limits cannot be checked right now and this gateway process has used its local allowance; retry shortly.",
+                                         retryAfter: 1), [])
+        case .failClosed:
+            context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"refused\"}", "1")])
+            return .refused(GatewayError(.backendUnavailable, "Limits cannot be checked right now; retry shortly.",
+                                         retryAfter: 1), [])
+        }
+    }
+
+    /// The settlement of `plan` for a call that used `usage`, costing `costNanos`.
+    func settlement(_ plan: AdmissionPlan, usage: TokenUsage?, costNanos: Int64) -> ScriptCall? {
+        plan.settleCall(keys: context.redisKeys, usage: usage, costNanos: costNanos)
+    }
+
+    /// What a call cost at `endpoint`'s price, in nano-dollars; `nil` without a price.
+    func cost(of usage: TokenUsage?, at endpoint: EndpointConfig?) -> Int64? {
+        guard let usage, let endpoint,
+              let price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
+        else { return nil }
+        return price.costNanos(usage)
+    }
+
+    /// The thresholds a settlement reply says were crossed, as alerts.
+    func alerts(in reply: RedisValue?, plan: AdmissionPlan, requestId: String) -> [BudgetAlert] {
+        guard case .array(let items) = reply else { return [] }
+        let values = items.map { $0.integer ?? 0 }
+        var alerts: [BudgetAlert] = []
+        var index = 0
+        while index + 2 < values.count {
+            let budgetIndex = values[index] - 1
+            if plan.budgets.indices.contains(budgetIndex) {
+                alerts.append(BudgetAlert(counter: plan.budgets[budgetIndex], threshold: values[index + 1],
+                                          spentNanos: Int64(values[index + 2]), requestId: requestId,
+                                          timeMs: Self.nowMs()))
+            }
+            index += 3
+        }
+        return alerts
+    }
+
+    static func nowMs() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}
+
+/// A budget threshold reached: logged, appended to the audit stream as a record of kind
+/// `alert`, and POSTed to the budget's webhook.
+struct BudgetAlert: Sendable {
+    var counter: BudgetCounter
+    var threshold: Int
+    var spentNanos: Int64
+    var requestId: String
+    var timeMs: Int64
+
+    /// The alert's JSON (audit record and webhook body).
+    var json: String {
+        let budget = counter.budget
+        let fields: [(String, String)] = [
+            ("kind", "\"alert\""), ("type", "\"budget_threshold\""), ("time", JSONText.quoted(AuditRecord.iso8601(timeMs))),
+            ("ts_ms", String(timeMs)), ("budget", JSONText.quoted(budget.name)), ("per", JSONText.quoted(budget.per.rawValue)),
+            ("scope", JSONText.quoted(counter.scopeValue)), ("period", JSONText.quoted(budget.period.rawValue)),
+            ("period_start", JSONText.quoted(counter.periodLabel)), ("threshold_percent", String(threshold)),
+            ("spent_usd", Money.fixed(Double(spentNanos) / 1e9, 6)),
+            ("amount_usd", Money.fixed(Double(budget.amountNanos) / 1e9, 6)),
+            ("enforced", budget.enforce ? "true" : "false"), ("request_id", JSONText.quoted(requestId)),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    var message: String {
+        "\(counter.label) reached \(threshold)%: \(Money.format(nanos: spentNanos)) of \(Money.format(nanos: counter.budget.amountNanos)) this \(counter.budget.period.rawValue)"
+    }
+}
