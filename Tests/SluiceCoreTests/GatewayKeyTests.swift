@@ -91,10 +91,12 @@ final class GatewayKeyTests: XCTestCase {
     func testRecordFieldsInFixedOrder() {
         let record = GatewayKeyRecord(id: "key_1", name: "n", hash: "h", displayPrefix: "p", routes: ["b", "a"],
                                       createdAt: 10, revokedAt: 20)
-        XCTAssertEqual(record.fields.map(\.0), ["id", "name", "hash", "prefix", "routes", "created_at", "revoked_at"])
-        XCTAssertEqual(record.fields.map(\.1), ["key_1", "n", "h", "p", "a,b", "10", "20"])
+        XCTAssertEqual(record.fields.map(\.0), ["id", "name", "hash", "prefix", "routes", "created_at", "tags", "client_tags",
+                                                "limits", "revoked_at"])
+        XCTAssertEqual(record.fields.map(\.1), ["key_1", "n", "h", "p", "a,b", "10", "", "*", "", "20"])
         let active = GatewayKeyRecord(id: "key_1", name: "n", hash: "h", displayPrefix: "p", routes: nil, createdAt: 10)
-        XCTAssertEqual(active.fields.map(\.0), ["id", "name", "hash", "prefix", "routes", "created_at"])
+        XCTAssertEqual(active.fields.map(\.0), ["id", "name", "hash", "prefix", "routes", "created_at", "tags", "client_tags",
+                                                "limits"])
         XCTAssertEqual(active.fields.first { $0.0 == "routes" }?.1, "*")
     }
 

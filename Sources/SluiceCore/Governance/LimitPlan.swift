@@ -57,7 +57,8 @@ public enum LimitPlanner {
                 }
                 guard let value, limit.value == nil || limit.value == value else { continue }
                 let separator = limit.per == .tag ? "" : " "
-                counters += make(limit, where: place, value: value, label: "for \(what)\(separator)\(value)\(suffix)")
+                let scopeSuffix = limit.per == .route ? "" : suffix
+                counters += make(limit, where: place, value: value, label: "for \(what)\(separator)\(value)\(scopeSuffix)")
             }
         }
         return counters

@@ -22,10 +22,11 @@ public struct ModelPrice: Sendable, Equatable {
     }
 }
 
-/// Looks up a provider model's price: `provider/model` in the config, then `model` in the
-/// config, then the defaults, each by the longest matching name prefix (so a dated model
-/// such as `gpt-4o-mini-2024-07-18` gets `gpt-4o-mini`'s price, not `gpt-4o`'s). Region
-/// and vendor prefixes of Bedrock model ids (`us.anthropic.`) are ignored.
+/// Looks up a provider model's price: `provider/model` in the config first, else the
+/// longest matching name prefix among the config's `model` entries and the defaults (so a
+/// dated model such as `gpt-4o-mini-2024-07-18` gets `gpt-4o-mini`'s price, not
+/// `gpt-4o`'s; on equal length the config wins). Region and vendor prefixes of Bedrock
+/// model ids (`us.anthropic.`) are ignored.
 public struct PriceTable: Sendable {
     /// `prices:` of the config, by `model` or `provider/model`.
     public var overrides: [String: ModelPrice]
@@ -35,12 +36,14 @@ public struct PriceTable: Sendable {
     }
 
     public func price(provider: String, model: String) -> ModelPrice? {
+        if let found = Self.longestPrefix(of: provider + "/" + model, in: overrides) { return found.price }
         let bare = Self.bareModel(model)
-        if let found = Self.longestPrefix(of: provider + "/" + model, in: overrides) { return found }
-        if let found = Self.longestPrefix(of: model, in: overrides) ?? Self.longestPrefix(of: bare, in: overrides) {
-            return found
+        let candidates = [Self.longestPrefix(of: model, in: overrides), Self.longestPrefix(of: bare, in: overrides),
+                          Self.longestPrefix(of: bare, in: Self.defaults)].compactMap { $0 }
+        // The most specific name wins; on a tie, the config's (listed first) wins.
+        return candidates.max { $0.length < $1.length }.map { best in
+            candidates.first { $0.length == best.length }!.price
         }
-        return Self.longestPrefix(of: bare, in: Self.defaults)
     }
 
     /// `us.anthropic.claude-3-5-sonnet-…` → `claude-3-5-sonnet-…`: leading all-letter
@@ -53,8 +56,8 @@ public struct PriceTable: Sendable {
         return String(rest)
     }
 
-    private static func longestPrefix(of name: String, in table: [String: ModelPrice]) -> ModelPrice? {
-        if let exact = table[name] { return exact }
+    private static func longestPrefix(of name: String, in table: [String: ModelPrice]) -> (length: Int, price: ModelPrice)? {
+        if let exact = table[name] { return (name.count, exact) }
         var best: (length: Int, price: ModelPrice)?
         for (key, price) in table where name.hasPrefix(key) && key.count > (best?.length ?? 0) {
             let next = name.dropFirst(key.count).first
@@ -62,7 +65,7 @@ public struct PriceTable: Sendable {
             guard next == "-" || next == ":" || next == "@" || next == "." else { continue }
             best = (key.count, price)
         }
-        return best?.price
+        return best
     }
 
     /// List prices (USD per million tokens) of well-known models, as published by their
