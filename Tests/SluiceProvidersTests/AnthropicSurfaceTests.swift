@@ -211,6 +211,21 @@ final class AnthropicSurfaceTests: XCTestCase {
                        #"data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"# + "\n\n")
     }
 
+    func testRefusalDeltasBecomeTextWithStopReasonRefusal() {
+        var stream = AnthropicSurface.streamTranslator(model: "m")
+        let chunks = [
+            #"data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""},"finish_reason":null}]}"#,
+            #"data: {"id":"c","choices":[{"index":0,"delta":{"refusal":"I can't help."},"finish_reason":null}]}"#,
+            #"data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            "data: [DONE]",
+        ]
+        let events = transcript(chunks.flatMap { stream.translate(event: bytes($0 + "\n\n")).output ?? [] })
+        XCTAssertEqual(events.map(\.name), ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                                            "message_delta", "message_stop"])
+        XCTAssertTrue(events[2].data.contains("I can't help."))
+        XCTAssertTrue(events[4].data.contains(#""stop_reason":"refusal""#), events[4].data)
+    }
+
     func testOpenAIErrorChunkEndsTheSurfaceStream() {
         var stream = AnthropicSurface.streamTranslator(model: "m")
         let out = stream.translate(event: bytes(#"data: {"error":{"message":"boom","type":"server_error"}}"# + "\n\n"))

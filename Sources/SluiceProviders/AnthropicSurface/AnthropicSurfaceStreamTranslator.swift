@@ -21,6 +21,8 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
     /// OpenAI tool call index → content block index.
     private var blockByToolIndex: [Int: Int] = [:]
     private var stopReason: String?
+    /// The model refused (OpenAI streams the refusal text as `delta.refusal`).
+    private var refused = false
     private var reported: MessagesUsage?
     public private(set) var generatedBytes = 0
 
@@ -61,7 +63,9 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
     private mutating func translate(choice: JSONObject) -> String {
         var out = ""
         let delta = choice["delta"]
-        if let text = delta?["content"]?.stringValue, !text.isEmpty {
+        let refusal = delta?["refusal"]?.stringValue
+        if refusal != nil { refused = true }
+        if let text = delta?["content"]?.stringValue ?? refusal, !text.isEmpty {
             if openBlock == nil || openBlock?.toolIndex != nil {
                 out += openNewBlock(JSONObject([("type", .string("text")), ("text", .string(""))]), toolIndex: nil)
             }
@@ -88,7 +92,7 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
             }
         }
         if let finish = choice["finish_reason"]?.stringValue {
-            stopReason = MessagesStopReason.stopReason(finish)
+            stopReason = refused && finish == "stop" ? "refusal" : MessagesStopReason.stopReason(finish)
             out += closeOpenBlock()
         }
         return out
