@@ -150,6 +150,42 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(loaded.warnings, [])
     }
 
+    func testAnthropicProviderDefaults() throws {
+        let yaml = """
+            redis: { url: "redis://127.0.0.1:6379/0" }
+            providers:
+              anthropic: { kind: anthropic, api_key: "${env:ANTHROPIC_API_KEY}" }
+              pinned:    { kind: anthropic, base_url: "https://proxy.example.com/anthropic/v1/", api_key: "k",
+                           anthropic_version: "2024-10-22", auth_header: Authorization, auth_prefix: "Bearer " }
+            routes:
+              chat: { endpoints: [ { provider: anthropic, model: claude-3-opus-20240229 } ] }
+            """
+        let loaded = try XCTUnwrap(loadConfig(yaml, secrets: FakeSecrets(environment: ["ANTHROPIC_API_KEY": "sk-ant-1"])))
+        let anthropic = try XCTUnwrap(loaded.config.providers["anthropic"])
+        XCTAssertEqual(anthropic.kind, .anthropic)
+        XCTAssertEqual(anthropic.baseURL, "https://api.anthropic.com/v1")
+        XCTAssertEqual(anthropic.authHeader, "x-api-key")
+        XCTAssertEqual(anthropic.authPrefix, "")
+        XCTAssertEqual(anthropic.anthropicVersion, "2023-06-01")
+        XCTAssertEqual(anthropic.apiKey?.exposedValue, "sk-ant-1")
+        let pinned = try XCTUnwrap(loaded.config.providers["pinned"])
+        XCTAssertEqual(pinned.baseURL, "https://proxy.example.com/anthropic/v1")
+        XCTAssertEqual(pinned.anthropicVersion, "2024-10-22")
+        XCTAssertEqual(pinned.authHeader, "Authorization")
+        XCTAssertEqual(pinned.authPrefix, "Bearer ")
+    }
+
+    func testAnthropicVersionBelongsToAnthropicOnly() {
+        let error = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers:
+              openai: { kind: openai, anthropic_version: "2023-06-01" }
+            routes:
+              chat: { endpoints: [ { provider: openai, model: m } ] }
+            """)
+        XCTAssertEqual(error.issues.map(\.message), ["only kind anthropic takes 'anthropic_version'"])
+    }
+
     func testDesignExampleWithoutAnthropicLoads() throws {
         let yaml = """
             redis: { url: "redis://127.0.0.1:6379/0" }

@@ -2,7 +2,7 @@ import Yams
 
 extension ConfigLoader.Reader {
     /// Provider kinds named in the design that a later version will support.
-    static let plannedProviderKinds = ["anthropic", "bedrock", "azure_openai", "databricks"]
+    static let plannedProviderKinds = ["bedrock", "azure_openai", "databricks"]
 
     /// `providers:`: at least one, by name. `names` lists every declared name, even of
     /// providers with problems, so that routes naming them do not report them again.
@@ -29,12 +29,16 @@ extension ConfigLoader.Reader {
 
     /// `providers.NAME:`.
     private func providerConfig(named name: String, _ node: Node, at path: String) -> ProviderConfig? {
-        let allowed = ["kind", "base_url", "api_key", "auth_header", "auth_prefix", "headers", "timeouts"]
+        let allowed = ["kind", "base_url", "api_key", "auth_header", "auth_prefix", "headers", "timeouts",
+                       "anthropic_version"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let kind = required(fields, "kind").flatMap { providerKind($0, at: fields.path("kind")) }
         let baseURL = baseURL(fields, kind: kind)
         // Read the other fields even without a kind or URL, to report their problems too.
         var provider = ProviderConfig(name: name, kind: kind ?? .openai, baseURL: baseURL ?? "", apiKey: nil)
+        if kind == .anthropic {
+            (provider.authHeader, provider.authPrefix) = ("x-api-key", "")
+        }
         if let node = fields["api_key"], let key = secret(node, at: fields.path("api_key")),
            isHeaderSafe(key, at: node, field: fields.path("api_key")) {
             provider.apiKey = key
@@ -54,6 +58,16 @@ extension ConfigLoader.Reader {
         if let node = fields["timeouts"] {
             provider.timeouts = timeouts(node, at: fields.path("timeouts"))
         }
+        if let node = fields["anthropic_version"] {
+            if kind != .anthropic {
+                report("only kind anthropic takes 'anthropic_version'", at: node, field: fields.path("anthropic_version"))
+            } else if let version = nonEmptyString(node, at: fields.path("anthropic_version")) {
+                if version.unicodeScalars.contains(where: { Self.isControl($0) || $0 == " " }) {
+                    report("must not contain spaces or control characters", at: node, field: fields.path("anthropic_version"))
+                }
+                provider.anthropicVersion = version
+            }
+        }
         return kind != nil && baseURL != nil ? provider : nil
     }
 
@@ -70,11 +84,12 @@ extension ConfigLoader.Reader {
         return nil
     }
 
-    /// `base_url:`, defaulted for `openai`, required otherwise; one trailing slash removed.
+    /// `base_url:`, defaulted for `openai` and `anthropic`, required otherwise; one trailing slash removed.
     private func baseURL(_ fields: ConfigLoader.Fields, kind: ProviderKind?) -> String? {
         guard let node = fields["base_url"] else {
             switch kind {
             case .openai: return "https://api.openai.com/v1"
+            case .anthropic: return "https://api.anthropic.com/v1"
             case .openaiCompatible:
                 _ = required(fields, "base_url", because: " (kind openai_compatible has no default)")
                 return nil

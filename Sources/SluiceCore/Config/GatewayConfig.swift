@@ -153,6 +153,8 @@ public enum ProviderKind: String, Sendable, CaseIterable {
     /// Any server speaking OpenAI's API (vLLM, Databricks' OpenAI-compatible path, …),
     /// with a configurable auth header.
     case openaiCompatible = "openai_compatible"
+    /// api.anthropic.com's Messages API (`x-api-key`, `anthropic-version`).
+    case anthropic
 }
 
 /// `providers.NAME:` — one upstream account.
@@ -171,6 +173,8 @@ public struct ProviderConfig: Sendable {
     public var headers: [(name: String, value: Secret)]
     /// Per-provider timeouts (routes and endpoints may override).
     public var timeouts: Timeouts
+    /// `anthropic_version:` — the `anthropic-version` header sent to `kind: anthropic`.
+    public var anthropicVersion = "2023-06-01"
 
     public init(name: String, kind: ProviderKind, baseURL: String, apiKey: Secret?, authHeader: String = "Authorization",
                 authPrefix: String = "Bearer ", headers: [(name: String, value: Secret)] = [], timeouts: Timeouts = Timeouts()) {

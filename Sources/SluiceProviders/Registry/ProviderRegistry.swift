@@ -6,6 +6,7 @@ public enum ProviderRegistry {
     public static func translator(for kind: ProviderKind) -> ProviderTranslator {
         switch kind {
         case .openai, .openaiCompatible: return OpenAITranslator()
+        case .anthropic: return AnthropicTranslator()
         }
     }
 }
