@@ -3,6 +3,7 @@
 -- Environment (read in every wrk thread):
 --   BENCH_BODY_FILE  the request body (JSON)
 --   BENCH_AUTH       optional Authorization header value ("Bearer sk-...")
+--   BENCH_TAGS       optional X-Sluice-Tags header value
 --
 -- done() prints one machine-readable line, `BENCH_DONE {...}`, next to wrk's
 -- own report: exact latency percentiles in microseconds, error counters and
@@ -18,6 +19,11 @@ wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth ~= nil and auth ~= "" then
    wrk.headers["Authorization"] = auth
+end
+
+local tags = os.getenv("BENCH_TAGS")
+if tags ~= nil and tags ~= "" then
+   wrk.headers["X-Sluice-Tags"] = tags
 end
 
 function done(summary, latency, requests)

@@ -1,5 +1,11 @@
 import SluiceCore
 
+/// The API a client called: OpenAI's (`/v1/chat/completions` …) or Anthropic's Messages
+/// API (`/v1/messages`), served from the same routes.
+enum ClientSurface {
+    case openAI, anthropic
+}
+
 /// What the pipeline learns about one call while serving it, turned into its
 /// `AuditRecord` once the response is out.
 final class CallRecord {
@@ -27,6 +33,8 @@ final class CallRecord {
     var requestBody: [UInt8] = []
     var responseBody: [UInt8] = []
     var credential: String?
+    /// The API the client speaks: errors and answers are shaped for it.
+    var surface: ClientSurface = .openAI
     /// The call's cost at its endpoint's price, in nano-dollars.
     var costNanos: Int64?
     /// Headers every response to this call carries (`x-ratelimit-*`, ignored tags).

@@ -1,5 +1,6 @@
 import SluiceCore
 import SluiceFastCGI
+import SluiceProviders
 
 /// Writes responses to the client through nginx.
 struct ClientWriter {
@@ -25,12 +26,27 @@ struct ClientWriter {
         send(status: status, contentType: "application/json", body: Array(json.utf8), extraHeaders: extraHeaders)
     }
 
-    /// The OpenAI-shaped error response for `error`.
+    /// The error response for `error`, in the shape of the client's API (OpenAI's
+    /// `{"error": {...}}`, or Anthropic's `{"type": "error", "error": {...}}`).
     func send(_ error: GatewayError, extraHeaders: [(name: String, value: String)] = []) {
         var headers = extraHeaders
         if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
         call.sent(status: error.httpStatus, error: error)
-        sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
+        switch call.surface {
+        case .openAI:
+            sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
+        case .anthropic:
+            send(status: error.httpStatus, contentType: "application/json", body: AnthropicSurface.errorBody(for: error),
+                 extraHeaders: headers)
+        }
+    }
+
+    /// The event that ends a started stream with `error`, in the client's API's shape.
+    func streamErrorEvent(_ error: GatewayError) -> [UInt8] {
+        switch call.surface {
+        case .openAI: return Array(error.streamEvent.utf8)
+        case .anthropic: return AnthropicSurface.streamErrorEvent(for: error)
+        }
     }
 
     /// Starts a streamed response: headers only, flushed at once unless `flush` is false

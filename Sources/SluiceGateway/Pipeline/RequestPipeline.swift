@@ -82,7 +82,10 @@ public final class RequestPipeline {
                 throw GatewayError(.backendUnavailable, "Metrics live in Redis, which cannot be reached.", retryAfter: 1)
             }
         }
-        let operation = APIOperation(rawValue: String(path.dropFirst(4)))
+        // Anthropic's Messages API is served as chat completions, translated both ways.
+        let isMessages = path == "/v1/messages"
+        if isMessages { writer.call.surface = .anthropic }
+        let operation = isMessages ? .chatCompletions : APIOperation(rawValue: String(path.dropFirst(4)))
         guard path.hasPrefix("/v1/"), operation != nil || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
             throw GatewayError(.notFound, "Unknown API path '\(path)'.")
         }
@@ -96,7 +99,8 @@ public final class RequestPipeline {
             return try models(path: path, caller: caller, writer: writer)
         }
         guard method == "POST" else { throw GatewayError(.methodNotAllowed, "Use POST for \(path).") }
-        let request = try APIRequest(operation: operation, body: body)
+        let request = try APIRequest(operation: operation,
+                                     body: isMessages ? AnthropicSurface.chatRequest(fromMessages: body) : body)
         writer.call.stream = request.stream
         guard let route = context.config.routes[request.model] else {
             throw GatewayError(.routeNotFound, "The model '\(request.model)' does not exist or you do not have access to it.",
@@ -221,8 +225,12 @@ public final class RequestPipeline {
                 return writer.send(error, extraHeaders: visibility(route, endpoint, attempts.count))
             }
             let visible = visibility(route, endpoint, attempts.count + 1)
+            var streamTranslator = translator.streamTranslator(for: request)
+            if writer.call.surface == .anthropic {
+                streamTranslator = ChainedStreamTranslator(streamTranslator, AnthropicSurface.streamTranslator(model: request.model))
+            }
             let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
-                                      translator: translator.streamTranslator(for: request), extraHeaders: visible)
+                                      translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
             let attemptStart = ContinuousClock.now
             let outcome = http.perform(upstream, handler: relay)
             let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
@@ -292,14 +300,31 @@ public final class RequestPipeline {
                 guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
             case .completed(let status) where (200..<300).contains(status):
                 record(.ok, status: status, errorClass: "ok")
-                if let reported = TokenUsage.openAI(in: relay.body) {
+                // The provider's answer in OpenAI's shape (unchanged for OpenAI-compatible ones).
+                let translated: [UInt8]?
+                do {
+                    translated = try translator.clientBody(for: request, status: status, body: relay.body)
+                } catch {
+                    return writer.send(error, extraHeaders: visible)
+                }
+                let answer = translated ?? relay.body
+                if let reported = TokenUsage.openAI(in: answer) {
                     (call.usage, call.usageSource) = (reported, .provider)
                 } else {
                     call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
-                                            completion: TokenUsage.estimate(bytes: relay.body.count))
+                                            completion: TokenUsage.estimate(bytes: answer.count))
                     call.usageSource = .estimated
                 }
-                return writer.send(status: status, contentType: relay.contentType, body: relay.body, extraHeaders: visible)
+                if writer.call.surface == .anthropic {
+                    do {
+                        let message = try AnthropicSurface.messageResponse(fromChatCompletion: answer, model: request.model)
+                        return writer.send(status: status, contentType: "application/json", body: message, extraHeaders: visible)
+                    } catch {
+                        return writer.send(error, extraHeaders: visible)
+                    }
+                }
+                let type = translated == nil ? relay.contentType : "application/json"
+                return writer.send(status: status, contentType: type, body: answer, extraHeaders: visible)
             case .completed(let status):
                 lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
                                                    provider: provider)

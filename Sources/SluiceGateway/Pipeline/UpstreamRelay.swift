@@ -14,7 +14,8 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private let wantsStream: Bool
     private var translator: StreamTranslator
     private let extraHeaders: [(name: String, value: String)]
-    private var framer = SSEFramer()
+    private var framer: EventFramer
+    private let framing: StreamFraming
     private var lastPeerCheck = ContinuousClock.now
 
     private(set) var status = 0
@@ -43,7 +44,10 @@ final class UpstreamRelay: UpstreamResponseHandler {
 
     private(set) var stopReason: StopReason?
 
-    init(writer: ClientWriter, context: WorkerContext, wantsStream: Bool, translator: StreamTranslator, extraHeaders: [(name: String, value: String)]) {
+    init(writer: ClientWriter, context: WorkerContext, wantsStream: Bool, translator: StreamTranslator,
+         framing: StreamFraming = .serverSentEvents, extraHeaders: [(name: String, value: String)]) {
+        self.framing = framing
+        self.framer = EventFramer(framing)
         self.writer = writer
         self.context = context
         self.wantsStream = wantsStream
@@ -61,7 +65,8 @@ final class UpstreamRelay: UpstreamResponseHandler {
         self.status = status
         self.headers = headers
         headAt = ContinuousClock.now
-        isStream = wantsStream && (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
+        let streamType = framing == .awsEventStream ? "application/vnd.amazon.eventstream" : "text/event-stream"
+        isStream = wantsStream && (200..<300).contains(status) && contentType.hasPrefix(streamType)
         return true
     }
 
@@ -81,14 +86,17 @@ final class UpstreamRelay: UpstreamResponseHandler {
             // headers: until then a failed upstream can still be replaced by another endpoint.
             if !streamStarted {
                 streamStarted = true
-                guard writer.startStream(contentType: contentType, extraHeaders: extraHeaders, flush: false) else {
+                // The client always gets server-sent events, whatever the provider's framing.
+                let clientType = framing == .serverSentEvents && writer.call.surface == .openAI
+                    ? contentType : "text/event-stream; charset=utf-8"
+                guard writer.startStream(contentType: clientType, extraHeaders: extraHeaders, flush: false) else {
                     clientGone = true
                     return false
                 }
             }
             let translated = translator.translate(event: event)
             if let error = translated.error {
-                request.write(error.streamEvent)
+                request.write(writer.streamErrorEvent(error))
                 endedWithError = true
                 return false
             }
@@ -132,7 +140,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
     func endStream(with error: GatewayError) {
         guard streamStarted, !endedWithError, stopReason != .clientGone else { return }
         let request = writer.request
-        request.write(error.streamEvent)
+        request.write(writer.streamErrorEvent(error))
         endedWithError = true
         _ = request.flush()
     }
