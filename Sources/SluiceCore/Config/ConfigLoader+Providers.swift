@@ -2,7 +2,7 @@ import Yams
 
 extension ConfigLoader.Reader {
     /// Provider kinds named in the design that a later version will support.
-    static let plannedProviderKinds = ["anthropic", "bedrock", "azure_openai", "databricks"]
+    static let plannedProviderKinds = ["anthropic"]
 
     /// `providers:`: at least one, by name. `names` lists every declared name, even of
     /// providers with problems, so that routes naming them do not report them again.
@@ -30,11 +30,18 @@ extension ConfigLoader.Reader {
     /// `providers.NAME:`.
     private func providerConfig(named name: String, _ node: Node, at path: String) -> ProviderConfig? {
         let allowed = ["kind", "base_url", "api_key", "auth_header", "auth_prefix", "headers", "timeouts"]
+            + Self.kindSpecificFields.map(\.field)
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let kind = required(fields, "kind").flatMap { providerKind($0, at: fields.path("kind")) }
-        let baseURL = baseURL(fields, kind: kind)
+        let region = kind == .bedrock ? awsRegion(fields) : nil
+        let baseURL = baseURL(fields, kind: kind, region: region)
         // Read the other fields even without a kind or URL, to report their problems too.
         var provider = ProviderConfig(name: name, kind: kind ?? .openai, baseURL: baseURL ?? "", apiKey: nil)
+        provider.region = region
+        if kind == .azureOpenAI {
+            provider.authHeader = "api-key"
+            provider.authPrefix = ""
+        }
         if let node = fields["api_key"], let key = secret(node, at: fields.path("api_key")),
            isHeaderSafe(key, at: node, field: fields.path("api_key")) {
             provider.apiKey = key
@@ -54,7 +61,8 @@ extension ConfigLoader.Reader {
         if let node = fields["timeouts"] {
             provider.timeouts = timeouts(node, at: fields.path("timeouts"))
         }
-        return kind != nil && baseURL != nil ? provider : nil
+        let kindFieldsValid = kindSpecificFields(fields, kind: kind, into: &provider)
+        return kind != nil && baseURL != nil && kindFieldsValid && (kind != .bedrock || region != nil) ? provider : nil
     }
 
     /// `kind:`, telling apart kinds this version lacks from typos.
@@ -70,13 +78,15 @@ extension ConfigLoader.Reader {
         return nil
     }
 
-    /// `base_url:`, defaulted for `openai`, required otherwise; one trailing slash removed.
-    private func baseURL(_ fields: ConfigLoader.Fields, kind: ProviderKind?) -> String? {
+    /// `base_url:`, defaulted for `openai` and `bedrock` (from `region`), required otherwise;
+    /// one trailing slash removed.
+    private func baseURL(_ fields: ConfigLoader.Fields, kind: ProviderKind?, region: String?) -> String? {
         guard let node = fields["base_url"] else {
             switch kind {
             case .openai: return "https://api.openai.com/v1"
-            case .openaiCompatible:
-                _ = required(fields, "base_url", because: " (kind openai_compatible has no default)")
+            case .bedrock: return region.map { "https://bedrock-runtime.\($0).amazonaws.com" }
+            case .openaiCompatible, .azureOpenAI, .databricks:
+                _ = required(fields, "base_url", because: " (kind \(kind?.rawValue ?? "") has no default)")
                 return nil
             case nil: return nil
             }
