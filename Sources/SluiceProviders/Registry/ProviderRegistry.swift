@@ -6,6 +6,9 @@ public enum ProviderRegistry {
     public static func translator(for kind: ProviderKind) -> ProviderTranslator {
         switch kind {
         case .openai, .openaiCompatible: return OpenAITranslator()
+        case .azureOpenAI: return OpenAITranslator(dialect: .azure)
+        case .databricks: return OpenAITranslator(dialect: .databricks)
+        case .bedrock: return BedrockTranslator()
         }
     }
 }
