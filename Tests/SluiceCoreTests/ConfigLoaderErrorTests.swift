@@ -130,8 +130,8 @@ final class ConfigLoaderErrorTests: XCTestCase {
               chat: { endpoints: [ { provider: claude, model: m } ] }
             """)
         XCTAssertEqual(summary(error), [
-            "3 providers.claude.kind: provider kind 'anthropic' is not supported by this version (supported: openai, openai_compatible)",
-            "4 providers.typo.kind: unknown provider kind 'opneai' (supported: openai, openai_compatible)",
+            "3 providers.claude.kind: provider kind 'anthropic' is not supported by this version (supported: openai, openai_compatible, bedrock, azure_openai, databricks)",
+            "4 providers.typo.kind: unknown provider kind 'opneai' (supported: openai, openai_compatible, bedrock, azure_openai, databricks)",
             "5 providers.vllm.base_url: missing required field 'base_url' (kind openai_compatible has no default)",
             "6 providers.plain.base_url: expected a URL starting with http:// or https://",
             "6 providers.plain.auth_header: invalid HTTP header name 'Bad Header'",
