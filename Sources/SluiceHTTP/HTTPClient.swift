@@ -29,7 +29,7 @@ public final class HTTPClient {
         let transfer = Transfer(handler: handler, limits: request.limits)
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
-        for header in request.headers {
+        for header in request.headers + Self.signingHeaders(request) {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
         // No "Expect: 100-continue" round trip before a POST body.
@@ -104,6 +104,17 @@ public final class HTTPClient {
         default:
             return .failed(.transport(detail), receivedHead: receivedHead)
         }
+    }
+
+    /// The AWS Signature Version 4 headers of a request that asks for them, signed now.
+    ///
+    /// Signed here rather than with libcurl's `CURLOPT_AWS_SIGV4`, which (7.88) signs the
+    /// path as sent instead of encoding its segments again as AWS expects (see `SigV4`).
+    /// The headers belong to this call only: nothing is left on the reused easy handle.
+    private static func signingHeaders(_ request: UpstreamRequest) -> [(name: String, value: String)] {
+        guard let signer = request.awsSigV4 else { return [] }
+        return SigV4.signingHeaders(method: request.method.rawValue, url: request.url, headers: request.headers,
+                                    body: request.body, signer: signer, unixTime: time(nil))
     }
 
     private static func millis(_ duration: Duration) -> Int {

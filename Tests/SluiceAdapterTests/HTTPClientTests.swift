@@ -110,6 +110,49 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertEqual(try stats()["requests"] as? Int, 5)
     }
 
+    // MARK: AWS Signature Version 4
+
+    /// A request carrying `awsSigV4` arrives signed for Bedrock (`…/{region}/bedrock/aws4_request`),
+    /// the signature verifies against what the server received (path with `%3A` included),
+    /// and the next, unsigned call on the same handle carries no trace of it.
+    func testSigV4SignedRequestVerifiesAndLeavesNothingOnTheHandle() throws {
+        let client = HTTPClient()
+        let body = #"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#
+        var signed = request("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", json: body)
+        signed.awsSigV4 = AWSSigV4(region: "us-west-2", service: "bedrock", accessKeyID: "AKIDTEST",
+                                   secretAccessKey: "test/secret+key", sessionToken: "session-token-1")
+        guard case .completed = client.perform(signed, handler: RecordingHandler()) else {
+            return XCTFail("the signed request did not complete")
+        }
+        let last = try XCTUnwrap(stats()["last_request"] as? [String: Any])
+        let sent = try XCTUnwrap(last["headers"] as? [String: String])
+        let authorization = try XCTUnwrap(sent["authorization"])
+        let today = String(SigV4.amzDate(Int(Date().timeIntervalSince1970)).prefix(8))
+        XCTAssertTrue(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDTEST/\(today)/us-west-2/bedrock/aws4_request, "
+                                              + "SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
+                      authorization)
+        XCTAssertEqual(sent["x-amz-date"]?.count, 16)
+        XCTAssertEqual(sent["x-amz-security-token"], "session-token-1")
+        XCTAssertEqual(sent["host"], "127.0.0.1:\(port)")
+        XCTAssertEqual(last["path"] as? String, "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse")
+        let verified = SigV4.verify(method: try XCTUnwrap(last["method"] as? String), rawPath: try XCTUnwrap(last["path"] as? String),
+                                    headers: sent.map { ($0.key, $0.value) }, body: Array(try XCTUnwrap(last["body"] as? String).utf8),
+                                    region: "us-west-2", service: "bedrock", now: Int(Date().timeIntervalSince1970)) {
+            $0 == "AKIDTEST" ? "test/secret+key" : nil
+        }
+        XCTAssertEqual(try verified.get().accessKeyID, "AKIDTEST")
+        let wrongSecret = SigV4.verify(method: "POST", rawPath: try XCTUnwrap(last["path"] as? String),
+                                       headers: sent.map { ($0.key, $0.value) }, body: Array(body.utf8)) { _ in "other" }
+        XCTAssertEqual(wrongSecret, .failure(.signatureMismatch))
+
+        XCTAssertEqual(client.perform(request("/v1/chat/completions", json: chat(model: "m")), handler: RecordingHandler()),
+                       .completed(status: 200))
+        let next = try XCTUnwrap((stats()["last_request"] as? [String: Any])?["headers"] as? [String: String])
+        XCTAssertNil(next["authorization"])
+        XCTAssertNil(next["x-amz-date"])
+        XCTAssertNil(next["x-amz-security-token"])
+    }
+
     // MARK: Failures
 
     func testConnectionRefused() throws {

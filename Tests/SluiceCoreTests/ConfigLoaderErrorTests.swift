@@ -131,7 +131,7 @@ final class ConfigLoaderErrorTests: XCTestCase {
             """)
         XCTAssertEqual(summary(error), [
             "3 providers.claude.anthropic_version: must not be empty",
-            "4 providers.typo.kind: unknown provider kind 'opneai' (supported: openai, openai_compatible, anthropic)",
+            "4 providers.typo.kind: unknown provider kind 'opneai' (supported: openai, openai_compatible, anthropic, bedrock, azure_openai, databricks)",
             "5 providers.vllm.base_url: missing required field 'base_url' (kind openai_compatible has no default)",
             "6 providers.plain.base_url: expected a URL starting with http:// or https://",
             "6 providers.plain.auth_header: invalid HTTP header name 'Bad Header'",

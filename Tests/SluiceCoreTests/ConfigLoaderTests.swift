@@ -183,7 +183,7 @@ final class ConfigLoaderTests: XCTestCase {
             routes:
               chat: { endpoints: [ { provider: openai, model: m } ] }
             """)
-        XCTAssertEqual(error.issues.map(\.message), ["only kind anthropic takes 'anthropic_version'"])
+        XCTAssertEqual(error.issues.map(\.message), ["'anthropic_version' applies only to providers of kind anthropic"])
     }
 
     func testDesignExampleWithoutAnthropicLoads() throws {

@@ -98,7 +98,7 @@ final class OpenAITranslatorTests: XCTestCase {
 
     func testRegistryServesBothKindsWithTheOpenAITranslator() {
         for kind in [ProviderKind.openai, .openaiCompatible] {
-            XCTAssertTrue(ProviderRegistry.translator(for: kind) is OpenAITranslator, kind.rawValue)
+            XCTAssertEqual((ProviderRegistry.translator(for: kind) as? OpenAITranslator)?.dialect, .openai, kind.rawValue)
         }
     }
 

@@ -2,7 +2,6 @@ import Yams
 
 extension ConfigLoader.Reader {
     /// Provider kinds named in the design that a later version will support.
-    static let plannedProviderKinds = ["bedrock", "azure_openai", "databricks"]
 
     /// `providers:`: at least one, by name. `names` lists every declared name, even of
     /// providers with problems, so that routes naming them do not report them again.
@@ -29,15 +28,21 @@ extension ConfigLoader.Reader {
 
     /// `providers.NAME:`.
     private func providerConfig(named name: String, _ node: Node, at path: String) -> ProviderConfig? {
-        let allowed = ["kind", "base_url", "api_key", "auth_header", "auth_prefix", "headers", "timeouts",
-                       "anthropic_version"]
+        let allowed = ["kind", "base_url", "api_key", "auth_header", "auth_prefix", "headers", "timeouts"]
+            + Self.kindSpecificFields.map(\.field)
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let kind = required(fields, "kind").flatMap { providerKind($0, at: fields.path("kind")) }
-        let baseURL = baseURL(fields, kind: kind)
+        let region = kind == .bedrock ? awsRegion(fields) : nil
+        let baseURL = baseURL(fields, kind: kind, region: region)
         // Read the other fields even without a kind or URL, to report their problems too.
         var provider = ProviderConfig(name: name, kind: kind ?? .openai, baseURL: baseURL ?? "", apiKey: nil)
+        provider.region = region
         if kind == .anthropic {
             (provider.authHeader, provider.authPrefix) = ("x-api-key", "")
+        }
+        if kind == .azureOpenAI {
+            provider.authHeader = "api-key"
+            provider.authPrefix = ""
         }
         if let node = fields["api_key"], let key = secret(node, at: fields.path("api_key")),
            isHeaderSafe(key, at: node, field: fields.path("api_key")) {
@@ -58,40 +63,37 @@ extension ConfigLoader.Reader {
         if let node = fields["timeouts"] {
             provider.timeouts = timeouts(node, at: fields.path("timeouts"))
         }
-        if let node = fields["anthropic_version"] {
-            if kind != .anthropic {
-                report("only kind anthropic takes 'anthropic_version'", at: node, field: fields.path("anthropic_version"))
-            } else if let version = nonEmptyString(node, at: fields.path("anthropic_version")) {
+        if let node = fields["anthropic_version"], kind == .anthropic {
+            if let version = nonEmptyString(node, at: fields.path("anthropic_version")) {
                 if version.unicodeScalars.contains(where: { Self.isControl($0) || $0 == " " }) {
                     report("must not contain spaces or control characters", at: node, field: fields.path("anthropic_version"))
                 }
                 provider.anthropicVersion = version
             }
         }
-        return kind != nil && baseURL != nil ? provider : nil
+        let kindFieldsValid = kindSpecificFields(fields, kind: kind, into: &provider)
+        return kind != nil && baseURL != nil && kindFieldsValid && (kind != .bedrock || region != nil) ? provider : nil
     }
 
-    /// `kind:`, telling apart kinds this version lacks from typos.
+    /// `kind:`, one of `ProviderKind`.
     private func providerKind(_ node: Node, at path: String) -> ProviderKind? {
         guard let text = string(node, at: path) else { return nil }
         if let kind = ProviderKind(rawValue: text) { return kind }
         let supported = ProviderKind.allCases.map(\.rawValue).joined(separator: ", ")
-        if Self.plannedProviderKinds.contains(text) {
-            report("provider kind '\(text)' is not supported by this version (supported: \(supported))", at: node, field: path)
-        } else {
-            report("unknown provider kind '\(text)' (supported: \(supported))", at: node, field: path)
-        }
+        report("unknown provider kind '\(text)' (supported: \(supported))", at: node, field: path)
         return nil
     }
 
-    /// `base_url:`, defaulted for `openai` and `anthropic`, required otherwise; one trailing slash removed.
-    private func baseURL(_ fields: ConfigLoader.Fields, kind: ProviderKind?) -> String? {
+    /// `base_url:`, defaulted for `openai`, `anthropic` and `bedrock` (from `region`),
+    /// required otherwise; one trailing slash removed.
+    private func baseURL(_ fields: ConfigLoader.Fields, kind: ProviderKind?, region: String?) -> String? {
         guard let node = fields["base_url"] else {
             switch kind {
             case .openai: return "https://api.openai.com/v1"
             case .anthropic: return "https://api.anthropic.com/v1"
-            case .openaiCompatible:
-                _ = required(fields, "base_url", because: " (kind openai_compatible has no default)")
+            case .bedrock: return region.map { "https://bedrock-runtime.\($0).amazonaws.com" }
+            case .openaiCompatible, .azureOpenAI, .databricks:
+                _ = required(fields, "base_url", because: " (kind \(kind?.rawValue ?? "") has no default)")
                 return nil
             case nil: return nil
             }

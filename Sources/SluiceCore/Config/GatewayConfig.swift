@@ -155,6 +155,13 @@ public enum ProviderKind: String, Sendable, CaseIterable {
     case openaiCompatible = "openai_compatible"
     /// api.anthropic.com's Messages API (`x-api-key`, `anthropic-version`).
     case anthropic
+    /// Amazon Bedrock Runtime (Converse, ConverseStream, InvokeModel for embeddings),
+    /// signed with AWS Signature Version 4.
+    case bedrock
+    /// Azure OpenAI: OpenAI's bodies at `/openai/deployments/{deployment}/…?api-version=…`.
+    case azureOpenAI = "azure_openai"
+    /// Databricks Model Serving: OpenAI's bodies at `/serving-endpoints/{name}/invocations`.
+    case databricks
 }
 
 /// `providers.NAME:` — one upstream account.
@@ -175,9 +182,16 @@ public struct ProviderConfig: Sendable {
     public var timeouts: Timeouts
     /// `anthropic_version:` — the `anthropic-version` header sent to `kind: anthropic`.
     public var anthropicVersion = "2023-06-01"
+    /// `bedrock`: the AWS region calls are signed for (`us-east-1`).
+    public var region: String?
+    /// `bedrock`: the AWS credentials calls are signed with (unless `apiKey` is a Bedrock API key).
+    public var awsCredentials: AWSCredentials?
+    /// `azure_openai`: the `api-version` query parameter (`2024-10-21`).
+    public var apiVersion: String?
 
     public init(name: String, kind: ProviderKind, baseURL: String, apiKey: Secret?, authHeader: String = "Authorization",
-                authPrefix: String = "Bearer ", headers: [(name: String, value: Secret)] = [], timeouts: Timeouts = Timeouts()) {
+                authPrefix: String = "Bearer ", headers: [(name: String, value: Secret)] = [], timeouts: Timeouts = Timeouts(),
+                region: String? = nil, awsCredentials: AWSCredentials? = nil, apiVersion: String? = nil) {
         self.name = name
         self.kind = kind
         self.baseURL = baseURL
@@ -186,6 +200,23 @@ public struct ProviderConfig: Sendable {
         self.authPrefix = authPrefix
         self.headers = headers
         self.timeouts = timeouts
+        self.region = region
+        self.awsCredentials = awsCredentials
+        self.apiVersion = apiVersion
+    }
+}
+
+/// An AWS access key pair, and the session token of temporary credentials.
+public struct AWSCredentials: Sendable, Equatable {
+    public var accessKeyID: Secret
+    public var secretAccessKey: Secret
+    /// Sent as `x-amz-security-token` (and signed) when set.
+    public var sessionToken: Secret?
+
+    public init(accessKeyID: Secret, secretAccessKey: Secret, sessionToken: Secret? = nil) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
     }
 }
 

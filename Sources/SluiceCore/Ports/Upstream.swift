@@ -8,14 +8,18 @@ public struct UpstreamRequest: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     public var limits: TransferLimits
+    /// Sign the call with AWS Signature Version 4 when it is sent (Bedrock). The HTTP
+    /// client adds `Host`, `X-Amz-Date`, `x-amz-security-token` and `Authorization`.
+    public var awsSigV4: AWSSigV4?
 
     public init(method: Method = .post, url: String, headers: [(name: String, value: String)], body: [UInt8],
-                limits: TransferLimits) {
+                limits: TransferLimits, awsSigV4: AWSSigV4? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.limits = limits
+        self.awsSigV4 = awsSigV4
     }
 }
 

@@ -2,8 +2,16 @@ import SluiceCore
 
 /// OpenAI and every server that speaks its API. Requests pass through with only
 /// `model` replaced; answers pass through unchanged.
+///
+/// Azure OpenAI and Databricks Model Serving speak the same bodies: they are this
+/// translator with another `OpenAIDialect` (the URL, the auth header and the error shape).
 public struct OpenAITranslator: ProviderTranslator {
-    public init() {}
+    /// Where the provider serves each operation and how it reports errors.
+    public let dialect: OpenAIDialect
+
+    public init(dialect: OpenAIDialect = .openai) {
+        self.dialect = dialect
+    }
 
     public func upstreamRequest(for request: APIRequest, endpoint: EndpointConfig, provider: ProviderConfig,
                                 limits: TransferLimits) throws(GatewayError) -> UpstreamRequest {
@@ -18,16 +26,33 @@ public struct OpenAITranslator: ProviderTranslator {
         // Streams always ask for usage, so the gateway knows the true totals; the usage chunk
         // is dropped again for a client that did not ask for it (`OpenAIStreamTranslator`).
         var params = endpoint.params
-        if request.stream && !request.includeUsage {
+        if request.stream && !request.includeUsage && dialect.streamsUsage(provider) {
             params.append(("stream_options", #"{"include_usage":true}"#))
         }
-        return UpstreamRequest(method: .post, url: provider.baseURL + request.operation.upstreamPath, headers: headers,
-                               body: request.upstreamBody(model: endpoint.model, params: params), limits: limits)
+        var body = request.upstreamBody(model: endpoint.model, params: params)
+        if !dialect.bodyNamesModel {
+            body = JSONMemberRemoval.removing("model", from: body)
+        }
+        return UpstreamRequest(method: .post, url: dialect.url(for: request.operation, model: endpoint.model, provider: provider),
+                               headers: headers, body: body, limits: limits)
     }
 
     public func clientError(status: Int, headers: [(name: String, value: String)], body: [UInt8],
                             provider: ProviderConfig) -> GatewayError {
-        OpenAIErrorBody.clientError(status: status, headers: headers, body: body, provider: provider)
+        switch dialect {
+        case .openai, .azure:
+            return OpenAIErrorBody.clientError(status: status, headers: headers, body: body, provider: provider)
+        case .databricks:
+            return DatabricksErrorBody.clientError(status: status, headers: headers, body: body, provider: provider)
+        }
+    }
+
+    /// OpenAI's own answers pass through. Azure OpenAI and Databricks answers pass through
+    /// too, except embeddings the client asked for as `base64` that came back as floats
+    /// (the provider ignored `encoding_format`): those are converted.
+    public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? {
+        guard dialect != .openai, EmbeddingEncoding.wantsBase64(request) else { return nil }
+        return EmbeddingEncoding.convertingToBase64(body)
     }
 
     public func streamTranslator(for request: APIRequest) -> StreamTranslator {

@@ -7,6 +7,9 @@ public enum ProviderRegistry {
         switch kind {
         case .openai, .openaiCompatible: return OpenAITranslator()
         case .anthropic: return AnthropicTranslator()
+        case .azureOpenAI: return OpenAITranslator(dialect: .azure)
+        case .databricks: return OpenAITranslator(dialect: .databricks)
+        case .bedrock: return BedrockTranslator()
         }
     }
 }
