@@ -1,19 +1,22 @@
 import SluiceProviders
 
 /// Splits a streamed upstream answer into whole events with the framer its provider's
-/// framing needs: server-sent events, or AWS event-stream messages (Bedrock).
+/// framing needs: server-sent events, or AWS event-stream messages (Bedrock's
+/// ConverseStream, whose CRCs the framer checks). Exactly one of the two is set; each
+/// is fed in place, so its pending bytes are never copied.
 struct EventFramer {
-    private var sse = SSEFramer()
-    private let framing: StreamFraming
+    private var sse: SSEFramer?
+    private var aws: EventStreamFramer?
 
     init(_ framing: StreamFraming) {
-        self.framing = framing
+        switch framing {
+        case .serverSentEvents: sse = SSEFramer()
+        case .awsEventStream: aws = EventStreamFramer()
+        }
     }
 
     mutating func feed(_ bytes: UnsafeRawBufferPointer, onEvent: (ArraySlice<UInt8>) -> Bool) -> Bool {
-        switch framing {
-        case .serverSentEvents, .awsEventStream:
-            return sse.feed(bytes, onEvent: onEvent)
-        }
+        if sse != nil { return sse!.feed(bytes, onEvent: onEvent) }
+        return aws!.feed(bytes, onEvent: onEvent)
     }
 }
