@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drive a running Sluice gateway with the official OpenAI Python SDK.
+"""Drive a running Sluice gateway with the official OpenAI and Anthropic Python SDKs.
 
     scripts/sdk-check.py [--base-url URL] [--key KEY] [--live]
 
@@ -7,8 +7,13 @@ URL and KEY default to $SLUICE_BASE_URL (else http://127.0.0.1:8080/v1) and
 $SLUICE_KEY (else the contents of run/gateway.key, written by scripts/up).
 
 Expects the routes of the offline default config (scripts/sluice.default.yaml):
-`chat`, `completions` and `embeddings`, served by `sluice mock-provider`, whose
-answers are deterministic ("Echo: " + the prompt). With --live (a gateway in
+`chat`, `completions` and `embeddings`, and one chat (and embeddings) route per
+provider kind (`chat-anthropic`, `chat-bedrock`, `chat-azure`, `chat-databricks`,
+`embeddings-azure`, `embeddings-databricks`, `embeddings-bedrock`), all served by
+`sluice mock-provider` in each provider's own wire format, whose answers are
+deterministic ("Echo: " + the prompt). Every chat route must give the OpenAI SDK
+identical-looking answers (plain, streamed with exactly one usage chunk, tool calls,
+streamed tool calls), and the Anthropic SDK the same through /v1/messages. With --live (a gateway in
 front of real models) the checks that depend on the mock's exact text are
 relaxed to "non-empty".
 
@@ -17,6 +22,7 @@ non-zero if any check failed.
 """
 
 import argparse
+import json
 import math
 import os
 import pathlib
@@ -28,6 +34,16 @@ try:
     from openai import OpenAI
 except ImportError:
     sys.exit("sdk-check: the openai package is missing (pip install openai)")
+try:
+    import anthropic
+except ImportError:  # the Anthropic checks are skipped (and counted as failed) without it
+    anthropic = None
+
+CHAT_ROUTES = ["chat", "chat-anthropic", "chat-bedrock", "chat-azure", "chat-databricks"]
+EMBEDDING_ROUTES = ["embeddings", "embeddings-azure", "embeddings-databricks", "embeddings-bedrock"]
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROMPT = "Say hello to the sluice gateway in a few words"
@@ -95,19 +111,21 @@ def main() -> int:
     checks = Checks()
     answers = {}
 
-    def chat_plain():
-        r = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": PROMPT}])
+    def chat_plain(route="chat"):
+        r = client.chat.completions.create(model=route, messages=[{"role": "user", "content": PROMPT}])
         text = r.choices[0].message.content or ""
         expect(text != "", "empty answer")
         if mock:
             expect(text == expected_text, f"answer {text!r}, expected {expected_text!r}")
         expect(r.usage is not None and r.usage.total_tokens > 0, f"usage {r.usage}")
-        answers["chat"] = text
+        expect(r.model == route, f"model {r.model!r}, expected the route {route!r}")
+        expect(r.choices[0].finish_reason == "stop", f"finish_reason {r.choices[0].finish_reason!r}")
+        answers[route] = (text, r.usage)
         return f"{r.usage.completion_tokens} completion tokens"
 
-    def chat_stream():
+    def chat_stream(route="chat"):
         stream = client.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": PROMPT}],
+            model=route, messages=[{"role": "user", "content": PROMPT}],
             stream=True, stream_options={"include_usage": True})
         pieces, usages, finish = [], [], None
         for chunk in stream:
@@ -120,10 +138,69 @@ def main() -> int:
         text = "".join(pieces)
         expect(len(pieces) >= 2, f"content arrived in {len(pieces)} chunk(s), expected several")
         expect(len(usages) == 1, f"{len(usages)} usage chunks, expected exactly 1")
-        expect(finish is not None, "no finish_reason")
-        if mock:
-            expect(text == answers.get("chat", expected_text), f"streamed {text!r} differs from the plain answer")
+        expect(finish == "stop", f"finish_reason {finish!r}")
+        if mock and route in answers:
+            plain, usage = answers[route]
+            expect(text == plain, f"streamed {text!r} differs from the plain answer")
+            expect((usages[0].prompt_tokens, usages[0].completion_tokens) == (usage.prompt_tokens, usage.completion_tokens),
+                   f"streamed usage {usages[0]} differs from the plain answer's {usage}")
         return f"{len(pieces)} content chunks, usage {usages[0].total_tokens} tokens"
+
+    def chat_stream_without_usage(route="chat"):
+        stream = client.chat.completions.create(
+            model=route, messages=[{"role": "user", "content": PROMPT}], stream=True)
+        chunks = list(stream)
+        usage_chunks = [c for c in chunks if c.usage is not None]
+        expect(not usage_chunks, f"{len(usage_chunks)} usage chunk(s) although the client did not ask")
+        return f"{len(chunks)} chunks, no usage"
+
+    def tool_call(route="chat"):
+        r = client.chat.completions.create(
+            model=route, tools=[WEATHER_TOOL],
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+        choice = r.choices[0]
+        expect(choice.finish_reason == "tool_calls", f"finish_reason {choice.finish_reason!r}")
+        calls = choice.message.tool_calls or []
+        expect(len(calls) == 1, f"{len(calls)} tool calls")
+        expect(calls[0].function.name == "get_weather", f"tool {calls[0].function.name!r}")
+        arguments = json.loads(calls[0].function.arguments)
+        if mock:
+            expect(arguments == {"location": "Paris"}, f"arguments {arguments!r}")
+        expect(calls[0].id, "no tool call id")
+        # The tool's answer goes back as a tool message with the call's id.
+        follow = client.chat.completions.create(model=route, tools=[WEATHER_TOOL], messages=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": calls[0].id, "type": "function",
+                 "function": {"name": "get_weather", "arguments": calls[0].function.arguments}}]},
+            {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny, 21 C"},
+        ])
+        expect(follow.choices[0].message.content, "no answer after the tool result")
+        return f"id {calls[0].id}"
+
+    def tool_call_stream(route="chat"):
+        stream = client.chat.completions.create(
+            model=route, tools=[WEATHER_TOOL], stream=True, stream_options={"include_usage": True},
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+        calls, finish, usages = {}, None, 0
+        for chunk in stream:
+            usages += chunk.usage is not None
+            for choice in chunk.choices:
+                finish = choice.finish_reason or finish
+                for delta in choice.delta.tool_calls or []:
+                    call = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+                    if delta.id:
+                        call["id"] = delta.id
+                    if delta.function and delta.function.name:
+                        call["name"] += delta.function.name
+                    if delta.function and delta.function.arguments:
+                        call["arguments"] += delta.function.arguments
+        expect(list(calls) == [0], f"tool call indexes {sorted(calls)}, expected [0]")
+        expect(calls[0]["id"] and calls[0]["name"] == "get_weather", f"call {calls[0]}")
+        expect(json.loads(calls[0]["arguments"]) == {"location": "Paris"} or not mock, f"arguments {calls[0]['arguments']!r}")
+        expect(finish == "tool_calls", f"finish_reason {finish!r}")
+        expect(usages == 1, f"{usages} usage chunks")
+        return f"id {calls[0]['id']}"
 
     def completions_plain():
         r = client.completions.create(model="completions", prompt=PROMPT)
@@ -143,11 +220,15 @@ def main() -> int:
             expect("".join(pieces) == answers.get("completions"), "streamed text differs from the plain answer")
         return f"{len(pieces)} chunks"
 
-    def embeddings():
-        # The SDK asks for base64 unless told otherwise, and decodes it.
+    def embeddings(route="embeddings"):
+        # The SDK asks for base64 unless told otherwise, and decodes it. Titan takes one
+        # text per call, so every route is asked for one text per call here.
         inputs = ["the first text", "a second, different text"]
-        by_default = client.embeddings.create(model="embeddings", input=inputs)
-        as_float = client.embeddings.create(model="embeddings", input=inputs, encoding_format="float")
+        by_default = [client.embeddings.create(model=route, input=[text]) for text in inputs]
+        as_float = [client.embeddings.create(model=route, input=[text], encoding_format="float") for text in inputs]
+        expect(all(r.usage.prompt_tokens > 0 for r in by_default), "no prompt_tokens in usage")
+        by_default = type("R", (), {"data": [r.data[0] for r in by_default]})
+        as_float = type("R", (), {"data": [r.data[0] for r in as_float]})
         expect(len(by_default.data) == 2 and len(as_float.data) == 2, "expected one embedding per input")
         for a, b in zip(by_default.data, as_float.data):
             va, vb = list(a.embedding), list(b.embedding)
@@ -179,11 +260,21 @@ def main() -> int:
         return expect_raises(openai.BadRequestError, lambda: client.chat.completions.create(
             model="chat", messages="not a list"))
 
-    checks.run("chat completion", chat_plain)
-    checks.run("chat completion, streamed with include_usage", chat_stream)
+    for route in CHAT_ROUTES:
+        checks.run(f"{route}: chat completion", lambda: chat_plain(route))
+        checks.run(f"{route}: streamed with include_usage", lambda: chat_stream(route))
+        checks.run(f"{route}: streamed without usage", lambda: chat_stream_without_usage(route))
+        checks.run(f"{route}: tool call and tool result", lambda: tool_call(route))
+        checks.run(f"{route}: streamed tool call", lambda: tool_call_stream(route))
+    if mock:
+        checks.run("every provider kind gives the same answer", lambda: expect(
+            len({answers[r][0] for r in CHAT_ROUTES if r in answers}) == 1 and len(answers) == len(CHAT_ROUTES),
+            f"answers {({r: answers[r][0] for r in answers})}"))
     checks.run("completion", completions_plain)
     checks.run("completion, streamed", completions_stream)
-    checks.run("embeddings, base64 (SDK default) and float", embeddings)
+    for route in EMBEDDING_ROUTES:
+        checks.run(f"{route}: embeddings, base64 (SDK default) and float", lambda: embeddings(route))
+    anthropic_checks(checks, args, mock)
     checks.run("models.list() has the default routes", models)
     checks.run("bad key -> AuthenticationError", bad_key)
     checks.run("unknown model -> NotFoundError", unknown_model)
@@ -191,6 +282,67 @@ def main() -> int:
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
+
+
+def anthropic_checks(checks: Checks, args, mock: bool) -> None:
+    """The official Anthropic SDK against /v1/messages, served from every chat route."""
+    if anthropic is None:
+        checks.run("anthropic SDK", lambda: expect(False, "the anthropic package is missing (pip install anthropic)"))
+        return
+    base = args.base_url[:-3] if args.base_url.endswith("/v1") else args.base_url
+    client = anthropic.Anthropic(base_url=base, api_key=args.key, max_retries=0, timeout=60)
+    expected = "Echo: " + PROMPT
+    tool = {"name": "get_weather", "description": "The weather in a city",
+            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}
+
+    def message(route):
+        m = client.messages.create(model=route, max_tokens=256, system="Answer briefly.",
+                                   messages=[{"role": "user", "content": PROMPT}])
+        text = "".join(block.text for block in m.content if block.type == "text")
+        expect(not mock or text == expected, f"answer {text!r}")
+        expect(m.stop_reason == "end_turn", f"stop_reason {m.stop_reason!r}")
+        expect(m.usage.input_tokens > 0 and m.usage.output_tokens > 0, f"usage {m.usage}")
+        return f"{m.usage.output_tokens} output tokens"
+
+    def stream(route):
+        with client.messages.stream(model=route, max_tokens=256,
+                                    messages=[{"role": "user", "content": PROMPT}]) as s:
+            pieces = list(s.text_stream)
+            final = s.get_final_message()
+        text = "".join(pieces)
+        expect(len(pieces) >= 2, f"{len(pieces)} text deltas")
+        expect(not mock or text == expected, f"streamed {text!r}")
+        expect(final.stop_reason == "end_turn", f"stop_reason {final.stop_reason!r}")
+        expect(final.usage.output_tokens > 0, f"usage {final.usage}")
+        return f"{len(pieces)} deltas, {final.usage.output_tokens} output tokens"
+
+    def tool_use(route):
+        m = client.messages.create(model=route, max_tokens=256, tools=[tool],
+                                   messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+        uses = [block for block in m.content if block.type == "tool_use"]
+        expect(m.stop_reason == "tool_use" and len(uses) == 1, f"stop_reason {m.stop_reason!r}, {len(uses)} tool uses")
+        expect(uses[0].name == "get_weather" and (not mock or uses[0].input == {"location": "Paris"}), f"{uses[0]}")
+        follow = client.messages.create(model=route, max_tokens=256, tools=[tool], messages=[
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": uses[0].id, "name": "get_weather",
+                                               "input": uses[0].input}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny"}]},
+        ])
+        expect(any(block.type == "text" for block in follow.content), "no text after the tool result")
+        return f"id {uses[0].id}"
+
+    def errors():
+        try:
+            client.messages.create(model="no-such-route", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        except anthropic.NotFoundError as error:
+            return f"NotFoundError, status {error.status_code}"
+        raise AssertionError("expected NotFoundError")
+
+    for route in CHAT_ROUTES:
+        checks.run(f"anthropic SDK, {route}: message", lambda: message(route))
+        checks.run(f"anthropic SDK, {route}: stream", lambda: stream(route))
+        checks.run(f"anthropic SDK, {route}: tool use", lambda: tool_use(route))
+    checks.run("anthropic SDK: unknown model -> NotFoundError", errors)
 
 
 if __name__ == "__main__":
