@@ -15,13 +15,14 @@ import Foundation
 ///   ``MockRuntimeFaults``), which replaces the suffix and headers entirely.
 ///
 /// Keys:
-/// - `status=N` (400–599): answer with OpenAI's error for that status instead; `529`
-///   (Anthropic's "overloaded") is typed like `503`.
+/// - `status=N` (400–599): answer with the request's provider's error for that status
+///   instead (OpenAI's here, typing `529`, Anthropic's "overloaded", like `503`; the other
+///   fronts render it in their own shape, see `MockRouter+Anthropic.swift` and the others).
 /// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent,
 ///   except for `quota`).
 /// - `quota=1`: answer with OpenAI's `insufficient_quota` error, status 429 unless
-///   `status` says otherwise, `retry-after` only when `retry_after` is given. `quota=0`
-///   turns it off.
+///   `status` says otherwise, `retry-after` only when `retry_after` is given (Anthropic:
+///   its 400 "credit balance is too low"). `quota=0` turns it off.
 /// - `delay=D`: wait before the response headers.
 /// - `interval=D`: wait between stream events.
 /// - `drop=N`: streams close the connection after N content events (or after the last
