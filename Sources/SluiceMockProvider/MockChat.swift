@@ -7,9 +7,9 @@ import Foundation
 /// or its text parts joined by spaces), cut to `max_completion_tokens` / `max_tokens`
 /// words (finish reason `length`). When the request has `tools`, `tool_choice` is not
 /// `"none"`, and the last user message contains "weather", the answer is instead a call
-/// of the first tool with arguments `{"location": "Paris"}` (finish reason `tool_calls`).
+/// of the first tool with arguments `{"location": "Paris"}` (finish reason `tool_calls`),
+/// or several calls with the `tools=N` fault (see ``MockToolCalls``).
 enum MockChat {
-    static let toolArguments = #"{"location": "Paris"}"#
 
     static func reply(to body: [String: Any], call: MockCall) throws(MockAPIError) -> MockReply.Body {
         guard let rawMessages = body["messages"], !(rawMessages is NSNull) else { throw .missing("messages") }
@@ -35,9 +35,10 @@ enum MockChat {
         let promptTokens = messages.reduce(0) { $0 + MockAnswer.words(of: $1.text).count + 3 }
         let chat = Chat(call: call, promptTokens: promptTokens, includeUsage: includeUsage)
 
-        if let tool = toolName(body), (body["tool_choice"] as? String) != "none",
-           userText.lowercased().contains("weather") {
-            return stream ? .events(chat.toolCallEvents(tool)) : .json(MockJSON.encode(chat.toolCallCompletion(tool)))
+        let tools = toolNames(body)
+        if !tools.isEmpty, (body["tool_choice"] as? String) != "none", userText.lowercased().contains("weather") {
+            let calls = MockToolCalls(tools: tools, count: call.faults.tools)
+            return stream ? .events(chat.toolCallEvents(calls)) : .json(MockJSON.encode(chat.toolCallCompletion(calls)))
         }
         let answer = MockAnswer.echo(userText, targetWords: call.faults.words, limit: limit)
         return stream ? .events(chat.events(answer)) : .json(MockJSON.encode(chat.completion(answer)))
@@ -53,10 +54,14 @@ enum MockChat {
         }.joined(separator: " ")
     }
 
-    private static func toolName(_ body: [String: Any]) -> String? {
-        guard let tools = body["tools"] as? [Any], let first = tools.first as? [String: Any] else { return nil }
-        let function = (first["function"] ?? first["custom"]) as? [String: Any]
-        return function?["name"] as? String ?? "tool"
+    /// The names of the request's tools, in order; `"tool"` for one without a name.
+    private static func toolNames(_ body: [String: Any]) -> [String] {
+        guard let tools = body["tools"] as? [Any] else { return [] }
+        return tools.compactMap { item in
+            guard let tool = item as? [String: Any] else { return nil }
+            let function = (tool["function"] ?? tool["custom"]) as? [String: Any]
+            return function?["name"] as? String ?? "tool"
+        }
     }
 }
 
@@ -67,20 +72,26 @@ private struct Chat {
     var includeUsage: Bool
 
     var id: String { "chatcmpl-mock-\(call.serial)" }
-    var toolCallID: String { "call_mock_\(call.serial)" }
+
+    /// `call_mock_<serial>` for the first call, `call_mock_<serial>_<index>` for the others.
+    func toolCallID(_ index: Int) -> String {
+        index == 0 ? "call_mock_\(call.serial)" : "call_mock_\(call.serial)_\(index)"
+    }
 
     func completion(_ answer: MockAnswer) -> [String: Any] {
         let message: [String: Any] = ["role": "assistant", "content": answer.text, "refusal": NSNull()]
         return envelope(message: message, finish: answer.finishReason, completionTokens: answer.words.count)
     }
 
-    func toolCallCompletion(_ tool: String) -> [String: Any] {
+    func toolCallCompletion(_ calls: MockToolCalls) -> [String: Any] {
         let message: [String: Any] = [
             "role": "assistant", "content": NSNull(), "refusal": NSNull(),
-            "tool_calls": [["id": toolCallID, "type": "function",
-                            "function": ["name": tool, "arguments": MockChat.toolArguments]]],
+            "tool_calls": calls.calls.enumerated().map { index, tool in
+                ["id": toolCallID(index), "type": "function",
+                 "function": ["name": tool.name, "arguments": tool.arguments]] as [String: Any]
+            },
         ]
-        return envelope(message: message, finish: "tool_calls", completionTokens: argumentWords.count)
+        return envelope(message: message, finish: "tool_calls", completionTokens: calls.tokens)
     }
 
     func events(_ answer: MockAnswer) -> [MockEvent] {
@@ -89,20 +100,26 @@ private struct Chat {
         return events + ending(finish: answer.finishReason, completionTokens: answer.words.count)
     }
 
-    func toolCallEvents(_ tool: String) -> [MockEvent] {
-        let opening: [String: Any] = [
-            "role": "assistant", "content": NSNull(), "refusal": NSNull(),
-            "tool_calls": [["index": 0, "id": toolCallID, "type": "function",
-                            "function": ["name": tool, "arguments": ""]]],
-        ]
-        var events = [MockEvent.chunk(chunk(delta: opening))]
-        events += MockAnswer.deltas(of: argumentWords).map { piece in
-            .chunk(chunk(delta: ["tool_calls": [["index": 0, "function": ["arguments": piece]]]]), isContent: true)
+    /// Per call in turn: a chunk that opens it (the first also carries the role), then
+    /// one chunk per argument piece, each naming the call by `index`.
+    func toolCallEvents(_ calls: MockToolCalls) -> [MockEvent] {
+        var events: [MockEvent] = []
+        for (index, tool) in calls.calls.enumerated() {
+            var opening: [String: Any] = [
+                "tool_calls": [["index": index, "id": toolCallID(index), "type": "function",
+                                "function": ["name": tool.name, "arguments": ""]] as [String: Any]],
+            ]
+            if index == 0 {
+                opening.merge(["role": "assistant", "content": NSNull(), "refusal": NSNull()]) { $1 }
+            }
+            events.append(.chunk(chunk(delta: opening)))
+            events += tool.argumentDeltas.map { piece in
+                .chunk(chunk(delta: ["tool_calls": [["index": index, "function": ["arguments": piece]]]]),
+                       isContent: true)
+            }
         }
-        return events + ending(finish: "tool_calls", completionTokens: argumentWords.count)
+        return events + ending(finish: "tool_calls", completionTokens: calls.tokens)
     }
-
-    private var argumentWords: [String] { MockAnswer.words(of: MockChat.toolArguments) }
 
     private func envelope(message: [String: Any], finish: String, completionTokens: Int) -> [String: Any] {
         [

@@ -6,25 +6,37 @@ import Foundation
 /// - a suffix on the model name after `@`, keys joined by commas:
 ///   `mock-model@status=429,retry_after=2`, `mock-model@delay=300ms,drop=3`
 ///   (the gateway rewrites the model name per route, so routes pick faults this way);
+///   for Azure OpenAI the suffix goes on the deployment in the path, for Databricks on
+///   the serving endpoint (`/serving-endpoints/chat@status=429/invocations`);
 /// - headers `x-mock-status`, `x-mock-retry-after`, `x-mock-delay`, `x-mock-interval`,
-///   `x-mock-drop`, `x-mock-words`, `x-mock-quota`, which win over the suffix;
+///   `x-mock-drop`, `x-mock-words`, `x-mock-quota`, `x-mock-tools`, `x-mock-stream-error`,
+///   `x-mock-content-filter`, which win over the suffix;
 /// - a runtime fault installed for the model with `POST /_mock/faults` (see
 ///   ``MockRuntimeFaults``), which replaces the suffix and headers entirely.
 ///
 /// Keys:
-/// - `status=N` (400–599): answer with OpenAI's error for that status instead; `529`
-///   (Anthropic's "overloaded") is typed like `503`.
+/// - `status=N` (400–599): answer with the request's provider's error for that status
+///   instead (OpenAI's here, typing `529`, Anthropic's "overloaded", like `503`; the other
+///   fronts render it in their own shape, see `MockRouter+Anthropic.swift` and the others).
 /// - `retry_after=S`: the `retry-after` header of that error (429 sends `1` when absent,
 ///   except for `quota`).
 /// - `quota=1`: answer with OpenAI's `insufficient_quota` error, status 429 unless
-///   `status` says otherwise, `retry-after` only when `retry_after` is given. `quota=0`
-///   turns it off.
+///   `status` says otherwise, `retry-after` only when `retry_after` is given (Anthropic:
+///   its 400 "credit balance is too low"). `quota=0` turns it off.
 /// - `delay=D`: wait before the response headers.
 /// - `interval=D`: wait between stream events.
 /// - `drop=N`: streams close the connection after N content events (or after the last
 ///   one, if fewer), without the finish chunk or `[DONE]`; other responses close after
 ///   the headers and half the body.
 /// - `words=N`: the answer repeats its words to exactly N words.
+/// - `tools=N` (1–8): a tool-call answer calls N tools at once (Anthropic: N `tool_use`
+///   blocks; OpenAI chat, Azure, Databricks: N `tool_calls`), to test per-index stream
+///   assembly.
+/// - `stream_error=N`: Anthropic streams only: after N content events (or after the
+///   last one, if fewer) send `event: error` with an `overloaded_error` and end the
+///   stream without `message_stop`, as Anthropic does when it fails mid-stream.
+/// - `content_filter=1`: Azure OpenAI only: answer with Azure's 400 `content_filter`
+///   error for the prompt.
 ///
 /// Durations are `300ms`, `2s`, `1.5s`, or a bare number of milliseconds.
 struct MockFaults: Sendable, Equatable {
@@ -35,8 +47,12 @@ struct MockFaults: Sendable, Equatable {
     var drop: Int?
     var words: Int?
     var quota = false
+    var tools: Int?
+    var streamError: Int?
+    var contentFilter = false
 
-    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota"]
+    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
+                                     "tools", "stream_error", "content_filter"]
 
     /// Splits `model@faults` into the model name and the fault text after the first `@`.
     static func split(model: String) -> (name: String, faults: String?) {
@@ -95,6 +111,15 @@ struct MockFaults: Sendable, Equatable {
         case "quota":
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             quota = value == "1"
+        case "tools":
+            guard let count = Int(value), (1...8).contains(count) else { throw Self.bad(key, value, param) }
+            tools = count
+        case "stream_error":
+            guard let count = Int(value), count >= 0 else { throw Self.bad(key, value, param) }
+            streamError = count
+        case "content_filter":
+            guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
+            contentFilter = value == "1"
         default:
             let known = Self.headerKeys.joined(separator: ", ")
             throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(known).")

@@ -5,11 +5,12 @@ public struct MockProviderOptions: Sendable, CustomStringConvertible {
     /// The TCP port to bind; `0` lets the kernel pick a free one (read it back from
     /// ``MockProviderServer/port``).
     public var port: Int
-    /// When set, every `/v1` request must carry `Authorization: Bearer <apiKey>`;
-    /// others get OpenAI's 401 `invalid_api_key` error. The `/_mock` control
-    /// endpoints never need it.
+    /// When set, every request must carry this key the way its provider expects it:
+    /// OpenAI and Databricks `Authorization: Bearer <apiKey>`, Anthropic `x-api-key`,
+    /// Azure OpenAI `api-key` (or `Authorization: Bearer`); others get that provider's
+    /// 401. The `/_mock` control endpoints never need it.
     public var apiKey: String?
-    /// A pause before the response headers of every `/v1` request that does not
+    /// A pause before the response headers of every provider request that does not
     /// ask for its own `delay` fault.
     public var defaultDelay: Duration?
 

@@ -3,12 +3,17 @@ import Foundation
 import Glibc
 #endif
 
-/// A small deterministic HTTP/1.1 server that speaks OpenAI's wire format, for testing
-/// pipelines offline (`sluice mock-provider`) and as the upstream of integration tests.
+/// A small deterministic HTTP/1.1 server that speaks the wire formats of OpenAI,
+/// Anthropic, Azure OpenAI and Databricks Model Serving, for testing pipelines offline
+/// (`sluice mock-provider`) and as the upstream of integration tests.
 ///
-/// Endpoints, with or without the `/v1` prefix:
-/// - `POST /v1/chat/completions`, `POST /v1/completions` (JSON or server-sent events),
-///   `POST /v1/embeddings`, `GET /v1/models`;
+/// Endpoints (OpenAI's and Anthropic's with or without the `/v1` prefix):
+/// - OpenAI: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or server-sent
+///   events), `POST /v1/embeddings`, `GET /v1/models`;
+/// - Anthropic: `POST /v1/messages` (JSON or named events), `POST /v1/messages/count_tokens`
+///   (see ``MockMessages``);
+/// - Azure OpenAI: `POST /openai/deployments/{deployment}/chat/completions|completions|embeddings?api-version=…`;
+/// - Databricks: `POST /serving-endpoints/{name}/invocations`;
 /// - `GET /_mock/stats` and `POST /_mock/reset` (see ``MockStats``; reset also clears
 ///   the runtime faults);
 /// - `POST /_mock/faults` with `{"model": "gpt-x", "fault": "status=500,retry_after=2"}`
@@ -16,7 +21,8 @@ import Glibc
 ///   (see ``MockRuntimeFaults``).
 ///
 /// Requests choose faults through a model-name suffix or `x-mock-*` headers, or get the
-/// runtime fault installed for their model; see ``MockFaults``. Each connection gets its own thread and may carry many requests.
+/// runtime fault installed for their model (Azure: deployment; Databricks: endpoint);
+/// see ``MockFaults``. Each connection gets its own thread and may carry many requests.
 public final class MockProviderServer: Sendable {
     /// The port the server is bound to; the kernel's choice when the options asked for 0.
     public let port: Int

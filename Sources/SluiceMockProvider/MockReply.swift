@@ -36,8 +36,11 @@ struct MockReply {
     }
 }
 
-/// One server-sent event: `data: <payload>\n\n`.
+/// One server-sent event: `data: <payload>\n\n`, or `event: <name>\ndata: <payload>\n\n`
+/// for a named event (Anthropic names every event after its `type`).
 struct MockEvent: Sendable {
+    /// The `event:` line's value, if the event has one.
+    var name: String? = nil
     /// The `data:` line's value: a JSON chunk or `[DONE]`.
     var payload: Data
     /// Whether the event carries generated content (a text or tool-argument delta),
@@ -46,7 +49,9 @@ struct MockEvent: Sendable {
 
     /// The event as sent on the wire.
     var wire: Data {
-        var data = Data("data: ".utf8)
+        var data = Data()
+        if let name { data.append(contentsOf: Array("event: \(name)\n".utf8)) }
+        data.append(contentsOf: Array("data: ".utf8))
         data.append(payload)
         data.append(contentsOf: Array("\n\n".utf8))
         return data
@@ -54,6 +59,11 @@ struct MockEvent: Sendable {
 
     static func chunk(_ object: Any, isContent: Bool = false) -> MockEvent {
         MockEvent(payload: MockJSON.encode(object), isContent: isContent)
+    }
+
+    /// A named event whose data is `object`; Anthropic's events carry their name as `type`.
+    static func named(_ name: String, _ object: Any, isContent: Bool = false) -> MockEvent {
+        MockEvent(name: name, payload: MockJSON.encode(object), isContent: isContent)
     }
 
     static let done = MockEvent(payload: Data("[DONE]".utf8), isContent: false)

@@ -4,6 +4,11 @@ import Synchronization
 /// Decides the reply to each request: routing, the API key, faults, and the generators.
 /// It does no I/O; ``MockConnection`` sends what it returns.
 ///
+/// Each wire format has its own front, which checks that API's credentials and headers
+/// and renders its errors: OpenAI here, Anthropic, Azure OpenAI and Databricks in
+/// `MockRouter+Anthropic.swift`, `MockRouter+Azure.swift`, `MockRouter+Databricks.swift`
+/// (see ``MockRoute``). Every reply carries `x-request-id: req_mock_<serial>`.
+///
 /// Control endpoints, which never need the API key and are not counted in the stats:
 /// - `GET /_mock/stats`: the counters of ``MockStats``;
 /// - `POST /_mock/reset`: zeroes them and clears the runtime faults, `{"reset": true}`;
@@ -13,81 +18,95 @@ final class MockRouter: Sendable {
     /// The ids `GET /v1/models` lists.
     static let models = ["mock-model", "mock-chat", "mock-embedding"]
 
-    private enum Route {
-        case chat, completions, embeddings, models
-    }
-
     let stats = MockStats()
     let runtimeFaults = MockRuntimeFaults()
-    private let options: MockProviderOptions
+    let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
 
     init(options: MockProviderOptions) {
         self.options = options
     }
 
-    /// The reply to `request`. Paths work with or without the `/v1` prefix.
+    /// The reply to `request`. OpenAI and Anthropic paths work with or without the `/v1` prefix.
     func reply(to request: HTTPRequest) -> MockReply {
-        let path = request.path
-        if path.hasPrefix("/_mock/") {
+        if request.path.hasPrefix("/_mock/") {
             return control(request)
         }
-        stats.record(request)
-        let apiPath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
-        let route: Route? = switch (request.method, apiPath) {
-        case ("POST", "/chat/completions"): .chat
-        case ("POST", "/completions"): .completions
-        case ("POST", "/embeddings"): .embeddings
-        case ("GET", "/models"): .models
-        default: nil
-        }
+        let route = MockRoute(method: request.method, path: request.path)
+        stats.record(request, route: route)
         let serial = serial.wrappingAdd(1, ordering: .relaxed).newValue
+        var reply = switch route {
+        case .openAI(let operation): openAIReply(to: request, operation: operation, serial: serial)
+        case .anthropic(let countTokens, let valid):
+            anthropicReply(to: request, countTokens: countTokens, valid: valid, serial: serial)
+        case .azure(let deployment, let operation):
+            azureReply(to: request, deployment: deployment, operation: operation, serial: serial)
+        case .databricks(let endpoint, let valid):
+            databricksReply(to: request, endpoint: endpoint, valid: valid, serial: serial)
+        }
+        reply.headers.append(("x-request-id", Self.requestID(serial)))
+        return reply
+    }
+
+    /// The id of request number `serial`, as `x-request-id` (and Anthropic's `request-id`).
+    static func requestID(_ serial: Int) -> String { "req_mock_\(serial)" }
+
+    /// The faults for a model as the client named it: the runtime fault installed for it,
+    /// else its `@` suffix and the `x-mock-*` headers. Also returns the name without suffix.
+    func faults(for model: String, request: HTTPRequest) throws(MockAPIError) -> (name: String, faults: MockFaults) {
+        let (name, suffix) = MockFaults.split(model: model)
+        if let installed = runtimeFaults.faults(for: model) {
+            return (name, installed)
+        }
+        return (name, try MockFaults.parse(suffix: suffix, request: request))
+    }
+
+    /// Runs an OpenAI-shaped generator for `operation` (not `.models`).
+    static func generate(_ operation: MockOperation, body: [String: Any],
+                         call: MockCall) throws(MockAPIError) -> MockReply.Body {
+        switch operation {
+        case .chat: try MockChat.reply(to: body, call: call)
+        case .completions: try MockCompletions.reply(to: body, call: call)
+        case .embeddings: try MockEmbeddings.reply(to: body, call: call)
+        case .models: .json(MockJSON.encode(modelList()))
+        }
+    }
+
+    private func openAIReply(to request: HTTPRequest, operation: MockOperation?, serial: Int) -> MockReply {
         var faults = MockFaults()
         var reply: MockReply
         do throws(MockAPIError) {
-            guard let route else { throw .invalidURL(method: request.method, path: path) }
+            guard let operation else { throw .invalidURL(method: request.method, path: request.path) }
             if let key = options.apiKey, request.header("authorization") != "Bearer \(key)" {
                 throw .invalidAPIKey
             }
-            if route == .models {
+            if operation == .models {
                 faults = try MockFaults.parse(suffix: nil, request: request)
                 if let error = faults.injectedError { throw error }
-                reply = .ok(modelList())
+                reply = .ok(Self.modelList())
             } else {
-                reply = try generate(route, request: request, serial: serial, faults: &faults)
+                reply = try openAIAnswer(operation, request: request, serial: serial, faults: &faults)
             }
         } catch {
             reply = .error(error)
         }
         reply.apply(faults, defaultDelay: options.defaultDelay)
-        reply.headers.append(("x-request-id", "req_mock_\(serial)"))
         return reply
     }
 
-    private func generate(_ route: Route, request: HTTPRequest, serial: Int,
-                          faults: inout MockFaults) throws(MockAPIError) -> MockReply {
+    private func openAIAnswer(_ operation: MockOperation, request: HTTPRequest, serial: Int,
+                              faults: inout MockFaults) throws(MockAPIError) -> MockReply {
         let body = try MockJSON.object(from: request.body)
         guard let rawModel = body["model"], !(rawModel is NSNull) else {
             throw .invalidRequest("you must provide a model parameter", param: "model",
                                   code: "missing_required_parameter")
         }
         guard let model = rawModel as? String else { throw .invalidType("model", expected: "a string") }
-        let (name, suffix) = MockFaults.split(model: model)
-        if let installed = runtimeFaults.faults(for: model) {
-            faults = installed
-        } else {
-            faults = try MockFaults.parse(suffix: suffix, request: request)
-        }
+        let name: String
+        (name, faults) = try self.faults(for: model, request: request)
         if let error = faults.injectedError { throw error }
-        let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970),
-                            model: name, faults: faults)
-        let replyBody: MockReply.Body = switch route {
-        case .chat: try MockChat.reply(to: body, call: call)
-        case .completions: try MockCompletions.reply(to: body, call: call)
-        case .embeddings: try MockEmbeddings.reply(to: body, call: call)
-        case .models: .json(MockJSON.encode(modelList()))
-        }
-        return MockReply(status: 200, body: replyBody)
+        let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970), model: name, faults: faults)
+        return MockReply(status: 200, body: try Self.generate(operation, body: body, call: call))
     }
 
     /// `GET /_mock/stats`, `POST /_mock/reset` and `POST /_mock/faults`.
@@ -111,7 +130,7 @@ final class MockRouter: Sendable {
         }
     }
 
-    private func modelList() -> [String: Any] {
+    private static func modelList() -> [String: Any] {
         ["object": "list",
          "data": Self.models.map { ["id": $0, "object": "model", "created": 1_700_000_000, "owned_by": "sluice-mock"] }]
     }

@@ -7,14 +7,19 @@ import Synchronization
 ///
 /// ```json
 /// {"requests": 3, "by_path": {"/v1/chat/completions": 3},
-///  "by_model": {"gpt-x": 2, "gpt-x@status=500": 1}, "keep_warm_pings": 1,
+///  "by_model": {"gpt-x": 2, "gpt-x@status=500": 1},
+///  "by_api": {"openai": 3, "anthropic": 0, "azure": 0, "databricks": 0}, "keep_warm_pings": 1,
 ///  "streams_started": 2, "streams_completed": 1, "streams_aborted": 1, "streams_dropped": 0,
 ///  "responses_abandoned": 0,
-///  "last_request": {"method": "POST", "path": "/v1/chat/completions",
-///                   "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
+///  "last_request": {"method": "POST", "path": "/v1/chat/completions", "query": "",
+///                   "api": "openai", "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
 /// ```
-/// - `by_model`: requests whose body is a JSON object with a string `model`, keyed by
-///   that model exactly as sent (`@` fault suffix included), whatever the path or answer.
+/// - `by_model`: keyed by the Azure deployment or Databricks endpoint named in the path,
+///   else by the body's string `model` when the body is a JSON object with one; exactly
+///   as sent (`@` fault suffix included), whatever the answer.
+/// - `by_api`: which wire format the path speaks (see ``MockRoute``); every API is
+///   listed, with 0 when unused.
+/// - `last_request.query`: the query string without its `?` (Azure's `api-version`).
 /// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
 ///   they are counted in `requests`, `by_path` and `by_model` as well.
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
@@ -29,6 +34,8 @@ final class MockStats: Sendable {
     private struct LastRequest {
         var method: String
         var path: String
+        var query: String
+        var api: MockAPI
         var headers: [String: String]
         var body: String
     }
@@ -37,6 +44,7 @@ final class MockStats: Sendable {
         var requests = 0
         var byPath: [String: Int] = [:]
         var byModel: [String: Int] = [:]
+        var byAPI: [MockAPI: Int] = [:]
         var keepWarmPings = 0
         var streamsStarted = 0
         var streamsCompleted = 0
@@ -48,29 +56,26 @@ final class MockStats: Sendable {
 
     private let counters = Mutex(Counters())
 
-    /// Counts a request and keeps it as the last one; repeated headers are joined with ", ".
-    func record(_ request: HTTPRequest) {
+    /// Counts a request that `route` serves and keeps it as the last one; repeated
+    /// headers are joined with ", ".
+    func record(_ request: HTTPRequest, route: MockRoute) {
         var headers: [String: String] = [:]
         for (name, value) in request.headers {
             headers[name] = headers[name].map { "\($0), \(value)" } ?? value
         }
-        let last = LastRequest(method: request.method, path: request.path, headers: headers, body: request.bodyText)
-        let model = Self.model(of: request.body)
+        let query = request.target.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        let last = LastRequest(method: request.method, path: request.path, query: query, api: route.api,
+                               headers: headers, body: request.bodyText)
+        let model = route.statsModel(body: request.body)
         let keepWarm = request.header("x-sluice-keep-warm") != nil
         counters.withLock {
             $0.requests += 1
             $0.byPath[request.path, default: 0] += 1
             if let model { $0.byModel[model, default: 0] += 1 }
+            $0.byAPI[route.api, default: 0] += 1
             if keepWarm { $0.keepWarmPings += 1 }
             $0.lastRequest = last
         }
-    }
-
-    /// The string `model` of a JSON object body, if it is one.
-    private static func model(of body: Data) -> String? {
-        guard !body.isEmpty,
-              let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }
-        return object["model"] as? String
     }
 
     func streamStarted() {
@@ -99,12 +104,14 @@ final class MockStats: Sendable {
     func snapshot() -> [String: Any] {
         let now = counters.withLock { $0 }
         let last: Any = now.lastRequest.map { request -> [String: Any] in
-            ["method": request.method, "path": request.path, "headers": request.headers, "body": request.body]
+            ["method": request.method, "path": request.path, "query": request.query, "api": request.api.rawValue,
+             "headers": request.headers, "body": request.body]
         } ?? NSNull()
         return [
             "requests": now.requests,
             "by_path": now.byPath,
             "by_model": now.byModel,
+            "by_api": Dictionary(uniqueKeysWithValues: MockAPI.allCases.map { ($0.rawValue, now.byAPI[$0] ?? 0) }),
             "keep_warm_pings": now.keepWarmPings,
             "streams_started": now.streamsStarted,
             "streams_completed": now.streamsCompleted,

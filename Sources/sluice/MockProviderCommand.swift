@@ -1,21 +1,27 @@
 import ArgumentParser
 import SluiceMockProvider
 
-/// `sluice mock-provider`: a deterministic offline server speaking OpenAI's wire format.
+/// `sluice mock-provider`: a deterministic offline server speaking the wire formats of
+/// OpenAI, Anthropic, Azure OpenAI and Databricks Model Serving.
 struct MockProviderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mock-provider",
-        abstract: "Serve OpenAI's wire format offline, deterministically, with fault injection.",
+        abstract: "Serve OpenAI, Anthropic, Azure OpenAI and Databricks wire formats offline, with fault injection.",
         discussion: """
-            Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50,quota=1) \
-            or x-mock-status / x-mock-delay / x-mock-interval / x-mock-drop / x-mock-words / x-mock-quota headers; \
+            Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models (OpenAI); /v1/messages, \
+            /v1/messages/count_tokens (Anthropic); /openai/deployments/{d}/chat/completions?api-version=… \
+            (Azure OpenAI); /serving-endpoints/{name}/invocations (Databricks). \
+            Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50,quota=1, \
+            tools=2, stream_error=2 for Anthropic streams, content_filter=1 for Azure; on the deployment or endpoint \
+            name for Azure and Databricks) or x-mock-* headers of the same names; \
             per model at runtime with POST /_mock/faults {"model": "m", "fault": "status=500"} ("" clears). \
-            GET /_mock/stats counts requests by path and model; POST /_mock/reset zeroes them.
+            GET /_mock/stats counts requests by path, model and API; POST /_mock/reset zeroes them.
             """
     )
 
     @Option(help: "host:port to listen on.") var listen: String = "127.0.0.1:9911"
-    @Option(help: "Require this key as `Authorization: Bearer …`.") var apiKey: String?
+    @Option(help: "Require this key (Bearer for OpenAI/Databricks, x-api-key for Anthropic, api-key for Azure).")
+    var apiKey: String?
 
     func run() throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
