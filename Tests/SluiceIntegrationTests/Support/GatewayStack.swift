@@ -13,6 +13,8 @@ final class GatewayStack {
     let nginxPort = freeLoopbackPort()
     let deadPort = freeLoopbackPort()
     let mockKey = "mock-provider-secret-\(UInt32.random(in: 0...UInt32.max))"
+    /// The AWS access key id the mock provider accepts SigV4 signatures from (its secret is `mockKey`).
+    static let awsAccessKeyId = "AKIASLUICETEST000001"
     let binary: String
     private(set) var redis: ManagedProcess?
     private(set) var mock: ManagedProcess?
