@@ -31,12 +31,15 @@ enum MockChat {
         let legacyLimit = try body.optionalInt("max_tokens", minimum: 1)
         let limit = try body.optionalInt("max_completion_tokens", minimum: 1) ?? legacyLimit
 
-        let userText = messages.last { $0.role == "user" }?.text ?? ""
+        // After a tool's answer (the last message has role `tool`), the model answers with
+        // text about it, as a real one would, instead of calling the tool again.
+        let afterTool = messages.last?.role == "tool"
+        let userText = afterTool ? messages.last?.text ?? "" : messages.last { $0.role == "user" }?.text ?? ""
         let promptTokens = messages.reduce(0) { $0 + MockAnswer.words(of: $1.text).count + 3 }
         let chat = Chat(call: call, promptTokens: promptTokens, includeUsage: includeUsage)
 
         let tools = toolNames(body)
-        if !tools.isEmpty, (body["tool_choice"] as? String) != "none", userText.lowercased().contains("weather") {
+        if !tools.isEmpty, !afterTool, (body["tool_choice"] as? String) != "none", userText.lowercased().contains("weather") {
             let calls = MockToolCalls(tools: tools, count: call.faults.tools)
             return stream ? .events(chat.toolCallEvents(calls)) : .json(MockJSON.encode(chat.toolCallCompletion(calls)))
         }
