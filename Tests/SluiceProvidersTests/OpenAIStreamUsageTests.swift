@@ -26,6 +26,15 @@ final class OpenAIStreamUsageTests: XCTestCase {
         XCTAssertEqual(python.usage, TokenUsage(prompt: 2, completion: 1))
     }
 
+    func testErrorsInsideAStreamEndIt() {
+        var translator = OpenAIStreamTranslator()
+        let openAI = translator.translate(event: ArraySlice(#"data: {"error":{"message":"overloaded","type":"server_error"}}"#.utf8))
+        XCTAssertEqual(openAI.error?.message, "overloaded")
+        let databricks = translator.translate(
+            event: ArraySlice(#"data: {"error_code":"TEMPORARILY_UNAVAILABLE","message":"The endpoint is scaling up."}"#.utf8))
+        XCTAssertEqual(databricks.error?.message, "The endpoint is scaling up.")
+    }
+
     func testGeneratedTextIsMeasuredForCutStreams() {
         var translator = OpenAIStreamTranslator(clientWantsUsage: false)
         _ = translator.translate(event: ArraySlice(content.utf8))

@@ -75,9 +75,17 @@ public struct OpenAIStreamTranslator: StreamTranslator {
     public mutating func translate(event: ArraySlice<UInt8>) -> TranslatedEvent {
         guard let data = SSEFramer.data(of: event) else { return TranslatedEvent() }
         if data.elementsEqual("[DONE]".utf8) { return TranslatedEvent(isTerminal: true) }
-        // An error object inside a stream (OpenAI sends `data: {"error": {...}}`).
+        // An error object inside a stream (OpenAI sends `data: {"error": {...}}`; Databricks
+        // `data: {"error_code": "...", "message": "..."}`).
         if data.count > 9, data.starts(with: Self.errorPrefix) {
             let message = OpenAIErrorBody.message(in: Array(data)) ?? "The provider reported an error mid-stream."
+            return TranslatedEvent(error: GatewayError(.upstreamError, message))
+        }
+        if data.count > 14, data.starts(with: Self.errorCodePrefix) {
+            let members = (try? JSONScanner.topLevelMembers(of: Array(data))) ?? []
+            let bytes = Array(data)
+            let message = members.first { $0.key == "message" && $0.kind == .string }
+                .map { JSONScanner.decodeString(at: $0.range, in: bytes) } ?? "The provider reported an error mid-stream."
             return TranslatedEvent(error: GatewayError(.upstreamError, message))
         }
         // Only the usage chunk is parsed; text is measured by a byte scan, since it only
@@ -102,6 +110,7 @@ public struct OpenAIStreamTranslator: StreamTranslator {
     private static let usageObject = Array("\"usage\":{".utf8)
     private static let usageObjectSpaced = Array("\"usage\": {".utf8)
     private static let errorPrefix = Array("{\"error\"".utf8)
+    private static let errorCodePrefix = Array("{\"error_code\"".utf8)
     private static let textKeys = [Array("\"content\":".utf8), Array("\"text\":".utf8)]
 
     private static func contains(_ data: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
