@@ -25,6 +25,8 @@ import Foundation
 ///   one, if fewer), without the finish chunk or `[DONE]`; other responses close after
 ///   the headers and half the body.
 /// - `words=N`: the answer repeats its words to exactly N words.
+/// - `tools`, `exception`, `stream_exception`, `stream_error`, `bad_crc`: Bedrock paths
+///   only, see ``MockBedrockFaults``.
 ///
 /// Durations are `300ms`, `2s`, `1.5s`, or a bare number of milliseconds.
 struct MockFaults: Sendable, Equatable {
@@ -35,6 +37,8 @@ struct MockFaults: Sendable, Equatable {
     var drop: Int?
     var words: Int?
     var quota = false
+    /// Keys only the Bedrock paths use.
+    var bedrock = MockBedrockFaults()
 
     private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota"]
 
@@ -47,7 +51,7 @@ struct MockFaults: Sendable, Equatable {
     /// The faults of a model suffix, then of the `x-mock-*` headers.
     static func parse(suffix: String?, request: HTTPRequest) throws(MockAPIError) -> MockFaults {
         var faults = try parse(suffix ?? "")
-        for key in headerKeys {
+        for key in headerKeys + MockBedrockFaults.keys {
             let header = "x-mock-" + key.replacingOccurrences(of: "_", with: "-")
             if let value = request.header(header) {
                 try faults.set(key, value, param: "model")
@@ -95,8 +99,10 @@ struct MockFaults: Sendable, Equatable {
         case "quota":
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             quota = value == "1"
+        case let other where try bedrock.set(other, value, param: param):
+            break
         default:
-            let known = Self.headerKeys.joined(separator: ", ")
+            let known = (Self.headerKeys + MockBedrockFaults.keys).joined(separator: ", ")
             throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(known).")
         }
     }

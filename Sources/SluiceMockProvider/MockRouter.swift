@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// Decides the reply to each request: routing, the API key, faults, and the generators.
-/// It does no I/O; ``MockConnection`` sends what it returns.
+/// It does no I/O; ``MockConnection`` sends what it returns. Bedrock Runtime paths
+/// (`/model/{modelId}/…`) go to ``MockBedrock``.
 ///
 /// Control endpoints, which never need the API key and are not counted in the stats:
 /// - `GET /_mock/stats`: the counters of ``MockStats``;
@@ -21,9 +22,11 @@ final class MockRouter: Sendable {
     let runtimeFaults = MockRuntimeFaults()
     private let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
+    private let bedrock: MockBedrock
 
     init(options: MockProviderOptions) {
         self.options = options
+        self.bedrock = MockBedrock(options: options, runtimeFaults: runtimeFaults)
     }
 
     /// The reply to `request`. Paths work with or without the `/v1` prefix.
@@ -31,6 +34,10 @@ final class MockRouter: Sendable {
         let path = request.path
         if path.hasPrefix("/_mock/") {
             return control(request)
+        }
+        if let route = MockBedrockRoute(path: path) {
+            stats.record(request, model: route.modelID)
+            return bedrock.reply(to: request, route: route, serial: serial.wrappingAdd(1, ordering: .relaxed).newValue)
         }
         stats.record(request)
         let apiPath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
@@ -94,10 +101,11 @@ final class MockRouter: Sendable {
     private func control(_ request: HTTPRequest) -> MockReply {
         switch (request.method, request.path) {
         case ("GET", "/_mock/stats"):
-            return .ok(stats.snapshot())
+            return .ok(stats.snapshot().merging(bedrock.authLog.snapshot()) { current, _ in current })
         case ("POST", "/_mock/reset"):
             stats.reset()
             runtimeFaults.reset()
+            bedrock.authLog.reset()
             return .ok(["reset": true])
         case ("POST", "/_mock/faults"):
             do throws(MockAPIError) {

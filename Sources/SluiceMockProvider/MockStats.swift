@@ -14,7 +14,8 @@ import Synchronization
 ///                   "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
 /// ```
 /// - `by_model`: requests whose body is a JSON object with a string `model`, keyed by
-///   that model exactly as sent (`@` fault suffix included), whatever the path or answer.
+///   that model exactly as sent (`@` fault suffix included), whatever the path or answer;
+///   Bedrock requests by the model id of their path, percent-decoded (suffix included).
 /// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
 ///   they are counted in `requests`, `by_path` and `by_model` as well.
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
@@ -49,13 +50,14 @@ final class MockStats: Sendable {
     private let counters = Mutex(Counters())
 
     /// Counts a request and keeps it as the last one; repeated headers are joined with ", ".
-    func record(_ request: HTTPRequest) {
+    /// `model` counts it under that model instead of the body's (Bedrock names it in the path).
+    func record(_ request: HTTPRequest, model pathModel: String? = nil) {
         var headers: [String: String] = [:]
         for (name, value) in request.headers {
             headers[name] = headers[name].map { "\($0), \(value)" } ?? value
         }
         let last = LastRequest(method: request.method, path: request.path, headers: headers, body: request.bodyText)
-        let model = Self.model(of: request.body)
+        let model = pathModel ?? Self.model(of: request.body)
         let keepWarm = request.header("x-sluice-keep-warm") != nil
         counters.withLock {
             $0.requests += 1
