@@ -21,6 +21,8 @@ import Synchronization
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
 /// - `streams_dropped`: the mock closed a stream on purpose (`drop` fault).
 /// - `responses_abandoned`: the client went away during a `delay`, before the headers.
+///
+/// The router adds Bedrock's authentication counters (``MockBedrockAuthLog``).
 final class MockStats: Sendable {
     /// How a stream that started ended.
     enum StreamEnd {

@@ -5,7 +5,7 @@ import SluiceMockProvider
 struct MockProviderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mock-provider",
-        abstract: "Serve OpenAI's wire format offline, deterministically, with fault injection.",
+        abstract: "Serve OpenAI's and Amazon Bedrock's wire formats offline, deterministically, with fault injection.",
         discussion: """
             Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50,quota=1) \
             or x-mock-status / x-mock-delay / x-mock-interval / x-mock-drop / x-mock-words / x-mock-quota headers; \

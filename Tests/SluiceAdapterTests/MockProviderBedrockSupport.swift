@@ -63,3 +63,20 @@ func bedrockError(_ response: MockResponse, file: StaticString = #filePath,
     let header = try XCTUnwrap(response.header("x-amzn-ErrorType"), file: file, line: line)
     return (String(header.prefix { $0 != ":" }), try XCTUnwrap(object["message"] as? String, file: file, line: line))
 }
+
+/// The body of a raw `Transfer-Encoding: chunked` response (head included in `raw`), up to
+/// where the bytes end, even mid-chunk.
+func dechunkedBody(_ raw: Data) -> Data {
+    let bytes = [UInt8](raw)
+    guard let headEnd = bytes.indices.first(where: { bytes[$0...].starts(with: [13, 10, 13, 10]) }) else { return Data() }
+    var body = Data()
+    var index = headEnd + 4
+    while let lineEnd = bytes[index...].indices.first(where: { bytes[$0...].starts(with: [13, 10]) }),
+          let size = Int(String(decoding: bytes[index..<lineEnd], as: UTF8.self), radix: 16), size > 0 {
+        let start = lineEnd + 2
+        body.append(contentsOf: bytes[start..<min(start + size, bytes.count)])
+        index = start + size + 2
+        guard index < bytes.count else { break }
+    }
+    return body
+}

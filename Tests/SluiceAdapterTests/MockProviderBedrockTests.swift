@@ -205,6 +205,18 @@ final class MockProviderBedrockTests: XCTestCase {
         XCTAssertEqual(decoded.messages.map { $0.header(":event-type") }, ["messageStart"], "the framer stops at message 2")
     }
 
+    func testDropCutsTheStreamWithoutMessageStop() async throws {
+        let mock = try MockClient()
+        let connection = try RawConnection(port: mock.port)
+        let path = "/model/" + bedrockSegment(model + "@drop=2") + "/converse-stream"
+        try connection.send(rawPost(path, body: #"{"messages": [{"role": "user", "content": [{"text": "a b c"}]}]}"#))
+        let decoded = eventStreamMessages(dechunkedBody(connection.readToEnd()))
+        XCTAssertNil(decoded.failure)
+        XCTAssertEqual(decoded.messages.map { $0.header(":event-type") }, ["messageStart", "contentBlockDelta", "contentBlockDelta"])
+        let stats = try await mock.stats()
+        XCTAssertEqual(stats["streams_dropped"] as? Int, 1)
+    }
+
     // MARK: InvokeModel embeddings
 
     func testTitanEmbeddings() async throws {
