@@ -44,7 +44,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // A deterministic OpenAI-wire-format server for offline use and tests.
-        .target(name: "SluiceMockProvider"),
+        .target(name: "SluiceMockProvider", dependencies: ["SluiceCore", "SluiceProviders"]),
 
         .executableTarget(name: "sluice", dependencies: [
             "SluiceGateway", "SluiceMockProvider", "SluiceCore", "SluiceRedis",
@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "SluiceProvidersTests", dependencies: ["SluiceProviders", "SluiceCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider",
+                                                              "SluiceProviders",
                                                               "SluicePostgres",
                                                               "SluiceGateway", "SluiceTestSupport"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore",

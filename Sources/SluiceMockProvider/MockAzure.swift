@@ -70,6 +70,8 @@ enum MockAzure {
             let leading: [String: Any] = ["choices": [Any](), "created": 0, "id": "", "model": "", "object": "",
                                           "prompt_filter_results": promptFilterResults]
             return .events([.chunk(leading)] + events)
+        case .eventStream:
+            return body
         }
     }
 

@@ -72,15 +72,22 @@ final class MockConnection {
                 let end = stream(events, interval: reply.interval, drop: reply.drop)
                 router.stats.streamEnded(end)
                 return end == .completed && keepAlive
+            case .eventStream(let events):
+                headers.insert(contentsOf: [("content-type", "application/vnd.amazon.eventstream"),
+                                            ("transfer-encoding", "chunked")], at: 0)
+                try writer.writeHead(status: reply.status, headers: headers)
+                let end = stream(events, interval: reply.interval, drop: reply.drop, raw: true)
+                router.stats.streamEnded(end)
+                return end == .completed && keepAlive
             }
         } catch {
             return false
         }
     }
 
-    /// Writes the events one chunk each, pausing `interval` between them and stopping
-    /// where `drop` says.
-    private func stream(_ events: [MockEvent], interval: Duration?, drop: Int?) -> MockStats.StreamEnd {
+    /// Writes the events one chunk each (their SSE `wire` form, or their payload as is when
+    /// `raw`), pausing `interval` between them and stopping where `drop` says.
+    private func stream(_ events: [MockEvent], interval: Duration?, drop: Int?, raw: Bool = false) -> MockStats.StreamEnd {
         router.stats.streamStarted()
         let contentTotal = events.filter(\.isContent).count
         let dropAfter = drop.map { min($0, contentTotal) }
@@ -89,7 +96,7 @@ final class MockConnection {
         for (index, event) in events.enumerated() {
             if index > 0, !wait(interval ?? .zero) { return .aborted }
             do {
-                try writer.writeChunk(event.wire)
+                try writer.writeChunk(raw ? event.payload : event.wire)
             } catch {
                 return .aborted
             }

@@ -32,11 +32,13 @@ import Foundation
 /// - `tools=N` (1–8): a tool-call answer calls N tools at once (Anthropic: N `tool_use`
 ///   blocks; OpenAI chat, Azure, Databricks: N `tool_calls`), to test per-index stream
 ///   assembly.
-/// - `stream_error=N`: Anthropic streams only: after N content events (or after the
+/// - `stream_error=N`: Anthropic streams (Bedrock: see below): after N content events (or after the
 ///   last one, if fewer) send `event: error` with an `overloaded_error` and end the
 ///   stream without `message_stop`, as Anthropic does when it fails mid-stream.
 /// - `content_filter=1`: Azure OpenAI only: answer with Azure's 400 `content_filter`
 ///   error for the prompt.
+/// - `tools`, `exception`, `stream_exception`, `stream_error`, `bad_crc` on Bedrock paths:
+///   see ``MockBedrockFaults``.
 ///
 /// Durations are `300ms`, `2s`, `1.5s`, or a bare number of milliseconds.
 struct MockFaults: Sendable, Equatable {
@@ -50,6 +52,8 @@ struct MockFaults: Sendable, Equatable {
     var tools: Int?
     var streamError: Int?
     var contentFilter = false
+    /// Keys only the Bedrock paths use.
+    var bedrock = MockBedrockFaults()
 
     private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
                                      "tools", "stream_error", "content_filter"]
@@ -63,7 +67,7 @@ struct MockFaults: Sendable, Equatable {
     /// The faults of a model suffix, then of the `x-mock-*` headers.
     static func parse(suffix: String?, request: HTTPRequest) throws(MockAPIError) -> MockFaults {
         var faults = try parse(suffix ?? "")
-        for key in headerKeys {
+        for key in headerKeys + MockBedrockFaults.keys {
             let header = "x-mock-" + key.replacingOccurrences(of: "_", with: "-")
             if let value = request.header(header) {
                 try faults.set(key, value, param: "model")
@@ -114,14 +118,18 @@ struct MockFaults: Sendable, Equatable {
         case "tools":
             guard let count = Int(value), (1...8).contains(count) else { throw Self.bad(key, value, param) }
             tools = count
+            _ = try bedrock.set(key, value, param: param)
         case "stream_error":
             guard let count = Int(value), count >= 0 else { throw Self.bad(key, value, param) }
             streamError = count
+            _ = try bedrock.set(key, value, param: param)
         case "content_filter":
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             contentFilter = value == "1"
+        case let other where try bedrock.set(other, value, param: param):
+            break
         default:
-            let known = Self.headerKeys.joined(separator: ", ")
+            let known = (Self.headerKeys + MockBedrockFaults.keys).joined(separator: ", ")
             throw .invalidValue(param, "unknown mock fault '\(key)'; known: \(known).")
         }
     }

@@ -13,6 +13,8 @@ public struct MockProviderOptions: Sendable, CustomStringConvertible {
     /// A pause before the response headers of every provider request that does not
     /// ask for its own `delay` fault.
     public var defaultDelay: Duration?
+    /// What the Bedrock Runtime paths demand (SigV4 credentials); signatures are not checked by default.
+    public var bedrock = MockBedrockOptions()
 
     /// Creates options; the defaults listen on a free loopback port with no key and no delay.
     public init(host: String = "127.0.0.1", port: Int = 0, apiKey: String? = nil, defaultDelay: Duration? = nil) {

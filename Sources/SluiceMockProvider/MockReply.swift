@@ -8,6 +8,9 @@ struct MockReply {
         case json(Data)
         /// A `text/event-stream` body, one chunk per event.
         case events([MockEvent])
+        /// An `application/vnd.amazon.eventstream` body (Bedrock): each event's payload is one
+        /// whole binary message, sent as is in its own chunk.
+        case eventStream([MockEvent])
     }
 
     var status: Int

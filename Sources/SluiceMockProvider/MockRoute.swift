@@ -2,7 +2,7 @@ import Foundation
 
 /// Which provider's wire format a request speaks, decided by its path alone.
 enum MockAPI: String, Sendable, CaseIterable {
-    case openai, anthropic, azure, databricks
+    case openai, anthropic, azure, databricks, bedrock
 }
 
 /// An OpenAI-shaped operation, as OpenAI, Azure OpenAI and Databricks serve it.
@@ -26,6 +26,8 @@ enum MockRoute: Sendable, Equatable {
     case azure(deployment: String, operation: MockOperation?)
     /// `valid` is false for an unknown path under the endpoint or a method other than `POST`.
     case databricks(endpoint: String, valid: Bool)
+    /// Bedrock Runtime (`/model/{modelId}/…`), served by ``MockBedrock``.
+    case bedrock(modelID: String)
 
     init(method: String, path: String) {
         let post = method == "POST"
@@ -67,6 +69,7 @@ enum MockRoute: Sendable, Equatable {
         case .anthropic: .anthropic
         case .azure: .azure
         case .databricks: .databricks
+        case .bedrock: .bedrock
         }
     }
 
@@ -77,6 +80,7 @@ enum MockRoute: Sendable, Equatable {
         switch self {
         case .azure(let deployment, _): return deployment
         case .databricks(let endpoint, _): return endpoint
+        case .bedrock(let modelID): return modelID
         case .openAI, .anthropic:
             guard !body.isEmpty,
                   let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }

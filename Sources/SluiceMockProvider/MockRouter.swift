@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// Decides the reply to each request: routing, the API key, faults, and the generators.
-/// It does no I/O; ``MockConnection`` sends what it returns.
+/// It does no I/O; ``MockConnection`` sends what it returns. Bedrock Runtime paths
+/// (`/model/{modelId}/…`) go to ``MockBedrock``.
 ///
 /// Each wire format has its own front, which checks that API's credentials and headers
 /// and renders its errors: OpenAI here, Anthropic, Azure OpenAI and Databricks in
@@ -22,15 +23,21 @@ final class MockRouter: Sendable {
     let runtimeFaults = MockRuntimeFaults()
     let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
+    private let bedrock: MockBedrock
 
     init(options: MockProviderOptions) {
         self.options = options
+        self.bedrock = MockBedrock(options: options, runtimeFaults: runtimeFaults)
     }
 
     /// The reply to `request`. OpenAI and Anthropic paths work with or without the `/v1` prefix.
     func reply(to request: HTTPRequest) -> MockReply {
         if request.path.hasPrefix("/_mock/") {
             return control(request)
+        }
+        if let bedrockRoute = MockBedrockRoute(path: request.path) {
+            stats.record(request, route: .bedrock(modelID: bedrockRoute.modelID))
+            return bedrock.reply(to: request, route: bedrockRoute, serial: serial.wrappingAdd(1, ordering: .relaxed).newValue)
         }
         let route = MockRoute(method: request.method, path: request.path)
         stats.record(request, route: route)
@@ -43,6 +50,8 @@ final class MockRouter: Sendable {
             azureReply(to: request, deployment: deployment, operation: operation, serial: serial)
         case .databricks(let endpoint, let valid):
             databricksReply(to: request, endpoint: endpoint, valid: valid, serial: serial)
+        case .bedrock:
+            MockReply.error(MockAPIError.invalidURL(method: request.method, path: request.path))
         }
         reply.headers.append(("x-request-id", Self.requestID(serial)))
         return reply
@@ -113,10 +122,11 @@ final class MockRouter: Sendable {
     private func control(_ request: HTTPRequest) -> MockReply {
         switch (request.method, request.path) {
         case ("GET", "/_mock/stats"):
-            return .ok(stats.snapshot())
+            return .ok(stats.snapshot().merging(bedrock.authLog.snapshot()) { current, _ in current })
         case ("POST", "/_mock/reset"):
             stats.reset()
             runtimeFaults.reset()
+            bedrock.authLog.reset()
             return .ok(["reset": true])
         case ("POST", "/_mock/faults"):
             do throws(MockAPIError) {

@@ -20,11 +20,14 @@ import Synchronization
 /// - `by_api`: which wire format the path speaks (see ``MockRoute``); every API is
 ///   listed, with 0 when unused.
 /// - `last_request.query`: the query string without its `?` (Azure's `api-version`).
+///   Bedrock requests by the model id of their path, percent-decoded (suffix included).
 /// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
 ///   they are counted in `requests`, `by_path` and `by_model` as well.
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
 /// - `streams_dropped`: the mock closed a stream on purpose (`drop` fault).
 /// - `responses_abandoned`: the client went away during a `delay`, before the headers.
+///
+/// The router adds Bedrock's authentication counters (``MockBedrockAuthLog``).
 final class MockStats: Sendable {
     /// How a stream that started ended.
     enum StreamEnd {
@@ -57,8 +60,9 @@ final class MockStats: Sendable {
     private let counters = Mutex(Counters())
 
     /// Counts a request that `route` serves and keeps it as the last one; repeated
-    /// headers are joined with ", ".
-    func record(_ request: HTTPRequest, route: MockRoute) {
+    /// headers are joined with ", ". `model` counts it under that model instead of the
+    /// route's choice (Bedrock names it in the path).
+    func record(_ request: HTTPRequest, route: MockRoute, model pathModel: String? = nil) {
         var headers: [String: String] = [:]
         for (name, value) in request.headers {
             headers[name] = headers[name].map { "\($0), \(value)" } ?? value
@@ -66,7 +70,7 @@ final class MockStats: Sendable {
         let query = request.target.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let last = LastRequest(method: request.method, path: request.path, query: query, api: route.api,
                                headers: headers, body: request.bodyText)
-        let model = route.statsModel(body: request.body)
+        let model = pathModel ?? route.statsModel(body: request.body)
         let keepWarm = request.header("x-sluice-keep-warm") != nil
         counters.withLock {
             $0.requests += 1

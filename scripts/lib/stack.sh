@@ -202,7 +202,8 @@ stack_start() {
 
     stack_log "sluice mock-provider on 127.0.0.1:$MOCK_PORT"
     stack_spawn mock-provider "$RUN_DIR/mock-provider.log" \
-        "$SLUICE_BIN" mock-provider --listen "127.0.0.1:$MOCK_PORT" --api-key "$SLUICE_MOCK_KEY"
+        "$SLUICE_BIN" mock-provider --listen "127.0.0.1:$MOCK_PORT" --api-key "$SLUICE_MOCK_KEY" \
+        --aws-access-key-id AKIASLUICEMOCK000001 --aws-secret-access-key "$SLUICE_MOCK_KEY"
     stack_wait "mock provider" 10 "$(cat "$RUN_DIR/mock-provider.pid")" "$RUN_DIR/mock-provider.log" \
         curl -sS -o /dev/null "http://127.0.0.1:$MOCK_PORT/v1/models"
 

@@ -61,7 +61,7 @@ extension SigV4 {
                                            service: parsed.scope.service, signedHeaders: parsed.signedHeaders))
     }
 
-    private static func parseAuthorization(_ value: String)
+    static func parseAuthorization(_ value: String)
         -> (accessKeyID: String, scope: CredentialScope, signedHeaders: [String], signature: String)? {
         guard value.hasPrefix(algorithm + " ") else { return nil }
         var fields: [String: String] = [:]

@@ -44,7 +44,8 @@ final class GatewayStack {
                                                "--dir", directory.path],
                                    logDirectory: directory)
         mock = try ManagedProcess(name: "mock", executable: binary,
-                                  arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey],
+                                  arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey,
+                                              "--aws-access-key-id", Self.awsAccessKeyId, "--aws-secret-access-key", mockKey],
                                   logDirectory: directory)
         try writeConfig(config.map { $0(self) } ?? Self.config(self))
         try "\(mockKey)\n".write(to: directory.appendingPathComponent("mock.key"), atomically: true, encoding: .utf8)
