@@ -50,7 +50,7 @@ extension SigV4 {
     }
 
     /// Every byte except the unreserved `A-Z a-z 0-9 - _ . ~` as `%XX` (upper-case hex).
-    static func uriEncode(_ text: String) -> String {
+    public static func uriEncode(_ text: String) -> String {
         let digits = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
         for byte in text.utf8 {
@@ -72,7 +72,7 @@ extension SigV4 {
         var index = 0
         while index < bytes.count {
             if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-               let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+               let high = ASCIIHex.value(bytes[index + 1]), let low = ASCIIHex.value(bytes[index + 2]) {
                 out.append(high << 4 | low)
                 index += 3
             } else {
@@ -83,14 +83,6 @@ extension SigV4 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 
     /// Leading and trailing blanks removed, inner runs of blanks collapsed to one space.
     static func trimmedValue(_ value: String) -> String {

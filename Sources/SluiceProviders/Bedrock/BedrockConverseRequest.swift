@@ -51,17 +51,7 @@ enum BedrockConverseRequest {
         if let inference = try inferenceConfig(chat) { body["inferenceConfig"] = inference }
         let usesTools = turns.contains { $0.blocks.contains { $0["toolUse"] != nil || $0["toolResult"] != nil } }
         if let tools = try toolConfig(chat, historyUsesTools: usesTools) { body["toolConfig"] = tools }
-        for param in params {
-            guard let value = try? JSONSerialization.jsonObject(with: Data(param.json.utf8), options: [.fragmentsAllowed]) else {
-                throw GatewayError(.internalError, "The endpoint parameter '\(param.name)' is not valid JSON.")
-            }
-            body[param.name] = value
-        }
-        do {
-            return try JSONOutput.bytes(body)
-        } catch {
-            throw GatewayError.invalidRequest("The request cannot be expressed as a Bedrock Converse request.")
-        }
+        return try BedrockBody.encode(body, params: params, what: "Converse")
     }
 
     /// The text of a `content` that must be text: a string or an array of `text` parts.

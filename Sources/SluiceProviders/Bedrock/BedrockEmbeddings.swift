@@ -66,17 +66,7 @@ enum BedrockEmbeddings {
                 body["output_dimension"] = dimensions
             }
         }
-        for param in params {
-            guard let value = try? JSONSerialization.jsonObject(with: Data(param.json.utf8), options: [.fragmentsAllowed]) else {
-                throw GatewayError(.internalError, "The endpoint parameter '\(param.name)' is not valid JSON.")
-            }
-            body[param.name] = value
-        }
-        do {
-            return try JSONOutput.bytes(body)
-        } catch {
-            throw GatewayError.invalidRequest("The request cannot be expressed as a Bedrock embeddings request.")
-        }
+        return try BedrockBody.encode(body, params: params, what: "embeddings")
     }
 
     /// OpenAI's `input`: a string or an array of strings (token arrays are not text).
