@@ -49,7 +49,8 @@ public final class WorkerContext: Sendable {
         }
         self.redactors = redactors
         self.providerSecrets = config.providers.values.flatMap { provider in
-            ([provider.apiKey] + provider.headers.map(\.value)).compactMap { $0?.exposedValue }
+            let aws = provider.awsCredentials.map { [$0.secretAccessKey, $0.sessionToken] } ?? []
+            return ([provider.apiKey] + provider.headers.map(\.value) + aws).compactMap { $0?.exposedValue }
         } + config.routes.values.flatMap { $0.endpoints.flatMap { $0.headers.map(\.value.exposedValue) } }
         self.budgetPeriods = BudgetPeriods(defaultZone: config.governance.budgetTimeZone)
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
