@@ -6,6 +6,7 @@
 WORK_DIR holds what scripts/bench collected:
     meta.tsv      key<TAB>value lines (settings, versions, memory, URLs)
     runs.tsv      target kind concurrency threads wrk-output-file exit-status
+                  [cpu-before cpu-after: group=ticks,… of mock, hop, gateway, pool, redis]
     ttfb/TARGET.txt  one line per stream request at c=1:
                   time_starttransfer(s) http_code size_download
 
@@ -108,14 +109,36 @@ def num(meta, key, cast=float):
         return None
 
 
-def read_runs(work):
+def parse_ticks(text):
+    out = {}
+    for pair in text.split(","):
+        name, _, value = pair.partition("=")
+        if name and value.isdigit():
+            out[name] = int(value)
+    return out
+
+
+def cpu_per_request(before, after, requests, ticks_per_s):
+    """CPU microseconds per request of each process group during one run."""
+    if not requests or not ticks_per_s:
+        return None
+    out = {}
+    for group, start in parse_ticks(before).items():
+        end = parse_ticks(after).get(group)
+        if end is not None and end > start:
+            out[group] = (end - start) * 1e6 / ticks_per_s / requests
+    return out
+
+
+def read_runs(work, ticks_per_s=None):
     runs = []
     with open(os.path.join(work, "runs.tsv")) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
-            if len(parts) != 6:
+            if len(parts) not in (6, 8):
                 continue
-            target, kind, conc, threads, path, status = parts
+            target, kind, conc, threads, path, status = parts[:6]
+            cpu_before, cpu_after = (parts[6], parts[7]) if len(parts) == 8 else ("", "")
             try:
                 with open(path, errors="replace") as g:
                     text = g.read()
@@ -129,7 +152,8 @@ def read_runs(work):
                    "latency_us": parsed["latency_us"], "errors": parsed["errors"],
                    "bytes_read": parsed["bytes"],
                    "bytes_per_response": (parsed["bytes"] / parsed["requests"])
-                   if parsed["bytes"] and parsed["requests"] else None}
+                   if parsed["bytes"] and parsed["requests"] else None,
+                   "cpu_us_per_request": cpu_per_request(cpu_before, cpu_after, parsed["requests"], ticks_per_s)}
             if not ok:
                 tail = [l for l in text.strip().splitlines() if l.strip()][-3:]
                 run["failure"] = " | ".join(tail) or "no output"
@@ -321,6 +345,22 @@ def render(meta, runs, ttfb, targets, ratios, memory):
     out.append(table(rows, "lrrl"))
     out.append("")
 
+    rows = [["CPU per request, c=64 (us)", "mock", "nginx", "pool", "redis", "total"]]
+    for run in sorted(runs, key=lambda r: (r["kind"] != "json", order.get(r["target"], 9))):
+        cpu = run.get("cpu_us_per_request")
+        if run["concurrency"] != 64 or not cpu or not run["ok"]:
+            continue
+        nginx = cpu.get("gateway" if run["target"] == "sluice" else "hop")
+        pool = cpu.get("pool") if run["target"] == "sluice" else None
+        redis = cpu.get("redis") if run["target"] == "sluice" else None
+        parts = [cpu.get("mock"), nginx, pool, redis]
+        rows.append([f"{run['target']} {run['kind']}"] + [fx(v, 0) for v in parts]
+                    + [fx(sum(v for v in parts if v is not None), 0)])
+    if len(rows) > 1:
+        out.append(table(rows, "lrrrrr"))
+        out.append("(CPU time of each process group over the run, per request; wrk's own is not counted)")
+        out.append("")
+
     def mb(kb):
         return "?" if kb is None else f"{kb / 1024:.1f} MB"
     growth = memory["growth_kb"]
@@ -344,7 +384,7 @@ def main():
         raise SystemExit(__doc__)
     work, out_json = sys.argv[1:]
     meta = read_meta(work)
-    runs = read_runs(work)
+    runs = read_runs(work, num(meta, "clock_ticks", int))
     ttfb = read_ttfb(work)
     targets, ratios, memory, goals = compute(runs, ttfb, meta)
     print(render(meta, runs, ttfb, targets, ratios, memory))
