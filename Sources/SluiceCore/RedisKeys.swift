@@ -37,12 +37,16 @@ public struct RedisKeys: Sendable {
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 
-    /// One limit counter: a sorted set `…:z` of reservation ids by admission time and a hash
-    /// `…:h` of id → amount plus `total` (`LimitScripts`).
+    /// The base name of one limit counter.
     public func limit(_ name: String) -> String { "\(prefix):lim:\(name)" }
 
-    /// One budget in one period: hash `…:h` (`spent`, `reserved`, reservation ids, burn
-    /// buckets, alerted thresholds) and sorted set `…:z` of reservation expiries.
+    /// One limit counter's hash: amount per bucket, `total` and the oldest bucket `o`
+    /// (`LimitScripts`).
+    public func limitWindow(_ name: String) -> String { limit(name) + ":w" }
+
+    /// One budget in one period, the base of two hashes: `…:h` (`spent`, burn buckets,
+    /// alerted thresholds, `amount`, `about`) and `…:r` (reserved amount per bucket,
+    /// `reserved`, oldest bucket `o`).
     public func budget(_ name: String) -> String { "\(prefix):budget:\(name)" }
 
     /// Set of every budget counter that has seen spend, for `sluice usage budgets`.

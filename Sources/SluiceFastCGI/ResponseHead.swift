@@ -11,14 +11,23 @@ public struct ResponseHead: Sendable {
     /// `Status: 200 OK\r\nName: value\r\n…\r\n`. Header values are stripped of CR/LF so
     /// a value can never start a new header.
     public var encoded: String {
-        var out = "Status: \(status) \(Self.reason(status))\r\n"
+        var out = "Status: "
+        out.reserveCapacity(64 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        out.append(String(status))
+        out.append(" ")
+        out.append(Self.reason(status))
+        out.append("\r\n")
         for header in headers {
-            out += header.name
-            out += ": "
-            out += String(header.value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" })
-            out += "\r\n"
+            out.append(header.name)
+            out.append(": ")
+            if header.value.utf8.contains(where: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") }) {
+                out.append(String(header.value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" }))
+            } else {
+                out.append(header.value)
+            }
+            out.append("\r\n")
         }
-        out += "\r\n"
+        out.append("\r\n")
         return out
     }
 

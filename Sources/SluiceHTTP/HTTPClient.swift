@@ -153,18 +153,44 @@ final class Transfer {
     }
 
     /// Parses one header line (curl calls once per line, status line included).
-    func header(line: String) {
-        let trimmed = line.trimmingASCIIWhitespace()
-        if trimmed.hasPrefix("HTTP/") {
+    func header(line: UnsafeRawBufferPointer) {
+        let bytes = line.bindMemory(to: UInt8.self)
+        func isSpace(_ byte: UInt8) -> Bool { byte == 32 || byte == 9 || byte == 13 || byte == 10 }
+        var start = 0
+        var end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        guard start < end else { return }
+        if end - start >= 5, bytes[start] == UInt8(ascii: "H"), bytes[start + 1] == UInt8(ascii: "T"),
+           bytes[start + 2] == UInt8(ascii: "T"), bytes[start + 3] == UInt8(ascii: "P"), bytes[start + 4] == UInt8(ascii: "/") {
             // A new response (after a 100 Continue or an interim reply): start over.
-            headers.removeAll()
-            let parts = trimmed.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-        } else if let colon = trimmed.firstIndex(of: ":") {
-            let name = String(trimmed[..<colon]).lowercased()
-            let value = String(trimmed[trimmed.index(after: colon)...]).trimmingASCIIWhitespace()
-            headers.append((name, value))
+            headers.removeAll(keepingCapacity: true)
+            var index = start
+            while index < end, bytes[index] != 32 { index += 1 }
+            while index < end, bytes[index] == 32 { index += 1 }
+            var code = 0
+            var digits = 0
+            while index < end, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9"), digits < 3 {
+                code = code * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+                digits += 1
+            }
+            status = digits == 3 ? code : 0
+            return
         }
+        guard let colon = bytes[start..<end].firstIndex(of: UInt8(ascii: ":")) else { return }
+        var nameEnd = colon
+        while nameEnd > start, isSpace(bytes[nameEnd - 1]) { nameEnd -= 1 }
+        var valueStart = colon + 1
+        while valueStart < end, isSpace(bytes[valueStart]) { valueStart += 1 }
+        let name = String(unsafeUninitializedCapacity: nameEnd - start) { buffer in
+            for (offset, byte) in bytes[start..<nameEnd].enumerated() {
+                buffer[offset] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+            }
+            return nameEnd - start
+        }
+        let value = String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<end]), as: UTF8.self)
+        headers.append((name, value))
     }
 
     /// Checks the first-byte and idle limits and asks the handler whether to go on.
@@ -190,8 +216,7 @@ private let onHeader: curl_write_callback = { buffer, size, count, context in
     guard let buffer, let context else { return 0 }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
     let length = size * count
-    let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: length), as: UTF8.self)
-    transfer.header(line: line)
+    transfer.header(line: UnsafeRawBufferPointer(start: buffer, count: length))
     return length
 }
 

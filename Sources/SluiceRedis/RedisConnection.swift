@@ -4,9 +4,10 @@ import SluiceCore
 
 /// One synchronous connection to Redis, owned by one thread.
 ///
-/// Commands go through `redisAppendCommandArgv` + `redisGetReply` (binary safe, and
-/// several appends before the first read make a pipeline in one round trip); see
-/// https://github.com/redis/hiredis#using-replies and #pipelining. The connection is
+/// Commands are encoded here in the Redis protocol (RESP, binary safe) and handed to
+/// hiredis whole with `redisAppendFormattedCommand`, then read with `redisGetReply`;
+/// several appends before the first read make a pipeline in one round trip (see
+/// https://github.com/redis/hiredis#using-replies and #pipelining). The connection is
 /// opened lazily and re-opened after a failure. A command that changes state is never
 /// re-sent after it may have reached the server (a timed-out command may still be
 /// applied later); only commands marked `idempotent` are retried once on a fresh
@@ -94,14 +95,51 @@ public final class RedisConnection {
     }
 
     private func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
-        let buffers = arguments.map { Array($0.utf8) }
-        var lengths = buffers.map(\.count)
-        var status: Int32 = REDIS_ERR
-        withPointers(to: buffers) { pointers in
-            var argv = pointers
-            status = redisAppendCommandArgv(context, Int32(buffers.count), &argv, &lengths)
+        let command = Self.encode(arguments)
+        let status = command.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                redisAppendFormattedCommand(context, $0, buffer.count)
+            }
         }
         guard status == REDIS_OK else { throw failure("append") }
+    }
+
+    /// One command in RESP: `*<count>\r\n`, then `$<length>\r\n<bytes>\r\n` per argument
+    /// (https://redis.io/docs/latest/develop/reference/protocol-spec/#sending-commands-to-a-redis-server).
+    static func encode(_ arguments: [String]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(arguments.reduce(16) { $0 + $1.utf8.count + 16 })
+        func appendNumber(_ value: Int) {
+            if value < 10 { return out.append(UInt8(ascii: "0") + UInt8(value)) }
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                          UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            var rest = value
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                while rest > 0 {
+                    buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                    count += 1
+                }
+                for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+            }
+        }
+        out.append(UInt8(ascii: "*"))
+        appendNumber(arguments.count)
+        out.append(13)
+        out.append(10)
+        for argument in arguments {
+            let utf8 = argument.utf8
+            out.append(UInt8(ascii: "$"))
+            appendNumber(utf8.count)
+            out.append(13)
+            out.append(10)
+            out.append(contentsOf: utf8)
+            out.append(13)
+            out.append(10)
+        }
+        return out
     }
 
     private func readReply(from context: UnsafeMutablePointer<redisContext>) throws(RedisError) -> RedisValue {
@@ -172,20 +210,5 @@ public final class RedisConnection {
             })
         default: return .null
         }
-    }
-}
-
-/// Calls `body` with C pointers to every buffer, valid only during the call. The
-/// arguments are packed into one buffer so a single pointer scope covers them all.
-private func withPointers(to buffers: [[UInt8]], _ body: ([UnsafePointer<CChar>?]) -> Void) {
-    var packed: [UInt8] = [0]  // never empty, so every pointer below is non-nil
-    var offsets: [Int] = []
-    for buffer in buffers {
-        offsets.append(packed.count)
-        packed.append(contentsOf: buffer)
-    }
-    packed.withUnsafeBufferPointer { storage in
-        let base = UnsafeRawPointer(storage.baseAddress!)
-        body(offsets.map { (base + $0).assumingMemoryBound(to: CChar.self) })
     }
 }

@@ -71,6 +71,18 @@ final class HealthScriptTests: XCTestCase {
         XCTAssertEqual(try snapshot(key).state, 1)
     }
 
+    func testOneEntryCountsSeveralSuccesses() throws {
+        let key = freshKey()
+        // Five successes in one entry (a batch of calls), then four failures: 4 of 9 is not
+        // over the ratio of 0.5, though four alone would trip.
+        XCTAssertEqual(try report(key, "ok", count: 5), "")
+        for _ in 0..<4 { XCTAssertEqual(try report(key, "fail"), "") }
+        XCTAssertEqual(try hash(key)["w_ok"], "5")
+        XCTAssertEqual(try hash(key)["w_fail"], "4")
+        XCTAssertEqual(try report(key, "fail"), "", "5 failures of 10 are not over half")
+        XCTAssertEqual(try report(key, "fail"), "tripped:\(base)", "6 of 11 are")
+    }
+
     func testRetryAfterTripsAtOnceBelowMinCalls() throws {
         let key = freshKey()
         XCTAssertEqual(try report(key, "fail", retryAfter: 2_000), "tripped:2000")
@@ -274,10 +286,10 @@ final class HealthScriptTests: XCTestCase {
 
     /// One attempt's outcome under min_calls 4, ratio 0.5, cooldown `base` .. `longest`, TTL 60 s.
     private func report(_ key: String, _ outcome: String, latency: Int = 10, retryAfter: Int = 0, probe: Bool = false,
-                        longest: Int? = nil, owner: String = "",
+                        longest: Int? = nil, owner: String = "", count: Int = 1,
                         file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let arguments = [String(window), "4", "0.5", String(base), String(longest ?? self.longest), "60",
-                         outcome, String(latency), String(retryAfter), "connect", probe ? "1" : "0", owner]
+                         outcome, String(latency), String(retryAfter), "connect", probe ? "1" : "0", String(count), owner]
         let reply = try redis.evaluate(HealthScripts.report, keys: [key], arguments: arguments)
         guard case .array(let items) = reply, items.count == 1, let text = items[0].text else {
             XCTFail("unexpected reply \(reply)", file: file, line: line)

@@ -7,8 +7,9 @@ import SluiceRedis
 import XCTest
 
 /// The limit and budget Lua scripts (`LimitScripts`) against a real `redis-server`: the
-/// sliding log at its window edges, all-or-nothing admission over several counters, token
-/// settlement, budget reservations, lapsed reservations and alert thresholds.
+/// bucketed sliding window at its edges, all-or-nothing admission over several counters,
+/// token settlement (one call and batches), budget reservations, lapsed reservations and
+/// alert thresholds.
 final class LimitScriptTests: XCTestCase {
     private var server: RedisServerFixture!
     private var redis: RedisConnection!
@@ -42,11 +43,36 @@ final class LimitScriptTests: XCTestCase {
         return false
     }
 
+    /// Admits `plan` (which must pass) and returns when Redis admitted it.
+    private func admittedAt(_ plan: AdmissionPlan, lifetime: Duration = .seconds(900),
+                            file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        guard case .admitted(_, let atMs) = try admit(plan, lifetime: lifetime) else {
+            XCTFail("expected \(plan.id) to be admitted", file: file, line: line)
+            throw FixtureError("not admitted")
+        }
+        return atMs
+    }
+
+    /// Runs one settlement batch; returns the alerts it raised.
+    @discardableResult
+    private func settle(_ settlements: [Settlement]) throws -> [SettlementBatch.Alert] {
+        var batch = SettlementBatch(settlements)
+        guard let call = batch.call(keys: keys) else { return [] }
+        let reply = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
+        guard case .array(let items) = reply else { throw FixtureError("unexpected settle reply \(reply)") }
+        return batch.alerts(in: items.map { $0.integer ?? 0 })
+    }
+
+    private func settlement(_ plan: AdmissionPlan, at atMs: Int?, usage: TokenUsage? = nil, cost: Int64 = 0,
+                            lifetime: Duration = .seconds(900)) -> Settlement {
+        Settlement(plan: plan, admittedAtMs: atMs, usage: usage, costNanos: cost, lifetime: lifetime)
+    }
+
     private func hget(_ key: String, _ field: String) throws -> Int? {
         try redis.command(["HGET", key, field]).integer
     }
 
-    // MARK: Sliding log
+    // MARK: Sliding window
 
     func testAtMostTheLimitInAnyWindowAndSlotsReturnOneWindowAfterAdmission() throws {
         let limit = counter("edge", limit: 3, windowMs: 600)
@@ -74,21 +100,61 @@ final class LimitScriptTests: XCTestCase {
         let narrow = counter("narrow", limit: 1, windowMs: 60_000)
         XCTAssertTrue(admitted(try admit(AdmissionPlan(id: "r:1", counters: [wide, narrow], reservedTokens: 0, budgets: []))))
         XCTAssertFalse(admitted(try admit(AdmissionPlan(id: "r:2", counters: [wide, narrow], reservedTokens: 0, budgets: []))))
-        XCTAssertEqual(try hget(keys.limit("wide") + ":h", "total"), 1, "a refused call reserves nothing anywhere")
+        XCTAssertEqual(try hget(keys.limitWindow("wide"), "total"), 1, "a refused call reserves nothing anywhere")
     }
 
     func testTokensAreReservedThenSettledToTheTrueUsage() throws {
         let tokens = counter("tpm", .tokens, limit: 1000, windowMs: 60_000)
         let first = AdmissionPlan(id: "r:a", counters: [tokens], reservedTokens: 600, budgets: [])
-        XCTAssertTrue(admitted(try admit(first)))
+        let at = try admittedAt(first)
         let second = AdmissionPlan(id: "r:b", counters: [tokens], reservedTokens: 600, budgets: [])
         guard case .refused(let error, _, _) = try admit(second) else { return XCTFail("600 + 600 > 1000") }
         XCTAssertEqual(error.upstreamType, "tokens")
-        let settle = try XCTUnwrap(first.settleCall(keys: keys, usage: TokenUsage(prompt: 40, completion: 60), costNanos: 0))
-        _ = try redis.evaluate(settle.script, keys: settle.keys, arguments: settle.arguments)
-        XCTAssertEqual(try hget(keys.limit("tpm") + ":h", "total"), 100)
+        try settle([settlement(first, at: at, usage: TokenUsage(prompt: 40, completion: 60))])
+        XCTAssertEqual(try hget(keys.limitWindow("tpm"), "total"), 100)
         XCTAssertTrue(admitted(try admit(second)), "settling freed what the call did not use")
-        XCTAssertEqual(try hget(keys.limit("tpm") + ":h", "total"), 700)
+        XCTAssertEqual(try hget(keys.limitWindow("tpm"), "total"), 700)
+    }
+
+    func testABatchSettlesEveryCallOnceAndSkipsCallsThatReservedNothing() throws {
+        let tokens = counter("batch", .tokens, limit: 10_000, windowMs: 60_000)
+        let requests = counter("batch-rpm", limit: 100, windowMs: 60_000)
+        var settlements: [Settlement] = []
+        for index in 0..<5 {
+            let plan = AdmissionPlan(id: "r:\(index)", counters: [requests, tokens], reservedTokens: 500, budgets: [])
+            let at = try admittedAt(plan)
+            settlements.append(settlement(plan, at: at, usage: TokenUsage(prompt: 10, completion: index)))
+        }
+        XCTAssertEqual(try hget(keys.limitWindow("batch"), "total"), 2500)
+        // Admitted from the local allowance while Redis was away: it reserved nothing, so
+        // settling it must not take anything off the counter.
+        let unreserved = AdmissionPlan(id: "r:x", counters: [requests, tokens], reservedTokens: 500, budgets: [])
+        settlements.append(settlement(unreserved, at: nil, usage: TokenUsage(prompt: 10, completion: 0)))
+        try settle(settlements)
+        XCTAssertEqual(try hget(keys.limitWindow("batch"), "total"), 5 * 10 + (0 + 1 + 2 + 3 + 4))
+        XCTAssertEqual(try hget(keys.limitWindow("batch-rpm"), "total"), 5, "request counters are not settled")
+        // The bucket the calls were admitted in moved with the total.
+        let fields = try redis.command(["HGETALL", keys.limitWindow("batch")]).fieldMap
+        let buckets = fields.filter { $0.key != "total" && $0.key != "o" }.compactMap { Int($0.value) }.reduce(0, +)
+        XCTAssertEqual(buckets, 60)
+    }
+
+    func testACounterHoldsAtMostSixtyThreeFieldsWhateverTheTraffic() throws {
+        let limit = counter("fields", limit: 1_000_000, windowMs: 600)
+        let end = Date().addingTimeInterval(1.5)
+        var calls = 0
+        while Date() < end {
+            XCTAssertTrue(admitted(try admit(AdmissionPlan(id: "r", counters: [limit], reservedTokens: 0, budgets: []))))
+            calls += 1
+        }
+        let length = try XCTUnwrap(try redis.command(["HLEN", keys.limitWindow("fields")]).integer)
+        XCTAssertLessThanOrEqual(length, 63, "\(calls) calls")
+        XCTAssertGreaterThan(calls, 100)
+        // What the counter holds is exactly the calls of the last window (plus one bucket).
+        let total = try XCTUnwrap(try hget(keys.limitWindow("fields"), "total"))
+        XCTAssertLessThan(total, calls)
+        let fields = try redis.command(["HGETALL", keys.limitWindow("fields")]).fieldMap
+        XCTAssertEqual(fields.filter { $0.key != "total" && $0.key != "o" }.compactMap { Int($0.value) }.reduce(0, +), total)
     }
 
     func testACallLargerThanTheLimitIsRefusedAsNotRetryable() throws {
@@ -112,23 +178,24 @@ final class LimitScriptTests: XCTestCase {
 
     func testBudgetReservationsCannotOvershootAndAlertsFireOnce() throws {
         let first = AdmissionPlan(id: "r:1", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 60)])
-        XCTAssertTrue(admitted(try admit(first)))
+        let firstAt = try admittedAt(first)
         let second = AdmissionPlan(id: "r:2", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 60)])
         guard case .refused(let error, _, let retryable) = try admit(second) else { return XCTFail("60 reserved + 60 > 100") }
         XCTAssertEqual(error.code, .budgetExceeded)
         XCTAssertTrue(retryable, "calls in flight may leave room")
-        let settle = try XCTUnwrap(first.settleCall(keys: keys, usage: nil, costNanos: 55))
-        let reply = try redis.evaluate(settle.script, keys: settle.keys, arguments: settle.arguments)
-        XCTAssertEqual(reply, .array([.integer(1), .integer(50), .integer(55)]), "50% crossed, once")
-        let name = keys.budget(first.budgets[0].name) + ":h"
-        XCTAssertEqual(try hget(name, "spent"), 55)
-        XCTAssertEqual(try hget(name, "reserved"), 0)
+        let alerts = try settle([settlement(first, at: firstAt, cost: 55)])
+        XCTAssertEqual(alerts.map(\.threshold), [50], "50% crossed, once")
+        XCTAssertEqual(alerts.first?.spentNanos, 55)
+        XCTAssertEqual(alerts.first?.call, 0)
+        let base = keys.budget(first.budgets[0].name)
+        XCTAssertEqual(try hget(base + ":h", "spent"), 55)
+        XCTAssertEqual(try hget(base + ":r", "reserved"), 0)
         XCTAssertFalse(admitted(try admit(second)), "55 spent + 60 > 100")
         let third = AdmissionPlan(id: "r:3", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 45)])
-        XCTAssertTrue(admitted(try admit(third)))
-        let settleThird = try XCTUnwrap(third.settleCall(keys: keys, usage: nil, costNanos: 45))
-        let last = try redis.evaluate(settleThird.script, keys: settleThird.keys, arguments: settleThird.arguments)
-        XCTAssertEqual(last, .array([.integer(1), .integer(100), .integer(100)]), "100% crossed; 50% not again")
+        let thirdAt = try admittedAt(third)
+        let last = try settle([settlement(third, at: thirdAt, cost: 45)])
+        XCTAssertEqual(last.map(\.threshold), [100], "100% crossed; 50% not again")
+        XCTAssertEqual(last.first?.spentNanos, 100)
         guard case .refused(let spentError, _, let spentRetryable) = try admit(
             AdmissionPlan(id: "r:4", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 0)])) else {
             return XCTFail("a spent budget refuses even a call of unknown price")
@@ -137,13 +204,35 @@ final class LimitScriptTests: XCTestCase {
         XCTAssertTrue(spentError.message.contains("is exhausted"), spentError.message)
     }
 
+    func testABatchNamesTheCallThatCrossedEachThreshold() throws {
+        var settlements: [Settlement] = []
+        for index in 0..<4 {
+            let plan = AdmissionPlan(id: "r:\(index)", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 20)])
+            settlements.append(settlement(plan, at: try admittedAt(plan), cost: 20))
+        }
+        let base = keys.budget(settlements[0].plan.budgets[0].name)
+        XCTAssertEqual(try hget(base + ":r", "reserved"), 80)
+        // Spend goes 20, 40, 60, 80: the third call crosses 50%; 100% is not reached.
+        let alerts = try settle(settlements)
+        XCTAssertEqual(alerts.map(\.threshold), [50])
+        XCTAssertEqual(alerts.map(\.call), [2])
+        XCTAssertEqual(alerts.map(\.spentNanos), [60])
+        XCTAssertEqual(try hget(base + ":h", "spent"), 80)
+        XCTAssertEqual(try hget(base + ":r", "reserved"), 0, "every reservation of the batch was released")
+    }
+
     func testUnsettledReservationsLapse() throws {
+        // The lifetime is the gateway's constant; 300 ms here: 15 buckets of 20 ms.
+        let lifetime = Duration.milliseconds(300)
         let stuck = AdmissionPlan(id: "r:s", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 90)])
-        XCTAssertTrue(admitted(try admit(stuck, lifetime: .milliseconds(300))))
+        XCTAssertTrue(admitted(try admit(stuck, lifetime: lifetime)))
         let next = AdmissionPlan(id: "r:n", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 90)])
-        XCTAssertFalse(admitted(try admit(next)))
-        usleep(400_000)
-        XCTAssertTrue(admitted(try admit(next)), "a responder that died does not hold the budget forever")
+        XCTAssertFalse(admitted(try admit(next, lifetime: lifetime)))
+        usleep(200_000)
+        XCTAssertFalse(admitted(try admit(next, lifetime: lifetime)), "still within the lifetime")
+        usleep(200_000)
+        XCTAssertTrue(admitted(try admit(next, lifetime: lifetime)),
+                      "a responder that died does not hold the budget past the lifetime (and a 15th)")
     }
 
     func testAlertOnlyBudgetAdmitsPastItsAmount() throws {

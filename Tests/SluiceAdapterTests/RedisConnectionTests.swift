@@ -59,6 +59,18 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(try redis.command(["HGETALL", "h"]).fieldMap, ["": "empty name", "f\u{0}": "\r\n"])
     }
 
+    func testManyAndLongArgumentsKeepTheirLengths() throws {
+        let redis = RedisConnection(config: server.config())
+        // Lengths of one to five digits, and more arguments than fit in one digit or two.
+        let values = (0..<120).map { String(repeating: "x", count: $0 * $0) }
+        XCTAssertEqual(try redis.command(["RPUSH", "list"] + values), .integer(values.count))
+        guard case .array(let items) = try redis.command(["LRANGE", "list", "0", "-1"]) else { return XCTFail() }
+        XCTAssertEqual(items.map { $0.text ?? "?" }, values)
+        let big = String(repeating: "é", count: 40_000)
+        XCTAssertEqual(try redis.command(["SET", "big", big]), .status("OK"))
+        XCTAssertEqual(try redis.command(["STRLEN", "big"]), .integer(80_000))
+    }
+
     func testPipelineReturnsRepliesInOrder() throws {
         let redis = RedisConnection(config: server.config())
         let commands = (0..<200).map { ["INCRBY", "counter", String($0)] }

@@ -41,6 +41,30 @@ final class AuditRecordTests: XCTestCase {
         XCTAssertEqual((object["attempts"] as? [[String: Any]])?.first?["latency_ms"] as? Int, 5)
     }
 
+    func testRecordJSONKeepsItsExactShape() {
+        // Consumers (drain, tail, verify) read these bytes: keys, order and spelling are fixed.
+        var record = AuditRecord(requestId: "r1", timeMs: 1_764_158_400_123, principal: nil, keyId: "key_abc",
+                                 clientAddress: nil, path: "/v1/chat/completions", route: "chat", endpoint: "primary",
+                                 provider: "openai", providerModel: "gpt-4o", tags: ["team": "a\\b", "app": "x\ny"],
+                                 status: 429, errorClass: "429",
+                                 attempts: [.init(endpoint: "primary", provider: "openai", status: 429, error: "429",
+                                                  latencyMs: 5, probe: true),
+                                            .init(endpoint: "backup", provider: "openai", status: 0, error: "connect",
+                                                  latencyMs: 1, probe: false)],
+                                 latencyMs: 7, ttfbMs: nil, upstreamMs: 6, promptTokens: nil, completionTokens: nil,
+                                 usageSource: .none, cost: 0.5, stream: false, streamCompleted: nil, writer: "h:1:2", seq: 9)
+        record.requestBody = "{\"q\":1}"
+        XCTAssertEqual(record.json, #"{"kind":"call","request_id":"r1","time":"2025-11-26T12:00:00.123Z","ts_ms":1764158400123,"#
+            + #""principal":null,"key_id":"key_abc","client_addr":null,"path":"/v1/chat/completions","route":"chat","#
+            + #""endpoint":"primary","provider":"openai","provider_model":"gpt-4o","tags":{"app":"x\ny","team":"a\\b"},"#
+            + #""status":429,"error_class":"429","attempts":[{"endpoint":"primary","provider":"openai","status":429,"#
+            + #""error":"429","latency_ms":5,"probe":true},{"endpoint":"backup","provider":"openai","status":0,"#
+            + #""error":"connect","latency_ms":1,"probe":false}],"latency_ms":7,"ttfb_ms":null,"upstream_ms":6,"#
+            + #""prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"usage_source":"none","cost":0.5,"#
+            + #""stream":false,"stream_completed":null,"writer":"h:1:2","seq":9,"request_body":"{\"q\":1}","#
+            + #""response_body":null}"#)
+    }
+
     func testISO8601DatesAcrossLeapYearsAndTheEpoch() {
         XCTAssertEqual(AuditRecord.iso8601(0), "1970-01-01T00:00:00.000Z")
         XCTAssertEqual(AuditRecord.iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z")

@@ -155,7 +155,7 @@ final class GovernanceTests: SharedStackTestCase {
         XCTAssertLessThanOrEqual(used, 2000, "concurrent calls never overshoot the token limit")
         var counter = ""
         try waitUntil("every reservation is settled", timeout: .seconds(5)) {
-            counter = (try? redis(["HGET", "sluice:lim:route=tpm|route||tpm|t60000:h", "total"])) ?? ""
+            counter = (try? redis(["HGET", "sluice:lim:route=tpm|route||tpm|t60000:w", "total"])) ?? ""
             return counter == String(used)
         }
         XCTAssertEqual(counter, String(used), "after settling, the counter equals the provider's usage")

@@ -11,7 +11,7 @@
 ///  "attempts":[{"endpoint":"primary","provider":"openai","status":200,"error":"ok","latency_ms":812,"probe":false}],
 ///  "latency_ms":815,"ttfb_ms":120,"upstream_ms":812,
 ///  "prompt_tokens":12,"completion_tokens":40,"total_tokens":52,"usage_source":"provider",
-///  "cost":null,"stream":true,"stream_completed":true,"writer":"host:123:4","seq":17}
+///  "cost":null,"stream":true,"stream_completed":true,"writer":"host:123:1795…","seq":17}
 /// ```
 /// - `status`: what the client got; `error_class`: the gateway's error code, or the
 ///   provider's status for a provider error (`"429"`), or `stream_cut` / `client_gone`.
@@ -112,30 +112,83 @@ public struct AuditRecord: Sendable, Equatable {
 
     /// The record as one line of JSON (the shape above), keys in a fixed order.
     public var json: String {
-        func string(_ value: String?) -> String { value.map(JSONText.quoted) ?? "null" }
-        func int(_ value: Int?) -> String { value.map(String.init) ?? "null" }
-        func bool(_ value: Bool?) -> String { value.map { $0 ? "true" : "false" } ?? "null" }
-        let tagsJSON = "{" + tags.sorted { $0.key < $1.key }
-            .map { JSONText.quoted($0.key) + ":" + JSONText.quoted($0.value) }.joined(separator: ",") + "}"
-        let attemptsJSON = "[" + attempts.map { attempt in
-            "{\"endpoint\":\(string(attempt.endpoint)),\"provider\":\(string(attempt.provider)),"
-                + "\"status\":\(attempt.status),\"error\":\(string(attempt.error)),"
-                + "\"latency_ms\":\(attempt.latencyMs),\"probe\":\(bool(attempt.probe))}"
-        }.joined(separator: ",") + "]"
-        let fields: [(String, String)] = [
-            ("kind", "\"call\""), ("request_id", string(requestId)), ("time", string(Self.iso8601(timeMs))),
-            ("ts_ms", String(timeMs)), ("principal", string(principal)), ("key_id", string(keyId)),
-            ("client_addr", string(clientAddress)), ("path", string(path)), ("route", string(route)),
-            ("endpoint", string(endpoint)), ("provider", string(provider)), ("provider_model", string(providerModel)),
-            ("tags", tagsJSON), ("status", String(status)), ("error_class", string(errorClass)),
-            ("attempts", attemptsJSON), ("latency_ms", String(latencyMs)), ("ttfb_ms", int(ttfbMs)),
-            ("upstream_ms", String(upstreamMs)), ("prompt_tokens", int(promptTokens)),
-            ("completion_tokens", int(completionTokens)), ("total_tokens", int(totalTokens)),
-            ("usage_source", string(usageSource.rawValue)), ("cost", cost.map { String($0) } ?? "null"),
-            ("stream", bool(stream)), ("stream_completed", bool(streamCompleted)), ("writer", string(writer)),
-            ("seq", String(seq)), ("request_body", string(requestBody)), ("response_body", string(responseBody)),
-        ]
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        var out = ""
+        out.reserveCapacity(768 + (requestBody?.utf8.count ?? 0) + (responseBody?.utf8.count ?? 0))
+        func key(_ name: String) {
+            out.append(out.isEmpty ? "{\"" : ",\"")
+            out.append(name)
+            out.append("\":")
+        }
+        func string(_ name: String, _ value: String?) {
+            key(name)
+            if let value { JSONText.appendString(value, to: &out) } else { out.append("null") }
+        }
+        func int(_ name: String, _ value: Int?) {
+            key(name)
+            out.append(value.map(String.init) ?? "null")
+        }
+        func bool(_ name: String, _ value: Bool?) {
+            key(name)
+            out.append(value.map { $0 ? "true" : "false" } ?? "null")
+        }
+        key("kind")
+        out.append("\"call\"")
+        string("request_id", requestId)
+        string("time", Self.iso8601(timeMs))
+        key("ts_ms")
+        out.append(String(timeMs))
+        string("principal", principal)
+        string("key_id", keyId)
+        string("client_addr", clientAddress)
+        string("path", path)
+        string("route", route)
+        string("endpoint", endpoint)
+        string("provider", provider)
+        string("provider_model", providerModel)
+        key("tags")
+        out.append("{")
+        for (index, tag) in tags.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { out.append(",") }
+            JSONText.appendString(tag.key, to: &out)
+            out.append(":")
+            JSONText.appendString(tag.value, to: &out)
+        }
+        out.append("}")
+        int("status", status)
+        string("error_class", errorClass)
+        key("attempts")
+        out.append("[")
+        for (index, attempt) in attempts.enumerated() {
+            out.append(index > 0 ? ",{\"endpoint\":" : "{\"endpoint\":")
+            JSONText.appendString(attempt.endpoint, to: &out)
+            out.append(",\"provider\":")
+            JSONText.appendString(attempt.provider, to: &out)
+            out.append(",\"status\":")
+            out.append(String(attempt.status))
+            out.append(",\"error\":")
+            JSONText.appendString(attempt.error, to: &out)
+            out.append(",\"latency_ms\":")
+            out.append(String(attempt.latencyMs))
+            out.append(attempt.probe ? ",\"probe\":true}" : ",\"probe\":false}")
+        }
+        out.append("]")
+        int("latency_ms", latencyMs)
+        int("ttfb_ms", ttfbMs)
+        int("upstream_ms", upstreamMs)
+        int("prompt_tokens", promptTokens)
+        int("completion_tokens", completionTokens)
+        int("total_tokens", totalTokens)
+        string("usage_source", usageSource.rawValue)
+        key("cost")
+        out.append(cost.map { String($0) } ?? "null")
+        bool("stream", stream)
+        bool("stream_completed", streamCompleted)
+        string("writer", writer)
+        int("seq", seq)
+        string("request_body", requestBody)
+        string("response_body", responseBody)
+        out.append("}")
+        return out
     }
 
     /// `2026-11-26T12:00:00.123Z` for milliseconds since the epoch (proleptic Gregorian, UTC).

@@ -41,4 +41,55 @@ public enum AuditScripts {
         end
         return id
         """)
+
+    /// The first argument of every `appendBatch` call, which tells its spool lines from
+    /// `append` ones (whose first argument is a number).
+    public static let batchMarker = "batch1"
+
+    /// Appends a batch of one writer's records, numbered `first…first+n-1`, and adds their
+    /// usage totals, in one atomic step. `KEYS`: stream, head, writers, then the usage
+    /// hashes. `ARGV`: `batchMarker`, max length (approximate), writer, first sequence
+    /// number, record count n, usage TTL seconds; then per record `request id, kind, record
+    /// JSON`; then per usage hash (in `KEYS` order) the number of fields f and f pairs
+    /// `field, amount` (already summed over the batch). A batch whose numbers the writer
+    /// already has is skipped whole, so a replayed batch is never applied twice (a batch is
+    /// only ever sent whole). Each entry chains to the one before it exactly as `append`
+    /// does. Reply: the last entry id, or 0 when the batch was a duplicate.
+    public static let appendBatch = RedisScript("""
+        local maxlen, writer = ARGV[2], ARGV[3]
+        local first, n, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+        local last = tonumber(redis.call('HGET', KEYS[3], writer)) or 0
+        if first + n - 1 <= last then return 0 end
+        local prev = redis.call('GET', KEYS[2]) or ''
+        local id = 0
+        local p = 6
+        for i = 1, n do
+          local record = ARGV[p + 3]
+          local hash = redis.sha1hex(prev .. '\\n' .. record)
+          id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+                          'rid', ARGV[p + 1], 'kind', ARGV[p + 2], 'record', record, 'prev', prev, 'hash', hash)
+          prev = hash
+          p = p + 3
+        end
+        redis.call('SET', KEYS[2], prev)
+        redis.call('HSET', KEYS[3], writer, first + n - 1)
+        for k = 4, #KEYS do
+          local f = tonumber(ARGV[p + 1])
+          local fields, amounts = {}, {}
+          for j = 1, f do
+            fields[j] = ARGV[p + 2 * j]
+            amounts[j] = tonumber(ARGV[p + 2 * j + 1])
+          end
+          p = p + 1 + 2 * f
+          local values = redis.call('HMGET', KEYS[k], unpack(fields))
+          local set = {}
+          for j = 1, f do
+            set[#set + 1] = fields[j]
+            set[#set + 1] = string.format('%d', (tonumber(values[j]) or 0) + amounts[j])
+          end
+          redis.call('HSET', KEYS[k], unpack(set))
+          redis.call('EXPIRE', KEYS[k], ttl)
+        end
+        return id
+        """)
 }

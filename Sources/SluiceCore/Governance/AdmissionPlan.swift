@@ -65,7 +65,7 @@ public struct BudgetCounter: Sendable, Equatable {
 public struct AdmissionPlan: Sendable {
     public typealias ScriptCall = (script: RedisScript, keys: [String], arguments: [String])
 
-    /// Names the call's reservations in every counter.
+    /// Names the call (for logs and tests); reservations are counted per bucket, not per id.
     public let id: String
     public var counters: [LimitCounter]
     /// What each counter reserves: 1 for request counters, the token estimate for token ones.
@@ -81,36 +81,27 @@ public struct AdmissionPlan: Sendable {
 
     public var isEmpty: Bool { counters.isEmpty && budgets.isEmpty }
 
-    /// A fresh reservation id.
-    public static func newId() -> String { "r:" + String(UInt64.random(in: 1...UInt64.max), radix: 36) }
+    /// A fresh call id.
+    public static func newId() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return newId(using: &generator)
+    }
+
+    /// A fresh call id drawn from `generator`.
+    public static func newId<G: RandomNumberGenerator>(using generator: inout G) -> String {
+        "r:" + String(UInt64.random(in: 1...UInt64.max, using: &generator), radix: 36)
+    }
 
     /// The `LimitScripts.admit` call. Unsettled budget reservations lapse after `lifetime`.
     public func admitCall(keys: RedisKeys, lifetime: Duration) -> ScriptCall {
-        var arguments = [id, String(counters.count), String(budgets.count), String(lifetime.wholeMilliseconds)]
+        var arguments = [String(counters.count), String(budgets.count), String(lifetime.wholeMilliseconds)]
         for (counter, amount) in zip(counters, amounts) {
-            arguments += [String(counter.limit), String(counter.windowMs), String(amount)]
+            arguments += [String(counter.limit), String(counter.windowMs), String(amount), String(counter.bucketMs)]
         }
         for budget in budgets {
-            arguments += [String(budget.budget.amountNanos), budget.budget.enforce ? "1" : "0", String(budget.wantNanos),
-                          String(budget.expireAtMs)]
+            arguments += [String(budget.budget.amountNanos), budget.budget.enforce ? "1" : "0", String(budget.wantNanos)]
         }
-        return (LimitScripts.admit, counters.map { keys.limit($0.name) } + budgets.map { keys.budget($0.name) }, arguments)
-    }
-
-    /// The `LimitScripts.settle` call for a call that used `usage` (nil: none) at
-    /// `costNanos`; `nil` when nothing needs settling (only request counters).
-    public func settleCall(keys: RedisKeys, usage: TokenUsage?, costNanos: Int64) -> ScriptCall? {
-        let tokenCounters = counters.filter { $0.kind == .tokens }
-        guard !tokenCounters.isEmpty || !budgets.isEmpty else { return nil }
-        var arguments = [id, String(tokenCounters.count), String(budgets.count)]
-        arguments += tokenCounters.map { _ in String(usage?.total ?? 0) }
-        for budget in budgets {
-            arguments += [String(costNanos), String(budget.budget.amountNanos),
-                          budget.budget.thresholds.map(String.init).joined(separator: ","), String(budget.expireAtMs),
-                          budget.about]
-        }
-        return (LimitScripts.settle,
-                tokenCounters.map { keys.limit($0.name) } + budgets.map { keys.budget($0.name) } + [keys.budgetIndex],
+        return (LimitScripts.admit, counters.map { keys.limitWindow($0.name) } + budgets.map { keys.budget($0.name) },
                 arguments)
     }
 
@@ -122,11 +113,10 @@ public struct AdmissionPlan: Sendable {
             var states: [RateLimitState] = []
             for (index, counter) in counters.enumerated() where reply.count >= 4 + index * 2 {
                 let total = reply[2 + index * 2]
-                let oldest = reply[3 + index * 2]
                 states.append(RateLimitState(counter: counter, remaining: max(0, counter.limit - total),
-                                             resetMs: max(0, oldest + counter.windowMs - now)))
+                                             resetMs: max(0, reply[3 + index * 2])))
             }
-            return .admitted(RateLimitHeaders(states))
+            return .admitted(RateLimitHeaders(states), atMs: now)
         }
         guard reply.count >= 6 else { return .unknown }
         let index = reply[3] - 1
@@ -167,7 +157,8 @@ public struct AdmissionPlan: Sendable {
 
 /// What admission decided.
 public enum AdmissionDecision: Sendable {
-    case admitted(RateLimitHeaders)
+    /// Admitted at `atMs` on Redis's clock (which names the buckets the call reserved in).
+    case admitted(RateLimitHeaders, atMs: Int)
     /// `retryable` is false when waiting will not help soon (the budget is spent, or the
     /// call alone is larger than the limit): clients are told not to retry.
     case refused(GatewayError, RateLimitHeaders, retryable: Bool)

@@ -19,6 +19,9 @@ public struct LimitCounter: Sendable, Equatable {
         self.windowMs = windowMs
         self.label = label
     }
+
+    /// The width of one of the window's 60 buckets (`LimitScripts`), at least 1 ms.
+    public var bucketMs: Int { max(1, (windowMs + 59) / 60) }
 }
 
 /// Which limit counters apply to a call. Limits come from four places — the caller's own

@@ -52,8 +52,10 @@ public enum HealthScripts {
     /// After a request: records each attempt's outcome and trips or closes the breaker.
     ///
     /// `ARGV[1..6]`: window ms, minimum calls, failure ratio, first cooldown ms, longest
-    /// cooldown ms, key TTL s. Then five values per key: outcome, latency ms, Retry-After ms,
-    /// error class, probe (0/1). Last, the caller's lease token (as given to `snapshot`).
+    /// cooldown ms, key TTL s. Then six values per key: outcome, latency ms, Retry-After ms,
+    /// error class, probe (0/1), and how many such outcomes (several `ok`s of one upstream
+    /// travel as one entry). Last, the caller's lease token (as given to `snapshot`). A key
+    /// may appear more than once; its entries are applied in order.
     ///
     /// Outcomes: `ok`; `fail`; `neutral` (the endpoint answered, but a 400 says nothing about
     /// its health: as a probe it closes the breaker); `none` (nothing was learned, e.g. the
@@ -70,7 +72,7 @@ public enum HealthScripts {
         local base = tonumber(ARGV[4])
         local longest = tonumber(ARGV[5])
         local ttl = tonumber(ARGV[6])
-        local token = ARGV[7 + #KEYS * 5] or ''
+        local token = ARGV[7 + #KEYS * 6] or ''
         local out = {}
         local function giveBack(key)
           local h = redis.call('HMGET', key, 'probe_until', 'probe_owner')
@@ -79,12 +81,13 @@ public enum HealthScripts {
           end
         end
         for i, key in ipairs(KEYS) do
-          local a = 6 + (i - 1) * 5
+          local a = 6 + (i - 1) * 6
           local outcome = ARGV[a + 1]
           local latency = tonumber(ARGV[a + 2])
           local retryAfter = tonumber(ARGV[a + 3])
           local class = ARGV[a + 4]
           local probe = ARGV[a + 5] == '1'
+          local count = tonumber(ARGV[a + 6]) or 1
           local result = ''
           if outcome == 'release' then
             giveBack(key)
@@ -117,10 +120,11 @@ public enum HealthScripts {
               strikes = strikes + 1
               return cooldown
             end
+            local extra = {}
             if outcome == 'ok' or outcome == 'neutral' then
               if outcome == 'ok' then
-                wOk = wOk + 1
-                redis.call('HSET', key, 'last_ok', now, 'last_latency', latency)
+                wOk = wOk + count
+                extra = {'last_ok', now, 'last_latency', latency}
               end
               if cooldownEnd > 0 and (probe or now >= cooldownEnd) then
                 cooldownEnd = 0
@@ -150,7 +154,7 @@ public enum HealthScripts {
               end
             end
             redis.call('HSET', key, 'w_idx', idx, 'w_ok', wOk, 'w_fail', wFail, 'p_ok', pOk, 'p_fail', pFail,
-                       'last_traffic', now)
+                       'last_traffic', now, unpack(extra))
           end
           redis.call('EXPIRE', key, ttl)
           out[#out + 1] = result

@@ -4,6 +4,12 @@ public enum JSONText {
     /// Appends `value` as a JSON string literal (quotes included) to `out`.
     public static func appendString(_ value: String, to out: inout String) {
         out.append("\"")
+        // Most values (ids, names, numbers as text) need no escaping: copy them whole.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(value)
+            out.append("\"")
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": out.append("\\\"")

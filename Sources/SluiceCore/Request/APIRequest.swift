@@ -37,8 +37,9 @@ public struct APIRequest: Sendable {
         var includeUsage = false
         var maxTokens: Int?
         var maxCompletionTokens: Int?
+        let expectedKinds = Self.expectedKinds(operation)
         for member in members {
-            if let expected = Self.expectedKinds(operation)[member.key], !expected.contains(member.kind) {
+            if let expected = expectedKinds[member.key], !expected.contains(member.kind) {
                 let names = expected.map(\.rawValue).sorted().joined(separator: " or ")
                 throw GatewayError.invalidRequest(
                     "Invalid type for '\(member.key)': expected \(names), got \(member.kind.rawValue).", param: member.key)
@@ -136,26 +137,30 @@ public struct APIRequest: Sendable {
         "metadata": [.object, .null],
     ]
 
+    /// The JSON types each known field may have, per operation (built once).
     private static func expectedKinds(_ operation: APIOperation) -> [String: Kinds] {
         switch operation {
-        case .chatCompletions:
-            return common.merging([
-                "messages": [.array], "max_completion_tokens": number, "tools": [.array, .null],
-                "tool_choice": [.string, .object, .null], "parallel_tool_calls": [.bool, .null],
-                "response_format": [.object, .null], "logprobs": [.bool, .null], "top_logprobs": number,
-                "functions": [.array, .null], "function_call": [.string, .object, .null],
-                "store": [.bool, .null], "reasoning_effort": [.string, .null], "modalities": [.array, .null],
-            ]) { $1 }
-        case .completions:
-            return common.merging([
-                "prompt": [.string, .array], "suffix": [.string, .null], "echo": [.bool, .null],
-                "best_of": number, "logprobs": number,
-            ]) { $1 }
-        case .embeddings:
-            return [
-                "model": [.string], "input": [.string, .array], "encoding_format": [.string, .null],
-                "dimensions": number, "user": [.string, .null],
-            ]
+        case .chatCompletions: return chatKinds
+        case .completions: return completionKinds
+        case .embeddings: return embeddingKinds
         }
     }
+
+    private static let chatKinds: [String: Kinds] = common.merging([
+        "messages": [.array], "max_completion_tokens": number, "tools": [.array, .null],
+        "tool_choice": [.string, .object, .null], "parallel_tool_calls": [.bool, .null],
+        "response_format": [.object, .null], "logprobs": [.bool, .null], "top_logprobs": number,
+        "functions": [.array, .null], "function_call": [.string, .object, .null],
+        "store": [.bool, .null], "reasoning_effort": [.string, .null], "modalities": [.array, .null],
+    ]) { $1 }
+
+    private static let completionKinds: [String: Kinds] = common.merging([
+        "prompt": [.string, .array], "suffix": [.string, .null], "echo": [.bool, .null],
+        "best_of": number, "logprobs": number,
+    ]) { $1 }
+
+    private static let embeddingKinds: [String: Kinds] = [
+        "model": [.string], "input": [.string, .array], "encoding_format": [.string, .null],
+        "dimensions": number, "user": [.string, .null],
+    ]
 }

@@ -38,18 +38,19 @@ final class AuditSpool: Sendable {
     /// How many records wait for Redis.
     var depth: Int { pending.load(ordering: .acquiring) }
 
-    /// Appends one script call; `false` only if the disk refused it too (logged loudly).
+    /// Appends one script call holding `records` records; `false` only if the disk refused
+    /// it too (logged loudly).
     @discardableResult
-    func append(keys: [String], arguments: [String]) -> Bool {
+    func append(keys: [String], arguments: [String], records: Int = 1) -> Bool {
         let line = Array(SpoolLine.encode(keys: keys, arguments: arguments).utf8)
         return state.withLock { state in
             guard openIfNeeded(&state) else { return false }
             let written = line.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) }
             guard written == line.count else {
-                logger.critical("cannot write the audit spool \(path): errno \(errno); an audit record is lost")
+                logger.critical("cannot write the audit spool \(path): errno \(errno); \(records) audit records are lost")
                 return false
             }
-            state.records += 1
+            state.records += records
             state.unsynced += 1
             pending.store(state.records, ordering: .releasing)
             if state.unsynced >= 32 || ContinuousClock.now - state.lastSync >= .milliseconds(100) { sync(&state) }
@@ -109,16 +110,25 @@ final class AuditSpool: Sendable {
 
     /// Sends every intact line of `file` to Redis, 200 per round trip. `nil` if Redis failed
     /// (the file is kept and replayed again later; duplicates are skipped by the script).
+    /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
+    /// (`AuditScripts.append`). Returns the number of records.
     private static func replay(file: String, redis: RedisConnection, logger: Logger) -> Int? {
         guard let text = try? readFile(file) else { return nil }
         var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
+        var records = 0
         var skipped = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             guard let call = SpoolLine.decode(line) else {
                 skipped += 1
                 continue
             }
-            calls.append((AuditScripts.append, call.keys, call.arguments))
+            if call.arguments.first == AuditScripts.batchMarker {
+                calls.append((AuditScripts.appendBatch, call.keys, call.arguments))
+                records += call.arguments.count > 4 ? Int(call.arguments[4]) ?? 0 : 0
+            } else {
+                calls.append((AuditScripts.append, call.keys, call.arguments))
+                records += 1
+            }
         }
         if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(file)") }
         var start = 0
@@ -135,7 +145,7 @@ final class AuditSpool: Sendable {
             }
             start += batch.count
         }
-        return calls.count
+        return records
     }
 
     private static func readFile(_ path: String) throws -> String {

@@ -48,11 +48,13 @@ public struct BudgetReport {
             bases.insert(keys.budget(counter.name))
         }
         let ordered = bases.sorted()
-        let replies = try redis.pipeline(ordered.map { ["HGETALL", $0 + ":h"] }, idempotent: true)
+        let replies = try redis.pipeline(ordered.flatMap { [["HGETALL", $0 + ":h"], ["HGETALL", $0 + ":r"]] },
+                                         idempotent: true)
         var rows: [Row] = []
         var stale: [String] = []
-        for (base, reply) in zip(ordered, replies) {
-            let fields = reply.fieldMap
+        for (index, base) in ordered.enumerated() {
+            let fields = replies[index * 2].fieldMap
+            let reservations = replies[index * 2 + 1].fieldMap
             let name = base.dropFirst(keys.budget("").count).split(separator: "|").first.map(String.init) ?? ""
             guard let budget = config.governance.budgets.first(where: { $0.name == name }) else {
                 stale.append(base)
@@ -68,7 +70,7 @@ public struct BudgetReport {
                 continue  // an earlier period
             }
             let spent = Int64(fields["spent"] ?? "0") ?? 0
-            let reserved = Int64(fields["reserved"] ?? "0") ?? 0
+            let reserved = Settlement.liveReservations(reservations, nowMs: nowMs, lifetime: Governor.reservationLifetime)
             let burn = burnRate(fields, nowMs: nowMs, periodStartMs: period.startMs)
             var runsOut: Int64?
             if spent < budget.amountNanos, burn > 0 {

@@ -11,15 +11,20 @@ final class Governor {
 
     /// What admission decided for the call.
     enum Admission {
-        /// Admitted; the headers go on the response.
-        case admitted([(name: String, value: String)])
+        /// Admitted (at `atMs` on Redis's clock; `nil` when Redis could not be asked and
+        /// nothing was reserved); the headers go on the response.
+        case admitted([(name: String, value: String)], atMs: Int?)
         /// Refused by a limit, a budget, or (fail-closed) an unreachable Redis.
         case refused(GatewayError, [(name: String, value: String)])
     }
 
+    /// How long an unsettled budget reservation holds (its responder died).
+    static let reservationLifetime: Duration = .seconds(900)
+
     private let context: WorkerContext
     private let redis: RedisConnection
     private var lastOutage: ContinuousClock.Instant?
+    private var random = ThreadRandom()
 
     init(context: WorkerContext, redis: RedisConnection) {
         self.context = context
@@ -29,23 +34,57 @@ final class Governor {
     /// The reservations a call of `route` by `caller` with `tags` makes; `nil` when no limit
     /// and no budget applies to it (then admission costs no round trip).
     func plan(for request: APIRequest, route: RouteConfig, caller: Caller, tags: [String: String]) -> AdmissionPlan? {
-        let config = context.config
-        let counters = LimitPlanner.counters(config: config, route: route, caller: caller, tags: tags)
         let nowMs = Self.nowMs()
-        var budgets = BudgetCounter.counters(config: config, route: route, caller: caller, tags: tags) { budget in
-            self.context.budgetPeriods.current(for: budget, nowMs: nowMs)
-        }
-        guard !counters.isEmpty || !budgets.isEmpty else { return nil }
+        let shape = planShape(route: route, caller: caller, tags: tags, nowMs: nowMs)
+        guard !shape.counters.isEmpty || !shape.budgets.isEmpty else { return nil }
         let estimate = reservation(for: request)
+        var budgets = shape.budgets
         if !budgets.isEmpty {
-            let worst = route.endpoints.map { endpoint in
-                config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)?
-                    .costNanos(TokenUsage(prompt: estimate.prompt, completion: estimate.completion)) ?? 0
-            }.max() ?? 0
+            let usage = TokenUsage(prompt: estimate.prompt, completion: estimate.completion)
+            let worst = shape.prices.map { $0?.costNanos(usage) ?? 0 }.max() ?? 0
             for index in budgets.indices { budgets[index].wantNanos = worst }
         }
-        return AdmissionPlan(id: AdmissionPlan.newId(), counters: counters, reservedTokens: estimate.prompt + estimate.completion,
-                             budgets: budgets)
+        return AdmissionPlan(id: AdmissionPlan.newId(using: &random), counters: shape.counters,
+                             reservedTokens: estimate.prompt + estimate.completion, budgets: budgets)
+    }
+
+    /// What a call's plan is made of, whatever its size: the same for every call of one
+    /// route, caller and tags in one budget period, so this thread keeps it.
+    private struct PlanShape {
+        var counters: [LimitCounter]
+        var budgets: [BudgetCounter]
+        /// The price of each of the route's endpoints (the worst one is reserved).
+        var prices: [ModelPrice?]
+        /// When the earliest of its budget periods ends.
+        var validUntilMs: Int64
+    }
+
+    private var shapes: [String: PlanShape] = [:]
+
+    private func planShape(route: RouteConfig, caller: Caller, tags: [String: String], nowMs: Int64) -> PlanShape {
+        var key = route.name
+        key.append("\u{0}")
+        key.append(caller.label)
+        for tag in tags.sorted(by: { $0.key < $1.key }) {
+            key.append("\u{0}")
+            key.append(tag.key)
+            key.append("=")
+            key.append(tag.value)
+        }
+        if let known = shapes[key], nowMs < known.validUntilMs { return known }
+        let config = context.config
+        let counters = LimitPlanner.counters(config: config, route: route, caller: caller, tags: tags)
+        let budgets = BudgetCounter.counters(config: config, route: route, caller: caller, tags: tags) { budget in
+            self.context.budgetPeriods.current(for: budget, nowMs: nowMs)
+        }
+        let prices = budgets.isEmpty ? [] : route.endpoints.map {
+            config.governance.prices.price(provider: $0.provider, model: $0.model)
+        }
+        let shape = PlanShape(counters: counters, budgets: budgets, prices: prices,
+                              validUntilMs: budgets.map(\.periodEndMs).min() ?? .max)
+        if shapes.count >= 512 { shapes.removeAll(keepingCapacity: true) }
+        shapes[key] = shape
+        return shape
     }
 
     /// The counters of one endpoint (its `per: endpoint` limits), checked when it is tried.
@@ -53,7 +92,7 @@ final class Governor {
         let counters = LimitPlanner.endpointCounters(config: context.config, route: route, endpoint: endpoint)
         guard !counters.isEmpty else { return nil }
         let estimate = reservation(for: request)
-        return AdmissionPlan(id: AdmissionPlan.newId(), counters: counters,
+        return AdmissionPlan(id: AdmissionPlan.newId(using: &random), counters: counters,
                              reservedTokens: estimate.prompt + estimate.completion, budgets: [])
     }
 
@@ -71,7 +110,7 @@ final class Governor {
     /// Runs `plan`'s admission and `extra` (another script call, e.g. the health snapshot)
     /// in one round trip. `extra`'s reply is `nil` when Redis could not be reached.
     func admit(_ plan: AdmissionPlan, with extra: ScriptCall?) -> (Admission, RedisValue?) {
-        let call = plan.admitCall(keys: context.redisKeys, lifetime: .seconds(900))
+        let call = plan.admitCall(keys: context.redisKeys, lifetime: Self.reservationLifetime)
         let replies: [RedisValue]
         do {
             replies = try redis.evaluateAll([call] + (extra.map { [$0] } ?? []))
@@ -83,8 +122,8 @@ final class Governor {
             return (unavailable(replies.first.map { "\($0)" } ?? "no reply"), extraReply)
         }
         switch plan.decision(items.map { $0.integer ?? 0 }) {
-        case .admitted(let headers):
-            return (.admitted(headers.headers), extraReply)
+        case .admitted(let headers, let atMs):
+            return (.admitted(headers.headers, atMs: atMs), extraReply)
         case .refused(let error, let headers, let retryable):
             let reason = error.code == .budgetExceeded ? "budget" : error.upstreamType ?? "requests"
             context.metrics.add([("sluice_admission_refused_total{reason=\"\(reason)\"}", "1")])
@@ -110,7 +149,7 @@ final class Governor {
         switch admission.onRedisError {
         case .failOpen where context.localAllowance.take():
             context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"admitted\"}", "1")])
-            return .admitted([])
+            return .admitted([], atMs: nil)
         case .failOpen:
             context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"refused\"}", "1")])
             return .refused(GatewayError(.backendUnavailable,
@@ -123,9 +162,10 @@ final class Governor {
         }
     }
 
-    /// The settlement of `plan` for a call that used `usage`, costing `costNanos`.
-    func settlement(_ plan: AdmissionPlan, usage: TokenUsage?, costNanos: Int64) -> ScriptCall? {
-        plan.settleCall(keys: context.redisKeys, usage: usage, costNanos: costNanos)
+    /// The settlement of `plan`, admitted at `atMs`, for a call that used `usage` (nil: none)
+    /// and cost `costNanos`.
+    func settlement(_ plan: AdmissionPlan, admittedAtMs atMs: Int?, usage: TokenUsage?, costNanos: Int64) -> Settlement {
+        Settlement(plan: plan, admittedAtMs: atMs, usage: usage, costNanos: costNanos, lifetime: Self.reservationLifetime)
     }
 
     /// What a call cost at `endpoint`'s price, in nano-dollars; `nil` without a price.
@@ -134,24 +174,6 @@ final class Governor {
               let price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
         else { return nil }
         return price.costNanos(usage)
-    }
-
-    /// The thresholds a settlement reply says were crossed, as alerts.
-    func alerts(in reply: RedisValue?, plan: AdmissionPlan, requestId: String) -> [BudgetAlert] {
-        guard case .array(let items) = reply else { return [] }
-        let values = items.map { $0.integer ?? 0 }
-        var alerts: [BudgetAlert] = []
-        var index = 0
-        while index + 2 < values.count {
-            let budgetIndex = values[index] - 1
-            if plan.budgets.indices.contains(budgetIndex) {
-                alerts.append(BudgetAlert(counter: plan.budgets[budgetIndex], threshold: values[index + 1],
-                                          spentNanos: Int64(values[index + 2]), requestId: requestId,
-                                          timeMs: Self.nowMs()))
-            }
-            index += 3
-        }
-        return alerts
     }
 
     static func nowMs() -> Int64 {

@@ -54,25 +54,91 @@ final class EndpointHealthStore {
     func reportCall(_ attempts: [AttemptRecord], releasing unused: [String],
                     owner: String) -> (script: RedisScript, keys: [String], arguments: [String])? {
         guard !attempts.isEmpty || !unused.isEmpty else { return nil }
-        let upstreams = attempts.map(\.upstream) + unused
+        return reportCall(attempts.map(ReportEntry.init) + unused.map(ReportEntry.release), owner: owner)
+    }
+
+    /// The report calls for many requests at once, with the upstreams each call's reply
+    /// names in order. Plain successes of one upstream are summed into one entry, failures
+    /// travel one by one, and a request that held probe leases keeps a call of its own (its
+    /// lease token goes with it).
+    func reportCalls(_ reports: [HealthReport]) -> [(call: (script: RedisScript, keys: [String], arguments: [String]),
+                                                     upstreams: [String])] {
+        var calls: [(call: (script: RedisScript, keys: [String], arguments: [String]), upstreams: [String])] = []
+        var shared: [ReportEntry] = []
+        var okIndex: [String: Int] = [:]
+        for report in reports {
+            if !report.unusedProbes.isEmpty || report.attempts.contains(where: \.wasProbe) {
+                let entries = report.attempts.map(ReportEntry.init) + report.unusedProbes.map(ReportEntry.release)
+                calls.append((reportCall(entries, owner: report.owner), entries.map(\.upstream)))
+                continue
+            }
+            for attempt in report.attempts {
+                if attempt.outcome == .ok, let at = okIndex[attempt.upstream] {
+                    shared[at].count += 1
+                    shared[at].latencyMs = attempt.latencyMs
+                } else {
+                    if attempt.outcome == .ok { okIndex[attempt.upstream] = shared.count }
+                    shared.append(ReportEntry(attempt))
+                }
+            }
+        }
+        if !shared.isEmpty { calls.insert((reportCall(shared, owner: ""), shared.map(\.upstream)), at: 0) }
+        return calls
+    }
+
+    /// One entry of `HealthScripts.report`.
+    private struct ReportEntry {
+        var upstream: String
+        var outcome: String
+        var latencyMs: Int
+        var retryAfterMs = 0
+        var errorClass = ""
+        var probe = false
+        var count = 1
+
+        init(upstream: String, outcome: String, latencyMs: Int) {
+            self.upstream = upstream
+            self.outcome = outcome
+            self.latencyMs = latencyMs
+        }
+
+        init(_ attempt: AttemptRecord) {
+            // No answer at all (the client left first, a drain): nothing learned about the endpoint.
+            let outcome = attempt.outcome == .neutral && attempt.status == 0 ? "none" : attempt.outcome.rawValue
+            self.init(upstream: attempt.upstream, outcome: outcome, latencyMs: attempt.latencyMs)
+            retryAfterMs = attempt.retryAfterMs
+            errorClass = attempt.errorClass
+            probe = attempt.wasProbe
+        }
+
+        /// A probe lease the request did not use, given back.
+        static func release(_ upstream: String) -> ReportEntry {
+            ReportEntry(upstream: upstream, outcome: "release", latencyMs: 0)
+        }
+    }
+
+    private func reportCall(_ entries: [ReportEntry], owner: String) -> (script: RedisScript, keys: [String], arguments: [String]) {
         var arguments = [String(policy.window.wholeMilliseconds), String(policy.minCalls), String(policy.failureRatio),
                          String(policy.cooldown.wholeMilliseconds), String(policy.maxCooldown.wholeMilliseconds),
                          String(7 * 24 * 3600)]
-        for attempt in attempts {
-            // No answer at all (the client left first, a drain): nothing learned about the endpoint.
-            let outcome = attempt.outcome == .neutral && attempt.status == 0 ? "none" : attempt.outcome.rawValue
-            arguments += [outcome, String(attempt.latencyMs), String(attempt.retryAfterMs), attempt.errorClass,
-                          attempt.wasProbe ? "1" : "0"]
+        arguments.reserveCapacity(arguments.count + entries.count * 6 + 1)
+        for entry in entries {
+            arguments += [entry.outcome, String(entry.latencyMs), String(entry.retryAfterMs), entry.errorClass,
+                          entry.probe ? "1" : "0", String(entry.count)]
         }
-        for _ in unused { arguments += ["release", "0", "0", "", "0"] }
         arguments.append(owner)
-        return (HealthScripts.report, upstreams.map(keys.endpointHealth), arguments)
+        return (HealthScripts.report, entries.map { keys.endpointHealth($0.upstream) }, arguments)
     }
 
     /// What a `reportCall` reply says changed, by upstream.
     func changes(in reply: RedisValue?, attempts: [AttemptRecord], unused: [String]) -> [(upstream: String, change: String)] {
+        changes(in: reply, upstreams: attempts.map(\.upstream) + unused)
+    }
+
+    /// What a report reply says changed, for the upstreams its entries named in order.
+    func changes(in reply: RedisValue?, upstreams: [String]) -> [(upstream: String, change: String)] {
         guard case .array(let items) = reply else { return [] }
-        return zip(attempts.map(\.upstream) + unused, items).compactMap { upstream, item in
+        return zip(upstreams, items).compactMap { upstream, item in
             guard let change = item.text, !change.isEmpty else { return nil }
             return (upstream, change)
         }
@@ -85,7 +151,15 @@ final class EndpointHealthStore {
     }
 
     /// A token that names one request (or ping) as the holder of probe leases.
-    static func newOwner() -> String { String(UInt64.random(in: 1...UInt64.max), radix: 36) }
+    static func newOwner() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return newOwner(using: &generator)
+    }
+
+    /// A token drawn from `generator`.
+    static func newOwner<G: RandomNumberGenerator>(using generator: inout G) -> String {
+        String(UInt64.random(in: 1...UInt64.max, using: &generator), radix: 36)
+    }
 
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) -> RedisValue? {
         let now = ContinuousClock.now
@@ -107,4 +181,13 @@ final class EndpointHealthStore {
         var seen = Set<String>()
         return values.filter { seen.insert($0).inserted }
     }
+}
+
+/// One request's attempts, reported to the shared endpoint health once its response is out.
+struct HealthReport {
+    var attempts: [AttemptRecord]
+    /// Probe leases the request was granted but did not use.
+    var unusedProbes: [String]
+    /// The request's lease token.
+    var owner: String
 }

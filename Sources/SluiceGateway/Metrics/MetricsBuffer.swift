@@ -16,6 +16,13 @@ final class MetricsBuffer: Sendable {
         }
     }
 
+    /// Adds sums already made (series → amount).
+    func add(sums: [String: Double]) {
+        pending.withLock { pending in
+            pending.merge(sums, uniquingKeysWith: +)
+        }
+    }
+
     /// Sends what accumulated to the pool-wide counters.
     func flush(redis: RedisConnection, keys: RedisKeys) {
         let taken = pending.withLock { sums -> [String: Double] in

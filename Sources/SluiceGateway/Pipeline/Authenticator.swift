@@ -6,6 +6,7 @@ import SluiceRedis
 struct Authenticator {
     let context: WorkerContext
     let redis: RedisConnection
+    let threadCache: ThreadKeyCache
 
     /// A key wins over an asserted principal; neither is a 401.
     func caller(credential: String?, principal: String?) throws(GatewayError) -> Caller {
@@ -27,12 +28,17 @@ struct Authenticator {
         guard GatewayKeyFormat.looksValid(credential) else { throw invalid }
         let hash = GatewayKeyFormat.hash(credential)
         let record: GatewayKeyRecord?
-        if let cached = context.keyCache.cached(hash: hash) {
+        let now = ContinuousClock.now
+        if let cached = threadCache.cached(hash: hash, now: now) {
             record = cached
+        } else if let shared = context.keyCache.fresh(hash: hash, now: now) {
+            record = shared.record
+            threadCache.store(hash: hash, record: shared.record, expires: shared.expires)
         } else {
             do {
                 record = try KeyDirectory(redis: redis, names: context.redisKeys).lookup(hash: hash)
-                context.keyCache.store(hash: hash, record: record)
+                let expires = context.keyCache.store(hash: hash, record: record)
+                threadCache.store(hash: hash, record: record, expires: expires)
             } catch {
                 // A key this worker saw recently keeps working while Redis is away (its
                 // revocation cannot be seen then either); an unknown key cannot be checked.

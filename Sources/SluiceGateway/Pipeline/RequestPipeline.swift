@@ -7,31 +7,35 @@ import SluiceProviders
 import SluiceRedis
 
 /// One request, start to finish: read it, authenticate, resolve the route, call the
-/// endpoints in plan order, answer. One pipeline per thread; it owns that thread's
-/// curl handle and Redis connection.
+/// endpoints in plan order, answer, and hand what is left to write (audit record,
+/// settlement, health report) to the process's `CallSettler`. One pipeline per thread; it
+/// owns that thread's curl handle and Redis connection.
 public final class RequestPipeline {
     private let context: WorkerContext
     private let http: HTTPClient
     private let redis: RedisConnection
     private let healthStore: EndpointHealthStore
-    private let auditWriter: AuditWriter
+    private let settler: CallSettler
     private let governor: Governor
+    private let keyCache = ThreadKeyCache()
+    private var random = ThreadRandom()
     /// The reservations of the call being served, settled once its response is out: the
-    /// call's own, and those of the endpoints it tried (`per: endpoint` limits) by name.
-    private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?)] = []
+    /// call's own, and those of the endpoints it tried (`per: endpoint` limits) by name,
+    /// with when Redis admitted them.
+    private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
     /// The call being served, recorded once its response is out.
     private var call: CallRecord?
     /// The attempts of the request being served, reported once its response is out.
     private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
 
-    public init(context: WorkerContext) {
+    init(context: WorkerContext, settler: CallSettler) {
         self.context = context
+        self.settler = settler
         self.http = HTTPClient()
         self.redis = RedisConnection(config: context.config.redis)
         self.healthStore = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
                                                logger: context.logger)
-        self.auditWriter = AuditWriter(redis: redis, context: context,
-                                       index: context.pipelineCount.add(1, ordering: .relaxed).newValue)
+        context.pipelineCount.add(1, ordering: .relaxed)
         self.governor = Governor(context: context, redis: redis)
     }
 
@@ -40,7 +44,7 @@ public final class RequestPipeline {
     public func handle(_ fcgi: FastCGIRequest) {
         let requestId = fcgi.param("SLUICE_REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 } ?? Self.newRequestId()
         let method = fcgi.param("REQUEST_METHOD") ?? "GET"
-        let path = Self.apiPath(fcgi.param("DOCUMENT_URI") ?? fcgi.param("REQUEST_URI") ?? "/")
+        let path = APIPath.of(uri: fcgi.param("DOCUMENT_URI") ?? fcgi.param("REQUEST_URI") ?? "/")
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let call = CallRecord(requestId: requestId, path: path, clientAddress: fcgi.param("REMOTE_ADDR"),
@@ -89,7 +93,7 @@ public final class RequestPipeline {
         guard path.hasPrefix("/v1/"), operation != nil || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
             throw GatewayError(.notFound, "Unknown API path '\(path)'.")
         }
-        let caller = try Authenticator(context: context, redis: redis)
+        let caller = try Authenticator(context: context, redis: redis, threadCache: keyCache)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
         writer.call.caller = caller
         guard let operation else {
@@ -107,7 +111,7 @@ public final class RequestPipeline {
                                param: "model")
         }
         writer.call.route = route.name
-        if let redactor = context.redactors[route.name], redactor.config.shouldSample(draw: Double.random(in: 0..<1)) {
+        if let redactor = context.redactors[route.name], redactor.config.shouldSample(draw: Double.random(in: 0..<1, using: &random)) {
             writer.call.redactor = redactor
             writer.call.requestBody = body
             writer.call.credential = fcgi.param("SLUICE_CREDENTIAL")
@@ -140,7 +144,7 @@ public final class RequestPipeline {
                          writer: ClientWriter) {
         let started = ContinuousClock.now
         let deadline = route.retry.deadline.map { started + $0 }
-        let owner = EndpointHealthStore.newOwner()
+        let owner = EndpointHealthStore.newOwner(using: &random)
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
         let snapshotCall = route.endpoints.count > 1
@@ -152,9 +156,9 @@ public final class RequestPipeline {
             let (decision, reply) = governor.admit(admission, with: snapshotCall)
             health = healthStore.snapshot(from: reply, of: route.endpoints)
             switch decision {
-            case .admitted(let headers):
+            case .admitted(let headers, let atMs):
                 writer.call.responseHeaders += headers
-                pendingPlans.append((admission, nil))
+                pendingPlans.append((admission, nil, atMs))
             case .refused(let error, let headers):
                 writer.call.responseHeaders += headers
                 refusal = error
@@ -162,7 +166,7 @@ public final class RequestPipeline {
         } else if snapshotCall != nil {
             health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner)
         }
-        let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1), health: health)
+        let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1, using: &random), health: health)
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
         defer {
@@ -187,8 +191,8 @@ public final class RequestPipeline {
             if exhaustedProviders.contains(endpoint.provider) || refusedEndpoints.contains(endpoint.name) { continue }
             if round == 0, let endpointPlan = governor.plan(for: request, route: route, endpoint: endpoint) {
                 switch governor.admit(endpointPlan, with: nil).0 {
-                case .admitted:
-                    pendingPlans.append((endpointPlan, endpoint.name))
+                case .admitted(_, let atMs):
+                    pendingPlans.append((endpointPlan, endpoint.name, atMs))
                 case .refused(let error, _):
                     refusedEndpoints.insert(endpoint.name)
                     lastError = error
@@ -353,7 +357,8 @@ public final class RequestPipeline {
                         ?? [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", String(attempts.count))])
     }
 
-    /// Sends the health report of the request just answered (after nginx has the response).
+    /// Hands the call just answered (nginx has the response) to the settler: its audit
+    /// record, its settlements and its health report.
     public func afterResponse() {
         let report = pendingReport
         pendingReport = nil
@@ -361,50 +366,21 @@ public final class RequestPipeline {
         call = nil
         let plans = pendingPlans
         pendingPlans = []
-        let healthCall = report.flatMap {
-            healthStore.reportCall($0.attempts, releasing: $0.unusedProbes, owner: $0.owner)
-        }
-        guard let finished else {
-            if let report { healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner) }
-            return
-        }
-        // Settle every reservation with the true usage (none for endpoints that did not answer).
-        let cost = governor.cost(of: finished.usage, at: finished.endpoint)
-        finished.costNanos = cost
-        var settlements: [AdmissionPlan.ScriptCall] = []
-        var settled: [AdmissionPlan?] = []
-        for pending in plans {
-            let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
-            guard let call = governor.settlement(pending.plan, usage: served ? finished.usage : nil,
-                                                 costNanos: served ? cost ?? 0 : 0) else { continue }
-            settlements.append(call)
-            settled.append(pending.endpoint == nil ? pending.plan : nil)
-        }
-        let replies = auditWriter.write(finished.record(now: ContinuousClock.now, secrets: context.providerSecrets),
-                                        with: (healthCall.map { [$0] } ?? []) + settlements)
-        for (plan, reply) in zip(settled, replies?.dropFirst(healthCall == nil ? 0 : 1) ?? []) {
-            guard let plan else { continue }
-            for alert in governor.alerts(in: reply, plan: plan, requestId: finished.requestId) {
-                raise(alert)
+        var done = FinishedCall(health: report.map { HealthReport(attempts: $0.attempts, unusedProbes: $0.unusedProbes,
+                                                                  owner: $0.owner) })
+        if let finished {
+            // Settle every reservation with the true usage (none for endpoints that did not answer).
+            let cost = governor.cost(of: finished.usage, at: finished.endpoint)
+            finished.costNanos = cost
+            done.settlements = plans.map { pending in
+                let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
+                return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
+                                           costNanos: served ? cost ?? 0 : 0)
             }
+            done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
         }
-        guard let report else { return }
-        let reply = healthCall == nil ? nil : replies?.first
-        for change in healthStore.changes(in: reply, attempts: report.attempts, unused: report.unusedProbes) {
-            let level: Logger.Level = change.change == "recovered" ? .info : .warning
-            context.logger.log(level: level, change.change == "recovered" ? "endpoint recovered" : "endpoint cooling down",
-                               metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
-        }
-    }
-
-    /// A budget threshold was reached: a log line, an audit record of kind `alert`, a metric
-    /// and the budget's webhook.
-    private func raise(_ alert: BudgetAlert) {
-        context.logger.warning("budget alert: \(alert.message)",
-                               metadata: ["budget": "\(alert.counter.budget.name)", "threshold": "\(alert.threshold)"])
-        auditWriter.writeAlert(json: alert.json, requestId: alert.requestId)
-        context.metrics.add([("sluice_budget_alerts_total{budget=\(JSONText.quoted(alert.counter.budget.name))}", "1")])
-        context.alertNotifier.post(alert)
+        guard done.record != nil || done.health != nil else { return }
+        settler.submit(done)
     }
 
     /// Waits before another attempt; `false` if the client left meanwhile.
@@ -491,15 +467,6 @@ public final class RequestPipeline {
         } catch {
             writer.sendJSON(status: 503, "{\"status\":\"degraded\",\"redis\":\"unreachable\"}")
         }
-    }
-
-    /// The API path: query string dropped, anything before `/v1/` (an estate's mount prefix) ignored.
-    static func apiPath(_ uri: String) -> String {
-        let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
-        if path.hasSuffix("/sluice/healthz") { return "/sluice/healthz" }
-        if path == "/metrics" { return path }
-        if let range = path.firstRange(of: "/v1/") { return String(path[range.lowerBound...]) }
-        return path
     }
 
     private static func newRequestId() -> String {

@@ -9,6 +9,7 @@ import Synchronization
 final class AcceptorThread: @unchecked Sendable {
     let index: Int
     private let context: WorkerContext
+    private let settler: CallSettler
     private let state: DrainState
     private var thread = pthread_t()
     /// The thread is (about to be) blocked in accept.
@@ -16,9 +17,10 @@ final class AcceptorThread: @unchecked Sendable {
     /// The thread has left its loop.
     let finished = Atomic<Bool>(false)
 
-    init(index: Int, context: WorkerContext, state: DrainState) {
+    init(index: Int, context: WorkerContext, settler: CallSettler, state: DrainState) {
         self.index = index
         self.context = context
+        self.settler = settler
         self.state = state
     }
 
@@ -37,7 +39,7 @@ final class AcceptorThread: @unchecked Sendable {
     private func loop() {
         Signals.unblock([Signals.wake])
         let request = FastCGIRequest(listeningSocket: WorkerProcess.listenDescriptor)
-        let pipeline = RequestPipeline(context: context)
+        let pipeline = RequestPipeline(context: context, settler: settler)
         var failures = 0
         while !state.stopping.load(ordering: .acquiring) {
             waiting.store(true, ordering: .releasing)

@@ -35,7 +35,12 @@ public enum WorkerProcess {
 
         let context = WorkerContext(config: loaded.config, loadedAt: Int(Date().timeIntervalSince1970), logger: logger)
         let state = DrainState()
-        let acceptors = (0..<threads).map { AcceptorThread(index: $0, context: context, state: state) }
+        let settler = CallSettler(context: context)
+        guard settler.start() else {
+            logger.critical("cannot start the settler thread")
+            return 71
+        }
+        let acceptors = (0..<threads).map { AcceptorThread(index: $0, context: context, settler: settler, state: state) }
         for acceptor in acceptors {
             guard acceptor.start() else {
                 logger.critical("cannot start acceptor thread \(acceptor.index)")
@@ -64,7 +69,13 @@ public enum WorkerProcess {
                 break
             }
         }
-        return drain(acceptors, state: state, context: context, timeout: drainTimeout)
+        let status = drain(acceptors, state: state, context: context, timeout: drainTimeout)
+        // Every call the acceptors finished is written (or spooled) before the process exits.
+        if !settler.finish(until: .now + .seconds(10)) {
+            logger.error("the settler did not finish in time; \(settler.backlog) finished calls are not written")
+            return 1
+        }
+        return status
     }
 
     private static func drain(_ acceptors: [AcceptorThread], state: DrainState, context: WorkerContext,

@@ -1,0 +1,89 @@
+/// One writer's next records as one `AuditScripts.appendBatch` call: each record numbered
+/// in turn, and their usage totals (by route, key, model and each tag, per UTC day) summed
+/// over the batch, so a batch of calls that share a route and a key adds to each total once.
+public struct AuditBatch: Sendable {
+    public let writer: String
+    /// The sequence number of the batch's first record.
+    public let firstSequence: Int
+    private var entries: [(requestId: String, kind: String, json: String)] = []
+    /// (usage hash, field) → amount, in first-seen order.
+    private var increments: [(key: String, field: String, amount: Int)] = []
+    private var incrementIndex: [String: [String: Int]] = [:]
+
+    public init(writer: String, firstSequence: Int) {
+        self.writer = writer
+        self.firstSequence = firstSequence
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+    /// The sequence number the next record gets.
+    public var nextSequence: Int { firstSequence + entries.count }
+
+    /// Adds a call's record (numbered and signed with the writer here); returns it as stored.
+    @discardableResult
+    public mutating func add(_ record: AuditRecord, keys: RedisKeys) -> AuditRecord {
+        var record = record
+        record.writer = writer
+        record.seq = nextSequence
+        entries.append((record.requestId, "call", record.json))
+        let day = String(AuditRecord.iso8601(record.timeMs).prefix(10))
+        let prompt = record.promptTokens ?? 0
+        let completion = record.completionTokens ?? 0
+        let costMicros = Int(((record.cost ?? 0) * 1_000_000).rounded())
+        for (dimension, group) in Self.usageGroups(of: record) {
+            let key = keys.usage(day: day, dimension: dimension)
+            add(key, group + "|requests", 1)
+            if prompt > 0 { add(key, group + "|prompt_tokens", prompt) }
+            if completion > 0 { add(key, group + "|completion_tokens", completion) }
+            if costMicros > 0 { add(key, group + "|cost_micros", costMicros) }
+        }
+        return record
+    }
+
+    /// Adds a record of kind `alert` (its JSON already made).
+    public mutating func addAlert(json: String, requestId: String) {
+        entries.append((requestId, "alert", json))
+    }
+
+    /// The script call.
+    public func call(keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
+        var usageKeys: [String] = []
+        var fields: [String: [(field: String, amount: Int)]] = [:]
+        for increment in increments {
+            if fields[increment.key] == nil { usageKeys.append(increment.key) }
+            fields[increment.key, default: []].append((increment.field, increment.amount))
+        }
+        var arguments = [AuditScripts.batchMarker, String(maxLength), writer, String(firstSequence), String(entries.count),
+                         String(usageTTLSeconds)]
+        arguments.reserveCapacity(arguments.count + entries.count * 3 + usageKeys.count + increments.count * 2)
+        for entry in entries { arguments += [entry.requestId, entry.kind, entry.json] }
+        for key in usageKeys {
+            let pairs = fields[key] ?? []
+            arguments.append(String(pairs.count))
+            for pair in pairs { arguments += [pair.field, String(pair.amount)] }
+        }
+        return (AuditScripts.appendBatch, [keys.auditStream, keys.auditHead, keys.auditWriters] + usageKeys, arguments)
+    }
+
+    /// The usage groups a record counts in: its route, its key (or principal), its model and
+    /// each of its tags.
+    public static func usageGroups(of record: AuditRecord) -> [(dimension: String, group: String)] {
+        var groups: [(dimension: String, group: String)] = [
+            ("route", record.route ?? "-"),
+            ("key", record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"),
+            ("model", record.provider.map { p in record.providerModel.map { "\(p)/\($0)" } ?? p } ?? "-"),
+        ]
+        groups += record.tags.sorted { $0.key < $1.key }.map { ("tag:" + $0.key, $0.value) }
+        return groups
+    }
+
+    private mutating func add(_ key: String, _ field: String, _ amount: Int) {
+        if let at = incrementIndex[key]?[field] {
+            increments[at].amount += amount
+        } else {
+            incrementIndex[key, default: [:]][field] = increments.count
+            increments.append((key, field, amount))
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Glibc
+import Logging
+import SluiceCore
+import SluiceRedis
+
+/// What a served call leaves to be written once its response is out.
+struct FinishedCall {
+    /// Its audit record (`nil` for calls that get none: the health check, `/metrics`).
+    var record: AuditRecord?
+    /// Its reservations, to settle with what it used.
+    var settlements: [Settlement] = []
+    /// Its attempts, for the shared endpoint health.
+    var health: HealthReport?
+}
+
+/// Writes every finished call of one worker process: one thread, its own Redis connection,
+/// and a queue the acceptor threads hand their calls to after `FCGX_Finish`.
+///
+/// A call is written as soon as the settler is free, so its reservations are settled about
+/// as soon as its client has the answer (a client's next call sees them released); whatever
+/// has queued up while the previous round trip was out goes in the next one, as one
+/// pipeline of at most three script calls: the health report (`HealthScripts.report`,
+/// successes of one upstream summed), the settlement (`LimitScripts.settle`) and the audit
+/// records (`AuditScripts.appendBatch`). So a quiet gateway writes each call at once, and a
+/// busy one pays the round trip, the script start and the usage totals once per batch
+/// rather than once per call. The process is the audit writer (`host:pid:start`) and
+/// numbers its records; a batch Redis cannot take goes to the spool whole, and its replay
+/// is skipped if it was applied after all.
+///
+/// The queue is bounded: when Redis cannot keep up, acceptors wait for room rather than
+/// drop a record. On drain, the queue is emptied before the process exits.
+final class CallSettler: @unchecked Sendable {
+    /// Calls waiting before acceptors wait for room.
+    static let capacity = 4096
+    /// Largest batch in one round trip.
+    static let largestBatch = 256
+
+    private let context: WorkerContext
+    let writerId: String
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let arrived: UnsafeMutablePointer<pthread_cond_t>
+    private let drained: UnsafeMutablePointer<pthread_cond_t>
+    // Guarded by `mutex`:
+    private var queue: [FinishedCall] = []
+    /// The settler waits for a call (an arrival wakes it).
+    private var waiting = false
+    private var stopping = false
+    private var done = false
+    private var busy = false
+
+    // The settler thread's own:
+    private var sequence = 0
+    private var quietUntil = ContinuousClock.now
+    /// Alert records raised by the last batch, appended with the next one.
+    private var alerts: [(json: String, requestId: String)] = []
+
+    init(context: WorkerContext) {
+        self.context = context
+        self.writerId = "\(context.hostName):\(getpid()):\(context.loadedAtMs)"
+        mutex = .allocate(capacity: 1)
+        arrived = .allocate(capacity: 1)
+        drained = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(arrived, nil)
+        pthread_cond_init(drained, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(drained)
+        pthread_cond_destroy(arrived)
+        pthread_mutex_destroy(mutex)
+        drained.deallocate()
+        arrived.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Starts the thread; `false` if the system refused.
+    func start() -> Bool {
+        PosixThread.start { self.loop() } != nil
+    }
+
+    /// Queues a finished call; waits while the queue is full.
+    func submit(_ call: FinishedCall) {
+        pthread_mutex_lock(mutex)
+        while queue.count >= Self.capacity && !done {
+            pthread_cond_wait(drained, mutex)
+        }
+        queue.append(call)
+        if waiting { pthread_cond_signal(arrived) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Writes what is queued, then stops the thread; `false` if that took past `deadline`.
+    func finish(until deadline: ContinuousClock.Instant) -> Bool {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_cond_signal(arrived)
+        pthread_mutex_unlock(mutex)
+        while ContinuousClock.now < deadline {
+            pthread_mutex_lock(mutex)
+            let finished = done
+            pthread_mutex_unlock(mutex)
+            if finished { return true }
+            usleep(5_000)
+        }
+        return false
+    }
+
+    /// Calls queued or being written.
+    var backlog: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return queue.count + (busy ? 1 : 0)
+    }
+
+    private func loop() {
+        let redis = RedisConnection(config: context.config.redis)
+        let health = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
+                                         logger: context.logger)
+        while true {
+            pthread_mutex_lock(mutex)
+            busy = false
+            while queue.isEmpty && alerts.isEmpty && !stopping {
+                waiting = true
+                pthread_cond_wait(arrived, mutex)
+                waiting = false
+            }
+            if queue.isEmpty && alerts.isEmpty {
+                done = true
+                pthread_cond_broadcast(drained)
+                pthread_mutex_unlock(mutex)
+                break
+            }
+            let take = min(queue.count, Self.largestBatch)
+            let batch = Array(queue[..<take])
+            queue.removeFirst(take)
+            busy = true
+            pthread_cond_broadcast(drained)
+            pthread_mutex_unlock(mutex)
+            write(batch, redis: redis, health: health)
+        }
+        context.auditSpool.flush()
+        redis.close()
+    }
+
+    /// One round trip for `batch` (and the alerts the previous one raised).
+    private func write(_ batch: [FinishedCall], redis: RedisConnection, health: EndpointHealthStore) {
+        let keys = context.redisKeys
+        var audit = AuditBatch(writer: writerId, firstSequence: sequence + 1)
+        for alert in alerts { audit.addAlert(json: alert.json, requestId: alert.requestId) }
+        alerts = []
+        var metrics: [String: Double] = [:]
+        var settlements: [Settlement] = []
+        var settlementCall: [Int] = []
+        for (index, call) in batch.enumerated() {
+            if let record = call.record {
+                let stored = audit.add(record, keys: keys)
+                for increment in MetricsScripts.increments(for: stored) {
+                    metrics[increment.series, default: 0] += Double(increment.amount) ?? 0
+                }
+            }
+            settlements += call.settlements
+            settlementCall += call.settlements.map { _ in index }
+        }
+        if !metrics.isEmpty { context.metrics.add(sums: metrics) }
+        sequence = audit.nextSequence - 1
+
+        let reports = health.reportCalls(batch.compactMap(\.health))
+        var settlement = SettlementBatch(settlements)
+        var extras = reports.map(\.call)
+        let settleCall = settlement.call(keys: keys)
+        if let settleCall { extras.append(settleCall) }
+        let replies = send(audit, extras: extras, redis: redis)
+
+        for (report, reply) in zip(reports, replies ?? []) {
+            for change in health.changes(in: reply, upstreams: report.upstreams) {
+                let recovered = change.change == "recovered"
+                context.logger.log(level: recovered ? .info : .warning,
+                                   recovered ? "endpoint recovered" : "endpoint cooling down",
+                                   metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
+            }
+        }
+        if settleCall != nil, let replies, replies.count == extras.count, case .array(let items) = replies[extras.count - 1] {
+            for alert in settlement.alerts(in: items.map { $0.integer ?? 0 }) {
+                let requestId = batch[settlementCall[alert.call]].record?.requestId ?? ""
+                raise(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                                  requestId: requestId, timeMs: Governor.nowMs()))
+            }
+        }
+    }
+
+    /// Sends `extras` then the batch's records in one round trip; returns the extras'
+    /// replies when Redis answered. Records Redis cannot take go to the spool, as do all
+    /// records while the spool holds some (so the writer's records reach Redis in order).
+    private func send(_ audit: AuditBatch, extras: [AdmissionPlan.ScriptCall], redis: RedisConnection) -> [RedisValue]? {
+        let config = context.config.audit
+        let spool = context.auditSpool
+        let append = audit.isEmpty ? nil
+            : audit.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
+        if let append, spool.hasRecords || ContinuousClock.now < quietUntil {
+            spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            guard !extras.isEmpty, ContinuousClock.now >= quietUntil else { return nil }
+            return try? redis.evaluateAll(extras)
+        }
+        let calls = extras + (append.map { [$0] } ?? [])
+        guard !calls.isEmpty else { return [] }
+        do {
+            // Health, settlement and the records: one round trip. The records go last.
+            let replies = try redis.evaluateAll(calls)
+            if let append, case .error(let message) = replies.last {
+                context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])
+                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            }
+            return Array(replies.prefix(extras.count))
+        } catch {
+            quietUntil = ContinuousClock.now + .seconds(1)
+            guard let append else { return nil }
+            context.logger.error("Redis is unreachable; audit records go to the local spool",
+                                 metadata: ["error": "\(error)", "spool": "\(spool.path)"])
+            spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            return nil
+        }
+    }
+
+    /// A budget threshold was reached: a log line, an audit record of kind `alert` (with the
+    /// next batch), a metric and the budget's webhook.
+    private func raise(_ alert: BudgetAlert) {
+        context.logger.warning("budget alert: \(alert.message)",
+                               metadata: ["budget": "\(alert.counter.budget.name)", "threshold": "\(alert.threshold)"])
+        alerts.append((alert.json, alert.requestId))
+        context.metrics.add([("sluice_budget_alerts_total{budget=\(JSONText.quoted(alert.counter.budget.name))}", "1")])
+        context.alertNotifier.post(alert)
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+import SluiceGateway
+import SluiceRedis
+import XCTest
+
+/// Batches of audit records (`AuditBatch`, `AuditScripts.appendBatch`) against a real
+/// `redis-server`: every record of a batch is chained like a single append, a replayed batch
+/// is skipped whole, usage totals are the sums of the batch's records, and batches chain on
+/// to records appended one by one (spools of earlier versions).
+final class AuditBatchTests: XCTestCase {
+    private var server: RedisServerFixture!
+    private var redis: RedisConnection!
+    private var keys: RedisKeys!
+
+    override func setUpWithError() throws {
+        signal(SIGPIPE, SIG_IGN)
+        server = try RedisServerFixture.start()
+        redis = RedisConnection(config: server.config())
+        keys = RedisKeys(prefix: "t\(UUID().uuidString.prefix(8))")
+    }
+
+    override func tearDown() {
+        redis = nil
+        server?.stop()
+        server = nil
+    }
+
+    func testEveryRecordOfABatchIsNumberedAndChained() throws {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        for index in 0..<3 { batch.add(call("r\(index)"), keys: keys) }
+        batch.addAlert(json: #"{"kind":"alert","type":"budget_threshold"}"#, requestId: "r2")
+        XCTAssertEqual(batch.count, 4)
+        XCTAssertNotEqual(try run(batch), .integer(0))
+        let report = try AuditChain.verify(redis: redis, stream: keys.auditStream)
+        XCTAssertEqual(report.checked, 4)
+        XCTAssertTrue(report.intact, "\(report.breaks)")
+        let records = try entries()
+        XCTAssertEqual(records.map { $0["rid"] }, ["r0", "r1", "r2", "r2"])
+        XCTAssertEqual(records.map { $0["kind"] }, ["call", "call", "call", "alert"])
+        XCTAssertTrue(records[1]["record"]?.contains(#""writer":"h:1:0","seq":2"#) ?? false, records[1]["record"] ?? "")
+        XCTAssertEqual(try redis.command(["HGET", keys.auditWriters, "h:1:0"]).text, "4")
+    }
+
+    func testAReplayedBatchIsSkippedWholeWithItsUsage() throws {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("a"), keys: keys)
+        batch.add(call("b"), keys: keys)
+        _ = try run(batch)
+        XCTAssertEqual(try run(batch), .integer(0), "a batch the writer already has")
+        XCTAssertEqual(try redis.command(["XLEN", keys.auditStream]).integer, 2)
+        XCTAssertEqual(try usage("route")["chat|requests"], "2", "usage is not counted twice")
+        var next = AuditBatch(writer: "h:1:0", firstSequence: batch.nextSequence)
+        next.add(call("c"), keys: keys)
+        XCTAssertNotEqual(try run(next), .integer(0))
+        XCTAssertEqual(try redis.command(["XLEN", keys.auditStream]).integer, 3)
+    }
+
+    func testUsageTotalsAreTheSumsOfTheBatchsRecords() throws {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("a", tags: ["team": "support"], cost: 0.25), keys: keys)
+        batch.add(call("b", tags: ["team": "support"], cost: 0.5), keys: keys)
+        batch.add(call("c", route: "other", keyId: "key_x", tags: ["team": "ops"]), keys: keys)
+        _ = try run(batch)
+        let routes = try usage("route")
+        XCTAssertEqual(routes["chat|requests"], "2")
+        XCTAssertEqual(routes["chat|prompt_tokens"], "24")
+        XCTAssertEqual(routes["chat|completion_tokens"], "80")
+        XCTAssertEqual(routes["chat|cost_micros"], "750000")
+        XCTAssertEqual(routes["other|requests"], "1")
+        XCTAssertNil(routes["other|cost_micros"], "no cost, no field")
+        XCTAssertEqual(try usage("key")["key_abc|requests"], "2")
+        XCTAssertEqual(try usage("tag:team")["support|requests"], "2")
+        XCTAssertEqual(try usage("tag:team")["ops|requests"], "1")
+        XCTAssertEqual(try usage("model")["openai/gpt-4o|completion_tokens"], "120")
+        let ttl = try XCTUnwrap(try redis.command(["TTL", keys.usage(day: "2026-11-18", dimension: "route")]).integer)
+        XCTAssertGreaterThan(ttl, 86_400)
+    }
+
+    func testBatchesChainOnToRecordsAppendedOneByOne() throws {
+        let single = call("old").json
+        _ = try redis.evaluate(AuditScripts.append, keys: [keys.auditStream, keys.auditHead, keys.auditWriters],
+                               arguments: ["10000", "h:9:0", "1", "old", "call", single])
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("new1"), keys: keys)
+        batch.add(call("new2"), keys: keys)
+        _ = try run(batch)
+        let report = try AuditChain.verify(redis: redis, stream: keys.auditStream)
+        XCTAssertEqual(report.checked, 3)
+        XCTAssertTrue(report.intact, "\(report.breaks)")
+    }
+
+    // MARK: Helpers
+
+    private func call(_ requestId: String, route: String = "chat", keyId: String = "key_abc",
+                      tags: [String: String] = ["team": "support"], cost: Double? = nil) -> AuditRecord {
+        AuditRecord(requestId: requestId, timeMs: 1_795_030_400_000, keyId: keyId, path: "/v1/chat/completions",
+                    route: route, endpoint: "primary", provider: "openai", providerModel: "gpt-4o", tags: tags,
+                    status: 200, latencyMs: 815, promptTokens: 12, completionTokens: 40, usageSource: .provider,
+                    cost: cost)
+    }
+
+    private func run(_ batch: AuditBatch) throws -> RedisValue {
+        let call = batch.call(keys: keys, maxLength: 10_000, usageTTLSeconds: 400 * 86_400)
+        return try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
+    }
+
+    private func usage(_ dimension: String) throws -> [String: String] {
+        try redis.command(["HGETALL", keys.usage(day: "2026-11-18", dimension: dimension)]).fieldMap
+    }
+
+    private func entries() throws -> [[String: String]] {
+        guard case .array(let items) = try redis.checked(["XRANGE", keys.auditStream, "-", "+"]) else { return [] }
+        return items.compactMap { item in
+            guard case .array(let pair) = item, pair.count == 2 else { return nil }
+            return pair[1].fieldMap
+        }
+    }
+}
