@@ -9,9 +9,6 @@ public struct RedisScript: Sendable {
 
     public init(_ source: String) {
         self.source = source
-        self.sha1 = Insecure.SHA1.hash(data: Array(source.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        self.sha1 = Hex.lower(Insecure.SHA1.hash(data: Array(source.utf8)))
     }
 }

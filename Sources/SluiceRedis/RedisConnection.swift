@@ -15,6 +15,10 @@ import SluiceCore
 public final class RedisConnection {
     private let config: RedisConfig
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Replies of commands sent with `start` and not read yet (on the current connection).
+    private var unread = 0
+    /// Counts the connections opened, so replies are never read from a later one.
+    private var generation = 0
 
     public init(config: RedisConfig) {
         self.config = config
@@ -75,14 +79,69 @@ public final class RedisConnection {
         return replies
     }
 
+    /// Scripts sent with `start` whose replies `finish` reads.
+    public struct PendingScripts {
+        fileprivate let calls: [(script: RedisScript, keys: [String], arguments: [String])]
+        fileprivate let tails: [[String]]
+        fileprivate let generation: Int
+    }
+
+    /// Sends `calls` (pipelined `EVALSHA`s) and returns once they are written to Redis,
+    /// without waiting for the replies: `finish` reads them. For work whose result is not
+    /// needed at once but whose effect must reach Redis before something else happens.
+    public func start(_ calls: [(script: RedisScript, keys: [String], arguments: [String])]) throws(RedisError) -> PendingScripts {
+        let context = try connected()
+        try discardUnread(context)
+        let tails = calls.map { [String($0.keys.count)] + $0.keys + $0.arguments }
+        for (call, tail) in zip(calls, tails) {
+            try append(["EVALSHA", call.script.sha1] + tail, to: context)
+        }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
+        }
+        unread = calls.count
+        return PendingScripts(calls: calls, tails: tails, generation: generation)
+    }
+
+    /// The replies of scripts `start` sent, in order (error replies in place); a script Redis
+    /// did not know is sent again with its source, as `evaluateAll` does.
+    public func finish(_ pending: PendingScripts) throws(RedisError) -> [RedisValue] {
+        guard let context, pending.generation == generation, unread == pending.calls.count else {
+            throw RedisError(.connection, "the connection to \(config.url) was lost before the replies arrived")
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(pending.calls.count)
+        for _ in pending.calls {
+            replies.append(try readReply(from: context))
+            unread -= 1
+        }
+        for index in replies.indices {
+            if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") {
+                replies[index] = try command(["EVAL", pending.calls[index].script.source] + pending.tails[index])
+            }
+        }
+        return replies
+    }
+
     /// Closes the connection; the next command opens a new one.
     public func close() {
         if let context { redisFree(context) }
         context = nil
+        unread = 0
+    }
+
+    /// Reads and drops the replies of a `start` that was never finished.
+    private func discardUnread(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        while unread > 0 {
+            _ = try readReply(from: context)
+            unread -= 1
+        }
     }
 
     private func send(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
         let context = try connected()
+        try discardUnread(context)
         for command in commands {
             try append(command, to: context)
         }
@@ -172,6 +231,7 @@ public final class RedisConnection {
         }
         redisSetTimeout(opened, timeout)
         context = opened
+        generation += 1
         var setup: [[String]] = []
         if let password = config.url.password {
             setup.append(["AUTH"] + (config.url.username.map { [$0] } ?? []) + [password.exposedValue])

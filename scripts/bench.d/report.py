@@ -235,8 +235,8 @@ def compute(runs, ttfb, meta):
     ratios["stream_ttfb_added_ms"] = ttfb_added
 
     before, after = num(meta, "rss_before_kb", int), num(meta, "rss_after_kb", int)
-    memory = {"what": "VmRSS of the sluice master + its worker processes",
-              "before_kb": before, "after_kb": after,
+    memory = {"what": "VmRSS of the sluice master + its worker processes, after the warm-up and at the end",
+              "start_kb": num(meta, "rss_start_kb", int), "before_kb": before, "after_kb": after,
               "growth_kb": (after - before) if before is not None and after is not None else None,
               "processes_before": num(meta, "rss_before_procs", int),
               "processes_after": num(meta, "rss_after_procs", int)}
@@ -364,7 +364,8 @@ def render(meta, runs, ttfb, targets, ratios, memory):
     def mb(kb):
         return "?" if kb is None else f"{kb / 1024:.1f} MB"
     growth = memory["growth_kb"]
-    out.append(f"pool memory (RSS, master + workers): before {mb(memory['before_kb'])} "
+    out.append(f"pool memory (RSS, master + workers): at start {mb(memory.get('start_kb'))}, "
+               f"after the warm-up {mb(memory['before_kb'])} "
                f"({memory['processes_before']} processes), after {mb(memory['after_kb'])} "
                f"({memory['processes_after']} processes), "
                f"change {'?' if growth is None else f'{growth / 1024:+.1f} MB'}  (goal: flat)")

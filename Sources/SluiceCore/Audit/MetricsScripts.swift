@@ -17,8 +17,12 @@ public enum MetricsScripts {
     /// makes them cumulative).
     public static func increments(for record: AuditRecord) -> [(series: String, amount: String)] {
         func label(_ value: String?) -> String {
+            let value = value ?? ""
+            if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) {
+                return "\"" + value + "\""
+            }
             var out = ""
-            for scalar in (value ?? "").unicodeScalars {
+            for scalar in value.unicodeScalars {
                 switch scalar {
                 case "\\": out += "\\\\"
                 case "\"": out += "\\\""

@@ -26,9 +26,6 @@ public enum SpoolLine {
     }
 
     static func checksum(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.lower(SHA256.hash(data: Array(text.utf8)).prefix(8))
     }
 }

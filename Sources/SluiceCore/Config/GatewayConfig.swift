@@ -349,8 +349,11 @@ public struct FallbackConditions: Sendable, Equatable {
 public struct EndpointConfig: Sendable, Equatable {
     /// Name for rules and reports; defaults to `provider/model`.
     public var name: String
-    public var provider: String
-    public var model: String
+    public var provider: String { didSet { upstreamKey = "\(provider)/\(model)" } }
+    public var model: String { didSet { upstreamKey = "\(provider)/\(model)" } }
+    /// The upstream this endpoint calls (`provider/model`): health and warmth are shared by
+    /// every route's endpoint with the same provider account and model.
+    public private(set) var upstreamKey: String
     /// Relative share of traffic among the route's primary endpoints.
     public var weight: Int
     /// Serves only when the endpoints before it failed.
@@ -373,6 +376,7 @@ public struct EndpointConfig: Sendable, Equatable {
         self.name = name
         self.provider = provider
         self.model = model
+        self.upstreamKey = "\(provider)/\(model)"
         self.weight = weight
         self.fallbackOnly = fallbackOnly
         self.timeouts = timeouts
@@ -381,10 +385,6 @@ public struct EndpointConfig: Sendable, Equatable {
         self.keepWarm = keepWarm
         self.coldAfter = coldAfter ?? keepWarm
     }
-
-    /// The upstream this endpoint calls: health and warmth are shared by every route's
-    /// endpoint with the same provider account and model.
-    public var upstreamKey: String { "\(provider)/\(model)" }
 
     public static func == (lhs: EndpointConfig, rhs: EndpointConfig) -> Bool {
         lhs.name == rhs.name && lhs.provider == rhs.provider && lhs.model == rhs.model && lhs.weight == rhs.weight

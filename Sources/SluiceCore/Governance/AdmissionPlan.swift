@@ -96,7 +96,7 @@ public struct AdmissionPlan: Sendable {
     public func admitCall(keys: RedisKeys, lifetime: Duration) -> ScriptCall {
         var arguments = [String(counters.count), String(budgets.count), String(lifetime.wholeMilliseconds)]
         for (counter, amount) in zip(counters, amounts) {
-            arguments += [String(counter.limit), String(counter.windowMs), String(amount), String(counter.bucketMs)]
+            arguments += [String(counter.limit), String(counter.windowMs), String(amount)]
         }
         for budget in budgets {
             arguments += [String(budget.budget.amountNanos), budget.budget.enforce ? "1" : "0", String(budget.wantNanos)]

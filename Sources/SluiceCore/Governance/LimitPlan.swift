@@ -20,7 +20,8 @@ public struct LimitCounter: Sendable, Equatable {
         self.label = label
     }
 
-    /// The width of one of the window's 60 buckets (`LimitScripts`), at least 1 ms.
+    /// The width of one of the window's 60 buckets, at least 1 ms: `LimitScripts.admit`
+    /// computes the same from the window.
     public var bucketMs: Int { max(1, (windowMs + 59) / 60) }
 }
 

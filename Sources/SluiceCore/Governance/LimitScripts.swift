@@ -31,8 +31,8 @@ public enum LimitScripts {
     public static let reservationBuckets = 15
 
     /// `ARGV`: number of limit counters L, number of budgets B, reservation lifetime ms; then
-    /// `limit, window ms, amount, bucket ms` per counter and `amount, enforce (0/1), want`
-    /// per budget. `KEYS`: the L counter hashes, then the B budget bases.
+    /// `limit, window ms, amount` per counter (its buckets are `LimitCounter.bucketMs`
+    /// wide: a 60th of the window, rounded up) and `amount, enforce (0/1), want` per budget. `KEYS`: the L counter hashes, then the B budget bases.
     ///
     /// Reply when admitted: `[1, now, total₁, reset₁, …]` (each counter's total after the
     /// reservation and the ms until its oldest amount leaves). When refused:
@@ -49,7 +49,7 @@ public enum LimitScripts {
         local function trim(h, n, g, field)
           local cur = math.floor(now / g)
           local first = cur - n
-          local v = redis.call('HMGET', h, field, 'o', cur)
+          local v = redis.call('HMGET', h, field, 'o', tostring(cur))
           local total, o, here = tonumber(v[1]) or 0, tonumber(v[2]), tonumber(v[3]) or 0
           if o == nil or o >= first then return total, o, cur, here end
           if first - o > n then
@@ -75,8 +75,9 @@ public enum LimitScripts {
         end
         local st = {}
         for i = 1, nl do
-          local p = 3 + (i - 1) * 4
-          local limit, win, want, g = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
+          local p = 3 + (i - 1) * 3
+          local limit, win, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+          local g = math.max(1, math.ceil(win / 60))
           local n = math.ceil(win / g)
           local total, oldest, cur, here = trim(KEYS[i], n, g, 'total')
           if total + want > limit then
@@ -94,9 +95,9 @@ public enum LimitScripts {
             end
             return {0, now, 1, i, math.max(wait, 1), total}
           end
-          st[i] = {want, g, n, oldest or cur, cur, here, total}
+          st[i] = {want, g, n, oldest, cur, here, total}
         end
-        local bo = 3 + nl * 4
+        local bo = 3 + nl * 3
         local bg = math.max(1, math.ceil(life / 15))
         local bs = {}
         for k = 1, nb do
@@ -110,13 +111,18 @@ public enum LimitScripts {
               return {0, now, 2, k, spent, reserved}
             end
           end
-          bs[k] = {want, oldest or cur, cur, here, reserved}
+          bs[k] = {want, oldest, cur, here, reserved}
         end
         local out = {1, now}
         for i = 1, nl do
           local want, g, n, oldest, cur, here, total = unpack(st[i])
-          redis.call('HSET', KEYS[i], cur, int(here + want), 'total', int(total + want), 'o', oldest)
-          if here == 0 then redis.call('PEXPIRE', KEYS[i], (n + 2) * g + 60000) end
+          if oldest then
+            redis.call('HSET', KEYS[i], tostring(cur), int(here + want), 'total', int(total + want))
+          else
+            oldest = cur
+            redis.call('HSET', KEYS[i], tostring(cur), int(here + want), 'total', int(total + want), 'o', tostring(cur))
+          end
+          if here == 0 then redis.call('PEXPIRE', KEYS[i], tostring((n + 2) * g + 60000)) end
           out[#out + 1] = total + want
           out[#out + 1] = (oldest + n + 1) * g - now
         end
@@ -124,8 +130,12 @@ public enum LimitScripts {
           local want, oldest, cur, here, reserved = unpack(bs[k])
           if want > 0 then
             local r = KEYS[nl + k] .. ':r'
-            redis.call('HSET', r, cur, int(here + want), 'reserved', int(reserved + want), 'o', oldest)
-            if here == 0 then redis.call('PEXPIRE', r, 17 * bg + 60000) end
+            if oldest then
+              redis.call('HSET', r, tostring(cur), int(here + want), 'reserved', int(reserved + want))
+            else
+              redis.call('HSET', r, tostring(cur), int(here + want), 'reserved', int(reserved + want), 'o', tostring(cur))
+            end
+            if here == 0 then redis.call('PEXPIRE', r, tostring(17 * bg + 60000)) end
           end
         end
         return out

@@ -115,6 +115,8 @@ public enum GatewayKeyFormat {
     /// Every gateway key starts with this.
     public static let prefix = "sk-sluice-"
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+    /// `inAlphabet[byte]`: whether `byte` may appear in a key's secret part.
+    private static let inAlphabet: [Bool] = (0..<256).map { alphabet.contains(UInt8($0)) }
 
     /// A new key (`sk-sluice-` + 40 base62 characters, about 238 bits) and its id.
     public static func generate<R: RandomNumberGenerator>(using generator: inout R) -> (key: String, id: String) {
@@ -125,10 +127,8 @@ public enum GatewayKeyFormat {
 
     /// Hex SHA-256 of the key text: the only form in which a key is stored or looked up.
     public static func hash(_ key: String) -> String {
-        SHA256.hash(data: Array(key.utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        var key = key
+        return key.withUTF8 { Hex.lower(SHA256.hash(data: $0)) }
     }
 
     /// The part of a key safe to show in lists (`sk-sluice-AbC1…`).
@@ -139,6 +139,6 @@ public enum GatewayKeyFormat {
     /// Whether `text` has the shape of a gateway key (cheap check before any lookup).
     public static func looksValid(_ text: String) -> Bool {
         text.hasPrefix(prefix) && text.utf8.count == prefix.utf8.count + 40
-            && text.utf8.dropFirst(prefix.utf8.count).allSatisfy { alphabet.contains($0) }
+            && text.utf8.dropFirst(prefix.utf8.count).allSatisfy { inAlphabet[Int($0)] }
     }
 }

@@ -64,16 +64,7 @@ public enum SigV4 {
 
     static func hexSHA256(_ bytes: [UInt8]) -> String { hex(Array(SHA256.hash(data: bytes))) }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.lower(bytes) }
 
     /// `YYYYMMDDTHHMMSSZ` for seconds since 1970 (UTC), without Foundation.
     public static func amzDate(_ unixTime: Int) -> String {

@@ -7,23 +7,23 @@ import SluiceRedis
 struct FinishedCall {
     /// Its audit record (`nil` for calls that get none: the health check, `/metrics`).
     var record: AuditRecord?
-    /// Its reservations, to settle with what it used.
-    var settlements: [Settlement] = []
+    /// The budget thresholds its settlement crossed.
+    var alerts: [BudgetAlert] = []
     /// Its attempts, for the shared endpoint health.
     var health: HealthReport?
 }
 
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
-/// and a queue the acceptor threads hand their calls to after `FCGX_Finish`.
+/// and a queue the acceptor threads hand their calls to after `FCGX_Finish` (a call's
+/// reservations are settled by its own thread before that, so its client's next call
+/// already finds them released).
 ///
-/// A call is written as soon as the settler is free, so its reservations are settled about
-/// as soon as its client has the answer (a client's next call sees them released); whatever
-/// has queued up while the previous round trip was out goes in the next one, as one
-/// pipeline of at most three script calls: the health report (`HealthScripts.report`,
-/// successes of one upstream summed), the settlement (`LimitScripts.settle`) and the audit
-/// records (`AuditScripts.appendBatch`). So a quiet gateway writes each call at once, and a
-/// busy one pays the round trip, the script start and the usage totals once per batch
-/// rather than once per call. The process is the audit writer (`host:pid:start`) and
+/// A call is written as soon as the settler is free; whatever has queued up while the
+/// previous round trip was out goes in the next one, as one pipeline of two script calls:
+/// the health report (`HealthScripts.report`, successes of one upstream summed) and the
+/// audit records (`AuditScripts.appendBatch`, usage totals summed). So a quiet gateway
+/// writes each call at once, and a busy one pays the round trip, the script start and the
+/// usage totals once per batch rather than once per call. The process is the audit writer (`host:pid:start`) and
 /// numbers its records; a batch Redis cannot take goes to the spool whole, and its replay
 /// is skipped if it was applied after all.
 ///
@@ -150,28 +150,19 @@ final class CallSettler: @unchecked Sendable {
         for alert in alerts { audit.addAlert(json: alert.json, requestId: alert.requestId) }
         alerts = []
         var metrics: [String: Double] = [:]
-        var settlements: [Settlement] = []
-        var settlementCall: [Int] = []
-        for (index, call) in batch.enumerated() {
+        for call in batch {
             if let record = call.record {
                 let stored = audit.add(record, keys: keys)
                 for increment in MetricsScripts.increments(for: stored) {
                     metrics[increment.series, default: 0] += Double(increment.amount) ?? 0
                 }
             }
-            settlements += call.settlements
-            settlementCall += call.settlements.map { _ in index }
         }
         if !metrics.isEmpty { context.metrics.add(sums: metrics) }
         sequence = audit.nextSequence - 1
 
         let reports = health.reportCalls(batch.compactMap(\.health))
-        var settlement = SettlementBatch(settlements)
-        var extras = reports.map(\.call)
-        let settleCall = settlement.call(keys: keys)
-        if let settleCall { extras.append(settleCall) }
-        let replies = send(audit, extras: extras, redis: redis)
-
+        let replies = send(audit, extras: reports.map(\.call), redis: redis)
         for (report, reply) in zip(reports, replies ?? []) {
             for change in health.changes(in: reply, upstreams: report.upstreams) {
                 let recovered = change.change == "recovered"
@@ -180,12 +171,8 @@ final class CallSettler: @unchecked Sendable {
                                    metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
             }
         }
-        if settleCall != nil, let replies, replies.count == extras.count, case .array(let items) = replies[extras.count - 1] {
-            for alert in settlement.alerts(in: items.map { $0.integer ?? 0 }) {
-                let requestId = batch[settlementCall[alert.call]].record?.requestId ?? ""
-                raise(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
-                                  requestId: requestId, timeMs: Governor.nowMs()))
-            }
+        for call in batch {
+            for alert in call.alerts { raise(alert) }
         }
     }
 
@@ -205,7 +192,7 @@ final class CallSettler: @unchecked Sendable {
         let calls = extras + (append.map { [$0] } ?? [])
         guard !calls.isEmpty else { return [] }
         do {
-            // Health, settlement and the records: one round trip. The records go last.
+            // The health report and the records: one round trip. The records go last.
             let replies = try redis.evaluateAll(calls)
             if let append, case .error(let message) = replies.last {
                 context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])

@@ -170,11 +170,19 @@ final class Governor {
 
     /// What a call cost at `endpoint`'s price, in nano-dollars; `nil` without a price.
     func cost(of usage: TokenUsage?, at endpoint: EndpointConfig?) -> Int64? {
-        guard let usage, let endpoint,
-              let price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
-        else { return nil }
-        return price.costNanos(usage)
+        guard let usage, let endpoint else { return nil }
+        let price: ModelPrice?
+        if let known = prices[endpoint.upstreamKey] {
+            price = known
+        } else {
+            price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
+            prices[endpoint.upstreamKey] = .some(price)
+        }
+        return price?.costNanos(usage)
     }
+
+    /// Each endpoint's price, looked up once by this thread (the table is the config's).
+    private var prices: [String: ModelPrice?] = [:]
 
     static func nowMs() -> Int64 {
         var now = timespec()

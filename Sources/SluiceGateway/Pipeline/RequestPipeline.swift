@@ -357,29 +357,60 @@ public final class RequestPipeline {
                         ?? [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", String(attempts.count))])
     }
 
+    /// Sends the settlement of the call just answered to Redis, before its response leaves
+    /// for nginx (`FCGX_Finish`), so the client's next call finds the reservations released;
+    /// its reply is read by `afterResponse`. Every reservation is settled with the true
+    /// usage (none for endpoints that did not answer).
+    public func settleBeforeFinish() {
+        let plans = pendingPlans
+        pendingPlans = []
+        // Admitted from the local allowance (Redis was unreachable): nothing was reserved,
+        // and trying Redis again here would hold the response for its timeout.
+        guard let finished = call, plans.contains(where: { $0.atMs != nil }) else { return }
+        let cost = governor.cost(of: finished.usage, at: finished.endpoint)
+        finished.costNanos = cost
+        let settlements = plans.map { pending in
+            let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
+            return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
+                                       costNanos: served ? cost ?? 0 : 0)
+        }
+        var batch = SettlementBatch(settlements)
+        guard let script = batch.call(keys: context.redisKeys) else { return }
+        do {
+            pendingSettlement = (try redis.start([script]), batch)
+        } catch {
+            // As with any settlement Redis cannot take: token reservations stay at their
+            // estimate until they leave the window; budget reservations lapse.
+            context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The settlement sent by `settleBeforeFinish`, waiting for its reply.
+    private var pendingSettlement: (pending: RedisConnection.PendingScripts, batch: SettlementBatch)?
+
     /// Hands the call just answered (nginx has the response) to the settler: its audit
-    /// record, its settlements and its health report.
+    /// record, the budget alerts its settlement raised and its health report.
     public func afterResponse() {
         let report = pendingReport
         pendingReport = nil
         let finished = call
         call = nil
-        let plans = pendingPlans
-        pendingPlans = []
         var done = FinishedCall(health: report.map { HealthReport(attempts: $0.attempts, unusedProbes: $0.unusedProbes,
                                                                   owner: $0.owner) })
-        if let finished {
-            // Settle every reservation with the true usage (none for endpoints that did not answer).
-            let cost = governor.cost(of: finished.usage, at: finished.endpoint)
-            finished.costNanos = cost
-            done.settlements = plans.map { pending in
-                let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
-                return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
-                                           costNanos: served ? cost ?? 0 : 0)
+        if let (pending, batch) = pendingSettlement {
+            pendingSettlement = nil
+            if let replies = try? redis.finish(pending), case .array(let items) = replies.first {
+                done.alerts = batch.alerts(in: items.map { $0.integer ?? 0 }).map { alert in
+                    BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                                requestId: finished?.requestId ?? "", timeMs: Governor.nowMs())
+                }
             }
+        }
+        if let finished {
+            if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
         }
-        guard done.record != nil || done.health != nil else { return }
+        guard done.record != nil || done.health != nil || !done.alerts.isEmpty else { return }
         settler.submit(done)
     }
 

@@ -57,6 +57,7 @@ final class AcceptorThread: @unchecked Sendable {
             failures = 0
             context.busyThreads.add(1, ordering: .relaxed)
             pipeline.handle(request)
+            pipeline.settleBeforeFinish()
             request.finish()
             pipeline.afterResponse()
             context.busyThreads.subtract(1, ordering: .relaxed)
