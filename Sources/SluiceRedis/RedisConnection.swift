@@ -56,11 +56,7 @@ public final class RedisConnection {
     /// (first use, or after a restart). An error reply is thrown. Never re-sent after a
     /// connection failure: scripts change state.
     public func evaluate(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisValue {
-        let tail = [String(keys.count)] + keys + arguments
-        var reply = try command(["EVALSHA", script.sha1] + tail)
-        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            reply = try command(["EVAL", script.source] + tail)
-        }
+        let reply = try evaluateAll([(script, keys, arguments)])[0]
         if case .error(let message) = reply { throw RedisError(.server, message) }
         return reply
     }
@@ -69,14 +65,7 @@ public final class RedisConnection {
     /// know (it had not run, so resending is safe) is sent again with its source. Replies
     /// come back in order, error replies in place.
     public func evaluateAll(_ calls: [(script: RedisScript, keys: [String], arguments: [String])]) throws(RedisError) -> [RedisValue] {
-        let tails = calls.map { [String($0.keys.count)] + $0.keys + $0.arguments }
-        var replies = try pipeline(zip(calls, tails).map { ["EVALSHA", $0.script.sha1] + $1 })
-        for index in replies.indices {
-            if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") {
-                replies[index] = try command(["EVAL", calls[index].script.source] + tails[index])
-            }
-        }
-        return replies
+        try finish(try start(calls))
     }
 
     /// Scripts sent with `start` whose replies `finish` reads.

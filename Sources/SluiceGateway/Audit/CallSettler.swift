@@ -23,9 +23,9 @@ struct FinishedCall {
 /// the health report (`HealthScripts.report`, successes of one upstream summed) and the
 /// audit records (`AuditScripts.appendBatch`, usage totals summed). So a quiet gateway
 /// writes each call at once, and a busy one pays the round trip, the script start and the
-/// usage totals once per batch rather than once per call. The process is the audit writer (`host:pid:start`) and
-/// numbers its records; a batch Redis cannot take goes to the spool whole, and its replay
-/// is skipped if it was applied after all.
+/// usage totals once per batch rather than once per call. The process is the audit writer
+/// (`host:pid:start`) and numbers its records; a batch Redis cannot take goes to the spool
+/// whole, and its replay is skipped if it was applied after all.
 ///
 /// The queue is bounded: when Redis cannot keep up, acceptors wait for room rather than
 /// drop a record. On drain, the queue is emptied before the process exits.

@@ -77,9 +77,7 @@ final class Governor {
         let budgets = BudgetCounter.counters(config: config, route: route, caller: caller, tags: tags) { budget in
             self.context.budgetPeriods.current(for: budget, nowMs: nowMs)
         }
-        let prices = budgets.isEmpty ? [] : route.endpoints.map {
-            config.governance.prices.price(provider: $0.provider, model: $0.model)
-        }
+        let prices = budgets.isEmpty ? [] : route.endpoints.map(price(of:))
         let shape = PlanShape(counters: counters, budgets: budgets, prices: prices,
                               validUntilMs: budgets.map(\.periodEndMs).min() ?? .max)
         if shapes.count >= 512 { shapes.removeAll(keepingCapacity: true) }
@@ -171,17 +169,17 @@ final class Governor {
     /// What a call cost at `endpoint`'s price, in nano-dollars; `nil` without a price.
     func cost(of usage: TokenUsage?, at endpoint: EndpointConfig?) -> Int64? {
         guard let usage, let endpoint else { return nil }
-        let price: ModelPrice?
-        if let known = prices[endpoint.upstreamKey] {
-            price = known
-        } else {
-            price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
-            prices[endpoint.upstreamKey] = .some(price)
-        }
-        return price?.costNanos(usage)
+        return price(of: endpoint)?.costNanos(usage)
     }
 
-    /// Each endpoint's price, looked up once by this thread (the table is the config's).
+    /// `endpoint`'s price, looked up once by this thread (the table is the config's).
+    private func price(of endpoint: EndpointConfig) -> ModelPrice? {
+        if let known = prices[endpoint.upstreamKey] { return known }
+        let price = context.config.governance.prices.price(provider: endpoint.provider, model: endpoint.model)
+        prices[endpoint.upstreamKey] = .some(price)
+        return price
+    }
+
     private var prices: [String: ModelPrice?] = [:]
 
     static func nowMs() -> Int64 {

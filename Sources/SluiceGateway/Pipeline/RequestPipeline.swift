@@ -7,9 +7,9 @@ import SluiceProviders
 import SluiceRedis
 
 /// One request, start to finish: read it, authenticate, resolve the route, call the
-/// endpoints in plan order, answer, and hand what is left to write (audit record,
-/// settlement, health report) to the process's `CallSettler`. One pipeline per thread; it
-/// owns that thread's curl handle and Redis connection.
+/// endpoints in plan order, answer, settle the call's reservations, and hand what is left
+/// to write (audit record, health report, budget alerts) to the process's `CallSettler`.
+/// One pipeline per thread; it owns that thread's curl handle and Redis connection.
 public final class RequestPipeline {
     private let context: WorkerContext
     private let http: HTTPClient
@@ -19,7 +19,7 @@ public final class RequestPipeline {
     private let governor: Governor
     private let keyCache = ThreadKeyCache()
     private var random = ThreadRandom()
-    /// The reservations of the call being served, settled once its response is out: the
+    /// The reservations of the call being served, settled as its response is finished: the
     /// call's own, and those of the endpoints it tried (`per: endpoint` limits) by name,
     /// with when Redis admitted them.
     private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
