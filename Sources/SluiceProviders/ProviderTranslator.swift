@@ -22,11 +22,22 @@ public protocol ProviderTranslator: Sendable {
     /// How the provider frames a streamed answer: the relay splits the bytes into events
     /// with the matching framer and hands each whole event to the stream translator.
     var streamFraming: StreamFraming { get }
+
+    /// The usage a successful non-streamed answer reports (`clientBody`'s result, or the
+    /// upstream bytes when it returned `nil`); `nil` when it reports none.
+    func usage(for request: APIRequest, in clientBody: [UInt8]) -> TokenUsage?
+
+    /// Whether answers are already in the API the client called (a native call, e.g.
+    /// `/v1/messages` to Anthropic), so the gateway must not re-shape them; otherwise they
+    /// are in OpenAI's chat-completions shape.
+    var answersInClientAPI: Bool { get }
 }
 
 extension ProviderTranslator {
     public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? { nil }
     public var streamFraming: StreamFraming { .serverSentEvents }
+    public func usage(for request: APIRequest, in clientBody: [UInt8]) -> TokenUsage? { TokenUsage.openAI(in: clientBody) }
+    public var answersInClientAPI: Bool { false }
 }
 
 /// How a provider frames a streamed answer.

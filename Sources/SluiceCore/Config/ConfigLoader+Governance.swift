@@ -42,18 +42,21 @@ extension ConfigLoader.Reader {
     }
 
     /// `prices: {gpt-4o: {input: 2.5, output: 10, cached_input: 1.25}, openai/gpt-4o-mini: {...}}`
-    /// (US dollars per million tokens).
+    /// (US dollars per million tokens); also `cache_write` (5-minute cache writes),
+    /// `cache_write_1h` and `reasoning` (reasoning output tokens).
     private func prices(_ node: Node, at path: String) -> [String: ModelPrice] {
         guard let entries = entries(node, at: path) else { return [:] }
         var prices: [String: ModelPrice] = [:]
         for entry in entries {
             let field = ConfigLoader.join(path, entry.key)
-            guard let fields = fields(entry.value, at: field, allowed: ["input", "output", "cached_input"]) else { continue }
+            guard let fields = fields(entry.value, at: field, allowed: ["input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning"]) else { continue }
             let input = required(fields, "input").flatMap { dollars($0, at: fields.path("input")) }
             let output = fields["output"].map { dollars($0, at: fields.path("output")) } ?? 0
-            let cached = fields["cached_input"].flatMap { dollars($0, at: fields.path("cached_input")) }
+            func optional(_ name: String) -> Double? { fields[name].flatMap { dollars($0, at: fields.path(name)) } }
             if let input, let output {
-                prices[entry.key] = ModelPrice(input: input, output: output, cachedInput: cached)
+                prices[entry.key] = ModelPrice(input: input, output: output, cachedInput: optional("cached_input"),
+                                               cacheWrite: optional("cache_write"), cacheWrite1h: optional("cache_write_1h"),
+                                               reasoning: optional("reasoning"))
             }
         }
         return prices

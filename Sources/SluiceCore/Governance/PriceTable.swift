@@ -5,20 +5,38 @@ public struct ModelPrice: Sendable, Equatable {
     public var output: Double
     /// Prompt tokens served from the provider's cache (`nil`: charged as input).
     public var cachedInput: Double?
+    /// Prompt tokens written to a 5-minute cache (`nil`: 1.25 × input, Anthropic's and
+    /// Bedrock's published multiplier; providers that charge no writes report none).
+    public var cacheWrite: Double?
+    /// Prompt tokens written to a 1-hour cache (`nil`: 2 × input, as Anthropic publishes).
+    public var cacheWrite1h: Double?
+    /// Reasoning output tokens (`nil`: charged as output, as every provider does today).
+    public var reasoning: Double?
 
-    public init(input: Double, output: Double, cachedInput: Double? = nil) {
+    public init(input: Double, output: Double, cachedInput: Double? = nil, cacheWrite: Double? = nil,
+                cacheWrite1h: Double? = nil, reasoning: Double? = nil) {
         self.input = input
         self.output = output
         self.cachedInput = cachedInput
+        self.cacheWrite = cacheWrite
+        self.cacheWrite1h = cacheWrite1h
+        self.reasoning = reasoning
     }
 
     /// The cost of `usage` in nano-dollars (10⁻⁹ USD): a price per million tokens is
-    /// exactly a thousand nano-dollars per token per dollar.
+    /// exactly a thousand nano-dollars per token per dollar. Each part of the prompt and of
+    /// the output is charged at its own price.
     public func costNanos(_ usage: TokenUsage) -> Int64 {
-        let cached = min(max(usage.cached, 0), usage.prompt)
-        let nanos = Double(usage.prompt - cached) * input * 1000 + Double(cached) * (cachedInput ?? input) * 1000
-            + Double(usage.completion) * output * 1000
-        return Int64(nanos.rounded(.up))
+        let prompt = max(usage.prompt, 0)
+        let cached = min(max(usage.cached, 0), prompt)
+        let write = min(max(usage.cacheWrite, 0), prompt - cached)
+        let write1h = min(max(usage.cacheWrite1h, 0), prompt - cached - write)
+        let plain = prompt - cached - write - write1h
+        let reasoningTokens = min(max(usage.reasoning, 0), max(usage.completion, 0))
+        let perToken = Double(plain) * input + Double(cached) * (cachedInput ?? input)
+            + Double(write) * (cacheWrite ?? input * 1.25) + Double(write1h) * (cacheWrite1h ?? input * 2)
+            + Double(max(usage.completion, 0) - reasoningTokens) * output + Double(reasoningTokens) * (reasoning ?? output)
+        return Int64((perToken * 1000).rounded(.up))
     }
 }
 

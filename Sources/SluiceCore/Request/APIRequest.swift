@@ -15,6 +15,10 @@ public struct APIRequest: Sendable {
     public let includeUsage: Bool
     /// The client's cap on output tokens (`max_completion_tokens`, else `max_tokens`).
     public let maxTokens: Int?
+    /// The client's headers that the provider reads and the gateway forwards on a native
+    /// call (lower-case names: `anthropic-beta`, `anthropic-version`), or reads to translate
+    /// (Bedrock's `anthropic_beta`).
+    public var clientHeaders: [(name: String, value: String)] = []
     /// Byte range of the `model` value (quotes included) in `body`.
     private let modelRange: Range<Int>
     /// Every top-level member's name and value range, in body order.
@@ -38,7 +42,13 @@ public struct APIRequest: Sendable {
         var maxTokens: Int?
         var maxCompletionTokens: Int?
         let expectedKinds = Self.expectedKinds(operation)
+        var seen = Set<String>()
         for member in members {
+            // A duplicate key is read differently by different parsers (first or last wins):
+            // the body that goes upstream must mean exactly what was validated.
+            guard seen.insert(member.key).inserted else {
+                throw GatewayError.invalidRequest("Duplicate key '\(member.key)' in the request body.", param: member.key)
+            }
             if let expected = expectedKinds[member.key], !expected.contains(member.kind) {
                 let names = expected.map(\.rawValue).sorted().joined(separator: " or ")
                 throw GatewayError.invalidRequest(
@@ -124,8 +134,18 @@ public struct APIRequest: Sendable {
         case .chatCompletions: return ["messages"]
         case .completions: return ["prompt"]
         case .embeddings: return ["input"]
+        case .messages: return ["messages", "max_tokens"]
+        case .countTokens: return ["messages"]
         }
     }
+
+    /// The value of top-level member `name` as JSON text, if the body has it.
+    public func member(_ name: String) -> ArraySlice<UInt8>? {
+        members.first { $0.key == name }.map { body[$0.range] }
+    }
+
+    /// The names of the body's top-level members, in body order.
+    public var memberNames: [String] { members.map(\.key) }
 
     private typealias Kinds = Set<JSONScanner.Kind>
     private static let number: Kinds = [.number, .null]
@@ -143,8 +163,17 @@ public struct APIRequest: Sendable {
         case .chatCompletions: return chatKinds
         case .completions: return completionKinds
         case .embeddings: return embeddingKinds
+        case .messages, .countTokens: return messagesKinds
         }
     }
+
+    /// Anthropic's Messages fields (https://docs.anthropic.com/en/api/messages).
+    private static let messagesKinds: [String: Kinds] = [
+        "model": [.string], "messages": [.array], "max_tokens": [.number], "system": [.string, .array],
+        "stream": [.bool], "stop_sequences": [.array], "temperature": [.number], "top_p": [.number],
+        "top_k": [.number], "tools": [.array], "tool_choice": [.object], "metadata": [.object],
+        "thinking": [.object], "service_tier": [.string],
+    ]
 
     private static let chatKinds: [String: Kinds] = common.merging([
         "messages": [.array], "max_completion_tokens": number, "tools": [.array, .null],

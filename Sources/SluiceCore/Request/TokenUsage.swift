@@ -1,45 +1,129 @@
-/// Tokens one call used, as OpenAI reports them (`usage.prompt_tokens`, `completion_tokens`).
+/// Tokens one call used, in OpenAI's terms: `prompt` counts every input token (cache
+/// reads and cache writes included), `completion` every output token (reasoning included).
+/// The parts say what the provider charged differently.
 public struct TokenUsage: Sendable, Equatable {
+    /// Every input token: uncached, read from the prompt cache, written to it.
     public var prompt: Int
+    /// Every output token, reasoning included.
     public var completion: Int
     /// Prompt tokens served from the provider's prompt cache (part of `prompt`).
     public var cached: Int
+    /// Prompt tokens written to the cache with the 5-minute lifetime (part of `prompt`).
+    public var cacheWrite: Int
+    /// Prompt tokens written to the cache with the 1-hour lifetime (part of `prompt`).
+    public var cacheWrite1h: Int
+    /// Output tokens spent on reasoning (part of `completion`), where the provider says.
+    public var reasoning: Int
 
-    public init(prompt: Int, completion: Int, cached: Int = 0) {
+    public init(prompt: Int, completion: Int, cached: Int = 0, cacheWrite: Int = 0, cacheWrite1h: Int = 0,
+                reasoning: Int = 0) {
         self.prompt = prompt
         self.completion = completion
         self.cached = cached
+        self.cacheWrite = cacheWrite
+        self.cacheWrite1h = cacheWrite1h
+        self.reasoning = reasoning
     }
 
     public var total: Int { prompt + completion }
 
+    /// Prompt tokens neither read from nor written to the cache.
+    public var uncachedPrompt: Int { max(0, prompt - cached - cacheWrite - cacheWrite1h) }
+
     /// The `usage` object of an OpenAI-shaped JSON body (a response or one stream chunk);
-    /// `nil` when the body has none (or `usage: null`).
+    /// `nil` when the body has none (or `usage: null`). Reads `prompt_tokens_details.cached_tokens`,
+    /// `completion_tokens_details.reasoning_tokens`, and the cache writes the gateway adds
+    /// for providers that charge them (`cache_creation_input_tokens`, `cache_creation`).
+    /// The Responses API's names (`input_tokens`, `output_tokens`, `*_details`) are read too.
     public static func openAI(in body: [UInt8]) -> TokenUsage? {
         guard let members = try? JSONScanner.topLevelMembers(of: body),
               let usage = members.first(where: { $0.key == "usage" }), usage.kind == .object else { return nil }
+        return openAI(usageAt: usage.range, in: body)
+    }
+
+    /// The OpenAI-shaped `usage` object at `range` of `body`.
+    public static func openAI(usageAt range: Range<Int>, in body: [UInt8]) -> TokenUsage? {
         var prompt: Int?
         var completion: Int?
-        var cached = 0
-        for member in JSONScanner.members(of: usage.range, in: body) {
-            if member.key == "prompt_tokens_details", member.kind == .object {
-                for detail in JSONScanner.members(of: member.range, in: body)
-                where detail.key == "cached_tokens" && detail.kind == .number {
-                    cached = Int(String(decoding: body[detail.range], as: UTF8.self)) ?? 0
-                }
-            }
-            guard member.kind == .number else { continue }
-            let value = Int(String(decoding: body[member.range], as: UTF8.self))
-            switch member.key {
-            case "prompt_tokens", "input_tokens": prompt = value
-            case "completion_tokens", "output_tokens": completion = value
+        var out = TokenUsage(prompt: 0, completion: 0)
+        var cacheCreation: Int?
+        var creation1h: Int?
+        for member in JSONScanner.members(of: range, in: body) {
+            switch (member.key, member.kind) {
+            case ("prompt_tokens", .number), ("input_tokens", .number): prompt = int(member.range, body)
+            case ("completion_tokens", .number), ("output_tokens", .number): completion = int(member.range, body)
+            case ("prompt_tokens_details", .object), ("input_tokens_details", .object):
+                out.cached = number(named: "cached_tokens", in: member.range, of: body) ?? 0
+            case ("completion_tokens_details", .object), ("output_tokens_details", .object):
+                out.reasoning = number(named: "reasoning_tokens", in: member.range, of: body) ?? 0
+            case ("cache_creation_input_tokens", .number): cacheCreation = int(member.range, body)
+            case ("cache_creation", .object):
+                creation1h = number(named: "ephemeral_1h_input_tokens", in: member.range, of: body)
             default: break
             }
         }
         guard prompt != nil || completion != nil else { return nil }
-        return TokenUsage(prompt: prompt ?? 0, completion: completion ?? 0, cached: cached)
+        out.prompt = prompt ?? 0
+        out.completion = completion ?? 0
+        if let cacheCreation {
+            out.cacheWrite1h = min(creation1h ?? 0, cacheCreation)
+            out.cacheWrite = cacheCreation - out.cacheWrite1h
+        }
+        return out
+    }
+
+    /// The `usage` of an Anthropic `message` body (`input_tokens` excludes the cache reads
+    /// and writes, which Anthropic counts apart).
+    public static func anthropic(in body: [UInt8]) -> TokenUsage? {
+        guard let members = try? JSONScanner.topLevelMembers(of: body),
+              let usage = members.first(where: { $0.key == "usage" }), usage.kind == .object else { return nil }
+        var counts = AnthropicCounts()
+        counts.update(usageAt: usage.range, in: body)
+        return counts.reported ? counts.usage : nil
+    }
+
+    /// Anthropic's usage counters as they arrive (a stream repeats them cumulatively in
+    /// `message_start` and `message_delta`): every field seen replaces the one before.
+    public struct AnthropicCounts: Sendable, Equatable {
+        public var input = 0
+        public var cacheRead = 0
+        public var cacheCreation = 0
+        public var cacheCreation1h: Int?
+        public var output = 0
+        public private(set) var reported = false
+
+        public init() {}
+
+        public mutating func update(usageAt range: Range<Int>, in body: [UInt8]) {
+            for member in JSONScanner.members(of: range, in: body) {
+                switch (member.key, member.kind) {
+                case ("input_tokens", .number): input = TokenUsage.int(member.range, body) ?? input; reported = true
+                case ("output_tokens", .number): output = TokenUsage.int(member.range, body) ?? output; reported = true
+                case ("cache_read_input_tokens", .number): cacheRead = TokenUsage.int(member.range, body) ?? cacheRead
+                case ("cache_creation_input_tokens", .number):
+                    cacheCreation = TokenUsage.int(member.range, body) ?? cacheCreation
+                case ("cache_creation", .object):
+                    cacheCreation1h = TokenUsage.number(named: "ephemeral_1h_input_tokens", in: member.range, of: body)
+                default: break
+                }
+            }
+        }
+
+        public var usage: TokenUsage {
+            let write1h = min(cacheCreation1h ?? 0, cacheCreation)
+            return TokenUsage(prompt: input + cacheRead + cacheCreation, completion: output, cached: cacheRead,
+                              cacheWrite: cacheCreation - write1h, cacheWrite1h: write1h)
+        }
     }
 
     /// A rough count for text the provider did not count: about four bytes per token.
     public static func estimate(bytes: Int) -> Int { bytes <= 0 ? 0 : max(1, (bytes + 3) / 4) }
+
+    static func int(_ range: Range<Int>, _ body: [UInt8]) -> Int? {
+        Int(String(decoding: body[range], as: UTF8.self))
+    }
+
+    static func number(named name: String, in range: Range<Int>, of body: [UInt8]) -> Int? {
+        JSONScanner.members(of: range, in: body).first { $0.key == name && $0.kind == .number }.flatMap { int($0.range, body) }
+    }
 }

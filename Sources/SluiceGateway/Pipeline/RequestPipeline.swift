@@ -86,12 +86,11 @@ public final class RequestPipeline {
                 throw GatewayError(.backendUnavailable, "Metrics live in Redis, which cannot be reached.", retryAfter: 1)
             }
         }
-        // Anthropic's Messages API is served as chat completions, translated both ways.
-        let isMessages = path == "/v1/messages"
-        if isMessages { writer.call.surface = .anthropic }
-        let operation = isMessages ? .chatCompletions : APIOperation(rawValue: String(path.dropFirst(4)))
+        // Anthropic's Messages API: native to Anthropic endpoints, translated for the others.
+        let operation = path.hasPrefix("/v1/") ? APIOperation(rawValue: String(path.dropFirst(4))) : nil
+        if operation?.isAnthropic == true { writer.call.surface = .anthropic }
         guard path.hasPrefix("/v1/"), operation != nil || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
-            throw GatewayError(.notFound, "Unknown API path '\(path)'.")
+            throw GatewayError(.notFound, "Unknown API path '\(path.prefix(200))'.")
         }
         let caller = try Authenticator(context: context, redis: redis, threadCache: keyCache)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
@@ -103,8 +102,12 @@ public final class RequestPipeline {
             return try models(path: path, caller: caller, writer: writer)
         }
         guard method == "POST" else { throw GatewayError(.methodNotAllowed, "Use POST for \(path).") }
-        let request = try APIRequest(operation: operation,
-                                     body: isMessages ? AnthropicSurface.chatRequest(fromMessages: body) : body)
+        var request = try APIRequest(operation: operation, body: body)
+        if operation.isAnthropic {
+            for (name, param) in [("anthropic-version", "HTTP_ANTHROPIC_VERSION"), ("anthropic-beta", "HTTP_ANTHROPIC_BETA")] {
+                if let value = fcgi.param(param), !value.isEmpty { request.clientHeaders.append((name, value)) }
+            }
+        }
         writer.call.stream = request.stream
         guard let route = context.config.routes[request.model] else {
             throw GatewayError(.routeNotFound, "The model '\(request.model)' does not exist or you do not have access to it.",
@@ -133,14 +136,15 @@ public final class RequestPipeline {
         writer.call.tags = tags
         try context.config.governance.requiredTags.check(tags, scope: "This gateway")
         try route.requiredTags.check(tags, scope: "The model '\(route.name)'")
-        let plan = governor.plan(for: request, route: route, caller: caller, tags: tags)
+        // Counting tokens generates nothing: no tokens to reserve or settle.
+        let plan = operation == .countTokens ? nil : governor.plan(for: request, route: route, caller: caller, tags: tags)
         forward(request, route: route, tags: tags, plan: plan, writer: writer)
     }
 
     /// Tries the route's endpoints in plan order until one answers, within the route's
     /// attempts and deadline, and answers the client itself (errors included, with the
     /// visibility headers). Every attempt is kept for the health report after the response.
-    private func forward(_ request: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
+    private func forward(_ clientRequest: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
                          writer: ClientWriter) {
         let started = ContinuousClock.now
         let deadline = route.retry.deadline.map { started + $0 }
@@ -182,6 +186,7 @@ public final class RequestPipeline {
         var refusedEndpoints = Set<String>()
         var retryAfterMs: [String: Int] = [:]
         let maxAttempts = route.retry.attempts ?? plan.count
+        var conversions: [MessagesTarget: APIRequest] = [:]
         var cursor = 0
         while attempts.count < maxAttempts,
               plan.contains(where: { !exhaustedProviders.contains($0.provider) && !refusedEndpoints.contains($0.name) }) {
@@ -189,7 +194,7 @@ public final class RequestPipeline {
             let round = cursor / plan.count
             cursor += 1
             if exhaustedProviders.contains(endpoint.provider) || refusedEndpoints.contains(endpoint.name) { continue }
-            if round == 0, let endpointPlan = governor.plan(for: request, route: route, endpoint: endpoint) {
+            if round == 0, let endpointPlan = governor.plan(for: clientRequest, route: route, endpoint: endpoint) {
                 switch governor.admit(endpointPlan, with: nil).0 {
                 case .admitted(_, let atMs):
                     pendingPlans.append((endpointPlan, endpoint.name, atMs))
@@ -220,17 +225,26 @@ public final class RequestPipeline {
             }
             lastEndpoint = endpoint
             guard let provider = context.config.providers[endpoint.provider] else { continue }
-            let translator = ProviderRegistry.translator(for: provider.kind)
+            let translator: ProviderTranslator
             let upstream: UpstreamRequest
+            let request: APIRequest
             do {
+                guard let call = try ProviderRegistry.call(clientRequest, kind: provider.kind, conversions: &conversions) else {
+                    return answerTokenCountEstimate(clientRequest, endpoint: endpoint,
+                                                    headers: visibility(route, endpoint, attempts.count), writer: writer)
+                }
+                (request, translator) = call
                 upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
                                                           limits: limits)
             } catch {
                 return writer.send(error, extraHeaders: visibility(route, endpoint, attempts.count))
             }
+            // The client's API differs from the answer's: a Messages client on a chat translation.
+            let reshapes = writer.call.surface == .anthropic && !translator.answersInClientAPI
+                && request.operation == .chatCompletions
             let visible = visibility(route, endpoint, attempts.count + 1)
             var streamTranslator = translator.streamTranslator(for: request)
-            if writer.call.surface == .anthropic {
+            if reshapes {
                 streamTranslator = ChainedStreamTranslator(streamTranslator, AnthropicSurface.streamTranslator(model: request.model))
             }
             let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
@@ -312,14 +326,16 @@ public final class RequestPipeline {
                     return writer.send(error, extraHeaders: visible)
                 }
                 let answer = translated ?? relay.body
-                if let reported = TokenUsage.openAI(in: answer) {
+                if request.operation == .countTokens {
+                    (call.usage, call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .provider)
+                } else if let reported = translator.usage(for: request, in: answer) {
                     (call.usage, call.usageSource) = (reported, .provider)
                 } else {
                     call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
                                             completion: TokenUsage.estimate(bytes: answer.count))
                     call.usageSource = .estimated
                 }
-                if writer.call.surface == .anthropic {
+                if reshapes {
                     do {
                         let message = try AnthropicSurface.messageResponse(fromChatCompletion: answer, model: request.model)
                         return writer.send(status: status, contentType: "application/json", body: message, extraHeaders: visible)
@@ -412,6 +428,20 @@ public final class RequestPipeline {
         }
         guard done.record != nil || done.health != nil || !done.alerts.isEmpty else { return }
         settler.submit(done)
+    }
+
+    /// `count_tokens` on a route whose provider cannot count: the gateway's estimate (about
+    /// four bytes a token), marked as one by `X-Sluice-Token-Count: estimate`. Nothing is
+    /// generated or charged.
+    private func answerTokenCountEstimate(_ request: APIRequest, endpoint: EndpointConfig,
+                                          headers: [(name: String, value: String)], writer: ClientWriter) {
+        writer.call.endpoint = endpoint
+        (writer.call.usage, writer.call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .estimated)
+        let tokens = TokenUsage.estimate(bytes: request.member("messages")?.count ?? 0)
+            + TokenUsage.estimate(bytes: request.member("system")?.count ?? 0)
+            + TokenUsage.estimate(bytes: request.member("tools")?.count ?? 0)
+        writer.send(status: 200, contentType: "application/json", body: Array("{\"input_tokens\":\(tokens)}".utf8),
+                    extraHeaders: headers + [("X-Sluice-Token-Count", "estimate")])
     }
 
     /// Waits before another attempt; `false` if the client left meanwhile.

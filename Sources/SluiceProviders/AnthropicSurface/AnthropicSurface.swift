@@ -16,8 +16,13 @@ import SluiceCore
 public enum AnthropicSurface {
     /// The canonical OpenAI chat-completions body for an Anthropic Messages request body.
     /// Throws `invalidRequest` (400) where Anthropic would answer `invalid_request_error`.
-    public static func chatRequest(fromMessages body: [UInt8]) throws(GatewayError) -> [UInt8] {
-        try MessagesRequestBody.make(from: body)
+    public static func chatRequest(fromMessages body: [UInt8], for target: MessagesTarget = .openAI) throws(GatewayError) -> [UInt8] {
+        try MessagesRequestBody.make(from: body, for: target)
+    }
+
+    /// Who reads the canonical chat body on the way to a provider of `kind`.
+    public static func target(for kind: ProviderKind) -> MessagesTarget {
+        kind == .bedrock || kind == .anthropic ? .anthropicFeatures : .openAI
     }
 
     /// The Anthropic `message` body for an OpenAI `chat.completion` body; `model` is the

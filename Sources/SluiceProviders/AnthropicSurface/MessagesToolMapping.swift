@@ -4,7 +4,7 @@ import SluiceCore
 enum MessagesToolMapping {
     /// `[{name, description, input_schema}]` → `[{type: function, function: {name, description, parameters}}]`.
     /// Anthropic's server tools (web search, code execution, …) have no OpenAI equivalent.
-    static func tools(_ value: JSONValue?) throws(GatewayError) -> [JSONValue] {
+    static func tools(_ value: JSONValue?, rich: Bool = false) throws(GatewayError) -> [JSONValue] {
         guard let value, !value.isNull else { return [] }
         guard let tools = value.arrayValue else {
             throw GatewayError.invalidRequest("tools: Input should be a valid list", param: "tools")
@@ -25,7 +25,9 @@ enum MessagesToolMapping {
             var function = JSONObject([("name", .string(name))])
             if let description = tool["description"]?.stringValue { function["description"] = .string(description) }
             function["parameters"] = .object(schema)
-            out.append(.object(JSONObject([("type", .string("function")), ("function", .object(function))])))
+            var entry = JSONObject([("type", .string("function")), ("function", .object(function))])
+            if rich, let cache = tool["cache_control"], !cache.isNull { entry["cache_control"] = cache }
+            out.append(.object(entry))
         }
         return out
     }

@@ -31,9 +31,14 @@ public struct BedrockTranslator: ProviderTranslator {
             url = modelPath + "/invoke"
             headers.append(("Accept", "application/json"))
             body = try BedrockEmbeddings.body(for: request, modelID: endpoint.model, params: endpoint.params)
-        case .completions:
+        case .countTokens:
+            // CountTokens (botocore `CountTokens`: POST /model/{modelId}/count-tokens) counts
+            // the Converse form of the request; it never generates.
+            url = modelPath + "/count-tokens"
+            body = try BedrockCountTokens.body(forMessages: request)
+        case .completions, .messages:
             throw GatewayError.invalidRequest(
-                "Provider '\(provider.name)' (Amazon Bedrock) serves chat and embeddings routes, not legacy completions.")
+                "Provider '\(provider.name)' (Amazon Bedrock) serves chat and embeddings routes, not \(request.operation.rawValue).")
         }
         var signer: AWSSigV4?
         if let credentials = provider.awsCredentials {
@@ -65,7 +70,8 @@ public struct BedrockTranslator: ProviderTranslator {
         switch request.operation {
         case .chatCompletions: return try BedrockConverseResponse.chatCompletion(from: body, model: request.model)
         case .embeddings: return try BedrockEmbeddings.clientBody(for: request, body: body)
-        case .completions: return nil
+        case .countTokens: return try BedrockCountTokens.clientBody(from: body)
+        case .completions, .messages: return nil
         }
     }
 }
