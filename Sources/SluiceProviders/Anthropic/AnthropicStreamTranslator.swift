@@ -20,6 +20,9 @@ public struct AnthropicStreamTranslator: StreamTranslator {
     private let created: Int
     private let clientWantsUsage: Bool
     private let provider: ProviderConfig?
+    private let structured: Bool
+    /// The content block that is the forced structured-output tool's call.
+    private var structuredBlock: Int?
     private var id = ""
     private var counts: AnthropicUsage?
     /// Content block index → OpenAI tool call index.
@@ -30,7 +33,9 @@ public struct AnthropicStreamTranslator: StreamTranslator {
     ///   - model: the route name the client asked for (chunks name it as `model`).
     ///   - created: the chunks' `created` time (Unix seconds).
     ///   - provider: the provider, so that error messages never carry its credentials.
-    public init(model: String, created: Int, clientWantsUsage: Bool, provider: ProviderConfig? = nil) {
+    public init(model: String, created: Int, clientWantsUsage: Bool, provider: ProviderConfig? = nil,
+                structured: Bool = false) {
+        self.structured = structured
         self.model = model
         self.created = created
         self.clientWantsUsage = clientWantsUsage
@@ -61,7 +66,9 @@ public struct AnthropicStreamTranslator: StreamTranslator {
                 counts = updated
             }
             guard let stop = payload["delta"]?["stop_reason"]?.stringValue else { return TranslatedEvent(output: []) }
-            return emit(chunk(delta: JSONObject(), finishReason: AnthropicStopReason.finishReason(stop)))
+            let finish = structuredBlock != nil && toolIndexByBlock.isEmpty && stop == "tool_use"
+                ? "stop" : AnthropicStopReason.finishReason(stop)
+            return emit(chunk(delta: JSONObject(), finishReason: finish))
         case "message_stop":
             var out = ""
             if clientWantsUsage, let counts {
@@ -85,6 +92,11 @@ public struct AnthropicStreamTranslator: StreamTranslator {
             return TranslatedEvent(output: [])
         }
         switch block["type"]?.stringValue {
+        case "tool_use" where structured && block["name"]?.stringValue == StructuredOutputTool.name:
+            structuredBlock = index
+            return TranslatedEvent(output: [])
+        case "redacted_thinking":
+            return emit(chunk(delta: JSONObject([("thinking_blocks", .array([.object(block)]))])))
         case "tool_use":
             let toolIndex = toolIndexByBlock.count
             toolIndexByBlock[index] = toolIndex
@@ -113,6 +125,15 @@ public struct AnthropicStreamTranslator: StreamTranslator {
             let thinking = delta["thinking"]?.stringValue ?? ""
             generatedBytes += thinking.utf8.count
             return emit(chunk(delta: JSONObject([("reasoning_content", .string(thinking))])))
+        case "signature_delta":
+            let block = JSONObject([("type", .string("thinking")), ("thinking", .string("")),
+                                    ("signature", delta["signature"] ?? .string(""))])
+            return emit(chunk(delta: JSONObject([("thinking_blocks", .array([.object(block)]))])))
+        case "input_json_delta" where structuredBlock != nil && payload["index"]?.intValue == structuredBlock:
+            let piece = delta["partial_json"]?.stringValue ?? ""
+            guard !piece.isEmpty else { return TranslatedEvent(output: []) }
+            generatedBytes += piece.utf8.count
+            return emit(chunk(delta: JSONObject([("content", .string(piece))])))
         case "input_json_delta":
             let piece = delta["partial_json"]?.stringValue ?? ""
             guard !piece.isEmpty, let index = payload["index"]?.intValue, let toolIndex = toolIndexByBlock[index] else {
@@ -123,7 +144,7 @@ public struct AnthropicStreamTranslator: StreamTranslator {
                                    ("function", .object(JSONObject([("arguments", .string(piece))])))])
             return emit(chunk(delta: JSONObject([("tool_calls", .array([.object(call)]))])))
         default:
-            return TranslatedEvent(output: [])  // signature_delta, citations_delta
+            return TranslatedEvent(output: [])  // citations_delta
         }
     }
 

@@ -27,6 +27,9 @@ enum AnthropicToolMapping {
             }
             var mapped = JSONObject([("name", .string(name))])
             if let description = function["description"]?.stringValue { mapped["description"] = .string(description) }
+            guard name != StructuredOutputTool.name else {
+                throw GatewayError.invalidRequest("The tool name '\(name)' is reserved by the gateway.", param: path + ".function.name")
+            }
             switch function["parameters"] {
             case .object(let schema)?: mapped["input_schema"] = .object(schema)
             case nil, .null?: mapped["input_schema"] = .object(JSONObject([("type", .string("object")),
@@ -35,6 +38,7 @@ enum AnthropicToolMapping {
                 throw GatewayError.invalidRequest("'\(path).function.parameters' must be an object.",
                                                   param: path + ".function.parameters")
             }
+            if let cache = tool["cache_control"], !cache.isNull { mapped["cache_control"] = cache }
             out.append(.object(mapped))
         }
         return out

@@ -41,11 +41,13 @@ public struct AnthropicTranslator: ProviderTranslator {
     /// The provider's credentials are not known here, so a stream error's message is
     /// passed on as Anthropic wrote it (Anthropic does not echo keys in stream errors).
     public func streamTranslator(for request: APIRequest) -> StreamTranslator {
-        AnthropicStreamTranslator(model: request.model, created: now(), clientWantsUsage: request.includeUsage)
+        AnthropicStreamTranslator(model: request.model, created: now(), clientWantsUsage: request.includeUsage,
+                                  structured: StructuredOutputTool.isRequested(by: request))
     }
 
     /// The `chat.completion` for a 2xx Anthropic `message`, naming the client's route as `model`.
     public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? {
-        try AnthropicResponseBody.make(from: body, model: request.model, created: now())
+        try AnthropicResponseBody.make(from: body, model: request.model, created: now(),
+                                       structured: StructuredOutputTool.isRequested(by: request))
     }
 }

@@ -3,8 +3,9 @@ import SluiceCore
 /// OpenAI `chat.completion.chunk` events → Anthropic's named stream events, for a client
 /// of the `/v1/messages` surface (https://docs.anthropic.com/en/docs/build-with-claude/streaming).
 ///
-/// The first chunk opens the message (`message_start`); text opens a text block and
-/// each tool call a `tool_use` block (`content_block_start`, `content_block_delta` with
+/// The first chunk opens the message (`message_start`); reasoning (`reasoning_content`)
+/// opens a `thinking` block (`thinking_delta`, and `signature_delta` for a signature in
+/// `thinking_blocks`), text opens a text block and each tool call a `tool_use` block (`content_block_start`, `content_block_delta` with
 /// `text_delta` / `input_json_delta`, `content_block_stop` when the next block starts or
 /// the choice finishes). OpenAI sends the usage after the `finish_reason` chunk, in a
 /// chunk without choices, so `message_delta` (stop reason and usage) and `message_stop`
@@ -18,6 +19,8 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
     private var nextBlock = 0
     /// The block open now: its index, and the OpenAI tool call index for a tool_use block.
     private var openBlock: (index: Int, toolIndex: Int?)?
+    /// The open block is a thinking block.
+    private var thinkingOpen = false
     /// OpenAI tool call index → content block index.
     private var blockByToolIndex: [Int: Int] = [:]
     private var stopReason: String?
@@ -31,7 +34,7 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
         self.model = model
     }
 
-    public var usage: TokenUsage? { reported.map { TokenUsage(prompt: $0.prompt, completion: $0.completion) } }
+    public var usage: TokenUsage? { reported?.tokenUsage }
 
     public mutating func translate(event: ArraySlice<UInt8>) -> TranslatedEvent {
         guard let data = ServerSentEvent(parsing: event).data else { return TranslatedEvent(output: []) }
@@ -65,8 +68,34 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
         let delta = choice["delta"]
         let refusal = delta?["refusal"]?.stringValue
         if refusal != nil { refused = true }
+        if let reasoning = delta?["reasoning_content"]?.stringValue, !reasoning.isEmpty {
+            if !thinkingOpen {
+                out += openNewBlock(JSONObject([("type", .string("thinking")), ("thinking", .string("")),
+                                                ("signature", .string(""))]), toolIndex: nil)
+                thinkingOpen = true
+            }
+            generatedBytes += reasoning.utf8.count
+            out += event("content_block_delta", [("index", .int(openBlock!.index)),
+                                                 ("delta", .object(JSONObject([("type", .string("thinking_delta")),
+                                                                               ("thinking", .string(reasoning))])))])
+        }
+        for block in delta?["thinking_blocks"]?.arrayValue ?? [] {
+            if block["type"]?.stringValue == "redacted_thinking", let object = block.objectValue {
+                out += openNewBlock(object, toolIndex: nil)
+                out += closeOpenBlock()
+            } else if let signature = block["signature"]?.stringValue, !signature.isEmpty {
+                if !thinkingOpen {
+                    out += openNewBlock(JSONObject([("type", .string("thinking")), ("thinking", .string("")),
+                                                    ("signature", .string(""))]), toolIndex: nil)
+                    thinkingOpen = true
+                }
+                out += event("content_block_delta", [("index", .int(openBlock!.index)),
+                                                     ("delta", .object(JSONObject([("type", .string("signature_delta")),
+                                                                                   ("signature", .string(signature))])))])
+            }
+        }
         if let text = delta?["content"]?.stringValue ?? refusal, !text.isEmpty {
-            if openBlock == nil || openBlock?.toolIndex != nil {
+            if openBlock == nil || openBlock?.toolIndex != nil || thinkingOpen {
                 out += openNewBlock(JSONObject([("type", .string("text")), ("text", .string(""))]), toolIndex: nil)
             }
             generatedBytes += text.utf8.count
@@ -120,6 +149,7 @@ public struct AnthropicSurfaceStreamTranslator: StreamTranslator {
     private mutating func closeOpenBlock() -> String {
         guard let block = openBlock else { return "" }
         openBlock = nil
+        thinkingOpen = false
         return event("content_block_stop", [("index", .int(block.index))])
     }
 

@@ -9,6 +9,20 @@ enum MessagesResponseBody {
             throw GatewayError(.upstreamError, "The provider's answer is not a chat completion.")
         }
         var content: [JSONValue] = []
+        // Thinking first, as Anthropic answers: the signed blocks when the provider gave
+        // them (Bedrock's Claude), else the reasoning text as one unsigned block.
+        if let blocks = message["thinking_blocks"]?.arrayValue, !blocks.isEmpty {
+            content += blocks.map { block -> JSONValue in
+                guard block["type"]?.stringValue == "thinking", block["signature"] == nil, var object = block.objectValue else {
+                    return block
+                }
+                object["signature"] = .string("")
+                return .object(object)
+            }
+        } else if let reasoning = message["reasoning_content"]?.stringValue, !reasoning.isEmpty {
+            content.append(.object(JSONObject([("type", .string("thinking")), ("thinking", .string(reasoning)),
+                                               ("signature", .string(""))])))
+        }
         var text = ""
         switch message["content"] {
         case .string(let string)?: text = string
@@ -57,23 +71,43 @@ enum MessagesStopReason {
 }
 
 /// An OpenAI `usage` object in Anthropic's terms: `input_tokens` leaves out the cache
-/// reads, which OpenAI counts inside `prompt_tokens` as `cached_tokens`.
+/// reads (OpenAI's `cached_tokens`, inside `prompt_tokens`) and the cache writes (the
+/// `cache_creation_input_tokens` the gateway adds for providers that charge them).
 struct MessagesUsage {
     var prompt = 0
     var completion = 0
     var cached: Int?
+    var cacheCreation: Int?
+    var cacheCreation1h: Int?
 
     init(_ usage: JSONObject?) {
         guard let usage else { return }
         prompt = usage["prompt_tokens"]?.intValue ?? 0
         completion = usage["completion_tokens"]?.intValue ?? 0
         cached = usage["prompt_tokens_details"]?["cached_tokens"]?.intValue
+        cacheCreation = usage["cache_creation_input_tokens"]?.intValue
+        cacheCreation1h = usage["cache_creation"]?["ephemeral_1h_input_tokens"]?.intValue
     }
 
-    /// `{"input_tokens", "output_tokens", "cache_read_input_tokens"?}`.
+    var tokenUsage: TokenUsage {
+        let write = cacheCreation ?? 0
+        let write1h = min(cacheCreation1h ?? 0, write)
+        return TokenUsage(prompt: prompt, completion: completion, cached: cached ?? 0, cacheWrite: write - write1h,
+                          cacheWrite1h: write1h)
+    }
+
+    /// `{"input_tokens", "cache_creation_input_tokens"?, "cache_read_input_tokens"?,
+    /// "cache_creation"?, "output_tokens"}`.
     var anthropicObject: JSONObject {
-        var object = JSONObject([("input_tokens", .int(max(0, prompt - (cached ?? 0))))])
-        if let cached { object["cache_read_input_tokens"] = .int(cached) }
+        let write = cacheCreation ?? 0
+        var object = JSONObject([("input_tokens", .int(max(0, prompt - (cached ?? 0) - write)))])
+        if cached != nil || cacheCreation != nil {
+            object["cache_creation_input_tokens"] = .int(write)
+            object["cache_read_input_tokens"] = .int(cached ?? 0)
+            let write1h = min(cacheCreation1h ?? 0, write)
+            object["cache_creation"] = .object(JSONObject([("ephemeral_5m_input_tokens", .int(write - write1h)),
+                                                           ("ephemeral_1h_input_tokens", .int(write1h))]))
+        }
         object["output_tokens"] = .int(completion)
         return object
     }

@@ -4,7 +4,7 @@ import SluiceCore
 /// A Bedrock Converse answer as an OpenAI `chat.completion`
 /// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html#API_runtime_Converse_ResponseSyntax).
 enum BedrockConverseResponse {
-    static func chatCompletion(from body: [UInt8], model: String) throws(GatewayError) -> [UInt8] {
+    static func chatCompletion(from body: [UInt8], model: String, structured: Bool = false) throws(GatewayError) -> [UInt8] {
         guard let answer = JSONOutput.object(body),
               let message = (answer["output"] as? [String: Any])?["message"] as? [String: Any],
               let content = message["content"] as? [[String: Any]] else {
@@ -13,12 +13,25 @@ enum BedrockConverseResponse {
         var text = ""
         var reasoning = ""
         var toolCalls: [[String: Any]] = []
+        var thinkingBlocks: [[String: Any]] = []
+        var structuredAnswer = false
         for block in content {
             if let piece = block["text"] as? String { text += piece }
-            if let piece = ((block["reasoningContent"] as? [String: Any])?["reasoningText"] as? [String: Any])?["text"] as? String {
-                reasoning += piece
+            if let reasoningContent = block["reasoningContent"] as? [String: Any] {
+                if let reasoningText = reasoningContent["reasoningText"] as? [String: Any] {
+                    let piece = reasoningText["text"] as? String ?? ""
+                    reasoning += piece
+                    var thinking: [String: Any] = ["type": "thinking", "thinking": piece]
+                    if let signature = reasoningText["signature"] as? String { thinking["signature"] = signature }
+                    thinkingBlocks.append(thinking)
+                } else if let redacted = reasoningContent["redactedContent"] as? String {
+                    thinkingBlocks.append(["type": "redacted_thinking", "data": redacted])
+                }
             }
-            if let use = block["toolUse"] as? [String: Any] {
+            if let use = block["toolUse"] as? [String: Any], structured, use["name"] as? String == StructuredOutputTool.name {
+                text = JSONOutput.text(use["input"] ?? [String: Any]())
+                structuredAnswer = true
+            } else if let use = block["toolUse"] as? [String: Any] {
                 toolCalls.append(["id": use["toolUseId"] as? String ?? "", "type": "function",
                                   "function": ["name": use["name"] as? String ?? "",
                                                "arguments": JSONOutput.text(use["input"] ?? [String: Any]())]])
@@ -27,10 +40,13 @@ enum BedrockConverseResponse {
         var reply: [String: Any] = ["role": "assistant", "content": text.isEmpty && !toolCalls.isEmpty ? NSNull() : text]
         if !toolCalls.isEmpty { reply["tool_calls"] = toolCalls }
         if !reasoning.isEmpty { reply["reasoning_content"] = reasoning }
+        if !thinkingBlocks.isEmpty { reply["thinking_blocks"] = thinkingBlocks }
+        // OpenAI's schema requires `refusal` (null when the model did not refuse).
+        reply["refusal"] = NSNull()
+        let finish = structuredAnswer && toolCalls.isEmpty ? "stop" : finishReason(answer["stopReason"] as? String)
         var completion: [String: Any] = [
             "id": BedrockIDs.completionID(), "object": "chat.completion", "created": BedrockIDs.now(), "model": model,
-            "choices": [["index": 0, "message": reply, "logprobs": NSNull(),
-                         "finish_reason": finishReason(answer["stopReason"] as? String)]],
+            "choices": [["index": 0, "message": reply, "logprobs": NSNull(), "finish_reason": finish]],
         ]
         if let usage = (answer["usage"] as? [String: Any]).flatMap(BedrockUsage.init) { completion["usage"] = usage.openAI }
         do {
@@ -53,29 +69,39 @@ enum BedrockConverseResponse {
 
 /// Converse `usage` (`inputTokens`, `outputTokens`, `totalTokens`, `cacheReadInputTokens`,
 /// `cacheWriteInputTokens`) in OpenAI's terms: prompt tokens include the cached ones.
+/// Cache writes, which OpenAI's usage has no field for, are added as Anthropic names them
+/// (`cache_creation_input_tokens`), as for the Anthropic provider.
 struct BedrockUsage {
     var prompt: Int
     var completion: Int
     var cached: Int?
+    var cacheWrite: Int?
 
     init?(_ usage: [String: Any]) {
         guard let input = (usage["inputTokens"] as? NSNumber)?.intValue,
               let output = (usage["outputTokens"] as? NSNumber)?.intValue else { return nil }
         let cacheRead = (usage["cacheReadInputTokens"] as? NSNumber)?.intValue
-        let cacheWrite = (usage["cacheWriteInputTokens"] as? NSNumber)?.intValue ?? 0
+        let cacheWrite = (usage["cacheWriteInputTokens"] as? NSNumber)?.intValue
         // `totalTokens` counts every input token, cached ones included, when it is given.
-        let total = (usage["totalTokens"] as? NSNumber)?.intValue ?? input + output + (cacheRead ?? 0) + cacheWrite
-        prompt = max(input, total - output)
+        let total = (usage["totalTokens"] as? NSNumber)?.intValue ?? input + output + (cacheRead ?? 0) + (cacheWrite ?? 0)
+        prompt = max(input + (cacheRead ?? 0) + (cacheWrite ?? 0), total - output)
         completion = output
         cached = cacheRead
+        self.cacheWrite = cacheWrite
     }
 
-    var tokenUsage: TokenUsage { TokenUsage(prompt: prompt, completion: completion) }
+    var tokenUsage: TokenUsage {
+        TokenUsage(prompt: prompt, completion: completion, cached: cached ?? 0, cacheWrite: cacheWrite ?? 0)
+    }
 
     /// OpenAI's `usage` object.
     var openAI: [String: Any] {
         var out: [String: Any] = ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]
-        if let cached { out["prompt_tokens_details"] = ["cached_tokens": cached] }
+        if cached != nil || cacheWrite != nil {
+            out["prompt_tokens_details"] = ["cached_tokens": cached ?? 0]
+            out["cache_read_input_tokens"] = cached ?? 0
+            out["cache_creation_input_tokens"] = cacheWrite ?? 0
+        }
         return out
     }
 }

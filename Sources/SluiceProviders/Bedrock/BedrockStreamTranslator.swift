@@ -10,6 +10,10 @@ import SluiceCore
 ///   `type`, `function.name`, `arguments: ""`). Tool call indexes count tool calls only.
 /// - `contentBlockDelta` → `delta.content` (text), `delta.tool_calls[].function.arguments`
 ///   (tool input pieces) or `delta.reasoning_content` (reasoning text).
+/// - a reasoning `signature` delta → `delta.thinking_blocks: [{type: thinking, thinking: "",
+///   signature}]`; `redactedContent` → `delta.thinking_blocks` with a `redacted_thinking` block.
+/// - with `structured` (the client asked for `response_format`), the forced tool's input
+///   pieces are `delta.content` and its `tool_use` stop is `finish_reason: stop`.
 /// - `messageStop` → a chunk with `finish_reason`.
 /// - `metadata` (usage, after `messageStop`) → one usage chunk with `choices: []` when the
 ///   client asked for usage, then `[DONE]`: the stream's end.
@@ -19,6 +23,9 @@ public struct BedrockStreamTranslator: StreamTranslator {
     private let created = BedrockIDs.now()
     private let model: String
     private let clientWantsUsage: Bool
+    private let structured: Bool
+    /// The content block that is the forced structured-output tool's call.
+    private var structuredBlock: Int?
     /// Converse content block index → OpenAI tool call index.
     private var toolIndexes: [Int: Int] = [:]
     public private(set) var usage: TokenUsage?
@@ -26,7 +33,8 @@ public struct BedrockStreamTranslator: StreamTranslator {
 
     /// `model` is the route name the client asked for; `clientWantsUsage` is its
     /// `stream_options.include_usage`.
-    public init(model: String, clientWantsUsage: Bool) {
+    public init(model: String, clientWantsUsage: Bool, structured: Bool = false) {
+        self.structured = structured
         self.model = model
         self.clientWantsUsage = clientWantsUsage
     }
@@ -56,6 +64,10 @@ public struct BedrockStreamTranslator: StreamTranslator {
         case "contentBlockStart":
             guard let block = payload["contentBlockIndex"] as? Int,
                   let use = (payload["start"] as? [String: Any])?["toolUse"] as? [String: Any] else { return TranslatedEvent(output: []) }
+            if structured && use["name"] as? String == StructuredOutputTool.name {
+                structuredBlock = block
+                return TranslatedEvent(output: [])
+            }
             let index = toolIndexes.count
             toolIndexes[block] = index
             let name = use["name"] as? String ?? ""
@@ -65,7 +77,10 @@ public struct BedrockStreamTranslator: StreamTranslator {
         case "contentBlockDelta":
             return contentDelta(payload)
         case "messageStop":
-            return chunk(delta: [:], finishReason: BedrockConverseResponse.finishReason(payload["stopReason"] as? String))
+            let stop = payload["stopReason"] as? String
+            let finish = structuredBlock != nil && toolIndexes.isEmpty && stop == "tool_use"
+                ? "stop" : BedrockConverseResponse.finishReason(stop)
+            return chunk(delta: [:], finishReason: finish)
         case "metadata":
             var output: [UInt8] = []
             if let reported = (payload["usage"] as? [String: Any]).flatMap(BedrockUsage.init) {
@@ -89,15 +104,28 @@ public struct BedrockStreamTranslator: StreamTranslator {
             return chunk(delta: ["content": text])
         }
         if let input = (delta["toolUse"] as? [String: Any])?["input"] as? String,
+           let block = payload["contentBlockIndex"] as? Int, block == structuredBlock {
+            generatedBytes += input.utf8.count
+            return input.isEmpty ? TranslatedEvent(output: []) : chunk(delta: ["content": input])
+        }
+        if let input = (delta["toolUse"] as? [String: Any])?["input"] as? String,
            let block = payload["contentBlockIndex"] as? Int, let index = toolIndexes[block] {
             generatedBytes += input.utf8.count
             return chunk(delta: ["tool_calls": [["index": index, "function": ["arguments": input]]]])
         }
-        if let text = (delta["reasoningContent"] as? [String: Any])?["text"] as? String {
-            generatedBytes += text.utf8.count
-            return chunk(delta: ["reasoning_content": text])
+        if let reasoning = delta["reasoningContent"] as? [String: Any] {
+            if let text = reasoning["text"] as? String {
+                generatedBytes += text.utf8.count
+                return chunk(delta: ["reasoning_content": text])
+            }
+            if let signature = reasoning["signature"] as? String {
+                return chunk(delta: ["thinking_blocks": [["type": "thinking", "thinking": "", "signature": signature]]])
+            }
+            if let redacted = reasoning["redactedContent"] as? String {
+                return chunk(delta: ["thinking_blocks": [["type": "redacted_thinking", "data": redacted]]])
+            }
         }
-        return TranslatedEvent(output: [])  // reasoning signatures, redacted reasoning, citations
+        return TranslatedEvent(output: [])  // citations, and deltas added later
     }
 
     private func chunk(delta: [String: Any], finishReason: String? = nil) -> TranslatedEvent {

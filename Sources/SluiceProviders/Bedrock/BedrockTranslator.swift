@@ -61,14 +61,17 @@ public struct BedrockTranslator: ProviderTranslator {
     }
 
     public func streamTranslator(for request: APIRequest) -> StreamTranslator {
-        BedrockStreamTranslator(model: request.model, clientWantsUsage: request.includeUsage)
+        BedrockStreamTranslator(model: request.model, clientWantsUsage: request.includeUsage,
+                                structured: StructuredOutputTool.isRequested(by: request))
     }
 
     /// Converse answers become `chat.completion`s, InvokeModel embeddings an OpenAI
     /// embeddings list; both name the route (`request.model`) as the model.
     public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? {
         switch request.operation {
-        case .chatCompletions: return try BedrockConverseResponse.chatCompletion(from: body, model: request.model)
+        case .chatCompletions:
+            return try BedrockConverseResponse.chatCompletion(from: body, model: request.model,
+                                                              structured: StructuredOutputTool.isRequested(by: request))
         case .embeddings: return try BedrockEmbeddings.clientBody(for: request, body: body)
         case .countTokens: return try BedrockCountTokens.clientBody(from: body)
         case .completions, .messages: return nil

@@ -49,6 +49,8 @@ enum JSONValue: Sendable {
     var isNull: Bool { if case .null = self { return true } else { return false } }
 
     /// An integral number (`12`, `12.0`, `1.2e1`), or `nil`.
+    /// A number's value as a `Double`.
+    var number: Double? { if case .number(let text) = self { return Double(text) } else { return nil } }
     var intValue: Int? {
         guard case .number(let text) = self else { return nil }
         if let int = Int(text) { return int }

@@ -49,9 +49,13 @@ public struct OpenAITranslator: ProviderTranslator {
 
     /// OpenAI's own answers pass through. Azure OpenAI and Databricks answers pass through
     /// too, except embeddings the client asked for as `base64` that came back as floats
-    /// (the provider ignored `encoding_format`): those are converted.
+    /// (the provider ignored `encoding_format`): those are converted; and chat completions
+    /// that lack members OpenAI's schema requires (`message.refusal`, `choices[].logprobs`,
+    /// both nullable): those get them as `null`.
     public func clientBody(for request: APIRequest, status: Int, body: [UInt8]) throws(GatewayError) -> [UInt8]? {
-        guard dialect != .openai, EmbeddingEncoding.wantsBase64(request) else { return nil }
+        guard dialect != .openai else { return nil }
+        if request.operation == .chatCompletions { return ChatCompletionSchema.completingRequiredMembers(body) }
+        guard EmbeddingEncoding.wantsBase64(request) else { return nil }
         return EmbeddingEncoding.convertingToBase64(body)
     }
 
@@ -63,10 +67,20 @@ public struct OpenAITranslator: ProviderTranslator {
 /// OpenAI streams pass through event by event; the translator watches for the terminal
 /// `[DONE]` and for error events, reads the usage chunk, and drops that chunk when the
 /// client did not ask for usage (the gateway asked for it on the client's behalf).
+///
+/// Chunks that break OpenAI's schema are mended, so that every client sees OpenAI's
+/// stream: a chunk with no choices and no usage (Azure's `prompt_filter_results`
+/// preamble, whose `id` and `object` are empty) is dropped; `usage` on a chunk that has
+/// choices (Databricks repeats the running totals on every chunk) is removed, and the
+/// last totals go out once, in a final usage chunk, only to a client that asked for usage.
 public struct OpenAIStreamTranslator: StreamTranslator {
     private let clientWantsUsage: Bool
     public private(set) var usage: TokenUsage?
     public private(set) var generatedBytes = 0
+    /// The provider sent a usage-only chunk (OpenAI's own way).
+    private var sawUsageChunk = false
+    /// `id`, `created` and `model` of the first chunk, for a usage chunk the gateway writes.
+    private var identity: (id: String, created: String, model: String)?
 
     public init(clientWantsUsage: Bool = true) {
         self.clientWantsUsage = clientWantsUsage
@@ -74,7 +88,17 @@ public struct OpenAIStreamTranslator: StreamTranslator {
 
     public mutating func translate(event: ArraySlice<UInt8>) -> TranslatedEvent {
         guard let data = SSEFramer.data(of: event) else { return TranslatedEvent() }
-        if data.elementsEqual("[DONE]".utf8) { return TranslatedEvent(isTerminal: true) }
+        if data.elementsEqual("[DONE]".utf8) {
+            guard clientWantsUsage, !sawUsageChunk, let usage, let identity else { return TranslatedEvent(isTerminal: true) }
+            // The provider's totals came on content chunks: one usage chunk, as OpenAI sends it.
+            var details = ""
+            if usage.cached > 0 { details += ",\"prompt_tokens_details\":{\"cached_tokens\":\(usage.cached)}" }
+            if usage.reasoning > 0 { details += ",\"completion_tokens_details\":{\"reasoning_tokens\":\(usage.reasoning)}" }
+            let chunk = "{\"id\":\(identity.id),\"object\":\"chat.completion.chunk\",\"created\":\(identity.created),"
+                + "\"model\":\(identity.model),\"choices\":[],\"usage\":{\"prompt_tokens\":\(usage.prompt),"
+                + "\"completion_tokens\":\(usage.completion),\"total_tokens\":\(usage.total)\(details)}}"
+            return TranslatedEvent(output: Array("data: \(chunk)\n\ndata: [DONE]\n\n".utf8), isTerminal: true)
+        }
         // An error object inside a stream (OpenAI sends `data: {"error": {...}}`; Databricks
         // `data: {"error_code": "...", "message": "..."}`).
         if data.count > 9, data.starts(with: Self.errorPrefix) {
@@ -91,24 +115,46 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         // Only the usage chunk is parsed; text is measured by a byte scan, since it only
         // feeds the estimate of a cut stream's usage.
         generatedBytes += Self.textBytes(in: data)
-        guard Self.contains(data, Self.usageObject) || Self.contains(data, Self.usageObjectSpaced) else {
-            return TranslatedEvent()
-        }
-        let chunk = Array(data)
-        guard let reported = TokenUsage.openAI(in: chunk) else { return TranslatedEvent() }
-        usage = reported
-        if !clientWantsUsage, let members = try? JSONScanner.topLevelMembers(of: chunk) {
-            let choices = members.first { $0.key == "choices" }
-            if choices.map({ JSONScanner.elements(of: $0.range, in: chunk).isEmpty }) ?? true {
-                return TranslatedEvent(output: [])
-            }
+        let hasUsage = Self.contains(data, Self.usageObject) || Self.contains(data, Self.usageObjectSpaced)
+        let noChoices = Self.contains(data, Self.emptyChoices) || Self.contains(data, Self.emptyChoicesSpaced)
+        if identity == nil || (noChoices && !hasUsage) || hasUsage {
+            return inspect(Array(data), hasUsage: hasUsage)
         }
         return TranslatedEvent()
+    }
+
+    /// The chunks that need parsing: the first one (its identity), a usage-bearing one, and
+    /// one that looks choice-less.
+    private mutating func inspect(_ chunk: [UInt8], hasUsage: Bool) -> TranslatedEvent {
+        guard let members = try? JSONScanner.topLevelMembers(of: chunk) else { return TranslatedEvent() }
+        let choices = members.first { $0.key == "choices" }
+        let choiceless = choices.map { JSONScanner.elements(of: $0.range, in: chunk).isEmpty } ?? true
+        if identity == nil, !choiceless {
+            func text(_ key: String, _ fallback: String) -> String {
+                members.first { $0.key == key }.map { String(decoding: chunk[$0.range], as: UTF8.self) } ?? fallback
+            }
+            identity = (text("id", "\"\""), text("created", "0"), text("model", "\"\""))
+        }
+        let usageMember = members.first { $0.key == "usage" && $0.kind == .object }
+        guard hasUsage, let usageMember, let reported = TokenUsage.openAI(usageAt: usageMember.range, in: chunk) else {
+            // Azure's preamble (and any chunk with neither choices nor usage) is not an OpenAI chunk.
+            return choiceless ? TranslatedEvent(output: []) : TranslatedEvent()
+        }
+        usage = reported
+        if choiceless {
+            sawUsageChunk = true
+            return clientWantsUsage ? TranslatedEvent() : TranslatedEvent(output: [])
+        }
+        // Running totals on a content chunk: the chunk goes on without them.
+        let mended = JSONMemberRemoval.removing("usage", from: chunk)
+        return TranslatedEvent(output: Array("data: ".utf8) + mended + Array("\n\n".utf8))
     }
 
     // `"usage":{` (compact) or `"usage": {` (Python-style spacing); `"usage":null` is skipped.
     private static let usageObject = Array("\"usage\":{".utf8)
     private static let usageObjectSpaced = Array("\"usage\": {".utf8)
+    private static let emptyChoices = Array("\"choices\":[]".utf8)
+    private static let emptyChoicesSpaced = Array("\"choices\": []".utf8)
     private static let errorPrefix = Array("{\"error\"".utf8)
     private static let errorCodePrefix = Array("{\"error_code\"".utf8)
     private static let textKeys = [Array("\"content\":".utf8), Array("\"text\":".utf8)]
