@@ -1,23 +1,27 @@
 import Foundation
 
 /// Amazon Bedrock Runtime's wire format on the mock (botocore `bedrock-runtime` 2023-09-30,
-/// rest-json): `POST /model/{modelId}/converse`, `/converse-stream` and `/invoke`.
+/// rest-json): `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke` and
+/// `/count-tokens` (``MockBedrockCountTokens``).
 ///
 /// Each request is authenticated first (``MockBedrockAuth``), then gets its faults: the
 /// runtime fault installed for its model id, else the model id's `@` suffix and the
 /// `x-mock-*` headers (``MockFaults``, with the Bedrock keys of ``MockBedrockFaults``). A
 /// `status`, `quota` or `exception` fault answers with that Bedrock error; otherwise
-/// ``MockBedrockConverse``, ``MockBedrockConverseStream`` or ``MockBedrockEmbeddings``
-/// answer. Every answer has an `x-amzn-RequestId`; errors are ``MockBedrockError``s.
+/// ``MockBedrockConverse``, ``MockBedrockConverseStream``, ``MockBedrockEmbeddings`` or
+/// ``MockBedrockCountTokens`` answer. Converse prompts go through the router's shared
+/// ``MockPromptCache`` (namespace `bedrock` and the model id). Every answer has an `x-amzn-RequestId`; errors are ``MockBedrockError``s.
 final class MockBedrock: Sendable {
     /// How requests authenticated, for `GET /_mock/stats`.
     let authLog = MockBedrockAuthLog()
     private let options: MockProviderOptions
     private let runtimeFaults: MockRuntimeFaults
+    private let promptCache: MockPromptCache
 
-    init(options: MockProviderOptions, runtimeFaults: MockRuntimeFaults) {
+    init(options: MockProviderOptions, runtimeFaults: MockRuntimeFaults, promptCache: MockPromptCache) {
         self.options = options
         self.runtimeFaults = runtimeFaults
+        self.promptCache = promptCache
     }
 
     /// The reply to a request whose target is `route`, with its timing faults applied.
@@ -65,10 +69,13 @@ final class MockBedrock: Sendable {
         }
         switch operation {
         case .converse, .converseStream:
-            let answer = MockBedrockConverse(request: try MockBedrockConverseRequest(body: body), call: call,
-                                             latencyMs: latencyMs)
+            let request = try MockBedrockConverseRequest(body: body)
+            let cache = promptCache.account(request.cacheUnits, namespace: "bedrock\u{1f}" + call.model)
+            let answer = MockBedrockConverse(request: request, call: call, latencyMs: latencyMs, cache: cache)
             if operation == .converse { return .ok(answer.response) }
             return MockReply(status: 200, body: .eventStream(MockBedrockConverseStream.events(answer, call: call)))
+        case .countTokens:
+            return .ok(try MockBedrockCountTokens.reply(to: body, modelID: call.model))
         case .invoke:
             guard let family = MockBedrockEmbeddings.family(of: call.model) else {
                 throw .validation("The provided model identifier is invalid. (The mock's InvokeModel serves "

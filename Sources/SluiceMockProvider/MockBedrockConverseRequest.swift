@@ -4,8 +4,18 @@ import Foundation
 /// the rules Bedrock adds (conversations start with `user` and alternate roles; `toolUse` /
 /// `toolResult` blocks need a `toolConfig`; a turn answers no more tools than the previous
 /// turn called). A refusal is a `ValidationException` with Bedrock's wording where it is
-/// known. Members the mock does not read (`guardrailConfig`, `additionalModelRequestFields`,
-/// unknown keys) are accepted.
+/// known. Members the mock does not read (`guardrailConfig`, the rest of
+/// `additionalModelRequestFields`, unknown keys) are accepted.
+///
+/// `cachePoint` blocks (`{"type": "default"}`, optional `"ttl": "5m" | "1h"`) in
+/// `toolConfig.tools`, `system` and `messages[].content` end a cached prefix of
+/// ``cacheUnits`` (in that order), for ``MockPromptCache``.
+///
+/// `additionalModelRequestFields.thinking` `{"type": "enabled", "budget_tokens": N}` turns on
+/// reasoning (checked as Anthropic checks it; its refusals come back as Bedrock does, as
+/// `The model returned the following errors: …`). With it on, `reasoningContent` blocks
+/// sent back must carry the signature issued for their text (``MockThinking``), and a
+/// final assistant turn with `toolUse` must start with one.
 struct MockBedrockConverseRequest {
     enum ToolChoice: Equatable {
         case auto, any
@@ -28,7 +38,20 @@ struct MockBedrockConverseRequest {
     var stopSequences: [String] = []
     /// The names of the `toolSpec` tools, in order.
     var tools: [String] = []
+    /// Each tool's `inputSchema.json`, by name.
+    var toolSchemas: [String: Any] = [:]
     var toolChoice = ToolChoice.auto
+    /// Whether `additionalModelRequestFields.thinking` turns reasoning on.
+    var thinking = false
+    /// The prompt's blocks in cache order; their tokens add up to ``inputTokens``.
+    var cacheUnits: [MockPromptCache.Unit] = []
+    /// Whether any `cachePoint` was sent.
+    var usesCache: Bool { cacheUnits.contains { $0.breakpoint != nil } }
+
+    /// The error Bedrock relays from an Anthropic model.
+    static func modelError(_ message: String) -> MockBedrockError {
+        .validation("The model returned the following errors: " + message)
+    }
 
     static let contentMembers = ["text", "image", "document", "video", "audio", "toolUse", "toolResult", "guardContent",
                                  "cachePoint", "reasoningContent", "citationsContent", "searchResult"]
@@ -39,8 +62,10 @@ struct MockBedrockConverseRequest {
             throw .constraint("messages", value: nil, "Member must not be null")
         }
         guard let list = rawMessages as? [Any] else { throw .validation("The messages field must be a list of Message objects.") }
+        try readThinking(body["additionalModelRequestFields"], maxTokens: (body["inferenceConfig"] as? [String: Any])?["maxTokens"] as? Int)
+        var messageUnits: [MockPromptCache.Unit] = []
         for (index, item) in list.enumerated() {
-            messages.append(try Self.message(item, index: index))
+            messages.append(try Self.message(item, index: index, thinking: thinking, units: &messageUnits))
         }
         guard messages.first?.role == "user" else {
             throw .validation("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
@@ -55,21 +80,56 @@ struct MockBedrockConverseRequest {
                                   + "toolUse blocks of previous turn.")
             }
         }
-        system = try Self.system(body["system"])
+        var systemUnits: [MockPromptCache.Unit] = []
+        system = try Self.system(body["system"], units: &systemUnits)
         try readInferenceConfig(body["inferenceConfig"])
-        try readToolConfig(body["toolConfig"])
+        var toolUnits: [MockPromptCache.Unit] = []
+        try readToolConfig(body["toolConfig"], units: &toolUnits)
+        cacheUnits = toolUnits + systemUnits + messageUnits
+        if thinking, let last = list.lastIndex(where: { ($0 as? [String: Any])?["role"] as? String == "assistant" }),
+           let blocks = (list[last] as? [String: Any])?["content"] as? [Any] {
+            let members = blocks.compactMap { ($0 as? [String: Any]).flatMap { Self.contentMembers.first(where: $0.keys.contains) } }
+            if members.contains("toolUse"), let first = members.first, first != "reasoningContent" {
+                let found = ["toolUse": "tool_use", "text": "text"][first] ?? first
+                throw Self.modelError(MockThinking.missingThinking(at: "messages.\(last).content.0", found: found))
+            }
+        }
         if tools.isEmpty, messages.contains(where: { $0.toolUses + $0.toolResults > 0 }) {
             throw .validation("The toolConfig field must be defined when using toolUse and toolResult content blocks.")
         }
     }
 
     /// The mock's token rule: the words of the system prompt, plus per message the words of
-    /// its text (tool inputs and results included) and 3.
+    /// its text (tool inputs and results included) and 3, plus the words of each tool's
+    /// `toolSpec` JSON.
     var inputTokens: Int {
-        let systemWords = system.reduce(0) { $0 + MockAnswer.words(of: $1).count }
-        return messages.reduce(systemWords) { total, message in
-            total + (message.texts + message.otherTexts).reduce(3) { $0 + MockAnswer.words(of: $1).count }
+        cacheUnits.reduce(0) { $0 + $1.tokens }
+    }
+
+    private mutating func readThinking(_ raw: Any?, maxTokens: Int?) throws(MockBedrockError) {
+        guard let fields = raw as? [String: Any], let config = fields["thinking"] else { return }
+        do throws(MockAPIError) {
+            thinking = try MockThinking.enabled(config, maxTokens: maxTokens)
+        } catch {
+            throw Self.modelError(error.message)
         }
+    }
+
+    /// Marks the last of `units` as ending a cached prefix, for a `cachePoint` block.
+    private static func cachePoint(_ value: Any, path: String, units: inout [MockPromptCache.Unit]) throws(MockBedrockError) {
+        guard let point = value as? [String: Any], point["type"] as? String == "default" else {
+            throw .constraint("\(path).cachePoint.type", value: (value as? [String: Any])?["type"] as? String,
+                              "Member must satisfy enum value set: [default]")
+        }
+        var ttl = MockPromptCache.TTL.fiveMinutes
+        if let raw = point["ttl"], !(raw is NSNull) {
+            guard let value = (raw as? String).flatMap(MockPromptCache.TTL.init(rawValue:)) else {
+                throw .constraint("\(path).cachePoint.ttl", value: raw as? String, "Member must satisfy enum value set: [5m, 1h]")
+            }
+            ttl = value
+        }
+        guard !units.isEmpty else { return }
+        units[units.count - 1].breakpoint = ttl
     }
 
     /// What the answer echoes: the last user message's text and tool results, joined by spaces.
@@ -91,7 +151,8 @@ struct MockBedrockConverseRequest {
         }
     }
 
-    private static func message(_ item: Any, index: Int) throws(MockBedrockError) -> Message {
+    private static func message(_ item: Any, index: Int, thinking: Bool,
+                                units: inout [MockPromptCache.Unit]) throws(MockBedrockError) -> Message {
         guard let object = item as? [String: Any] else { throw .validation("messages.\(index) must be a Message object.") }
         let role = object["role"] as? String
         guard let role, role == "user" || role == "assistant" else {
@@ -106,6 +167,14 @@ struct MockBedrockConverseRequest {
         for (position, item) in content.enumerated() {
             let path = "messages.\(index).content.\(position)"
             let (member, value) = try union(item, members: contentMembers, path: path, shape: "ContentBlock")
+            let before = (message.texts + message.otherTexts).reduce(0) { $0 + MockAnswer.words(of: $1).count }
+            defer {
+                if member != "cachePoint" {
+                    let after = (message.texts + message.otherTexts).reduce(0) { $0 + MockAnswer.words(of: $1).count }
+                    units.append(.init(text: (position == 0 ? role + "\u{1f}" : "") + MockPromptCache.canonical(item),
+                                       tokens: after - before + (position == 0 ? 3 : 0)))
+                }
+            }
             switch member {
             case "text":
                 guard let text = value as? String else { throw .validation("\(path).text must be a string.") }
@@ -120,6 +189,16 @@ struct MockBedrockConverseRequest {
                 guard role == "user" else { throw .validation("\(path): toolResult blocks belong in user messages.") }
                 message.otherTexts += try toolResult(value, path: "\(path).toolResult")
                 message.toolResults += 1
+            case "cachePoint":
+                try cachePoint(value, path: path, units: &units)
+            case "reasoningContent":
+                guard let reasoning = value as? [String: Any] else { throw .validation("\(path).reasoningContent must be an object.") }
+                if thinking, let block = reasoning["reasoningText"] as? [String: Any] {
+                    let text = block["text"] as? String ?? ""
+                    guard MockThinking.isValid(block["signature"] as? String, for: text) else {
+                        throw modelError(MockThinking.invalidSignature(at: path))
+                    }
+                }
             default:
                 guard value is [String: Any] else { throw .validation("\(path).\(member) must be an object.") }
             }
@@ -205,18 +284,20 @@ struct MockBedrockConverseRequest {
         }
     }
 
-    private static func system(_ value: Any?) throws(MockBedrockError) -> [String] {
+    private static func system(_ value: Any?, units: inout [MockPromptCache.Unit]) throws(MockBedrockError) -> [String] {
         guard let value, !(value is NSNull) else { return [] }
         guard let list = value as? [Any] else { throw .validation("The system field must be a list of SystemContentBlock objects.") }
         var texts: [String] = []
         for (index, item) in list.enumerated() {
             let (member, value) = try union(item, members: ["text", "guardContent", "cachePoint"], path: "system.\(index)",
                                             shape: "SystemContentBlock")
+            if member == "cachePoint" { try cachePoint(value, path: "system.\(index)", units: &units) }
             guard member == "text" else { continue }
             guard let text = value as? String, !text.isEmpty else {
                 throw .constraint("system.\(index + 1).member.text", value: value, "Member must have length greater than or equal to 1")
             }
             texts.append(text)
+            units.append(.init(text: "system\u{1f}" + MockPromptCache.canonical(item), tokens: MockAnswer.words(of: text).count))
         }
         return texts
     }
@@ -250,7 +331,7 @@ struct MockBedrockConverseRequest {
         }
     }
 
-    private mutating func readToolConfig(_ value: Any?) throws(MockBedrockError) {
+    private mutating func readToolConfig(_ value: Any?, units: inout [MockPromptCache.Unit]) throws(MockBedrockError) {
         guard let value, !(value is NSNull) else { return }
         guard let config = value as? [String: Any] else { throw .validation("The toolConfig field must be an object.") }
         guard let list = config["tools"] as? [Any], !list.isEmpty else {
@@ -259,6 +340,7 @@ struct MockBedrockConverseRequest {
         for (index, item) in list.enumerated() {
             let path = "toolConfig.tools.\(index)"
             let (member, value) = try Self.union(item, members: ["toolSpec", "systemTool", "cachePoint"], path: path, shape: "Tool")
+            if member == "cachePoint" { try Self.cachePoint(value, path: path, units: &units) }
             guard member == "toolSpec" else { continue }
             guard let spec = value as? [String: Any] else { throw .validation("\(path).toolSpec must be an object.") }
             try Self.identifier(spec["name"], path: "\(path).toolSpec.name", allowed: "a-zA-Z0-9_-")
@@ -266,6 +348,9 @@ struct MockBedrockConverseRequest {
                                              shape: "ToolInputSchema")
             guard schema is [String: Any] else { throw .validation("\(path).toolSpec.inputSchema.json must be a JSON object.") }
             tools.append(spec["name"] as? String ?? "")
+            toolSchemas[spec["name"] as? String ?? ""] = schema
+            units.append(.init(text: "tool\u{1f}" + MockPromptCache.canonical(item),
+                               tokens: MockAnswer.words(of: MockJSONValue(spec).text).count))
         }
         guard let rawChoice = config["toolChoice"], !(rawChoice is NSNull) else { return }
         let (choice, detail) = try Self.union(rawChoice, members: ["auto", "any", "tool"], path: "toolConfig.toolChoice",

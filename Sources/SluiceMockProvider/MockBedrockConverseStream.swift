@@ -6,13 +6,17 @@ import SluiceProviders
 /// Bedrock's order:
 ///
 /// 1. `messageStart` `{"role": "assistant"}`;
-/// 2. text: one `contentBlockDelta` `{"contentBlockIndex": 0, "delta": {"text": "word "}}`
+/// 2. with reasoning on, block 0: one `contentBlockDelta`
+///    `{"delta": {"reasoningContent": {"text": "word "}}}` per word, then one
+///    `{"delta": {"reasoningContent": {"signature": "…"}}}`, then `contentBlockStop`
+///    (no `contentBlockStart`); the blocks below then count from 1;
+/// 3. text: one `contentBlockDelta` `{"contentBlockIndex": 0, "delta": {"text": "word "}}`
 ///    per word (no `contentBlockStart`, as Bedrock sends none for text), then
 ///    `contentBlockStop`; tool use, per call `i`: `contentBlockStart`
 ///    `{"contentBlockIndex": i, "start": {"toolUse": {"toolUseId", "name"}}}`, two
 ///    `contentBlockDelta` `{"delta": {"toolUse": {"input": "<partial JSON>"}}}`, `contentBlockStop`;
-/// 3. `messageStop` `{"stopReason": …}`;
-/// 4. `metadata` `{"usage": {…}, "metrics": {"latencyMs": …}}`.
+/// 4. `messageStop` `{"stopReason": …}`;
+/// 5. `metadata` `{"usage": {…}, "metrics": {"latencyMs": …}}`, the usage as in ``MockBedrockConverse``.
 ///
 /// Like Bedrock, every payload carries a padding member `p` (letters, of varying length)
 /// that clients must ignore. The deltas are the content events `drop` counts. Faults (see
@@ -25,13 +29,25 @@ enum MockBedrockConverseStream {
 
     static func events(_ answer: MockBedrockConverse, call: MockCall) -> [MockEvent] {
         var events: [(type: String, payload: [String: Any], isContent: Bool)] = [("messageStart", ["role": "assistant"], false)]
+        var first = 0
+        if let reasoning = answer.reasoning {
+            events += MockThinking.pieces(of: reasoning).map {
+                ("contentBlockDelta", ["contentBlockIndex": 0, "delta": ["reasoningContent": ["text": $0]]], true)
+            }
+            events.append(("contentBlockDelta", ["contentBlockIndex": 0,
+                                                 "delta": ["reasoningContent": ["signature": MockThinking.signature(for: reasoning)]]],
+                           true))
+            events.append(("contentBlockStop", ["contentBlockIndex": 0], false))
+            first = 1
+        }
         switch answer.content {
         case .text(let words):
             let deltas = words.isEmpty ? [""] : MockAnswer.deltas(of: words)
-            events += deltas.map { ("contentBlockDelta", ["contentBlockIndex": 0, "delta": ["text": $0]], true) }
-            events.append(("contentBlockStop", ["contentBlockIndex": 0], false))
+            events += deltas.map { ("contentBlockDelta", ["contentBlockIndex": first, "delta": ["text": $0]], true) }
+            events.append(("contentBlockStop", ["contentBlockIndex": first], false))
         case .tools(let calls):
-            for (index, call) in calls.enumerated() {
+            for (position, call) in calls.enumerated() {
+                let index = first + position
                 events.append(("contentBlockStart", ["contentBlockIndex": index,
                                                      "start": ["toolUse": ["toolUseId": call.id, "name": call.name]]], false))
                 events += MockAnswer.deltas(of: MockAnswer.words(of: call.inputJSON)).map {

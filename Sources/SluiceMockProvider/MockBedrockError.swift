@@ -58,7 +58,7 @@ struct MockBedrockError: Error, Sendable {
 
     static func unknownOperation(method: String, path: String) -> MockBedrockError {
         MockBedrockError(status: 404, type: "UnknownOperationException",
-                         message: "Unknown operation \(method) \(path) (mock Bedrock serves converse, converse-stream and invoke).")
+                         message: "Unknown operation \(method) \(path) (mock Bedrock serves converse, converse-stream, invoke and count-tokens).")
     }
 
     /// The error an `exception`, `status` or `quota` fault asks for, if any: `exception`

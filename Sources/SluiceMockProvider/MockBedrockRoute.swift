@@ -8,6 +8,7 @@ struct MockBedrockRoute: Equatable {
         case converse
         case converseStream = "converse-stream"
         case invoke
+        case countTokens = "count-tokens"
     }
 
     /// The model id, percent-decoded, fault suffix included.

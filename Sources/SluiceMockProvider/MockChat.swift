@@ -8,10 +8,35 @@ import Foundation
 /// words (finish reason `length`). When the request has `tools`, `tool_choice` is not
 /// `"none"`, and the last user message contains "weather", the answer is instead a call
 /// of the first tool with arguments `{"location": "Paris"}` (finish reason `tool_calls`),
-/// or several calls with the `tools=N` fault (see ``MockToolCalls``).
+/// or several calls with the `tools=N` fault (see ``MockToolCalls``; a tool whose
+/// `parameters` declare properties gets a minimal instance of them).
+///
+/// Structured output: with `response_format` `{"type": "json_schema", "json_schema":
+/// {"name", "schema", "strict"}}` the content is the JSON text of a minimal instance of
+/// `schema` (``MockSchemaInstance``, free strings being the echo text); with
+/// `{"type": "json_object"}` (which needs the word "json" in the messages, as OpenAI
+/// requires) it is `{"answer": "Echo: …"}`. The JSON text's words are the tokens and
+/// the stream's deltas; `max_completion_tokens` cuts it like any answer.
+///
+/// `reasoning_effort` (`none`, `minimal`, `low`, `medium`, `high`, `xhigh`) adds
+/// `completion_tokens_details: {"reasoning_tokens": N}` to `usage`, N (0, 8, 32, 64, 128,
+/// 256) included in `completion_tokens`.
+///
+/// Automatic prompt caching (OpenAI's own path only, see ``Caching``): when the body is
+/// over 4096 bytes, `usage.prompt_tokens_details.cached_tokens` is the tokens of the
+/// longest prefix of whole messages seen before (``MockPromptCache``, 5 minutes),
+/// rounded down to a multiple of 128.
 enum MockChat {
+    /// OpenAI's automatic prompt caching for one request.
+    struct Caching: Sendable {
+        var cache: MockPromptCache
+        /// The request body's size; only bodies over 4096 bytes are cached.
+        var bodyBytes: Int
+    }
 
-    static func reply(to body: [String: Any], call: MockCall) throws(MockAPIError) -> MockReply.Body {
+    static let reasoningTokens = ["none": 0, "minimal": 8, "low": 32, "medium": 64, "high": 128, "xhigh": 256]
+
+    static func reply(to body: [String: Any], call: MockCall, caching: Caching? = nil) throws(MockAPIError) -> MockReply.Body {
         guard let rawMessages = body["messages"], !(rawMessages is NSNull) else { throw .missing("messages") }
         guard let list = rawMessages as? [Any] else { throw .invalidType("messages", expected: "an array of objects") }
         guard !list.isEmpty else {
@@ -19,13 +44,18 @@ enum MockChat {
                                   param: "messages", code: "empty_array")
         }
         var messages: [(role: String, text: String)] = []
+        var units: [MockPromptCache.Unit] = []
         for (index, item) in list.enumerated() {
             guard let message = item as? [String: Any] else {
                 throw .invalidType("messages[\(index)]", expected: "an object")
             }
             guard let role = message["role"] as? String else { throw .missing("messages[\(index)].role") }
             messages.append((role, text(of: message["content"])))
+            units.append(.init(text: MockPromptCache.canonical(message),
+                               tokens: MockAnswer.words(of: messages[index].text).count + 3, breakpoint: .fiveMinutes))
         }
+        let format = try responseFormat(body["response_format"], messages: messages)
+        let reasoning = try reasoningTokens(body["reasoning_effort"])
         let stream = try body.optionalBool("stream") ?? false
         let includeUsage = try body.includeUsage(streaming: stream)
         let legacyLimit = try body.optionalInt("max_tokens", minimum: 1)
@@ -36,15 +66,74 @@ enum MockChat {
         let afterTool = messages.last?.role == "tool"
         let userText = afterTool ? messages.last?.text ?? "" : messages.last { $0.role == "user" }?.text ?? ""
         let promptTokens = messages.reduce(0) { $0 + MockAnswer.words(of: $1.text).count + 3 }
-        let chat = Chat(call: call, promptTokens: promptTokens, includeUsage: includeUsage)
+        var cachedTokens: Int?
+        if let caching, caching.bodyBytes > 4096 {
+            let usage = caching.cache.account(units, namespace: "openai\u{1f}" + call.model)
+            cachedTokens = usage.read / 128 * 128
+        }
+        let chat = Chat(call: call, promptTokens: promptTokens, includeUsage: includeUsage,
+                        reasoningTokens: reasoning, cachedTokens: cachedTokens)
 
-        let tools = toolNames(body)
+        let (tools, schemas) = toolNames(body)
         if !tools.isEmpty, !afterTool, (body["tool_choice"] as? String) != "none", userText.lowercased().contains("weather") {
-            let calls = MockToolCalls(tools: tools, count: call.faults.tools)
+            let calls = MockToolCalls(tools: tools, count: call.faults.tools, schemas: schemas)
             return stream ? .events(chat.toolCallEvents(calls)) : .json(MockJSON.encode(chat.toolCallCompletion(calls)))
         }
-        let answer = MockAnswer.echo(userText, targetWords: call.faults.words, limit: limit)
+        var answer = MockAnswer.echo(userText, targetWords: call.faults.words, limit: limit)
+        if let format {
+            let echo = MockAnswer.echo(userText, targetWords: nil, limit: nil).text
+            let value: MockJSONValue = switch format {
+            case .jsonObject: .object([.init(key: "answer", value: .string(echo))])
+            case .jsonSchema(let schema): MockSchemaInstance.instance(of: schema, sample: echo)
+            }
+            let words = MockAnswer.words(of: value.text)
+            answer = if let limit, words.count > limit {
+                MockAnswer(words: Array(words.prefix(limit)), finishReason: "length")
+            } else {
+                MockAnswer(words: words, finishReason: "stop")
+            }
+        }
         return stream ? .events(chat.events(answer)) : .json(MockJSON.encode(chat.completion(answer)))
+    }
+
+    /// A JSON `response_format`; `nil` for none or `text`.
+    private enum ResponseFormat {
+        case jsonObject
+        case jsonSchema(Any?)
+    }
+
+    private static func responseFormat(_ raw: Any?, messages: [(role: String, text: String)])
+        throws(MockAPIError) -> ResponseFormat? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        guard let format = raw as? [String: Any] else { throw .invalidType("response_format", expected: "an object") }
+        guard let type = format["type"] as? String else { throw .missing("response_format.type") }
+        switch type {
+        case "text": return nil
+        case "json_object":
+            guard messages.contains(where: { $0.text.lowercased().contains("json") }) else {
+                throw .invalidRequest("'messages' must contain the word 'json' in some form, to use 'response_format' "
+                                      + "of type 'json_object'.", param: "messages")
+            }
+            return .jsonObject
+        case "json_schema":
+            guard let spec = format["json_schema"] as? [String: Any] else { throw .missing("response_format.json_schema") }
+            guard spec["name"] is String else { throw .missing("response_format.json_schema.name") }
+            if let schema = spec["schema"], !(schema is NSNull), !(schema is [String: Any]) {
+                throw .invalidType("response_format.json_schema.schema", expected: "an object")
+            }
+            return .jsonSchema(spec["schema"] ?? ["type": "object", "properties": [String: Any]()])
+        default:
+            throw .invalidValue("response_format.type", "Supported values are: 'text', 'json_object', and 'json_schema'.")
+        }
+    }
+
+    private static func reasoningTokens(_ raw: Any?) throws(MockAPIError) -> Int? {
+        guard let raw, !(raw is NSNull) else { return nil }
+        guard let effort = raw as? String, let tokens = reasoningTokens[effort] else {
+            throw .invalidValue("reasoning_effort", "Supported values are: 'none', 'minimal', 'low', 'medium', 'high', "
+                                + "and 'xhigh'.")
+        }
+        return tokens
     }
 
     /// A message's text: string content, or the `text` parts of an array of parts.
@@ -57,14 +146,19 @@ enum MockChat {
         }.joined(separator: " ")
     }
 
-    /// The names of the request's tools, in order; `"tool"` for one without a name.
-    private static func toolNames(_ body: [String: Any]) -> [String] {
-        guard let tools = body["tools"] as? [Any] else { return [] }
-        return tools.compactMap { item in
+    /// The names of the request's tools, in order (`"tool"` for one without a name), and
+    /// their `parameters` schemas by name.
+    private static func toolNames(_ body: [String: Any]) -> ([String], [String: Any]) {
+        guard let tools = body["tools"] as? [Any] else { return ([], [:]) }
+        var schemas: [String: Any] = [:]
+        let names = tools.compactMap { item -> String? in
             guard let tool = item as? [String: Any] else { return nil }
             let function = (tool["function"] ?? tool["custom"]) as? [String: Any]
-            return function?["name"] as? String ?? "tool"
+            let name = function?["name"] as? String ?? "tool"
+            if let parameters = function?["parameters"] as? [String: Any] { schemas[name] = parameters }
+            return name
         }
+        return (names, schemas)
     }
 }
 
@@ -73,6 +167,10 @@ private struct Chat {
     var call: MockCall
     var promptTokens: Int
     var includeUsage: Bool
+    /// Added to the completion tokens when `reasoning_effort` was given.
+    var reasoningTokens: Int?
+    /// The prompt tokens read from the automatic cache, when it applies.
+    var cachedTokens: Int?
 
     var id: String { "chatcmpl-mock-\(call.serial)" }
 
@@ -129,8 +227,16 @@ private struct Chat {
             "id": id, "object": "chat.completion", "created": call.created, "model": call.model,
             "system_fingerprint": MockCall.systemFingerprint,
             "choices": [["index": 0, "message": message, "logprobs": NSNull(), "finish_reason": finish]],
-            "usage": MockCall.usage(prompt: promptTokens, completion: completionTokens),
+            "usage": usage(completionTokens),
         ]
+    }
+
+    /// OpenAI's `usage`, with the reasoning and cache details when they apply.
+    private func usage(_ completionTokens: Int) -> [String: Any] {
+        var usage = MockCall.usage(prompt: promptTokens, completion: completionTokens + (reasoningTokens ?? 0))
+        if let reasoningTokens { usage["completion_tokens_details"] = ["reasoning_tokens": reasoningTokens] }
+        if let cachedTokens { usage["prompt_tokens_details"] = ["cached_tokens": cachedTokens] }
+        return usage
     }
 
     /// The finish chunk, the usage chunk when asked for, and `[DONE]`.
@@ -139,7 +245,7 @@ private struct Chat {
         if includeUsage {
             var last = base()
             last["choices"] = [Any]()
-            last["usage"] = MockCall.usage(prompt: promptTokens, completion: completionTokens)
+            last["usage"] = usage(completionTokens)
             events.append(.chunk(last))
         }
         return events + [.done]

@@ -14,25 +14,40 @@ import Foundation
 /// With `tools`, when `tool_choice` is `any` or `tool`, or it is `auto` (the default) and
 /// the last user turn contains "weather" (as for OpenAI), the answer is instead one
 /// `tool_use` block per call of ``MockToolCalls`` (the forced tool, or the first tools),
-/// `input` `{"location": "Paris"}` and so on, `stop_reason` `tool_use`.
+/// `input` a minimal instance of the tool's `input_schema` (`{"location": "Paris"}` for a
+/// schema without properties), `stop_reason` `tool_use`.
 ///
-/// `usage` has `input_tokens` (``MockMessagesRequest/inputTokens``), `output_tokens`
-/// (the words of the text, or of the tools' JSON inputs) and zero cache counts.
+/// With thinking on (``MockThinking``), the content starts with
+/// `{"type": "thinking", "thinking": "<text>", "signature": "<base64 HMAC>"}`; its words
+/// count as output tokens and come out of `max_tokens` before the text's.
+///
+/// `usage` has `output_tokens` (the words of the thinking and of the text, or of the
+/// tools' JSON inputs) and the prompt's tokens (``MockMessagesRequest/inputTokens``) split
+/// by the prompt cache (``MockPromptCache``): `cache_read_input_tokens`,
+/// `cache_creation_input_tokens` and `input_tokens` (what follows the last breakpoint),
+/// which add up to the prompt; when the request has `cache_control` breakpoints, also
+/// `cache_creation: {"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}`.
 ///
 /// A stream is, as Anthropic sends it: `message_start` (the message with empty content,
-/// `output_tokens` 1), per block `content_block_start`, deltas (`text_delta` per word,
-/// or `input_json_delta` per piece of the input's JSON text) and `content_block_stop`,
-/// with one `ping` after the first block starts; then `message_delta` (`stop_reason`,
-/// `stop_sequence`, cumulative `usage.output_tokens`) and `message_stop`. The
-/// `stream_error=N` fault replaces everything after the Nth delta with an `error` event.
+/// the usage above with `output_tokens` 1), per block `content_block_start`, deltas
+/// (`thinking_delta` per word then one `signature_delta`, `text_delta` per word, or
+/// `input_json_delta` per piece of the input's JSON text) and `content_block_stop`, with
+/// one `ping` after the first block starts; then `message_delta` (`stop_reason`,
+/// `stop_sequence`, and `usage` with the cumulative `output_tokens` and, as current
+/// Anthropic streams repeat them, `input_tokens`, `cache_creation_input_tokens` and
+/// `cache_read_input_tokens`) and `message_stop`. The `stream_error=N` fault replaces
+/// everything after the Nth delta with an `error` event.
 enum MockMessages {
-    static func reply(to request: MockMessagesRequest, call: MockCall) -> MockReply.Body {
-        let message = Message(call: call, request: request)
+    /// The answer to `request`; `cache` is how the prompt cache split its input tokens.
+    static func reply(to request: MockMessagesRequest, call: MockCall, cache: MockPromptCache.Usage) -> MockReply.Body {
+        let thinking = request.thinking ? MockThinking.text(about: request.lastUserText) : nil
+        let message = Message(call: call, request: request, cache: cache, thinking: thinking)
         let content: Content
         if let calls = toolCalls(request, count: call.faults.tools) {
             content = .tools(calls)
         } else {
-            content = .text(TextAnswer(request, words: call.faults.words))
+            let thinkingWords = thinking.map { MockAnswer.words(of: $0).count } ?? 0
+            content = .text(TextAnswer(request, words: call.faults.words, reserved: thinkingWords))
         }
         guard request.stream else { return .json(MockJSON.encode(message.object(content))) }
         var events = message.events(content)
@@ -50,11 +65,12 @@ enum MockMessages {
         guard !request.tools.isEmpty else { return nil }
         switch request.toolChoice {
         case .none: return nil
-        case .any: return MockToolCalls(tools: request.tools, count: count)
-        case .tool(let name): return MockToolCalls(tools: request.tools, forced: name, count: count)
+        case .any: return MockToolCalls(tools: request.tools, count: count, schemas: request.toolSchemas)
+        case .tool(let name):
+            return MockToolCalls(tools: request.tools, forced: name, count: count, schemas: request.toolSchemas)
         case .auto:
             guard request.lastUserText.lowercased().contains("weather") else { return nil }
-            return MockToolCalls(tools: request.tools, count: count)
+            return MockToolCalls(tools: request.tools, count: count, schemas: request.toolSchemas)
         }
     }
 
@@ -77,15 +93,15 @@ enum MockMessages {
     }
 }
 
-/// The text answer after stop sequences and `max_tokens`.
+/// The text answer after stop sequences and `max_tokens` (less the `reserved` thinking words).
 private struct TextAnswer {
     var text: String
     var stopReason: String
     var stopSequence: String?
 
-    init(_ request: MockMessagesRequest, words: Int?) {
+    init(_ request: MockMessagesRequest, words: Int?, reserved: Int) {
         let full = MockAnswer.echo(request.lastUserText, targetWords: words, limit: nil).text
-        let limit = request.maxTokens ?? Int.max
+        let limit = request.maxTokens.map { max(0, $0 - reserved) } ?? Int.max
         let stop = request.stopSequences.filter { !$0.isEmpty }
             .compactMap { sequence in full.range(of: sequence).map { (sequence, $0.lowerBound) } }
             .min { $0.1 < $1.1 }
@@ -123,6 +139,14 @@ private struct TextAnswer {
 private struct Message {
     var call: MockCall
     var request: MockMessagesRequest
+    var cache: MockPromptCache.Usage
+    /// The thinking text, when thinking is on.
+    var thinking: String?
+
+    /// The thinking block's words, billed as output.
+    var thinkingTokens: Int { thinking.map { MockAnswer.words(of: $0).count } ?? 0 }
+    /// The index of the first answer block: 1 after a thinking block.
+    var firstIndex: Int { thinking == nil ? 0 : 1 }
 
     var id: String { "msg_mock_\(call.serial)" }
 
@@ -133,17 +157,21 @@ private struct Message {
 
     func object(_ content: MockMessages.Content) -> [String: Any] {
         var object = envelope(outputTokens: outputTokens(content))
+        var blocks: [Any] = thinking.map { text in
+            [["type": "thinking", "thinking": text, "signature": MockThinking.signature(for: text)]]
+        } ?? []
         switch content {
         case .text(let answer):
-            object["content"] = answer.text.isEmpty ? [Any]() : [["type": "text", "text": answer.text]]
+            if !answer.text.isEmpty { blocks.append(["type": "text", "text": answer.text]) }
             object["stop_reason"] = answer.stopReason
             object["stop_sequence"] = answer.stopSequence ?? NSNull()
         case .tools(let calls):
-            object["content"] = calls.calls.enumerated().map { index, tool in
+            blocks += calls.calls.enumerated().map { index, tool in
                 ["type": "tool_use", "id": toolUseID(index), "name": tool.name, "input": tool.input] as [String: Any]
             }
             object["stop_reason"] = "tool_use"
         }
+        object["content"] = blocks
         return object
     }
 
@@ -151,12 +179,17 @@ private struct Message {
         var start = envelope(outputTokens: 1)
         start["content"] = [Any]()
         var events = [MockEvent.named("message_start", ["type": "message_start", "message": start])]
+        if let thinking {
+            let deltas: [[String: Any]] = MockThinking.pieces(of: thinking).map { ["type": "thinking_delta", "thinking": $0] }
+                + [["type": "signature_delta", "signature": MockThinking.signature(for: thinking)]]
+            events += block(index: 0, opening: ["type": "thinking", "thinking": "", "signature": ""], deltas: deltas)
+        }
         let stopReason: String
         let stopSequence: Any
         switch content {
         case .text(let answer):
             if !answer.text.isEmpty {
-                events += block(index: 0, opening: ["type": "text", "text": ""],
+                events += block(index: firstIndex, opening: ["type": "text", "text": ""],
                                 deltas: answer.pieces.map { ["type": "text_delta", "text": $0] })
             }
             stopReason = answer.stopReason
@@ -165,7 +198,7 @@ private struct Message {
             for (index, tool) in calls.calls.enumerated() {
                 let opening: [String: Any] = ["type": "tool_use", "id": toolUseID(index), "name": tool.name,
                                               "input": [String: Any]()]
-                events += block(index: index, opening: opening,
+                events += block(index: firstIndex + index, opening: opening,
                                 deltas: tool.argumentDeltas.map { ["type": "input_json_delta", "partial_json": $0] })
             }
             stopReason = "tool_use"
@@ -175,7 +208,8 @@ private struct Message {
         events.append(.named("message_delta", [
             "type": "message_delta",
             "delta": ["stop_reason": stopReason, "stop_sequence": stopSequence],
-            "usage": ["output_tokens": outputTokens(content)],
+            "usage": ["output_tokens": outputTokens(content), "input_tokens": cache.input,
+                      "cache_creation_input_tokens": cache.write, "cache_read_input_tokens": cache.read],
         ]))
         events.append(.named("message_stop", ["type": "message_stop"]))
         return events
@@ -198,17 +232,20 @@ private struct Message {
 
     private func outputTokens(_ content: MockMessages.Content) -> Int {
         switch content {
-        case .text(let answer): answer.outputTokens
-        case .tools(let calls): calls.tokens
+        case .text(let answer): thinkingTokens + answer.outputTokens
+        case .tools(let calls): thinkingTokens + calls.tokens
         }
     }
 
     private func envelope(outputTokens: Int) -> [String: Any] {
-        [
+        var usage: [String: Any] = ["input_tokens": cache.input, "output_tokens": outputTokens,
+                                    "cache_creation_input_tokens": cache.write, "cache_read_input_tokens": cache.read]
+        if request.usesCache {
+            usage["cache_creation"] = ["ephemeral_5m_input_tokens": cache.write5m, "ephemeral_1h_input_tokens": cache.write1h]
+        }
+        return [
             "id": id, "type": "message", "role": "assistant", "model": call.model,
-            "stop_reason": NSNull(), "stop_sequence": NSNull(),
-            "usage": ["input_tokens": request.inputTokens, "output_tokens": outputTokens,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0],
+            "stop_reason": NSNull(), "stop_sequence": NSNull(), "usage": usage,
         ]
     }
 }

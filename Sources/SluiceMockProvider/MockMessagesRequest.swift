@@ -14,10 +14,30 @@ import Foundation
 /// `system` (a string or text blocks); `temperature` (0–1); `stop_sequences`; `stream`;
 /// `tools` (custom tools need `name` and `input_schema`; typed server tools pass);
 /// `tool_choice` (`auto`, `any`, `tool` with `name`, `none`; only with `tools`).
+///
+/// Extended thinking (``MockThinking``): `thinking` is `{"type": "enabled", "budget_tokens": N}`
+/// with 1024 ≤ N < `max_tokens`, `{"type": "disabled"}` or `{"type": "adaptive"}`; it may
+/// not be combined with a `tool_choice` that forces a tool. With thinking on, every
+/// `thinking` block sent back must carry the signature the mock issued for its text
+/// (`messages.1.content.0: Invalid `signature` in `thinking` block`), and a final
+/// assistant turn holding `tool_use` must start with a thinking block (Anthropic's
+/// "Expected `thinking` or `redacted_thinking`, but found `tool_use`…").
+///
+/// Prompt caching: `cache_control` `{"type": "ephemeral"}` (optionally `"ttl": "5m"` or
+/// `"1h"`) on tools, system text blocks and message content blocks, at most 4 of them.
+/// The request becomes ``cacheUnits`` in Anthropic's cache order (tools, system,
+/// messages) for ``MockPromptCache``.
 struct MockMessagesRequest {
     enum ToolChoice: Equatable {
         case auto, any, none
         case tool(String)
+
+        var forcesTool: Bool {
+            switch self {
+            case .any, .tool: true
+            case .auto, .none: false
+            }
+        }
     }
 
     var model: String
@@ -29,7 +49,15 @@ struct MockMessagesRequest {
     var stream: Bool
     /// The tools' names, in order.
     var tools: [String]
+    /// Each custom tool's `input_schema`, by name.
+    var toolSchemas: [String: Any] = [:]
     var toolChoice: ToolChoice
+    /// Whether extended thinking is on (`thinking.type` `enabled` or `adaptive`).
+    var thinking: Bool
+    /// The prompt's blocks in cache order, their tokens adding up to ``inputTokens``.
+    var cacheUnits: [MockPromptCache.Unit] = []
+    /// Whether any block carries `cache_control`.
+    var usesCache: Bool { cacheUnits.contains { $0.breakpoint != nil } }
 
     private static let messageFields: Set<String> = [
         "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature",
@@ -67,8 +95,18 @@ struct MockMessagesRequest {
             guard value >= 1 else { throw .anthropicInvalid("max_tokens: Input should be greater than or equal to 1") }
             maxTokens = value
         }
-        messages = try Self.messages(body["messages"])
-        system = try Self.system(body["system"])
+        thinking = try MockThinking.enabled(body["thinking"], maxTokens: maxTokens)
+        let toolUnits: [MockPromptCache.Unit]
+        (tools, toolSchemas, toolUnits) = try Self.tools(body["tools"])
+        let systemUnits: [MockPromptCache.Unit]
+        (system, systemUnits) = try Self.system(body["system"])
+        let messageUnits: [MockPromptCache.Unit]
+        (messages, messageUnits) = try Self.messages(body["messages"], thinking: thinking)
+        cacheUnits = toolUnits + systemUnits + messageUnits
+        let breakpoints = cacheUnits.filter { $0.breakpoint != nil }.count
+        guard breakpoints <= 4 else {
+            throw .anthropicInvalid("A maximum of 4 blocks with cache_control may be provided. Found \(breakpoints).")
+        }
         try Self.checkNumber("temperature", body["temperature"], in: 0...1)
         try Self.checkNumber("top_p", body["top_p"], in: 0...1)
         stopSequences = try Self.strings("stop_sequences", body["stop_sequences"])
@@ -77,8 +115,10 @@ struct MockMessagesRequest {
         case let value as Bool: stream = value
         default: throw .anthropicInvalid("stream: Input should be a valid boolean")
         }
-        tools = try Self.tools(body["tools"])
         toolChoice = try Self.toolChoice(body["tool_choice"], hasTools: !tools.isEmpty)
+        if thinking, toolChoice.forcesTool {
+            throw .anthropicInvalid("Thinking may not be enabled when tool_choice forces tool use.")
+        }
     }
 
     /// The text of the last user turn, which the answer echoes.
@@ -88,17 +128,19 @@ struct MockMessagesRequest {
 
     /// The mock's input tokens: the words of the system prompt and of every message, plus
     /// 3 per message and 3 for a system prompt, so that a chat request translated from
-    /// OpenAI's shape counts the same as it would there.
+    /// OpenAI's shape counts the same as it would there; plus the words of each tool's
+    /// JSON definition.
     var inputTokens: Int {
-        let system = system.map { MockAnswer.words(of: $0).count + 3 } ?? 0
-        return messages.reduce(system) { $0 + MockAnswer.words(of: $1.text).count + 3 }
+        cacheUnits.reduce(0) { $0 + $1.tokens }
     }
 
-    private static func messages(_ raw: Any?) throws(MockAPIError) -> [(role: String, text: String)] {
+    private static func messages(_ raw: Any?, thinking: Bool) throws(MockAPIError)
+        -> ([(role: String, text: String)], [MockPromptCache.Unit]) {
         guard let raw, !(raw is NSNull) else { throw .anthropicInvalid("messages: Field required") }
         guard let list = raw as? [Any] else { throw .anthropicInvalid("messages: Input should be a valid list") }
         guard !list.isEmpty else { throw .anthropicInvalid("messages: at least one message is required") }
         var messages: [(role: String, text: String)] = []
+        var units: [MockPromptCache.Unit] = []
         for (index, item) in list.enumerated() {
             let path = "messages.\(index)"
             guard let message = item as? [String: Any] else {
@@ -111,28 +153,48 @@ struct MockMessagesRequest {
                 throw .anthropicInvalid("\(path).content: Field required")
             }
             let isFinal = index == list.count - 1
-            let text = try Self.text(of: content, path: path, finalAssistant: isFinal && role == "assistant")
+            let (text, messageUnits) = try Self.text(of: content, role: role, path: path,
+                                                     finalAssistant: isFinal && role == "assistant", thinking: thinking)
             messages.append((role, text))
+            units += messageUnits
         }
         guard messages[0].role == "user" else {
             throw .anthropicInvalid(#"messages: first message must use the "user" role"#)
         }
-        return messages
+        if thinking, let last = list.lastIndex(where: { ($0 as? [String: Any])?["role"] as? String == "assistant" }),
+           let blocks = (list[last] as? [String: Any])?["content"] as? [Any] {
+            let types = blocks.compactMap { ($0 as? [String: Any])?["type"] as? String }
+            if types.contains("tool_use"), let first = types.first, first != "thinking", first != "redacted_thinking" {
+                throw .anthropicInvalid(MockThinking.missingThinking(at: "messages.\(last).content.0", found: first))
+            }
+        }
+        return (messages, units)
     }
 
-    private static func text(of content: Any, path: String, finalAssistant: Bool) throws(MockAPIError) -> String {
+    private static func text(of content: Any, role: String, path: String, finalAssistant: Bool,
+                             thinking: Bool) throws(MockAPIError) -> (String, [MockPromptCache.Unit]) {
         let emptyContent = MockAPIError.anthropicInvalid(
             "\(path): all messages must have non-empty content except for the optional final assistant message")
         let text: String
+        var units: [MockPromptCache.Unit] = []
         if let string = content as? String {
             guard !string.isEmpty || finalAssistant else { throw emptyContent }
             text = string
+            units.append(.init(text: role + "\u{1f}" + MockPromptCache.canonical(string),
+                               tokens: MockAnswer.words(of: string).count + 3))
         } else if let blocks = content as? [Any] {
             guard !blocks.isEmpty || finalAssistant else { throw emptyContent }
             var texts: [String] = []
             for (index, block) in blocks.enumerated() {
-                if let blockText = try Self.blockText(block, path: "\(path).content.\(index)") { texts.append(blockText) }
+                let blockPath = "\(path).content.\(index)"
+                let blockText = try Self.blockText(block, path: blockPath, thinking: thinking)
+                if let blockText { texts.append(blockText) }
+                let marker = index == 0 ? role + "\u{1f}" : ""
+                units.append(.init(text: marker + MockPromptCache.canonical(block),
+                                   tokens: MockAnswer.words(of: blockText ?? "").count + (index == 0 ? 3 : 0),
+                                   breakpoint: try Self.cacheControl(of: block, path: blockPath)))
             }
+            if blocks.isEmpty { units.append(.init(text: role + "\u{1f}[]", tokens: 3)) }
             text = texts.joined(separator: " ")
         } else {
             throw .anthropicInvalid("\(path).content: Input should be a valid string or a valid list")
@@ -140,11 +202,34 @@ struct MockMessagesRequest {
         if finalAssistant, let last = text.unicodeScalars.last, CharacterSet.whitespacesAndNewlines.contains(last) {
             throw .anthropicInvalid("messages: final assistant content cannot end with trailing whitespace")
         }
-        return text
+        return (text, units)
+    }
+
+    /// The TTL of a block's `cache_control` breakpoint, if it has one.
+    static func cacheControl(of raw: Any, path: String) throws(MockAPIError) -> MockPromptCache.TTL? {
+        guard let block = raw as? [String: Any], let control = block["cache_control"], !(control is NSNull) else {
+            return nil
+        }
+        guard let object = control as? [String: Any] else {
+            throw .anthropicInvalid("\(path).cache_control: Input should be a valid dictionary")
+        }
+        guard object["type"] as? String == "ephemeral" else {
+            let tag = (object["type"] as? String).map { "'\($0)'" } ?? "none"
+            throw .anthropicInvalid("\(path).cache_control: Input tag \(tag) found using 'type' does not match any of "
+                + "the expected tags: 'ephemeral'")
+        }
+        if let extra = object.keys.sorted().first(where: { $0 != "type" && $0 != "ttl" }) {
+            throw .anthropicInvalid("\(path).cache_control.ephemeral.\(extra): Extra inputs are not permitted")
+        }
+        guard let rawTTL = object["ttl"], !(rawTTL is NSNull) else { return .fiveMinutes }
+        guard let ttl = (rawTTL as? String).flatMap(MockPromptCache.TTL.init(rawValue:)) else {
+            throw .anthropicInvalid("\(path).cache_control.ephemeral.ttl: Input should be '5m' or '1h'")
+        }
+        return ttl
     }
 
     /// Checks one content block; returns the text it contributes, if any.
-    private static func blockText(_ raw: Any, path: String) throws(MockAPIError) -> String? {
+    private static func blockText(_ raw: Any, path: String, thinking: Bool) throws(MockAPIError) -> String? {
         guard let block = raw as? [String: Any] else { throw .anthropicInvalid("\(path): Input should be a valid dictionary") }
         guard let type = block["type"] as? String else { throw .anthropicInvalid("\(path).type: Field required") }
         switch type {
@@ -169,6 +254,12 @@ struct MockMessagesRequest {
                 return part["text"] as? String
             }
             return parts.isEmpty ? nil : parts.joined(separator: " ")
+        case "thinking":
+            guard let text = block["thinking"] as? String else { throw .anthropicInvalid("\(path).thinking: Field required") }
+            if thinking, !MockThinking.isValid(block["signature"] as? String, for: text) {
+                throw .anthropicInvalid(MockThinking.invalidSignature(at: path))
+            }
+            return nil
         case _ where blockTypes.contains(type):
             return nil
         default:
@@ -178,20 +269,26 @@ struct MockMessagesRequest {
         }
     }
 
-    private static func system(_ raw: Any?) throws(MockAPIError) -> String? {
+    private static func system(_ raw: Any?) throws(MockAPIError) -> (String?, [MockPromptCache.Unit]) {
         switch raw {
-        case nil, is NSNull: return nil
-        case let string as String: return string
+        case nil, is NSNull: return (nil, [])
+        case let string as String:
+            return (string, [.init(text: "system\u{1f}" + MockPromptCache.canonical(string),
+                                   tokens: MockAnswer.words(of: string).count + 3)])
         case let blocks as [Any]:
             var texts: [String] = []
+            var units: [MockPromptCache.Unit] = []
             for (index, item) in blocks.enumerated() {
                 guard let block = item as? [String: Any], block["type"] as? String == "text",
                       let text = block["text"] as? String else {
                     throw .anthropicInvalid("system.\(index): Input should be a valid text block")
                 }
                 texts.append(text)
+                units.append(.init(text: (index == 0 ? "system\u{1f}" : "") + MockPromptCache.canonical(block),
+                                   tokens: MockAnswer.words(of: text).count + (index == 0 ? 3 : 0),
+                                   breakpoint: try cacheControl(of: block, path: "system.\(index)")))
             }
-            return texts.joined(separator: " ")
+            return (texts.joined(separator: " "), units)
         default:
             throw .anthropicInvalid("system: Input should be a valid string or a valid list")
         }
@@ -223,10 +320,13 @@ struct MockMessagesRequest {
         return strings
     }
 
-    private static func tools(_ raw: Any?) throws(MockAPIError) -> [String] {
-        guard let raw, !(raw is NSNull) else { return [] }
+    private static func tools(_ raw: Any?) throws(MockAPIError)
+        -> ([String], [String: Any], [MockPromptCache.Unit]) {
+        guard let raw, !(raw is NSNull) else { return ([], [:], []) }
         guard let list = raw as? [Any] else { throw .anthropicInvalid("tools: Input should be a valid list") }
         var names: [String] = []
+        var schemas: [String: Any] = [:]
+        var units: [MockPromptCache.Unit] = []
         for (index, item) in list.enumerated() {
             guard let tool = item as? [String: Any] else {
                 throw .anthropicInvalid("tools.\(index): Input should be a valid dictionary")
@@ -237,13 +337,19 @@ struct MockMessagesRequest {
                 guard Self.isValidToolName(name) else {
                     throw .anthropicInvalid("tools.\(index).name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'")
                 }
-                guard tool["input_schema"] is [String: Any] else {
+                guard let schema = tool["input_schema"] as? [String: Any] else {
                     throw .anthropicInvalid("tools.\(index).input_schema: Field required")
                 }
+                schemas[name] = schema
             }
             names.append(name)
+            var definition = tool
+            definition["cache_control"] = nil
+            units.append(.init(text: "tool\u{1f}" + MockPromptCache.canonical(tool),
+                               tokens: MockAnswer.words(of: MockJSONValue(definition).text).count,
+                               breakpoint: try cacheControl(of: tool, path: "tools.\(index)")))
         }
-        return names
+        return (names, schemas, units)
     }
 
     private static func isValidToolName(_ name: String) -> Bool {

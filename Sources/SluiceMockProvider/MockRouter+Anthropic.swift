@@ -9,7 +9,10 @@ import Foundation
 /// 3. the body must be a JSON object with a `model`, whose faults then apply (the
 ///    `status` and `quota` faults as Anthropic words them, see
 ///    ``MockAPIError/anthropicInjected(_:)``);
-/// 4. the rest of the body (``MockMessagesRequest``), then the answer (``MockMessages``).
+/// 4. the rest of the body (``MockMessagesRequest``), then the answer (``MockMessages``),
+///    whose input tokens the shared ``MockPromptCache`` splits (namespace: `anthropic`
+///    and the model name). count_tokens answers `{"input_tokens": N}` with the whole
+///    prompt (tools, system and messages; no `max_tokens` needed) and touches no cache.
 ///
 /// Every reply carries `request-id: req_mock_<serial>`; errors have Anthropic's shape,
 /// `request_id` included. Another method on these paths gets a 404 `not_found_error`.
@@ -29,7 +32,13 @@ extension MockRouter {
             if let error = MockAPIError.anthropicInjected(faults) { throw error }
             let parsed = try MockMessagesRequest(body: body, countTokens: countTokens)
             let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970), model: name, faults: faults)
-            let answer = countTokens ? MockMessages.countTokens(parsed) : MockMessages.reply(to: parsed, call: call)
+            let answer: MockReply.Body
+            if countTokens {
+                answer = MockMessages.countTokens(parsed)
+            } else {
+                let cache = promptCache.account(parsed.cacheUnits, namespace: "anthropic\u{1f}" + name)
+                answer = MockMessages.reply(to: parsed, call: call, cache: cache)
+            }
             reply = MockReply(status: 200, headers: [("request-id", requestID)], body: answer)
         } catch {
             reply = .anthropicError(error, requestID: requestID)

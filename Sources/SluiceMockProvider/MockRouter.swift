@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// Control endpoints, which never need the API key and are not counted in the stats:
 /// - `GET /_mock/stats`: the counters of ``MockStats``;
-/// - `POST /_mock/reset`: zeroes them and clears the runtime faults, `{"reset": true}`;
+/// - `POST /_mock/reset`: zeroes them, clears the runtime faults and the prompt cache
+///   (``MockPromptCache``), `{"reset": true}`;
 /// - `POST /_mock/faults` with `{"model": "gpt-x", "fault": "status=500"}`: installs a
 ///   fault for that model, `""` clears it, `{"ok": true}` (see ``MockRuntimeFaults``).
 final class MockRouter: Sendable {
@@ -21,13 +22,15 @@ final class MockRouter: Sendable {
 
     let stats = MockStats()
     let runtimeFaults = MockRuntimeFaults()
+    /// Shared by every connection and wire format.
+    let promptCache = MockPromptCache()
     let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
     private let bedrock: MockBedrock
 
     init(options: MockProviderOptions) {
         self.options = options
-        self.bedrock = MockBedrock(options: options, runtimeFaults: runtimeFaults)
+        self.bedrock = MockBedrock(options: options, runtimeFaults: runtimeFaults, promptCache: promptCache)
     }
 
     /// The reply to `request`. OpenAI and Anthropic paths work with or without the `/v1` prefix.
@@ -71,10 +74,11 @@ final class MockRouter: Sendable {
     }
 
     /// Runs an OpenAI-shaped generator for `operation` (not `.models`).
-    static func generate(_ operation: MockOperation, body: [String: Any],
-                         call: MockCall) throws(MockAPIError) -> MockReply.Body {
+    /// `caching` turns on OpenAI's automatic prompt caching for chat (see ``MockChat``).
+    static func generate(_ operation: MockOperation, body: [String: Any], call: MockCall,
+                         caching: MockChat.Caching? = nil) throws(MockAPIError) -> MockReply.Body {
         switch operation {
-        case .chat: try MockChat.reply(to: body, call: call)
+        case .chat: try MockChat.reply(to: body, call: call, caching: caching)
         case .completions: try MockCompletions.reply(to: body, call: call)
         case .embeddings: try MockEmbeddings.reply(to: body, call: call)
         case .models: .json(MockJSON.encode(modelList()))
@@ -115,7 +119,8 @@ final class MockRouter: Sendable {
         (name, faults) = try self.faults(for: model, request: request)
         if let error = faults.injectedError { throw error }
         let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970), model: name, faults: faults)
-        return MockReply(status: 200, body: try Self.generate(operation, body: body, call: call))
+        let caching = MockChat.Caching(cache: promptCache, bodyBytes: request.body.count)
+        return MockReply(status: 200, body: try Self.generate(operation, body: body, call: call, caching: caching))
     }
 
     /// `GET /_mock/stats`, `POST /_mock/reset` and `POST /_mock/faults`.
@@ -126,6 +131,7 @@ final class MockRouter: Sendable {
         case ("POST", "/_mock/reset"):
             stats.reset()
             runtimeFaults.reset()
+            promptCache.reset()
             bedrock.authLog.reset()
             return .ok(["reset": true])
         case ("POST", "/_mock/faults"):

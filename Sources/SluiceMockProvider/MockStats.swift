@@ -12,7 +12,8 @@ import Synchronization
 ///  "streams_started": 2, "streams_completed": 1, "streams_aborted": 1, "streams_dropped": 0,
 ///  "responses_abandoned": 0,
 ///  "last_request": {"method": "POST", "path": "/v1/chat/completions", "query": "",
-///                   "api": "openai", "headers": {"authorization": "Bearer …"}, "body": "{…}"}}
+///                   "api": "openai", "headers": {"authorization": "Bearer …"}, "body": "{…}",
+///                   "body_base64": "eyLigKYifQ=="}}
 /// ```
 /// - `by_model`: keyed by the Azure deployment or Databricks endpoint named in the path,
 ///   else by the body's string `model` when the body is a JSON object with one; exactly
@@ -20,6 +21,9 @@ import Synchronization
 /// - `by_api`: which wire format the path speaks (see ``MockRoute``); every API is
 ///   listed, with 0 when unused.
 /// - `last_request.query`: the query string without its `?` (Azure's `api-version`).
+/// - `last_request.headers`: every header by lowercased name (`anthropic-version`,
+///   `anthropic-beta`, `x-api-key`, …); `body`: the body as text; `body_base64`: the
+///   body's exact bytes, for byte-for-byte comparison (`body` replaces invalid UTF-8).
 ///   Bedrock requests by the model id of their path, percent-decoded (suffix included).
 /// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
 ///   they are counted in `requests`, `by_path` and `by_model` as well.
@@ -40,7 +44,7 @@ final class MockStats: Sendable {
         var query: String
         var api: MockAPI
         var headers: [String: String]
-        var body: String
+        var body: Data
     }
 
     private struct Counters {
@@ -69,7 +73,7 @@ final class MockStats: Sendable {
         }
         let query = request.target.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let last = LastRequest(method: request.method, path: request.path, query: query, api: route.api,
-                               headers: headers, body: request.bodyText)
+                               headers: headers, body: request.body)
         let model = pathModel ?? route.statsModel(body: request.body)
         let keepWarm = request.header("x-sluice-keep-warm") != nil
         counters.withLock {
@@ -109,7 +113,8 @@ final class MockStats: Sendable {
         let now = counters.withLock { $0 }
         let last: Any = now.lastRequest.map { request -> [String: Any] in
             ["method": request.method, "path": request.path, "query": request.query, "api": request.api.rawValue,
-             "headers": request.headers, "body": request.body]
+             "headers": request.headers, "body": String(decoding: request.body, as: UTF8.self),
+             "body_base64": request.body.base64EncodedString()]
         } ?? NSNull()
         return [
             "requests": now.requests,

@@ -66,13 +66,13 @@ struct UsageReportCommand: ParsableCommand {
         abstract: "Requests, tokens and cost per route, key, model or tag value, from Redis.")
 
     @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
-    @Option(help: "Group by route, key, model or tag:NAME.") var by: String = "route"
+    @Option(help: "Group by route, key, key-route, model or tag:NAME.") var by: String = "route"
     @Option(help: "How far back, in whole days (1d = today, in UTC).") var since: String = "7d"
     @Flag(help: "One JSON object per group, one per line.") var json = false
 
     func validate() throws {
-        guard ["route", "key", "model"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
-            throw ValidationError("--by must be route, key, model or tag:NAME")
+        guard ["route", "key", "key-route", "model"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
+            throw ValidationError("--by must be route, key, key-route, model or tag:NAME")
         }
         guard days != nil else { throw ValidationError("--since takes a number of days, like 7d") }
     }
@@ -89,14 +89,20 @@ struct UsageReportCommand: ParsableCommand {
             for row in report.rows {
                 print("{\"\(by)\":\(JSONText.quoted(row.group)),\"requests\":\(row.requests),"
                       + "\"prompt_tokens\":\(row.promptTokens),\"completion_tokens\":\(row.completionTokens),"
-                      + "\"total_tokens\":\(row.totalTokens),\"cost\":\(Double(row.costMicros) / 1_000_000)}")
+                      + "\"total_tokens\":\(row.totalTokens),\"cache_read_tokens\":\(row.cacheReadTokens),"
+                      + "\"cache_write_tokens\":\(row.cacheWriteTokens),\"reasoning_tokens\":\(row.reasoningTokens),"
+                      + "\"cache_hit_ratio\":\(row.cacheHitRatio.map { String(format: "%.4f", $0) } ?? "null"),"
+                      + "\"cost\":\(Double(row.costMicros) / 1_000_000)}")
             }
             return
         }
-        let header = [by.uppercased(), "REQUESTS", "PROMPT", "COMPLETION", "TOTAL", "COST"]
+        let header = [by.uppercased(), "REQUESTS", "PROMPT", "CACHE_READ", "CACHE_WRITE", "HIT", "COMPLETION", "REASONING",
+                      "TOTAL", "COST"]
         var lines = [header]
         for row in report.rows {
-            lines.append([row.group, String(row.requests), String(row.promptTokens), String(row.completionTokens),
+            lines.append([row.group, String(row.requests), String(row.promptTokens), String(row.cacheReadTokens),
+                          String(row.cacheWriteTokens), row.cacheHitRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
+                          String(row.completionTokens), String(row.reasoningTokens),
                           String(row.totalTokens), String(format: "%.4f", Double(row.costMicros) / 1_000_000)])
         }
         let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }

@@ -36,6 +36,10 @@ public struct AuditBatch: Sendable {
             add(key, group + "|requests", 1)
             if prompt > 0 { add(key, group + "|prompt_tokens", prompt) }
             if completion > 0 { add(key, group + "|completion_tokens", completion) }
+            if let read = record.cacheReadTokens, read > 0 { add(key, group + "|cache_read_tokens", read) }
+            let writes = (record.cacheWriteTokens ?? 0) + (record.cacheWrite1hTokens ?? 0)
+            if writes > 0 { add(key, group + "|cache_write_tokens", writes) }
+            if let reasoning = record.reasoningTokens, reasoning > 0 { add(key, group + "|reasoning_tokens", reasoning) }
             if costMicros > 0 { add(key, group + "|cost_micros", costMicros) }
         }
         return record
@@ -66,12 +70,15 @@ public struct AuditBatch: Sendable {
         return (AuditScripts.appendBatch, [keys.auditStream, keys.auditHead, keys.auditWriters] + usageKeys, arguments)
     }
 
-    /// The usage groups a record counts in: its route, its key (or principal), its model and
+    /// The usage groups a record counts in: its route, its key (or principal), the pair of
+    /// both (`key-route`, for the prompt-cache hit ratio per key and route), its model and
     /// each of its tags.
     public static func usageGroups(of record: AuditRecord) -> [(dimension: String, group: String)] {
+        let key = record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"
         var groups: [(dimension: String, group: String)] = [
             ("route", record.route ?? "-"),
-            ("key", record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"),
+            ("key", key),
+            ("key-route", key + " " + (record.route ?? "-")),
             ("model", record.provider.map { p in record.providerModel.map { "\(p)/\($0)" } ?? p } ?? "-"),
         ]
         groups += record.tags.sorted { $0.key < $1.key }.map { ("tag:" + $0.key, $0.value) }

@@ -10,13 +10,18 @@
 ///  "tags":{"team":"support"},"status":200,"error_class":null,
 ///  "attempts":[{"endpoint":"primary","provider":"openai","status":200,"error":"ok","latency_ms":812,"probe":false}],
 ///  "latency_ms":815,"ttfb_ms":120,"upstream_ms":812,
-///  "prompt_tokens":12,"completion_tokens":40,"total_tokens":52,"usage_source":"provider",
+///  "prompt_tokens":12,"completion_tokens":40,"total_tokens":52,"cache_read_tokens":0,
+///  "cache_write_tokens":0,"cache_write_1h_tokens":0,"reasoning_tokens":0,"usage_source":"provider",
 ///  "cost":null,"stream":true,"stream_completed":true,"writer":"host:123:1795…","seq":17}
 /// ```
 /// - `status`: what the client got; `error_class`: the gateway's error code, or the
 ///   provider's status for a provider error (`"429"`), or `stream_cut` / `client_gone`.
 /// - `ttfb_ms`: time until the first byte went to the client; `upstream_ms`: time spent in
 ///   upstream calls, all attempts together.
+/// - `prompt_tokens` counts every input token; `cache_read_tokens`, `cache_write_tokens`
+///   (5-minute) and `cache_write_1h_tokens` are the parts of it the provider read from or
+///   wrote to its prompt cache, `reasoning_tokens` the part of `completion_tokens` spent
+///   reasoning (each `null` when there is no usage).
 /// - `usage_source`: `provider` (reported by the provider), `estimated` (the provider said
 ///   nothing; from the text sizes), `partial` (a cut stream: what arrived), `none` (no call).
 public struct AuditRecord: Sendable, Equatable {
@@ -61,6 +66,12 @@ public struct AuditRecord: Sendable, Equatable {
     public var upstreamMs: Int
     public var promptTokens: Int?
     public var completionTokens: Int?
+    /// Parts of `promptTokens` read from / written to the prompt cache, and of
+    /// `completionTokens` spent reasoning.
+    public var cacheReadTokens: Int?
+    public var cacheWriteTokens: Int?
+    public var cacheWrite1hTokens: Int?
+    public var reasoningTokens: Int?
     public var usageSource: UsageSource
     public var cost: Double?
     public var stream: Bool
@@ -178,6 +189,10 @@ public struct AuditRecord: Sendable, Equatable {
         int("prompt_tokens", promptTokens)
         int("completion_tokens", completionTokens)
         int("total_tokens", totalTokens)
+        int("cache_read_tokens", cacheReadTokens)
+        int("cache_write_tokens", cacheWriteTokens)
+        int("cache_write_1h_tokens", cacheWrite1hTokens)
+        int("reasoning_tokens", reasoningTokens)
         string("usage_source", usageSource.rawValue)
         key("cost")
         out.append(cost.map { String($0) } ?? "null")

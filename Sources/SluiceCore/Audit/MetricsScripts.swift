@@ -51,6 +51,18 @@ public enum MetricsScripts {
         if let completion = record.completionTokens, completion > 0 {
             out.append(("sluice_tokens_total{route=\(route),kind=\"completion\"}", String(completion)))
         }
+        for (kind, tokens) in [("cache_read", record.cacheReadTokens), ("cache_write", record.cacheWriteTokens),
+                               ("cache_write_1h", record.cacheWrite1hTokens), ("reasoning", record.reasoningTokens)] {
+            if let tokens, tokens > 0 { out.append(("sluice_tokens_total{route=\(route),kind=\"\(kind)\"}", String(tokens))) }
+        }
+        // Per key and route: the prompt cache's share of the prompt (`/metrics` adds the ratio).
+        if let prompt = record.promptTokens, prompt > 0 {
+            let key = label(record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-")
+            out.append(("sluice_prompt_cache_tokens_total{route=\(route),key=\(key),kind=\"prompt\"}", String(prompt)))
+            if let read = record.cacheReadTokens, read > 0 {
+                out.append(("sluice_prompt_cache_tokens_total{route=\(route),key=\(key),kind=\"cache_read\"}", String(read)))
+            }
+        }
         if let cost = record.cost, cost > 0 { out.append(("sluice_cost_total{route=\(route)}", String(cost))) }
         if record.attempts.count > 1 { out.append(("sluice_fallbacks_total{route=\(route)}", "1")) }
         for attempt in record.attempts {

@@ -83,6 +83,12 @@ final class CallRecord {
                            completionTokens: usage?.completion, usageSource: usageSource,
                            cost: costNanos.map { Double($0) / 1e9 }, stream: stream,
                            streamCompleted: streamCompleted)
+        if let usage {
+            record.cacheReadTokens = usage.cached
+            record.cacheWriteTokens = usage.cacheWrite
+            record.cacheWrite1hTokens = usage.cacheWrite1h
+            record.reasoningTokens = usage.reasoning
+        }
         if let redactor {
             let known = secrets + (credential.map { [$0] } ?? [])
             record.requestBody = redactor.redact(requestBody, secrets: known)

@@ -10,7 +10,15 @@ public struct UsageReport: Sendable {
         public var promptTokens: Int
         public var completionTokens: Int
         public var costMicros: Int
+        /// Prompt tokens read from / written to the provider's prompt cache; output tokens
+        /// spent reasoning.
+        public var cacheReadTokens = 0
+        public var cacheWriteTokens = 0
+        public var reasoningTokens = 0
         public var totalTokens: Int { promptTokens + completionTokens }
+        /// Prompt tokens served from the cache ÷ prompt tokens: when a client's caching
+        /// collapses (its prompt prefix changes every call), this falls towards 0.
+        public var cacheHitRatio: Double? { promptTokens > 0 ? Double(cacheReadTokens) / Double(promptTokens) : nil }
     }
 
     public var dimension: String
@@ -38,6 +46,9 @@ public struct UsageReport: Sendable {
                 case "prompt_tokens": row.promptTokens += number
                 case "completion_tokens": row.completionTokens += number
                 case "cost_micros": row.costMicros += number
+                case "cache_read_tokens": row.cacheReadTokens += number
+                case "cache_write_tokens": row.cacheWriteTokens += number
+                case "reasoning_tokens": row.reasoningTokens += number
                 default: break
                 }
                 totals[group] = row

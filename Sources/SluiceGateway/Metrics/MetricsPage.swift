@@ -12,6 +12,7 @@ enum MetricsPage {
                                          idempotent: true)
         var out = ""
         counters(replies[0].fieldMap, into: &out)
+        cacheHitRatios(replies[0].fieldMap, into: &out)
 
         guard case .array(let time) = replies[2], let seconds = time.first?.integer else {
             throw RedisError(.server, "unexpected reply to TIME")
@@ -70,7 +71,9 @@ enum MetricsPage {
             "sluice_requests_total": ("counter", "Calls answered, by route, endpoint and status."),
             "sluice_request_duration_seconds": ("histogram", "Time from the request to the end of the answer."),
             "sluice_time_to_first_byte_seconds": ("histogram", "Time until a stream's first event reached the client."),
-            "sluice_tokens_total": ("counter", "Tokens by route and kind (prompt, completion)."),
+            "sluice_tokens_total": ("counter",
+                                    "Tokens by route and kind (prompt, completion; cache_read, cache_write, cache_write_1h are parts of prompt, reasoning of completion)."),
+            "sluice_prompt_cache_tokens_total": ("counter", "Prompt tokens and the part read from the prompt cache, by route and key."),
             "sluice_cost_total": ("counter", "Cost of calls by route."),
             "sluice_fallbacks_total": ("counter", "Calls that needed more than one attempt."),
             "sluice_upstream_attempts_total": ("counter", "Upstream calls by endpoint and result."),
@@ -123,6 +126,25 @@ enum MetricsPage {
                 out += "\(family)_sum{\(route)} \(format(sums[route] ?? 0))\n"
                 out += "\(family)_count{\(route)} \(format(counts[route] ?? running))\n"
             }
+        }
+    }
+
+    /// `sluice_prompt_cache_hit_ratio{route,key}`: cached ÷ prompt tokens since the counters
+    /// started (`rate()` of the two counters gives it over any window).
+    private static func cacheHitRatios(_ fields: [String: String], into out: inout String) {
+        let prefix = "sluice_prompt_cache_tokens_total{"
+        var prompt: [String: Double] = [:]
+        var read: [String: Double] = [:]
+        for (series, value) in fields where series.hasPrefix(prefix) {
+            guard let number = Double(value), let kind = series.range(of: ",kind=\"") else { continue }
+            let labels = String(series[series.index(series.startIndex, offsetBy: prefix.count)..<kind.lowerBound])
+            if series.hasSuffix("kind=\"prompt\"}") { prompt[labels, default: 0] += number } else { read[labels, default: 0] += number }
+        }
+        guard !prompt.isEmpty else { return }
+        out += "# HELP sluice_prompt_cache_hit_ratio Prompt tokens served from the provider's prompt cache ÷ prompt tokens, by route and key.\n"
+        out += "# TYPE sluice_prompt_cache_hit_ratio gauge\n"
+        for (labels, total) in prompt.sorted(by: { $0.key < $1.key }) where total > 0 {
+            out += "sluice_prompt_cache_hit_ratio{\(labels)} \(String(format: "%.4f", (read[labels] ?? 0) / total))\n"
         }
     }
 

@@ -76,6 +76,8 @@ struct BedrockUsage {
     var completion: Int
     var cached: Int?
     var cacheWrite: Int?
+    /// The part of `cacheWrite` with the 1-hour lifetime (`cacheDetails`, by ttl).
+    var cacheWrite1h = 0
 
     init?(_ usage: [String: Any]) {
         guard let input = (usage["inputTokens"] as? NSNumber)?.intValue,
@@ -88,10 +90,15 @@ struct BedrockUsage {
         completion = output
         cached = cacheRead
         self.cacheWrite = cacheWrite
+        for detail in usage["cacheDetails"] as? [[String: Any]] ?? [] where detail["ttl"] as? String == "1h" {
+            cacheWrite1h += (detail["inputTokens"] as? NSNumber)?.intValue ?? 0
+        }
+        cacheWrite1h = min(cacheWrite1h, cacheWrite ?? 0)
     }
 
     var tokenUsage: TokenUsage {
-        TokenUsage(prompt: prompt, completion: completion, cached: cached ?? 0, cacheWrite: cacheWrite ?? 0)
+        TokenUsage(prompt: prompt, completion: completion, cached: cached ?? 0, cacheWrite: (cacheWrite ?? 0) - cacheWrite1h,
+                   cacheWrite1h: cacheWrite1h)
     }
 
     /// OpenAI's `usage` object.
@@ -101,6 +108,8 @@ struct BedrockUsage {
             out["prompt_tokens_details"] = ["cached_tokens": cached ?? 0]
             out["cache_read_input_tokens"] = cached ?? 0
             out["cache_creation_input_tokens"] = cacheWrite ?? 0
+            out["cache_creation"] = ["ephemeral_5m_input_tokens": (cacheWrite ?? 0) - cacheWrite1h,
+                                     "ephemeral_1h_input_tokens": cacheWrite1h]
         }
         return out
     }
