@@ -60,7 +60,8 @@ final class AuditRecordTests: XCTestCase {
             + #""status":429,"error_class":"429","attempts":[{"endpoint":"primary","provider":"openai","status":429,"#
             + #""error":"429","latency_ms":5,"probe":true},{"endpoint":"backup","provider":"openai","status":0,"#
             + #""error":"connect","latency_ms":1,"probe":false}],"latency_ms":7,"ttfb_ms":null,"upstream_ms":6,"#
-            + #""prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"usage_source":"none","cost":0.5,"#
+            + #""prompt_tokens":null,"completion_tokens":null,"total_tokens":null,"cache_read_tokens":null,"#
+            + #""cache_write_tokens":null,"cache_write_1h_tokens":null,"reasoning_tokens":null,"usage_source":"none","cost":0.5,"#
             + #""stream":false,"stream_completed":null,"writer":"h:1:2","seq":9,"request_body":"{\"q\":1}","#
             + #""response_body":null}"#)
     }

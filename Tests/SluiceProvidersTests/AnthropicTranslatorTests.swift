@@ -183,7 +183,8 @@ final class AnthropicTranslatorTests: XCTestCase {
         let request = try APIRequest(operation: .chatCompletions, body: Array(#"{"model":"claude-chat","messages":[]}"#.utf8))
         let body = try XCTUnwrap(translator.clientBody(for: request, status: 200,
                                                        body: fixture("anthropic/usage_cache/upstream_response.json")))
-        XCTAssertEqual(TokenUsage.openAI(in: body), TokenUsage(prompt: 21 + 188_086 + 1000, completion: 393, cached: 1000))
+        XCTAssertEqual(TokenUsage.openAI(in: body), TokenUsage(prompt: 21 + 188_086 + 1000, completion: 393, cached: 1000,
+                                                                  cacheWrite: 188_086))
     }
 
     func testRefusalAndOddResponses() throws {

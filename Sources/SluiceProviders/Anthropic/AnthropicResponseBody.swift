@@ -108,20 +108,19 @@ struct AnthropicUsage: Equatable {
     }
 
     /// `{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"}`,
-    /// and the cache writes when there were any.
+    /// and the cache writes (`cache_creation_input_tokens`, `cache_creation`) when there were any.
     var openAIObject: JSONObject {
         var usage = JSONObject([("prompt_tokens", .int(promptTokens)), ("completion_tokens", .int(output)),
                                 ("total_tokens", .int(promptTokens + output))])
         if reportsCache {
             usage["prompt_tokens_details"] = .object(JSONObject([("cached_tokens", .int(cacheRead))]))
-            usage["cache_read_input_tokens"] = .int(cacheRead)
+        }
+        if cacheCreation > 0 {
             usage["cache_creation_input_tokens"] = .int(cacheCreation)
-            if cacheCreation5m != nil || cacheCreation1h != nil {
-                let write1h = min(cacheCreation1h ?? 0, cacheCreation)
-                usage["cache_creation"] = .object(JSONObject([
-                    ("ephemeral_5m_input_tokens", .int(cacheCreation - write1h)), ("ephemeral_1h_input_tokens", .int(write1h)),
-                ]))
-            }
+            let write1h = min(cacheCreation1h ?? 0, cacheCreation)
+            usage["cache_creation"] = .object(JSONObject([
+                ("ephemeral_5m_input_tokens", .int(cacheCreation - write1h)), ("ephemeral_1h_input_tokens", .int(write1h)),
+            ]))
         }
         return usage
     }

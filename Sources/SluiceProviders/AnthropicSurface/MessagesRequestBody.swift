@@ -23,14 +23,14 @@ public enum MessagesTarget: Sendable {
 /// `cache_control` markers have no counterpart (OpenAI caches prompt prefixes by itself).
 enum MessagesRequestBody {
     /// Fields no route but a native Anthropic one can honour.
-    static let anthropicOnly = ["container", "mcp_servers", "context_management", "inference_geo"]
-    /// Every top-level field this translation knows.
-    static let known: Set<String> = [
-        "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k",
-        "tools", "tool_choice", "metadata", "thinking", "service_tier", "output_format", "output_config",
-    ]
+    static let anthropicOnly = Set(MessagesContract.rows.filter {
+        if case .refused = $0.openAI, case .refused = $0.bedrock { return true } else { return false }
+    }.map(\.field))
+    /// Every top-level field this translation can translate (the contract's other rows).
+    static let known = Set(MessagesContract.rows.filter { $0.sample != nil }.map(\.field)).subtracting(anthropicOnly)
 
-    static func make(from body: [UInt8], for target: MessagesTarget = .openAI) throws(GatewayError) -> [UInt8] {
+    /// `counting`: the body is a `count_tokens` request, which has no `max_tokens`.
+    static func make(from body: [UInt8], for target: MessagesTarget = .openAI, counting: Bool = false) throws(GatewayError) -> [UInt8] {
         guard let request = JSONValue.parseObject(body) else {
             throw GatewayError(.invalidJSON, "The request body is not a valid JSON object.")
         }
@@ -42,7 +42,10 @@ enum MessagesRequestBody {
         guard case .string(let model)? = request["model"], !model.isEmpty else {
             throw GatewayError.invalidRequest("model: Field required", param: "model")
         }
-        let isCount = request["max_tokens"] == nil
+        let isCount = counting && request["max_tokens"] == nil
+        if !isCount, request["max_tokens"] == nil || request["max_tokens"]?.isNull == true {
+            throw GatewayError.invalidRequest("max_tokens: Field required", param: "max_tokens")
+        }
         var tokens = 0
         if let maxTokens = request["max_tokens"], !maxTokens.isNull {
             guard let value = maxTokens.intValue, value >= 1 else {

@@ -101,13 +101,13 @@ struct MessagesUsage {
     var anthropicObject: JSONObject {
         let write = cacheCreation ?? 0
         var object = JSONObject([("input_tokens", .int(max(0, prompt - (cached ?? 0) - write)))])
-        if cached != nil || cacheCreation != nil {
+        if cacheCreation != nil {
             object["cache_creation_input_tokens"] = .int(write)
-            object["cache_read_input_tokens"] = .int(cached ?? 0)
             let write1h = min(cacheCreation1h ?? 0, write)
             object["cache_creation"] = .object(JSONObject([("ephemeral_5m_input_tokens", .int(write - write1h)),
                                                            ("ephemeral_1h_input_tokens", .int(write1h))]))
         }
+        if let cached { object["cache_read_input_tokens"] = .int(cached) }
         object["output_tokens"] = .int(completion)
         return object
     }

@@ -104,10 +104,9 @@ struct BedrockUsage {
     /// OpenAI's `usage` object.
     var openAI: [String: Any] {
         var out: [String: Any] = ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]
-        if cached != nil || cacheWrite != nil {
-            out["prompt_tokens_details"] = ["cached_tokens": cached ?? 0]
-            out["cache_read_input_tokens"] = cached ?? 0
-            out["cache_creation_input_tokens"] = cacheWrite ?? 0
+        if let cached { out["prompt_tokens_details"] = ["cached_tokens": cached] }
+        if let cacheWrite, cacheWrite > 0 {
+            out["cache_creation_input_tokens"] = cacheWrite
             out["cache_creation"] = ["ephemeral_5m_input_tokens": (cacheWrite ?? 0) - cacheWrite1h,
                                      "ephemeral_1h_input_tokens": cacheWrite1h]
         }

@@ -9,7 +9,7 @@ import SluiceCore
 enum BedrockCountTokens {
     static func body(forMessages request: APIRequest) throws(GatewayError) -> [UInt8] {
         let chat = try APIRequest(operation: .chatCompletions,
-                                  body: MessagesRequestBody.make(from: request.body, for: .anthropicFeatures))
+                                  body: MessagesRequestBody.make(from: request.body, for: .anthropicFeatures, counting: true))
         let converse = try BedrockConverseRequest.body(for: chat, params: [])
         guard var object = JSONOutput.object(converse) else {
             throw GatewayError(.internalError, "The Converse body could not be read back.")
