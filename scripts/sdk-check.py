@@ -13,7 +13,10 @@ provider kind (`chat-anthropic`, `chat-bedrock`, `chat-azure`, `chat-databricks`
 `sluice mock-provider` in each provider's own wire format, whose answers are
 deterministic ("Echo: " + the prompt). Every chat route must give the OpenAI SDK
 identical-looking answers (plain, streamed with exactly one usage chunk, tool calls,
-streamed tool calls), and the Anthropic SDK the same through /v1/messages. With --live (a gateway in
+streamed tool calls, structured outputs through `chat.completions.parse`), every answer
+and chunk must carry what OpenAI's OpenAPI document requires, and the Anthropic SDK the
+same through /v1/messages (prompt caching, extended thinking over a tool-use round
+trip, count_tokens). With --live (a gateway in
 front of real models) the checks that depend on the mock's exact text are
 relaxed to "non-empty".
 
@@ -34,12 +37,18 @@ try:
     from openai import OpenAI
 except ImportError:
     sys.exit("sdk-check: the openai package is missing (pip install openai)")
+import urllib.request
+
+import pydantic  # installed with openai
+
 try:
     import anthropic
 except ImportError:  # the Anthropic checks are skipped (and counted as failed) without it
     anthropic = None
 
 CHAT_ROUTES = ["chat", "chat-anthropic", "chat-bedrock", "chat-azure", "chat-databricks"]
+# Routes whose provider has explicit prompt caching and signs thinking blocks.
+CACHING_ROUTES = SIGNING_ROUTES = {"chat-anthropic", "chat-bedrock"}
 EMBEDDING_ROUTES = ["embeddings", "embeddings-azure", "embeddings-databricks", "embeddings-bedrock"]
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city",
@@ -239,6 +248,45 @@ def main() -> int:
                "different inputs gave the same vector")
         return f"{len(by_default.data[0].embedding)} dimensions, base64 == float"
 
+    def parse_structured(route):
+        class City(pydantic.BaseModel):
+            city: str
+            population: int
+        r = client.chat.completions.parse(model=route, response_format=City,
+                                          messages=[{"role": "user", "content": "The biggest city in France, as json"}])
+        parsed = r.choices[0].message.parsed
+        expect(isinstance(parsed, City), f"parsed {parsed!r}")
+        expect(r.choices[0].finish_reason == "stop", f"finish_reason {r.choices[0].finish_reason!r}")
+        return f"{parsed!r}"
+
+    def schema(route):
+        """Every answer and chunk against OpenAI's OpenAPI document (openai/openai-openapi):
+        CreateChatCompletionResponse and CreateChatCompletionStreamResponse."""
+        def post(body):
+            request = urllib.request.Request(args.base_url + "/chat/completions", data=json.dumps(body).encode(),
+                                             headers={"Authorization": f"Bearer {args.key}",
+                                                      "Content-Type": "application/json"})
+            return urllib.request.urlopen(request, timeout=60)
+        body = {"model": route, "messages": [{"role": "user", "content": PROMPT}]}
+        with post(body) as answer:
+            check_completion(json.loads(answer.read()))
+        chunks = 0
+        for include_usage in (False, True):
+            stream = dict(body, stream=True, stream_options={"include_usage": include_usage})
+            usage_chunks = 0
+            with post(stream) as response:
+                for raw_line in response:
+                    line = raw_line.decode().rstrip("\r\n")
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    check_chunk(chunk)
+                    chunks += 1
+                    usage_chunks += chunk.get("usage") is not None
+            expect(usage_chunks == (1 if include_usage else 0),
+                   f"{usage_chunks} usage chunks with include_usage={include_usage}")
+        return f"1 answer, {chunks} chunks valid"
+
     def models():
         ids = {m.id for m in client.models.list()}
         missing = {"chat", "completions", "embeddings"} - ids
@@ -266,6 +314,8 @@ def main() -> int:
         checks.run(f"{route}: streamed without usage", lambda: chat_stream_without_usage(route))
         checks.run(f"{route}: tool call and tool result", lambda: tool_call(route))
         checks.run(f"{route}: streamed tool call", lambda: tool_call_stream(route))
+        checks.run(f"{route}: chat.completions.parse with a JSON schema", lambda: parse_structured(route))
+        checks.run(f"{route}: answers and chunks match OpenAI's schema", lambda: schema(route))
     if mock:
         checks.run("every provider kind gives the same answer", lambda: expect(
             len({answers[r][0] for r in CHAT_ROUTES if r in answers}) == 1 and len(answers) == len(CHAT_ROUTES),
@@ -282,6 +332,49 @@ def main() -> int:
 
     print(f"{checks.passed} passed, {checks.failed} failed")
     return 1 if checks.failed else 0
+
+
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+def require(obj: dict, fields, where: str) -> None:
+    missing = [f for f in fields if f not in obj]
+    expect(not missing, f"{where}: missing required {missing} in {json.dumps(obj)[:300]}")
+
+
+def check_common(obj: dict, kind: str) -> None:
+    require(obj, ["id", "choices", "created", "model", "object"], kind)
+    expect(obj["object"] == kind, f"object {obj['object']!r}, expected {kind!r}")
+    expect(isinstance(obj["id"], str) and obj["id"], f"{kind}: id {obj['id']!r}")
+    expect(isinstance(obj["created"], int), f"{kind}: created {obj['created']!r}")
+    expect(isinstance(obj["model"], str) and obj["model"], f"{kind}: model {obj['model']!r}")
+    usage = obj.get("usage")
+    if usage is not None:
+        require(usage, ["prompt_tokens", "completion_tokens", "total_tokens"], f"{kind}.usage")
+
+
+def check_completion(obj: dict) -> None:
+    """CreateChatCompletionResponse: choices[] need finish_reason, index, message, logprobs;
+    the message needs role, content and refusal (content and refusal nullable)."""
+    check_common(obj, "chat.completion")
+    expect(len(obj["choices"]) >= 1, "no choices")
+    for choice in obj["choices"]:
+        require(choice, ["finish_reason", "index", "message", "logprobs"], "choices[]")
+        expect(choice["finish_reason"] in FINISH_REASONS, f"finish_reason {choice['finish_reason']!r}")
+        require(choice["message"], ["role", "content", "refusal"], "choices[].message")
+        expect(choice["message"]["role"] == "assistant", f"role {choice['message']['role']!r}")
+
+
+def check_chunk(obj: dict) -> None:
+    """CreateChatCompletionStreamResponse: choices[] need delta, finish_reason and index; a
+    chunk without choices is the usage chunk."""
+    check_common(obj, "chat.completion.chunk")
+    if not obj["choices"]:
+        expect(obj.get("usage") is not None, f"a chunk with no choices and no usage: {json.dumps(obj)[:300]}")
+    for choice in obj["choices"]:
+        require(choice, ["delta", "finish_reason", "index"], "chunk.choices[]")
+        expect(choice["finish_reason"] in FINISH_REASONS | {None}, f"finish_reason {choice['finish_reason']!r}")
+        expect(obj.get("usage") is None, "usage on a chunk with choices")
 
 
 def anthropic_checks(checks: Checks, args, mock: bool) -> None:
@@ -338,10 +431,53 @@ def anthropic_checks(checks: Checks, args, mock: bool) -> None:
             return f"NotFoundError, status {error.status_code}"
         raise AssertionError("expected NotFoundError")
 
+    system = [{"type": "text", "text": "You are a careful assistant for the sluice gateway checks. " * 8,
+               "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+
+    def prompt_cache(route):
+        def call():
+            return client.messages.create(model=route, max_tokens=256, system=system, messages=[
+                {"role": "user", "content": [{"type": "text", "text": PROMPT, "cache_control": {"type": "ephemeral"}}]}])
+        first, second = call(), call()
+        written = first.usage.cache_creation_input_tokens or 0
+        read = second.usage.cache_read_input_tokens or 0
+        if route in CACHING_ROUTES and mock:
+            expect(written > 0, f"first call wrote no cache: {first.usage}")
+            expect(read > 0, f"second call read no cache: {second.usage}")
+        return f"written {written}, read {read}"
+
+    def thinking_round_trip(route):
+        thinking = {"type": "enabled", "budget_tokens": 1024}
+        question = {"role": "user", "content": "What is the weather in Paris?"}
+        m = client.messages.create(model=route, max_tokens=2048, thinking=thinking, tools=[tool], messages=[question])
+        blocks = [b for b in m.content if b.type in ("thinking", "redacted_thinking")]
+        uses = [b for b in m.content if b.type == "tool_use"]
+        expect(len(uses) == 1, f"{len(uses)} tool uses")
+        if route in SIGNING_ROUTES:
+            # OpenAI-family models reason (reasoning_effort) without showing it in chat completions.
+            expect(blocks, f"no thinking block in {[b.type for b in m.content]}")
+            expect(all(getattr(b, "signature", "x") for b in blocks), "a thinking block without its signature")
+        follow = client.messages.create(model=route, max_tokens=2048, thinking=thinking, tools=[tool], messages=[
+            question,
+            {"role": "assistant", "content": [b.model_dump() for b in m.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny, 21 C"}]},
+        ])
+        expect(any(b.type == "text" for b in follow.content), "no text after the tool result")
+        return f"{len(blocks)} thinking block(s) went back signed"
+
+    def count_tokens(route):
+        counted = client.messages.count_tokens(model=route, system="Answer briefly.",
+                                               messages=[{"role": "user", "content": PROMPT}])
+        expect(counted.input_tokens > 0, f"input_tokens {counted.input_tokens}")
+        return f"{counted.input_tokens} tokens"
+
     for route in CHAT_ROUTES:
         checks.run(f"anthropic SDK, {route}: message", lambda: message(route))
         checks.run(f"anthropic SDK, {route}: stream", lambda: stream(route))
         checks.run(f"anthropic SDK, {route}: tool use", lambda: tool_use(route))
+        checks.run(f"anthropic SDK, {route}: cache_control", lambda: prompt_cache(route))
+        checks.run(f"anthropic SDK, {route}: extended thinking over a tool round trip", lambda: thinking_round_trip(route))
+        checks.run(f"anthropic SDK, {route}: count_tokens", lambda: count_tokens(route))
     checks.run("anthropic SDK: unknown model -> NotFoundError", errors)
 
 
