@@ -322,4 +322,44 @@ final class AnthropicNativeTests: SharedStackTestCase {
             }
         }
     }
+
+    func testPromptCacheHitRatioPerKeyAndRouteInUsageAndMetrics() throws {
+        let stack = try gateway()
+        let own = try stack.createKey(name: "cache-ratio")
+        let headers = [("x-api-key", own), ("anthropic-version", "2023-06-01")]
+        try stack.resetMock()
+        for _ in 0..<3 {
+            let response = stack.client.send(.post, "/v1/messages", headers: headers, body: Self.claudeCodeBody)
+            XCTAssertEqual(response.status, 200, response.text)
+            _ = try record(of: response)
+        }
+        let keyId = try XCTUnwrap(try record(of: stack.client.send(.post, "/v1/messages", headers: headers,
+                                                                    body: Self.claudeCodeBody))["key_id"] as? String)
+        var row: [String: Any] = [:]
+        try waitUntil("the key's usage row", timeout: .seconds(5)) {
+            let out = (try? stack.sluice(["usage", "--config", stack.configPath, "--by", "key-route", "--since", "1d", "--json"]))?.output ?? ""
+            for line in out.split(separator: "\n") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      object["key-route"] as? String == keyId + " claude", object["requests"] as? Int == 4 else { continue }
+                row = object
+                return true
+            }
+            return false
+        }
+        let prompt = try XCTUnwrap(row["prompt_tokens"] as? Int)
+        let read = try XCTUnwrap(row["cache_read_tokens"] as? Int)
+        XCTAssertGreaterThan(read, 0)
+        XCTAssertGreaterThan(row["cache_write_tokens"] as? Int ?? 0, 0)
+        XCTAssertEqual(try XCTUnwrap(row["cache_hit_ratio"] as? Double), Double(read) / Double(prompt), accuracy: 0.0001)
+        let table = try stack.sluice(["usage", "--config", stack.configPath, "--by", "key-route", "--since", "1d"]).output
+        XCTAssertTrue(table.contains("HIT"), table)
+
+        var metrics = ""
+        try waitUntil("the hit ratio in /metrics", timeout: .seconds(5)) {
+            metrics = stack.client.send(.get, "/metrics").text
+            return metrics.contains("sluice_prompt_cache_hit_ratio{route=\"claude\",key=\"\(keyId)\"}")
+        }
+        XCTAssertTrue(metrics.contains("sluice_tokens_total{route=\"claude\",kind=\"cache_read\"}"), metrics)
+        XCTAssertTrue(metrics.contains("sluice_tokens_total{route=\"claude\",kind=\"cache_write_1h\"}"), metrics)
+    }
 }
