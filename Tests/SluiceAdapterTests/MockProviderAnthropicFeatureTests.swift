@@ -60,7 +60,7 @@ final class MockProviderAnthropicFeatureTests: XCTestCase {
             "model": "c", "max_tokens": 4096, "stream": true, "thinking": thinkingOn,
             "messages": [["role": "user", "content": "hi there"]],
         ])
-        let events = try anthropicEvents(response.text)
+        let events = try namedEvents(response.text)
         let starts = events.filter { $0.name == "content_block_start" }
         XCTAssertEqual(starts.compactMap { $0.data["index"] as? Int }, [0, 1])
         XCTAssertEqual(starts[0].data["content_block"] as? NSDictionary,
@@ -185,7 +185,7 @@ final class MockProviderAnthropicFeatureTests: XCTestCase {
         var streamed = body
         streamed["stream"] = true
         let streamedResponse = try await messages(mock, streamed)
-        let events = try anthropicEvents(streamedResponse.text)
+        let events = try namedEvents(streamedResponse.text)
         let start = try XCTUnwrap((events.first?.data["message"] as? [String: Any])?["usage"] as? [String: Any])
         XCTAssertEqual(start["cache_read_input_tokens"] as? Int, total - 2)
         let delta = try XCTUnwrap(events.first { $0.name == "message_delta" }?.data["usage"] as? [String: Any])
@@ -342,18 +342,3 @@ private func usageOf(_ response: MockResponse) throws -> [String: Any] {
     try XCTUnwrap(response.object()["usage"] as? [String: Any])
 }
 
-/// The events of an Anthropic stream: each `event:` name with its `data:` as an object.
-private func anthropicEvents(_ text: String) throws -> [(name: String, data: [String: Any])] {
-    var events: [(name: String, data: [String: Any])] = []
-    var name: String?
-    for scalars in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {
-        let line = String(String.UnicodeScalarView(scalars))
-        if line.hasPrefix("event: ") {
-            name = String(line.dropFirst(7))
-        } else if line.hasPrefix("data: ") {
-            events.append((try XCTUnwrap(name), try jsonObject(String(line.dropFirst(6)))))
-            name = nil
-        }
-    }
-    return events
-}

@@ -380,7 +380,7 @@ final class MockProviderAnthropicTests: XCTestCase {
 }
 
 /// The events of an Anthropic stream: each `event:` name with its `data:` as an object.
-private func namedEvents(_ text: String) throws -> [(name: String, data: [String: Any])] {
+func namedEvents(_ text: String) throws -> [(name: String, data: [String: Any])] {
     var events: [(name: String, data: [String: Any])] = []
     var name: String?
     for scalars in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {

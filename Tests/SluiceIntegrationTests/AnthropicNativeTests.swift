@@ -14,22 +14,12 @@ final class AnthropicNativeTests: SharedStackTestCase {
 
     override class var stackConfig: ((GatewayStack) -> String)? {
         { stack in
-            let mock = "http://127.0.0.1:\(stack.mockPort)"
-            return """
+            """
             server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4, drain_timeout: 5s }
             redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
             audit: { spool_dir: "\(stack.directory.path)/spool" }
             providers:
-              anthropic: { kind: anthropic, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              openai: { kind: openai, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              azure: { kind: azure_openai, base_url: "\(mock)", api_version: "2024-10-21", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              databricks: { kind: databricks, base_url: "\(mock)", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              bedrock:
-                kind: bedrock
-                region: us-east-1
-                base_url: "\(mock)"
-                access_key_id: "\(GatewayStack.awsAccessKeyId)"
-                secret_access_key: "${env:SLUICE_TEST_MOCK_KEY}"
+            \(stack.mockProviders)
             routes:
               claude: { type: chat, endpoints: [ { provider: anthropic, model: claude-sonnet-4-5-20250929 } ] }
               claude-bedrock: { type: chat, endpoints: [ { provider: bedrock, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0" } ] }
@@ -90,16 +80,6 @@ final class AnthropicNativeTests: SharedStackTestCase {
         return try XCTUnwrap(found)
     }
 
-    /// The named events of a stream: (event name, JSON object).
-    private func namedEvents(_ response: TestResponse) -> [(name: String, data: [String: Any])] {
-        response.text.components(separatedBy: "\n\n").compactMap { block in
-            let lines = block.components(separatedBy: "\n")
-            guard let name = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7),
-                  let data = lines.first(where: { $0.hasPrefix("data: ") })?.dropFirst(6),
-                  let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else { return nil }
-            return (String(name), object)
-        }
-    }
 
     /// A Claude Code-style request: cache breakpoints (1h and 5m) on tools, system and the
     /// last user block, extended thinking, and fields newer than the gateway.
@@ -176,7 +156,7 @@ final class AnthropicNativeTests: SharedStackTestCase {
         let response = try messages(#"{"model":"claude","max_tokens":4096,"stream":true,"thinking":{"type":"enabled","budget_tokens":1024},"#
                                     + #""messages":[{"role":"user","content":"stream with thinking please"}]}"#)
         XCTAssertEqual(response.status, 200, response.text)
-        let events = namedEvents(response)
+        let events = response.namedEvents
         XCTAssertEqual(events.first?.name, "message_start")
         XCTAssertEqual(events.last?.name, "message_stop")
         let deltas = events.filter { $0.name == "content_block_delta" }.compactMap { ($0.data["delta"] as? [String: Any])?["type"] as? String }

@@ -22,16 +22,6 @@ final class MessagesSurfaceTests: SharedStackTestCase {
                                   headers: [("x-api-key", key), ("anthropic-version", "2023-06-01")], body: body)
     }
 
-    /// The (event name, JSON object) pairs of a named-event stream.
-    private func namedEvents(_ response: TestResponse) -> [(name: String, data: [String: Any])] {
-        response.text.components(separatedBy: "\n\n").compactMap { block in
-            let lines = block.components(separatedBy: "\n")
-            guard let name = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7),
-                  let data = lines.first(where: { $0.hasPrefix("data: ") })?.dropFirst(6),
-                  let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else { return nil }
-            return (String(name), object)
-        }
-    }
 
     func testMessageFromAnOpenAIRoute() throws {
         let response = try messages(#"{"model":"chat","max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"hello there"}]}"#)
@@ -53,7 +43,7 @@ final class MessagesSurfaceTests: SharedStackTestCase {
         let response = try messages(#"{"model":"chat","max_tokens":64,"stream":true,"messages":[{"role":"user","content":"stream these words"}]}"#)
         XCTAssertEqual(response.status, 200, response.text)
         XCTAssertTrue(response.header("content-type")?.hasPrefix("text/event-stream") ?? false)
-        let events = namedEvents(response)
+        let events = response.namedEvents
         let names = events.map(\.name)
         XCTAssertEqual(names.first, "message_start")
         XCTAssertEqual(names.last, "message_stop")

@@ -12,7 +12,6 @@ final class ProviderKindsTests: SharedStackTestCase {
 
     override class var stackConfig: ((GatewayStack) -> String)? {
         { stack in
-            let mock = "http://127.0.0.1:\(stack.mockPort)"
             func routes(_ kind: String, provider: String, model: String) -> String {
                 """
                   chat-\(kind): { type: chat, endpoints: [ { provider: \(provider), model: "\(model)" } ] }
@@ -25,16 +24,7 @@ final class ProviderKindsTests: SharedStackTestCase {
             redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
             audit: { spool_dir: "\(stack.directory.path)/spool" }
             providers:
-              openai: { kind: openai, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              anthropic: { kind: anthropic, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              azure: { kind: azure_openai, base_url: "\(mock)", api_version: "2024-10-21", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              databricks: { kind: databricks, base_url: "\(mock)", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              bedrock:
-                kind: bedrock
-                region: us-east-1
-                base_url: "\(mock)"
-                access_key_id: "\(GatewayStack.awsAccessKeyId)"
-                secret_access_key: "${env:SLUICE_TEST_MOCK_KEY}"
+            \(stack.mockProviders)
             routes:
             \(routes("openai", provider: "openai", model: "gpt-4o"))
             \(routes("anthropic", provider: "anthropic", model: "claude-sonnet-4-20250514"))

@@ -95,6 +95,24 @@ final class GatewayStack {
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The `providers:` entries of every kind the mock speaks (`openai`, `anthropic`,
+    /// `azure`, `databricks`, `bedrock`), indented for a `providers:` block.
+    var mockProviders: String {
+        let mock = "http://127.0.0.1:\(mockPort)"
+        return """
+          openai: { kind: openai, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          anthropic: { kind: anthropic, base_url: "\(mock)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          azure: { kind: azure_openai, base_url: "\(mock)", api_version: "2024-10-21", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          databricks: { kind: databricks, base_url: "\(mock)", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          bedrock:
+            kind: bedrock
+            region: us-east-1
+            base_url: "\(mock)"
+            access_key_id: "\(Self.awsAccessKeyId)"
+            secret_access_key: "${env:SLUICE_TEST_MOCK_KEY}"
+        """
+    }
+
     /// Runs a `sluice` subcommand against this stack's config.
     func sluice(_ arguments: [String]) throws -> (status: Int32, output: String) {
         try runCommand(binary, arguments, environment: ["SLUICE_TEST_MOCK_KEY": mockKey])

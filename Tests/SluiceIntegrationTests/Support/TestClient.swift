@@ -19,6 +19,16 @@ struct TestResponse {
     var events: [String] {
         text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }
     }
+    /// The (event name, JSON object) pairs of a named-event stream (Anthropic's).
+    var namedEvents: [(name: String, data: [String: Any])] {
+        text.components(separatedBy: "\n\n").compactMap { block in
+            let lines = block.components(separatedBy: "\n")
+            guard let name = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7),
+                  let data = lines.first(where: { $0.hasPrefix("data: ") })?.dropFirst(6),
+                  let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else { return nil }
+            return (String(name), object)
+        }
+    }
 }
 
 /// Drives the gateway over real HTTP (libcurl through Sluice's own adapter).
