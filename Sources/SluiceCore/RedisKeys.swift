@@ -49,6 +49,9 @@ public struct RedisKeys: Sendable {
     /// `reserved`, oldest bucket `o`).
     public func budget(_ name: String) -> String { "\(prefix):budget:\(name)" }
 
+    /// One Responses API response id's pin or kept conversation (`ResponsesState`).
+    public func response(_ id: String) -> String { "\(prefix):resp:\(id)" }
+
     /// Set of every budget counter that has seen spend, for `sluice usage budgets`.
     public var budgetIndex: String { "\(prefix):budgets" }
 }

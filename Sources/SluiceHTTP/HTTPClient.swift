@@ -58,12 +58,15 @@ public final class HTTPClient {
         try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1), "TCP_NODELAY")
         try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1), "TCP_KEEPALIVE")
         try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
+        // The handle is reused: a custom method of an earlier call must not carry over.
+        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, request.method == .delete ? "DELETE" : nil),
+                      "CUSTOMREQUEST")
         switch request.method {
         case .post:
             try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_POST, 1), "POST")
             try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafePointer(bitPattern: 1)), "POSTFIELDS")
             try curlCheck(sluice_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "POSTFIELDSIZE")
-        case .get:
+        case .get, .delete:
             try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_HTTPGET, 1), "HTTPGET")
         }
         try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.millis(request.limits.connect)), "CONNECTTIMEOUT")

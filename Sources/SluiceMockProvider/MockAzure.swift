@@ -22,12 +22,18 @@ enum MockAzure {
 
     /// Azure's rate-limit answer (the `status=429` fault), with `retry-after` and `retry-after-ms`.
     static func rateLimited(operation: MockOperation, apiVersion: String, retryAfter: String?) -> MockReply {
-        let seconds = retryAfter ?? "1"
         let name = switch operation {
         case .chat: "ChatCompletions_Create"
         case .completions: "Completions_Create"
         case .embeddings, .models: "Embeddings_Create"
         }
+        return rateLimited(operationName: name, apiVersion: apiVersion, retryAfter: retryAfter)
+    }
+
+    /// Azure's rate-limit answer for the operation Azure names `operationName`
+    /// (`Responses_Create` for the Responses API: the mock's name).
+    static func rateLimited(operationName name: String, apiVersion: String, retryAfter: String?) -> MockReply {
+        let seconds = retryAfter ?? "1"
         var reply = reply(429, code: "429", message: "Requests to the \(name) Operation under Azure OpenAI API "
             + "version \(apiVersion) have exceeded call rate limit of your current OpenAI S0 pricing tier. Please "
             + "retry after \(seconds) seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to "

@@ -48,4 +48,28 @@ extension Dictionary where Key == String, Value == Any {
         }
         return try options.optionalBool("include_usage") ?? false
     }
+
+    /// A string, or `nil` when absent or null; `param` names it in the error.
+    func optionalString(_ key: String, param: String? = nil) throws(MockAPIError) -> String? {
+        guard let value = self[key], !(value is NSNull) else { return nil }
+        guard let string = value as? String else { throw .invalidType(param ?? key, expected: "a string") }
+        return string
+    }
+
+    /// A boolean, or `nil` when absent or null; `param` names it in the error.
+    func optionalBool(_ key: String, param: String) throws(MockAPIError) -> Bool? {
+        guard let value = self[key], !(value is NSNull) else { return nil }
+        guard let bool = value as? Bool else { throw .invalidType(param, expected: "a boolean") }
+        return bool
+    }
+
+    /// A number in `range`, or `nil` when absent or null.
+    func optionalNumber(_ key: String, in range: ClosedRange<Double>) throws(MockAPIError) -> Double? {
+        guard let value = self[key], !(value is NSNull) else { return nil }
+        guard let number = value as? Double else { throw .invalidType(key, expected: "a number") }
+        guard range.contains(number) else {
+            throw .invalidValue(key, "expected a value between \(range.lowerBound) and \(range.upperBound), got \(number).")
+        }
+        return number
+    }
 }

@@ -35,6 +35,9 @@ import Foundation
 /// - `stream_error=N`: Anthropic streams (Bedrock: see below): after N content events (or after the
 ///   last one, if fewer) send `event: error` with an `overloaded_error` and end the
 ///   stream without `message_stop`, as Anthropic does when it fails mid-stream.
+///   OpenAI Responses API streams: after N deltas an `error` event
+///   (`{"type": "error", "code": "server_error", …}`) and no `response.completed`; the
+///   response is not stored (see `MockResponses+Stream.swift`).
 /// - `content_filter=1`: Azure OpenAI only: answer with Azure's 400 `content_filter`
 ///   error for the prompt.
 /// - `tools`, `exception`, `stream_exception`, `stream_error`, `bad_crc` on Bedrock paths:

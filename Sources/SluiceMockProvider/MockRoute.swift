@@ -13,6 +13,8 @@ enum MockOperation: Sendable, Equatable {
 /// Where a request goes, parsed from its method and path (query excluded):
 ///
 /// - `/v1/messages`, `/v1/messages/count_tokens` (also without `/v1`): Anthropic;
+/// - `/v1/responses…`, `/openai/v1/responses…`, `/openai/deployments/{deployment}/responses`:
+///   OpenAI's Responses API, for OpenAI or Azure OpenAI (see ``MockResponsesRoute``);
 /// - `/openai/deployments/{deployment}/chat/completions` (or `/completions`,
 ///   `/embeddings`): Azure OpenAI, the deployment percent-decoded;
 /// - `/serving-endpoints/{name}/invocations`: Databricks Model Serving;
@@ -28,12 +30,18 @@ enum MockRoute: Sendable, Equatable {
     case databricks(endpoint: String, valid: Bool)
     /// Bedrock Runtime (`/model/{modelId}/…`), served by ``MockBedrock``.
     case bedrock(modelID: String)
+    /// The Responses API, served by `MockRouter+Responses.swift`.
+    case responses(MockResponsesRoute)
 
     init(method: String, path: String) {
         let post = method == "POST"
         let apiPath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
         if apiPath == "/messages" || apiPath == "/messages/count_tokens" {
             self = .anthropic(countTokens: apiPath.hasSuffix("/count_tokens"), valid: post)
+            return
+        }
+        if let responses = MockResponsesRoute(method: method, path: path) {
+            self = .responses(responses)
             return
         }
 
@@ -70,18 +78,21 @@ enum MockRoute: Sendable, Equatable {
         case .azure: .azure
         case .databricks: .databricks
         case .bedrock: .bedrock
+        case .responses(let route): route.api
         }
     }
 
     /// The name `by_model` counts the request under: the Azure deployment or the
     /// Databricks endpoint as sent (fault suffix included), else the body's string
-    /// `model`, if any.
+    /// `model`, if any (a Responses API request in Azure's deployment form counts under
+    /// its deployment).
     func statsModel(body: Data) -> String? {
         switch self {
         case .azure(let deployment, _): return deployment
         case .databricks(let endpoint, _): return endpoint
         case .bedrock(let modelID): return modelID
-        case .openAI, .anthropic:
+        case .responses(let route) where route.deployment != nil: return route.deployment
+        case .openAI, .anthropic, .responses:
             guard !body.isEmpty,
                   let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else { return nil }
             return object["model"] as? String

@@ -7,13 +7,14 @@ import Synchronization
 ///
 /// Each wire format has its own front, which checks that API's credentials and headers
 /// and renders its errors: OpenAI here, Anthropic, Azure OpenAI and Databricks in
-/// `MockRouter+Anthropic.swift`, `MockRouter+Azure.swift`, `MockRouter+Databricks.swift`
+/// `MockRouter+Anthropic.swift`, `MockRouter+Azure.swift`, `MockRouter+Databricks.swift`,
+/// and OpenAI's Responses API (for OpenAI and Azure) in `MockRouter+Responses.swift`
 /// (see ``MockRoute``). Every reply carries `x-request-id: req_mock_<serial>`.
 ///
 /// Control endpoints, which never need the API key and are not counted in the stats:
 /// - `GET /_mock/stats`: the counters of ``MockStats``;
-/// - `POST /_mock/reset`: zeroes them, clears the runtime faults and the prompt cache
-///   (``MockPromptCache``), `{"reset": true}`;
+/// - `POST /_mock/reset`: zeroes them, clears the runtime faults, the prompt cache
+///   (``MockPromptCache``) and the stored responses (``MockResponseStore``), `{"reset": true}`;
 /// - `POST /_mock/faults` with `{"model": "gpt-x", "fault": "status=500"}`: installs a
 ///   fault for that model, `""` clears it, `{"ok": true}` (see ``MockRuntimeFaults``).
 final class MockRouter: Sendable {
@@ -24,6 +25,8 @@ final class MockRouter: Sendable {
     let runtimeFaults = MockRuntimeFaults()
     /// Shared by every connection and wire format.
     let promptCache = MockPromptCache()
+    /// The Responses API's stored responses.
+    let responseStore = MockResponseStore()
     let options: MockProviderOptions
     private let serial = Atomic<Int>(0)
     private let bedrock: MockBedrock
@@ -53,6 +56,8 @@ final class MockRouter: Sendable {
             azureReply(to: request, deployment: deployment, operation: operation, serial: serial)
         case .databricks(let endpoint, let valid):
             databricksReply(to: request, endpoint: endpoint, valid: valid, serial: serial)
+        case .responses(let responsesRoute):
+            responsesReply(to: request, route: responsesRoute, serial: serial)
         case .bedrock:
             MockReply.error(MockAPIError.invalidURL(method: request.method, path: request.path))
         }
@@ -132,6 +137,7 @@ final class MockRouter: Sendable {
             stats.reset()
             runtimeFaults.reset()
             promptCache.reset()
+            responseStore.reset()
             bedrock.authLog.reset()
             return .ok(["reset": true])
         case ("POST", "/_mock/faults"):

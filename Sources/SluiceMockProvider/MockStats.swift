@@ -18,8 +18,11 @@ import Synchronization
 /// - `by_model`: keyed by the Azure deployment or Databricks endpoint named in the path,
 ///   else by the body's string `model` when the body is a JSON object with one; exactly
 ///   as sent (`@` fault suffix included), whatever the answer.
+/// - `by_path`: the path as sent, query excluded, so a Responses API lookup counts under
+///   `/v1/responses/{id}` (or `…/input_items`, `…/cancel`) and creation under `/v1/responses`.
 /// - `by_api`: which wire format the path speaks (see ``MockRoute``); every API is
-///   listed, with 0 when unused.
+///   listed, with 0 when unused (Responses API paths count as `openai`, or `azure` under
+///   `/openai/`).
 /// - `last_request.query`: the query string without its `?` (Azure's `api-version`).
 /// - `last_request.headers`: every header by lowercased name (`anthropic-version`,
 ///   `anthropic-beta`, `x-api-key`, …); `body`: the body as text; `body_base64`: the

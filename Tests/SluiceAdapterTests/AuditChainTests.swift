@@ -201,9 +201,9 @@ final class AuditChainTests: XCTestCase {
         let first = plain.format(try entry(call(requestId: "a", route: "chat", keyId: "key_abc", seq: 1)))
         let second = plain.format(try entry(call(requestId: "b", route: "summarize", status: 503, principal: "CN=billing",
                                                  tags: [:], seq: 2, errorClass: "upstream_error")))
-        XCTAssertEqual(first, "2026-11-18T19:33:20.000Z  200     chat          primary              815ms"
+        XCTAssertEqual(first, "2026-11-18T19:33:20.000Z  200     chat          chat         primary              815ms"
                               + "        12/40  key_abc               team=support")
-        XCTAssertEqual(second, "2026-11-18T19:33:20.000Z  503     summarize     primary              815ms"
+        XCTAssertEqual(second, "2026-11-18T19:33:20.000Z  503     summarize     chat         primary              815ms"
                                + "        12/40  CN=billing            -  upstream_error")
         XCTAssertEqual(plain.header.prefix(40), "TIME                      STATUS  ROUTE ")
 

@@ -93,6 +93,15 @@ extension ConfigLoader.Reader {
         return audit
     }
 
+    /// `responses: {store_ttl, max_bytes}`.
+    func responsesConfig(_ node: Node, at path: String) -> ResponsesConfig {
+        var config = ResponsesConfig()
+        guard let fields = fields(node, at: path, allowed: ["store_ttl", "max_bytes"]) else { return config }
+        if let ttl = fields["store_ttl"].flatMap({ duration($0, at: fields.path("store_ttl")) }) { config.storeTTL = ttl }
+        if let bytes = fields["max_bytes"].flatMap({ byteSize($0, at: fields.path("max_bytes")) }) { config.maxBytes = bytes }
+        return config
+    }
+
     /// `principals:`: identity → `{routes, tags, client_tags, limits}`; `"*"` is the policy
     /// for everyone else.
     func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {

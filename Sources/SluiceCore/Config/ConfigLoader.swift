@@ -48,7 +48,7 @@ public enum ConfigLoader {
 
     /// The top-level keys of `sluice.yaml`.
     static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health", "audit", "limits",
-                                 "required_tags", "admission", "prices", "budgets", "budget_time_zone"]
+                                 "required_tags", "admission", "prices", "budgets", "budget_time_zone", "responses"]
 
     /// A Yams error as an issue that names the line, without quoting the file's text
     /// (the offending line could hold a literal secret).
@@ -101,11 +101,12 @@ extension ConfigLoader.Reader {
         } ?? PrincipalPolicies()
         let health = fields["health"].map { healthPolicy($0, at: "health") } ?? HealthPolicy()
         let audit = fields["audit"].map { auditConfig($0, at: "audit") } ?? AuditConfig()
+        let responses = fields["responses"].map { responsesConfig($0, at: "responses") } ?? ResponsesConfig()
         let governance = self.governance(fields, routeNames: routes?.order ?? [])
 
         guard let redis, let providers, let routes else { return nil }
         return GatewayConfig(server: server, redis: redis, providers: providers.byName, routes: routes.byName,
                              routeOrder: routes.order, principals: principals, health: health, audit: audit,
-                             governance: governance)
+                             governance: governance, responses: responses)
     }
 }

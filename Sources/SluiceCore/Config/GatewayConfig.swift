@@ -22,11 +22,14 @@ public struct GatewayConfig: Sendable {
     public var audit: AuditConfig
     /// Gateway-wide limits, required tags, admission, prices and budgets.
     public var governance: GovernanceConfig
+    /// The Responses API's kept conversations and pins.
+    public var responses: ResponsesConfig
 
     public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
                 routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies,
                 health: HealthPolicy = HealthPolicy(), audit: AuditConfig = AuditConfig(),
-                governance: GovernanceConfig = GovernanceConfig()) {
+                governance: GovernanceConfig = GovernanceConfig(), responses: ResponsesConfig = ResponsesConfig()) {
+        self.responses = responses
         self.server = server
         self.redis = redis
         self.providers = providers
@@ -40,6 +43,22 @@ public struct GatewayConfig: Sendable {
 }
 
 /// `audit:` — `{max_length: 1000000, spool_dir: /var/lib/sluice/spool, usage_days: 400}`.
+/// `responses:` — the conversations the gateway keeps for OpenAI's Responses API on
+/// routes whose provider has no Responses API (`store`, `previous_response_id`), and the
+/// pins that send follow-ups of a native response to the account that holds it.
+public struct ResponsesConfig: Sendable, Equatable {
+    /// How long a kept conversation or pin lives in Redis (OpenAI keeps responses 30 days).
+    public var storeTTL: Duration
+    /// The largest conversation kept for one response; a larger one is not kept (its
+    /// response says so with `X-Sluice-Response-Stored: false`).
+    public var maxBytes: Int
+
+    public init(storeTTL: Duration = .seconds(30 * 86_400), maxBytes: Int = 1 << 20) {
+        self.storeTTL = storeTTL
+        self.maxBytes = maxBytes
+    }
+}
+
 public struct AuditConfig: Sendable, Equatable {
     /// Entries the stream keeps (trimmed approximately, `MAXLEN ~`); drain before they go.
     public var maxLength: Int

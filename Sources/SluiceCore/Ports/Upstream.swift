@@ -1,6 +1,6 @@
 /// One HTTP call to a provider, fully built by a provider translator.
 public struct UpstreamRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", post = "POST" }
+    public enum Method: String, Sendable { case get = "GET", post = "POST", delete = "DELETE" }
 
     public var method: Method
     public var url: String

@@ -8,11 +8,13 @@ public enum APIOperation: String, Sendable, CaseIterable {
     case messages = "messages"
     /// Anthropic's `POST /v1/messages/count_tokens`: counts, never generates.
     case countTokens = "messages/count_tokens"
+    /// OpenAI's Responses API, `POST /v1/responses`.
+    case responses = "responses"
 
     /// The route type that can serve this operation.
     public var routeType: RouteType {
         switch self {
-        case .chatCompletions, .messages, .countTokens: return .chat
+        case .chatCompletions, .messages, .countTokens, .responses: return .chat
         case .completions: return .completions
         case .embeddings: return .embeddings
         }

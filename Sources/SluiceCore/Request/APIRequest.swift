@@ -59,7 +59,7 @@ public struct APIRequest: Sendable {
                 model = (JSONScanner.decodeString(at: member.range, in: body), member.range)
             case "max_tokens" where member.kind == .number:
                 maxTokens = Int(String(decoding: body[member.range], as: UTF8.self))
-            case "max_completion_tokens" where member.kind == .number:
+            case "max_completion_tokens" where member.kind == .number, "max_output_tokens" where member.kind == .number:
                 maxCompletionTokens = Int(String(decoding: body[member.range], as: UTF8.self))
             case "stream":
                 stream = member.kind == .bool && body[member.range.lowerBound] == UInt8(ascii: "t")
@@ -136,6 +136,7 @@ public struct APIRequest: Sendable {
         case .embeddings: return ["input"]
         case .messages: return ["messages", "max_tokens"]
         case .countTokens: return ["messages"]
+        case .responses: return []
         }
     }
 
@@ -164,8 +165,18 @@ public struct APIRequest: Sendable {
         case .completions: return completionKinds
         case .embeddings: return embeddingKinds
         case .messages, .countTokens: return messagesKinds
+        case .responses: return responsesKinds
         }
     }
+
+    /// The Responses API's fields (openai-python `ResponseCreateParams`).
+    private static let responsesKinds: [String: Kinds] = [
+        "model": [.string], "input": [.string, .array], "instructions": [.string, .null], "stream": [.bool, .null],
+        "store": [.bool, .null], "previous_response_id": [.string, .null], "tools": [.array, .null],
+        "tool_choice": [.string, .object, .null], "parallel_tool_calls": [.bool, .null], "reasoning": [.object, .null],
+        "text": [.object, .null], "max_output_tokens": number, "temperature": number, "top_p": number,
+        "metadata": [.object, .null], "user": [.string, .null], "include": [.array, .null],
+    ]
 
     /// Anthropic's Messages fields (https://docs.anthropic.com/en/api/messages).
     private static let messagesKinds: [String: Kinds] = [

@@ -222,13 +222,14 @@ public struct AuditFilter: Sendable, Equatable {
     }
 }
 
-/// One readable line per audit record, in aligned columns: time, status, route, endpoint,
-/// latency, tokens (prompt/completion), principal or key id, tags, and the error class
-/// when there is one. Columns widen (never narrow) when a longer value comes along.
+/// One readable line per audit record, in aligned columns: time, status, route, the API
+/// the client called (`chat`, `messages`, `count_tokens`, `responses`, `embeddings`,
+/// `completions`, or the path), endpoint, latency, tokens (prompt/completion), principal
+/// or key id, tags, and the error class when there is one. Columns widen (never narrow) when a longer value comes along.
 public struct AuditLine: Sendable {
     /// Colour the status (2xx green, 4xx yellow, 5xx red) with ANSI escapes.
     public var colour: Bool
-    private var widths = [24, 6, 12, 16, 8, 11, 20]
+    private var widths = [24, 6, 12, 11, 16, 8, 11, 20]
 
     public init(colour: Bool) {
         self.colour = colour
@@ -236,7 +237,7 @@ public struct AuditLine: Sendable {
 
     /// The column titles, aligned with the first lines.
     public var header: String {
-        join(["TIME", "STATUS", "ROUTE", "ENDPOINT", "LATENCY", "TOKENS", "WHO", "TAGS"], rightAligned: [4, 5])
+        join(["TIME", "STATUS", "ROUTE", "API", "ENDPOINT", "LATENCY", "TOKENS", "WHO", "TAGS"], rightAligned: [5, 6])
     }
 
     /// `entry` as one line.
@@ -252,14 +253,14 @@ public struct AuditLine: Sendable {
         let tags = (record["tags"] as? [String: Any] ?? [:]).sorted { $0.key < $1.key }
             .map { "\($0.key)=\($0.value as? String ?? "\($0.value)")" }.joined(separator: ",")
         var cells: [String] = [
-            time, status.map(String.init) ?? "-", text("route") ?? "-", text("endpoint") ?? "-",
+            time, status.map(String.init) ?? "-", text("route") ?? "-", Self.api(text("path")), text("endpoint") ?? "-",
             Self.integer(record["latency_ms"]).map { "\($0)ms" } ?? "-",
             tokens.allSatisfy { $0 == nil } ? "-" : tokens.map { $0.map(String.init) ?? "-" }.joined(separator: "/"),
             text("principal") ?? text("key_id") ?? "-", tags.isEmpty ? "-" : tags,
         ]
         for column in widths.indices { widths[column] = max(widths[column], cells[column].count) }
         if let error = text("error_class") { cells.append(error) }
-        var line = join(cells, rightAligned: [4, 5])
+        var line = join(cells, rightAligned: [5, 6])
         if colour, let status, let code = [2: "32", 4: "33", 5: "31"][status / 100] {
             // The status is the second column; colour it after the padding is worked out.
             let start = line.index(line.startIndex, offsetBy: widths[0] + 2)
@@ -275,6 +276,20 @@ public struct AuditLine: Sendable {
             let pad = String(repeating: " ", count: max(0, widths[column] - cell.count))
             return rightAligned.contains(column) ? pad + cell : cell + pad
         }.joined(separator: "  ").trimmingTrailingSpaces()
+    }
+
+    /// The client API a record's path names.
+    static func api(_ path: String?) -> String {
+        switch path {
+        case "/v1/chat/completions": return "chat"
+        case "/v1/messages": return "messages"
+        case "/v1/messages/count_tokens": return "count_tokens"
+        case "/v1/completions": return "completions"
+        case "/v1/embeddings": return "embeddings"
+        case let path? where path.hasPrefix("/v1/responses"): return "responses"
+        case let path?: return path
+        case nil: return "-"
+        }
     }
 
     /// An integer from a `JSONSerialization` value (a number, never a string).

@@ -1,9 +1,10 @@
 import SluiceCore
+import SluiceProviders
 
 /// The API a client called: OpenAI's (`/v1/chat/completions` …) or Anthropic's Messages
 /// API (`/v1/messages`), served from the same routes.
 enum ClientSurface {
-    case openAI, anthropic
+    case openAI, anthropic, responses
 }
 
 /// What the pipeline learns about one call while serving it, turned into its
@@ -37,6 +38,8 @@ final class CallRecord {
     var surface: ClientSurface = .openAI
     /// The call's cost at its endpoint's price, in nano-dollars.
     var costNanos: Int64?
+    /// A Responses API stream's state (its next `sequence_number`, for an error event).
+    var responsesOutcome: ResponsesStreamOutcome?
     /// Headers every response to this call carries (`x-ratelimit-*`, ignored tags).
     var responseHeaders: [(name: String, value: String)] = []
 

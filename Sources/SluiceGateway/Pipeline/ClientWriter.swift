@@ -33,7 +33,7 @@ struct ClientWriter {
         if let retryAfter = error.retryAfter { headers.append(("Retry-After", String(retryAfter))) }
         call.sent(status: error.httpStatus, error: error)
         switch call.surface {
-        case .openAI:
+        case .openAI, .responses:
             sendJSON(status: error.httpStatus, error.jsonBody, extraHeaders: headers)
         case .anthropic:
             send(status: error.httpStatus, contentType: "application/json", body: AnthropicSurface.errorBody(for: error),
@@ -46,6 +46,7 @@ struct ClientWriter {
         switch call.surface {
         case .openAI: return Array(error.streamEvent.utf8)
         case .anthropic: return AnthropicSurface.streamErrorEvent(for: error)
+        case .responses: return ResponsesSurface.streamErrorEvent(for: error, sequence: call.responsesOutcome?.sequence ?? 0)
         }
     }
 

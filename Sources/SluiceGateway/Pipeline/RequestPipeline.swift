@@ -11,10 +11,10 @@ import SluiceRedis
 /// to write (audit record, health report, budget alerts) to the process's `CallSettler`.
 /// One pipeline per thread; it owns that thread's curl handle and Redis connection.
 public final class RequestPipeline {
-    private let context: WorkerContext
-    private let http: HTTPClient
-    private let redis: RedisConnection
-    private let healthStore: EndpointHealthStore
+    let context: WorkerContext
+    let http: HTTPClient
+    let redis: RedisConnection
+    let healthStore: EndpointHealthStore
     private let settler: CallSettler
     private let governor: Governor
     private let keyCache = ThreadKeyCache()
@@ -25,6 +25,9 @@ public final class RequestPipeline {
     private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
     /// The call being served, recorded once its response is out.
     private var call: CallRecord?
+    /// The Responses API call being served: its id, the stored state it continues, and
+    /// what it keeps when it is done.
+    var responsesTurn: ResponsesTurn?
     /// The attempts of the request being served, reported once its response is out.
     private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
 
@@ -89,12 +92,18 @@ public final class RequestPipeline {
         // Anthropic's Messages API: native to Anthropic endpoints, translated for the others.
         let operation = path.hasPrefix("/v1/") ? APIOperation(rawValue: String(path.dropFirst(4))) : nil
         if operation?.isAnthropic == true { writer.call.surface = .anthropic }
-        guard path.hasPrefix("/v1/"), operation != nil || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
+        let responseResource = path.hasPrefix("/v1/responses/")
+        if operation == .responses || responseResource { writer.call.surface = .responses }
+        guard path.hasPrefix("/v1/"), operation != nil || responseResource || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
             throw GatewayError(.notFound, "Unknown API path '\(path.prefix(200))'.")
         }
         let caller = try Authenticator(context: context, redis: redis, threadCache: keyCache)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
         writer.call.caller = caller
+        if responseResource {
+            return try serveResponseResource(method: method, path: path, query: fcgi.param("QUERY_STRING") ?? "",
+                                             caller: caller, writer: writer)
+        }
         guard let operation else {
             guard method == "GET" || method == "HEAD" else {
                 throw GatewayError(.methodNotAllowed, "Use GET for \(path).")
@@ -136,6 +145,9 @@ public final class RequestPipeline {
         writer.call.tags = tags
         try context.config.governance.requiredTags.check(tags, scope: "This gateway")
         try route.requiredTags.check(tags, scope: "The model '\(route.name)'")
+        responsesTurn = operation == .responses ? try ResponsesTurn(request: request, route: route, caller: caller,
+                                                                      redis: redis, keys: context.redisKeys) : nil
+        defer { responsesTurn = nil }
         // Counting tokens generates nothing: no tokens to reserve or settle.
         let plan = operation == .countTokens ? nil : governor.plan(for: request, route: route, caller: caller, tags: tags)
         forward(request, route: route, tags: tags, plan: plan, writer: writer)
@@ -170,7 +182,14 @@ public final class RequestPipeline {
         } else if snapshotCall != nil {
             health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner)
         }
-        let plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1, using: &random), health: health)
+        var plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1, using: &random), health: health)
+        if let turn = responsesTurn, refusal == nil {
+            do {
+                plan = try turn.restrict(plan, route: route, health: health)
+            } catch {
+                refusal = error
+            }
+        }
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
         defer {
@@ -229,7 +248,13 @@ public final class RequestPipeline {
             let upstream: UpstreamRequest
             let request: APIRequest
             do {
-                guard let call = try ProviderRegistry.call(clientRequest, kind: provider.kind, conversions: &conversions) else {
+                let made: (APIRequest, ProviderTranslator)?
+                if let turn = responsesTurn {
+                    made = try turn.call(kind: provider.kind)
+                } else {
+                    made = try ProviderRegistry.call(clientRequest, kind: provider.kind, conversions: &conversions)
+                }
+                guard let call = made else {
                     return answerTokenCountEstimate(clientRequest, endpoint: endpoint,
                                                     headers: visibility(route, endpoint, attempts.count), writer: writer)
                 }
@@ -246,6 +271,13 @@ public final class RequestPipeline {
             var streamTranslator = translator.streamTranslator(for: request)
             if reshapes {
                 streamTranslator = ChainedStreamTranslator(streamTranslator, AnthropicSurface.streamTranslator(model: request.model))
+            }
+            if let turn = responsesTurn {
+                turn.outcome = ResponsesStreamOutcome()
+                writer.call.responsesOutcome = turn.outcome
+                streamTranslator = translator.answersInClientAPI ? ResponsesPassthroughStream(outcome: turn.outcome)
+                    : ChainedStreamTranslator(streamTranslator,
+                                              ResponsesSurface.streamTranslator(context: turn.context, outcome: turn.outcome))
             }
             let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
                                       translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
@@ -281,6 +313,10 @@ public final class RequestPipeline {
                 streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
                 if relay.sawTerminal {
                     record(.ok, status: status, errorClass: "ok")
+                    if let turn = responsesTurn, !relay.endedWithError {
+                        keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: nil,
+                             writer: writer)
+                    }
                 } else {
                     relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
                     record(.fail, status: status, errorClass: relay.endedWithError ? "stream_error" : "dropped")
@@ -342,6 +378,21 @@ public final class RequestPipeline {
                     } catch {
                         return writer.send(error, extraHeaders: visible)
                     }
+                }
+                if let turn = responsesTurn {
+                    var body = answer
+                    if !translator.answersInClientAPI {
+                        let made: (response: [UInt8], assistant: [UInt8])
+                        do {
+                            made = try ResponsesSurface.responseObject(fromChatCompletion: answer, context: turn.context)
+                        } catch {
+                            return writer.send(error, extraHeaders: visible)
+                        }
+                        (body, turn.outcome.response, turn.outcome.assistant) = (made.response, made.response, made.assistant)
+                    }
+                    // Kept before the answer leaves, so the client's follow-up finds it.
+                    keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: body, writer: writer)
+                    return writer.send(status: status, contentType: "application/json", body: body, extraHeaders: visible)
                 }
                 let type = translated == nil ? relay.contentType : "application/json"
                 return writer.send(status: status, contentType: type, body: answer, extraHeaders: visible)

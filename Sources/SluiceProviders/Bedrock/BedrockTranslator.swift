@@ -36,7 +36,7 @@ public struct BedrockTranslator: ProviderTranslator {
             // the Converse form of the request; it never generates.
             url = modelPath + "/count-tokens"
             body = try BedrockCountTokens.body(forMessages: request)
-        case .completions, .messages:
+        case .completions, .messages, .responses:
             throw GatewayError.invalidRequest(
                 "Provider '\(provider.name)' (Amazon Bedrock) serves chat and embeddings routes, not \(request.operation.rawValue).")
         }
@@ -74,7 +74,7 @@ public struct BedrockTranslator: ProviderTranslator {
                                                               structured: StructuredOutputTool.isRequested(by: request))
         case .embeddings: return try BedrockEmbeddings.clientBody(for: request, body: body)
         case .countTokens: return try BedrockCountTokens.clientBody(from: body)
-        case .completions, .messages: return nil
+        case .completions, .messages, .responses: return nil
         }
     }
 }

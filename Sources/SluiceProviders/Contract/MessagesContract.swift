@@ -82,6 +82,8 @@ extension ChatContract {
         for row in rows { out += "| `\(row.field)` | \(row.anthropic.cell) | \(row.bedrock.cell) |\n" }
         out += "\n| Messages field | openai, azure_openai, databricks, openai_compatible | bedrock |\n|---|---|---|\n"
         for row in MessagesContract.rows { out += "| `\(row.field)` | \(row.openAI.cell) | \(row.bedrock.cell) |\n" }
+        out += "\n| Responses field | anthropic, bedrock | databricks |\n|---|---|---|\n"
+        for row in ResponsesContract.rows { out += "| `\(row.field)` | \(row.claude.cell) | \(row.databricks.cell) |\n" }
         return out
     }
 }
