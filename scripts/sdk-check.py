@@ -324,6 +324,7 @@ def main() -> int:
     checks.run("completion, streamed", completions_stream)
     for route in EMBEDDING_ROUTES:
         checks.run(f"{route}: embeddings, base64 (SDK default) and float", lambda: embeddings(route))
+    responses_checks(checks, client, mock)
     anthropic_checks(checks, args, mock)
     checks.run("models.list() has the default routes", models)
     checks.run("bad key -> AuthenticationError", bad_key)
@@ -375,6 +376,63 @@ def check_chunk(obj: dict) -> None:
         require(choice, ["delta", "finish_reason", "index"], "chunk.choices[]")
         expect(choice["finish_reason"] in FINISH_REASONS | {None}, f"finish_reason {choice['finish_reason']!r}")
         expect(obj.get("usage") is None, "usage on a chunk with choices")
+
+
+def responses_checks(checks: Checks, client, mock: bool) -> None:
+    """The OpenAI SDK's Responses API (`client.responses.create`) on every chat route:
+    native on OpenAI-family providers, translated elsewhere."""
+    tool = {"type": "function", "name": "get_weather", "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string"}},
+                           "required": ["location"], "additionalProperties": False}, "strict": True}
+    expected = "Echo: " + PROMPT
+
+    def plain(route):
+        r = client.responses.create(model=route, input=PROMPT)
+        expect(r.status == "completed", f"status {r.status!r}")
+        expect(not mock or r.output_text == expected, f"output_text {r.output_text!r}")
+        expect(r.usage is not None and r.usage.input_tokens > 0 and r.usage.output_tokens > 0, f"usage {r.usage}")
+        return f"{r.id}, {r.usage.output_tokens} output tokens"
+
+    def streamed(route):
+        events = list(client.responses.create(model=route, input=PROMPT, stream=True))
+        types = [e.type for e in events]
+        expect(types[0] == "response.created" and types[-1] == "response.completed", f"events {types[:3]}…{types[-2:]}")
+        numbers = [e.sequence_number for e in events]
+        expect(numbers == sorted(numbers) and len(set(numbers)) == len(numbers), "sequence numbers out of order")
+        text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+        expect(not mock or text == expected, f"streamed {text!r}")
+        final = events[-1].response
+        expect(final.usage is not None and final.usage.output_tokens > 0, f"usage {final.usage}")
+        return f"{len(events)} events"
+
+    def tool_round_trip(route):
+        first = client.responses.create(model=route, input="What is the weather in Paris?", tools=[tool])
+        calls = [item for item in first.output if item.type == "function_call"]
+        expect(len(calls) == 1 and calls[0].name == "get_weather", f"output {[i.type for i in first.output]}")
+        expect("location" in json.loads(calls[0].arguments), f"arguments {calls[0].arguments!r}")
+        follow = client.responses.create(model=route, previous_response_id=first.id, tools=[tool], input=[
+            {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny, 21 C"}])
+        expect(follow.status == "completed" and follow.output_text, f"follow-up {follow.status!r} {follow.output_text!r}")
+        expect(follow.previous_response_id == first.id, "previous_response_id not echoed")
+        again = client.responses.retrieve(first.id)
+        expect(again.id == first.id, "retrieve gave another response")
+        return f"{first.id} → {follow.id}"
+
+    def agents_shape(route):
+        # What the Agents SDK sends: instructions, input items with an earlier exchange, reasoning.
+        r = client.responses.create(model=route, instructions="You are a terse assistant.", reasoning={"effort": "low"},
+                                    store=False, include=["reasoning.encrypted_content"], input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hello!"}]},
+            {"role": "user", "content": PROMPT}])
+        expect(r.status == "completed" and r.output_text, f"{r.status!r} {r.output_text!r}")
+        return f"{[item.type for item in r.output]}"
+
+    for route in CHAT_ROUTES:
+        checks.run(f"responses, {route}: create", lambda: plain(route))
+        checks.run(f"responses, {route}: stream=True", lambda: streamed(route))
+        checks.run(f"responses, {route}: function tool round trip + previous_response_id", lambda: tool_round_trip(route))
+    checks.run("responses, chat-anthropic: Agents SDK call shape", lambda: agents_shape("chat-anthropic"))
 
 
 def anthropic_checks(checks: Checks, args, mock: bool) -> None:
