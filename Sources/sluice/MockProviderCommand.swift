@@ -8,16 +8,18 @@ struct MockProviderCommand: ParsableCommand {
         commandName: "mock-provider",
         abstract: "Serve OpenAI, Anthropic, Amazon Bedrock, Azure OpenAI and Databricks wire formats offline, with fault injection.",
         discussion: """
-            Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models (OpenAI); /v1/messages, \
-            /v1/messages/count_tokens (Anthropic); /openai/deployments/{d}/chat/completions?api-version=… \
-            (Azure OpenAI); /serving-endpoints/{name}/invocations (Databricks). \
+            Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, /v1/responses and \
+            /v1/responses/{id}[/cancel|/input_items] (OpenAI; responses kept per key and OpenAI-Project); \
+            /v1/messages, /v1/messages/count_tokens (Anthropic, with extended thinking and prompt caching); \
+            /openai/deployments/{d}/chat/completions?api-version=… and /openai/v1/responses (Azure OpenAI); \
+            /serving-endpoints/{name}/invocations (Databricks). \
             Faults per request: a model suffix (mock-gpt@status=503,delay=300ms,interval=200ms,drop=3,words=50,quota=1, \
             tools=2, stream_error=2 for Anthropic streams, content_filter=1 for Azure; on the deployment or endpoint \
             name for Azure and Databricks) or x-mock-* headers of the same names; \
             per model at runtime with POST /_mock/faults {"model": "m", "fault": "status=500"} ("" clears). \
             GET /_mock/stats counts requests by path and model; POST /_mock/reset zeroes them. \
-            Amazon Bedrock Runtime: POST /model/{modelId}/converse, /converse-stream (event stream) and /invoke \
-            (Titan and Cohere embeddings); with --aws-access-key-id and --aws-secret-access-key every Bedrock call \
+            Amazon Bedrock Runtime: POST /model/{modelId}/converse, /converse-stream (event stream), /invoke \
+            (Titan and Cohere embeddings) and /count-tokens; with --aws-access-key-id and --aws-secret-access-key every Bedrock call \
             must be SigV4-signed for service bedrock in --aws-region (or carry the --api-key as a bearer token).
             """
     )
