@@ -307,7 +307,7 @@ final class AnthropicNativeTests: SharedStackTestCase {
         let stack = try gateway()
         let own = try stack.createKey(name: "cache-ratio")
         let headers = [("x-api-key", own), ("anthropic-version", "2023-06-01")]
-        try stack.resetMock()
+        stack.resetMock()
         for _ in 0..<3 {
             let response = stack.client.send(.post, "/v1/messages", headers: headers, body: Self.claudeCodeBody)
             XCTAssertEqual(response.status, 200, response.text)

@@ -30,6 +30,11 @@ final class ResponsesTests: SharedStackTestCase {
                 endpoints:
                   - { name: a, provider: project-a, model: gpt-4o, weight: 50 }
                   - { name: b, provider: project-b, model: gpt-4o, weight: 50 }
+              cooling:
+                type: chat
+                endpoints:
+                  - { name: main, provider: project-a, model: gpt-main }
+                  - { name: spare, provider: project-b, model: gpt-spare, fallback_only: true }
             principals:
               "*": {}
             """
@@ -154,5 +159,25 @@ final class ResponsesTests: SharedStackTestCase {
         let missing = try create(#"{"model":"resp-bedrock","previous_response_id":"resp_nope","input":"hi"}"#)
         XCTAssertEqual(missing.status, 404, missing.text)
         XCTAssertEqual((missing.json["error"] as? [String: Any])?["param"] as? String, "previous_response_id")
+    }
+
+    func testAFollowUpWhoseAccountIsCoolingDownGetsA503NamingIt() throws {
+        let stack = try gateway()
+        let created = try create(#"{"model":"cooling","input":"remember this"}"#)
+        XCTAssertEqual(created.status, 200, created.text)
+        XCTAssertEqual(created.header("x-sluice-endpoint"), "main")
+        let id = try XCTUnwrap(created.json["id"] as? String)
+        stack.setMockFault(model: "gpt-main", "status=429,retry_after=30")
+        defer { stack.setMockFault(model: "gpt-main", "") }
+        // A plain call trips the main endpoint (429 with Retry-After) and the spare answers.
+        let plain = try gateway().client.post("/v1/chat/completions", key: key,
+                                              #"{"model":"cooling","messages":[{"role":"user","content":"hi"}]}"#)
+        XCTAssertEqual(plain.status, 200, plain.text)
+        XCTAssertEqual(plain.header("x-sluice-endpoint"), "spare")
+        let follow = try create(#"{"model":"cooling","previous_response_id":"\#(id)","input":"and again"}"#)
+        XCTAssertEqual(follow.status, 503, "never the spare account, which would answer not found: \(follow.text)")
+        let message = (follow.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        XCTAssertTrue(message.contains("'main'") && message.contains("cooling down"), message)
+        XCTAssertNotNil(follow.header("retry-after"))
     }
 }

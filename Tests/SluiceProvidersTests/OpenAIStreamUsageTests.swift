@@ -43,4 +43,33 @@ final class OpenAIStreamUsageTests: XCTestCase {
         XCTAssertEqual(translator.generatedBytes, #"Hello \"wor\u00e9ld\""#.utf8.count + 3)
         XCTAssertNil(translator.usage)
     }
+
+    func testAzurePreambleIsDroppedAndRunningTotalsBecomeOneFinalUsageChunk() throws {
+        // Azure's first chunk: no choices, empty id and object, prompt filter results.
+        let preamble = #"data: {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}"# + "\n\n"
+        // Databricks: the running totals on every content chunk.
+        let first = #"data: {"id":"d1","object":"chat.completion.chunk","created":7,"model":"dbx","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"# + "\n\n"
+        let last = #"data: {"id":"d1","object":"chat.completion.chunk","created":7,"model":"dbx","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"# + "\n\n"
+        for wantsUsage in [false, true] {
+            var translator = OpenAIStreamTranslator(clientWantsUsage: wantsUsage)
+            XCTAssertEqual(translator.translate(event: ArraySlice(preamble.utf8)).output, [], "the preamble never reaches the client")
+            for chunk in [first, last] {
+                let output = try XCTUnwrap(translator.translate(event: ArraySlice(chunk.utf8)).output)
+                let text = String(decoding: output, as: UTF8.self)
+                XCTAssertTrue(text.hasPrefix("data: {") && text.hasSuffix("}\n\n"), text)
+                XCTAssertFalse(text.contains("usage"), "no usage on a chunk with choices: \(text)")
+                XCTAssertTrue(text.contains(#""choices":[{"#), text)
+            }
+            XCTAssertEqual(translator.usage, TokenUsage(prompt: 5, completion: 2))
+            let end = translator.translate(event: ArraySlice("data: [DONE]\n\n".utf8))
+            XCTAssertTrue(end.isTerminal)
+            let tail = String(decoding: end.output ?? [], as: UTF8.self)
+            if wantsUsage {
+                XCTAssertEqual(tail, #"data: {"id":"d1","object":"chat.completion.chunk","created":7,"model":"dbx","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#
+                               + "\n\ndata: [DONE]\n\n", "exactly one final usage chunk, as OpenAI sends it")
+            } else {
+                XCTAssertTrue(tail.isEmpty, "no usage for a client that did not ask: \(tail)")
+            }
+        }
+    }
 }

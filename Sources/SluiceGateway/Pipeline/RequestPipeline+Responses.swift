@@ -78,7 +78,7 @@ final class ResponsesTurn {
                 param: "previous_response_id")
         }
         if let health, !health.health(of: pinned).isUsable {
-            throw GatewayError(.upstreamUnavailable,
+            throw GatewayError(.backendUnavailable,
                                "The response '\(id)' is held by the endpoint '\(pinned.name)', which is cooling down after failures; "
                                + "retry shortly (no other endpoint holds it).", retryAfter: 5)
         }

@@ -119,7 +119,7 @@ public final class RequestPipeline {
         }
         writer.call.stream = request.stream
         guard let route = context.config.routes[request.model] else {
-            throw GatewayError(.routeNotFound, "The model '\(request.model)' does not exist or you do not have access to it.",
+            throw GatewayError(.routeNotFound, "The model '\(request.model.prefix(200))' does not exist or you do not have access to it.",
                                param: "model")
         }
         writer.call.route = route.name
@@ -567,7 +567,7 @@ public final class RequestPipeline {
         }
         let name = String(path.dropFirst("/v1/models/".count))
         guard context.config.routes[name] != nil, caller.policy.allows(route: name) else {
-            throw GatewayError(.routeNotFound, "The model '\(name)' does not exist or you do not have access to it.")
+            throw GatewayError(.routeNotFound, "The model '\(name.prefix(200))' does not exist or you do not have access to it.")
         }
         writer.sendJSON(status: 200, ModelList.object(name, context: context))
     }
