@@ -10,26 +10,13 @@ import XCTest
 final class ChatContractTests: XCTestCase {
     private let limits = ProviderFixtures.limits
 
-    private func provider(_ kind: ProviderKind) -> ProviderConfig {
-        switch kind {
-        case .bedrock:
-            return ProviderConfig(name: "bedrock", kind: .bedrock, baseURL: "https://bedrock-runtime.us-east-1.amazonaws.com",
-                                  apiKey: Secret("k", origin: "test"), authHeader: "Authorization", authPrefix: "Bearer ")
-        case .anthropic:
-            return ProviderConfig(name: "anthropic", kind: .anthropic, baseURL: "https://api.anthropic.com/v1",
-                                  apiKey: Secret("k", origin: "test"), authHeader: "x-api-key", authPrefix: "")
-        default:
-            return ProviderConfig(name: "openai", kind: kind, baseURL: "https://api.openai.com/v1",
-                                  apiKey: Secret("k", origin: "test"))
-        }
-    }
 
     /// What the provider is sent for `body`: URL and body, as one comparable text.
     private func upstream(_ body: String, kind: ProviderKind, operation: APIOperation = .chatCompletions) throws -> String {
         let request = try APIRequest(operation: operation, body: Array(body.utf8))
         let endpoint = ProviderFixtures.endpoint(kind.rawValue, kind == .bedrock ? "anthropic.claude-sonnet-4-v1:0" : "model-x")
         let translator = ProviderRegistry.translator(for: kind)
-        let call = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider(kind), limits: limits)
+        let call = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: ProviderFixtures.provider(kind), limits: limits)
         return call.url + " " + ProviderFixtures.canonical(try JSONSerialization.jsonObject(with: Data(call.body)))
     }
 
@@ -126,7 +113,7 @@ final class ChatContractTests: XCTestCase {
             + #""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}},"cache_control":{"type":"ephemeral"}}]}"#
         let request = try APIRequest(operation: .chatCompletions, body: Array(body.utf8))
         let anthropic = try AnthropicTranslator().upstreamRequest(for: request, endpoint: ProviderFixtures.endpoint("a", "claude"),
-                                                                   provider: provider(.anthropic), limits: limits)
+                                                                   provider: ProviderFixtures.provider(.anthropic), limits: limits)
         let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(anthropic.body)) as? [String: Any])
         let system = try XCTUnwrap(sent["system"] as? [[String: Any]])
         XCTAssertEqual(system.first?["cache_control"] as? [String: String], ["type": "ephemeral", "ttl": "1h"])
@@ -136,7 +123,7 @@ final class ChatContractTests: XCTestCase {
         XCTAssertEqual((sent["tools"] as? [[String: Any]])?.first?["cache_control"] as? [String: String], ["type": "ephemeral"])
 
         let bedrock = try BedrockTranslator().upstreamRequest(for: request, endpoint: ProviderFixtures.endpoint("b", "anthropic.claude"),
-                                                              provider: provider(.bedrock), limits: limits)
+                                                              provider: ProviderFixtures.provider(.bedrock), limits: limits)
         let converse = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bedrock.body)) as? [String: Any])
         let systemBlocks = try XCTUnwrap(converse["system"] as? [[String: Any]])
         XCTAssertEqual(systemBlocks.count, 2)
@@ -152,7 +139,7 @@ final class ChatContractTests: XCTestCase {
         let body = #"{"model":"r","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"high","max_completion_tokens":6000}"#
         let request = try APIRequest(operation: .chatCompletions, body: Array(body.utf8))
         let anthropic = try AnthropicTranslator().upstreamRequest(for: request, endpoint: ProviderFixtures.endpoint("a", "claude"),
-                                                                   provider: provider(.anthropic), limits: limits)
+                                                                   provider: ProviderFixtures.provider(.anthropic), limits: limits)
         let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(anthropic.body)) as? [String: Any])
         XCTAssertEqual(sent["max_tokens"] as? Int, 6000)
         XCTAssertEqual((sent["thinking"] as? [String: Any])?["budget_tokens"] as? Int, 5999)
@@ -167,7 +154,7 @@ final class ChatContractTests: XCTestCase {
             + #""response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object","properties":{"a":{"type":"integer"}}}}}}"#
         let request = try APIRequest(operation: .chatCompletions, body: Array(body.utf8))
         let upstream = try AnthropicTranslator().upstreamRequest(for: request, endpoint: ProviderFixtures.endpoint("a", "claude"),
-                                                                  provider: provider(.anthropic), limits: limits)
+                                                                  provider: ProviderFixtures.provider(.anthropic), limits: limits)
         let sent = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(upstream.body)) as? [String: Any])
         XCTAssertEqual(sent["tool_choice"] as? [String: String], ["type": "tool", "name": StructuredOutputTool.name])
         let answer = #"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"tool_use","id":"t","name":"sluice_structured_output","input":{"a":1}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":2}}"#

@@ -102,4 +102,19 @@ enum ProviderFixtures {
     static func endpoint(_ provider: String, _ model: String, params: [(name: String, json: String)] = []) -> EndpointConfig {
         EndpointConfig(name: "\(provider)/\(model)", provider: provider, model: model, params: params)
     }
+
+    /// A provider of `kind` with a test key, as the contract tests call it.
+    static func provider(_ kind: ProviderKind) -> ProviderConfig {
+        switch kind {
+        case .bedrock:
+            return ProviderConfig(name: "bedrock", kind: .bedrock, baseURL: "https://bedrock-runtime.us-east-1.amazonaws.com",
+                                  apiKey: Secret("k", origin: "test"), authHeader: "Authorization", authPrefix: "Bearer ")
+        case .anthropic:
+            return ProviderConfig(name: "anthropic", kind: .anthropic, baseURL: "https://api.anthropic.com/v1",
+                                  apiKey: Secret("k", origin: "test"), authHeader: "x-api-key", authPrefix: "")
+        default:
+            return ProviderConfig(name: kind.rawValue, kind: kind, baseURL: "https://api.example.com/v1",
+                                  apiKey: Secret("k", origin: "test"))
+        }
+    }
 }

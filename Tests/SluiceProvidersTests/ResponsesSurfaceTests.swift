@@ -9,18 +9,6 @@ import XCTest
 final class ResponsesSurfaceTests: XCTestCase {
     private let limits = ProviderFixtures.limits
 
-    private func provider(_ kind: ProviderKind) -> ProviderConfig {
-        switch kind {
-        case .bedrock:
-            return ProviderConfig(name: "bedrock", kind: .bedrock, baseURL: "https://bedrock-runtime.us-east-1.amazonaws.com",
-                                  apiKey: Secret("k", origin: "test"), authHeader: "Authorization", authPrefix: "Bearer ")
-        case .anthropic:
-            return ProviderConfig(name: "anthropic", kind: .anthropic, baseURL: "https://api.anthropic.com/v1",
-                                  apiKey: Secret("k", origin: "test"), authHeader: "x-api-key", authPrefix: "")
-        default:
-            return ProviderConfig(name: "dbx", kind: kind, baseURL: "https://dbx.example", apiKey: Secret("k", origin: "test"))
-        }
-    }
 
     private func chat(_ body: String, history: String? = nil, target: MessagesTarget = .anthropicFeatures) throws -> [String: Any] {
         let made = try ResponsesSurface.chatRequest(fromResponses: Array(body.utf8), history: history.map { Array($0.utf8) },
@@ -34,7 +22,7 @@ final class ResponsesSurfaceTests: XCTestCase {
         let made = try ResponsesSurface.chatRequest(fromResponses: Array(body.utf8), history: nil, for: target)
         let request = try APIRequest(operation: .chatCompletions, body: made.chat)
         let call = try ProviderRegistry.translator(for: kind).upstreamRequest(
-            for: request, endpoint: ProviderFixtures.endpoint(kind.rawValue, "anthropic.claude-x"), provider: provider(kind),
+            for: request, endpoint: ProviderFixtures.endpoint(kind.rawValue, "anthropic.claude-x"), provider: ProviderFixtures.provider(kind),
             limits: limits)
         return call.url + " " + ProviderFixtures.canonical(try JSONSerialization.jsonObject(with: Data(call.body)))
     }
