@@ -22,6 +22,7 @@ final class AnthropicNativeTests: SharedStackTestCase {
             \(stack.mockProviders)
             routes:
               claude: { type: chat, endpoints: [ { provider: anthropic, model: claude-sonnet-4-5-20250929 } ] }
+              claude-cut: { type: chat, endpoints: [ { provider: anthropic, model: "claude-sonnet-4-5@stream_error=2" } ] }
               claude-bedrock: { type: chat, endpoints: [ { provider: bedrock, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0" } ] }
               gpt: { type: chat, endpoints: [ { provider: openai, model: gpt-4o } ] }
               azure: { type: chat, endpoints: [ { provider: azure, model: gpt4o-deployment } ] }
@@ -341,5 +342,22 @@ final class AnthropicNativeTests: SharedStackTestCase {
         }
         XCTAssertTrue(metrics.contains("sluice_tokens_total{route=\"claude\",kind=\"cache_read\"}"), metrics)
         XCTAssertTrue(metrics.contains("sluice_tokens_total{route=\"claude\",kind=\"cache_write_1h\"}"), metrics)
+    }
+
+    func testACutNativeStreamEndsWithAnErrorEventAndKeepsWhatArrived() throws {
+        let response = try messages(#"{"model":"claude-cut","max_tokens":256,"stream":true,"#
+                                    + #""system":[{"type":"text","text":"Long rules to cache.","cache_control":{"type":"ephemeral"}}],"#
+                                    + #""messages":[{"role":"user","content":"tell me a long story please"}]}"#)
+        XCTAssertEqual(response.status, 200, response.text)
+        let names = response.namedEvents.map(\.name)
+        XCTAssertEqual(names.first, "message_start")
+        XCTAssertEqual(names.last, "error", "a cut stream ends with an error event: \(names)")
+        XCTAssertFalse(names.contains("message_stop"), "never the terminal marker after a failure")
+        let audit = try record(of: response)
+        XCTAssertEqual(audit["stream_completed"] as? Bool, false)
+        XCTAssertEqual(audit["usage_source"] as? String, "partial", "the input from message_start, the output so far")
+        XCTAssertGreaterThan(audit["prompt_tokens"] as? Int ?? 0, 0)
+        XCTAssertGreaterThan(audit["cache_write_tokens"] as? Int ?? 0, 0, "the cache write counts although the stream was cut")
+        XCTAssertNotNil(audit["error_class"] as? String)
     }
 }

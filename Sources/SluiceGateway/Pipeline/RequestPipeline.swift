@@ -298,8 +298,13 @@ public final class RequestPipeline {
             }
             /// Usage of what streamed: the provider's figure, or an estimate from the text sizes.
             func streamedUsage(complete: Bool) {
-                if let reported = relay.streamUsage {
-                    (call.usage, call.usageSource) = (reported, .provider)
+                if var reported = relay.streamUsage {
+                    if !complete && relay.streamStarted {
+                        // Cut: the input (cache included) is the provider's; the output counted
+                        // so far may lag what was relayed (Anthropic counts it at the end).
+                        reported.completion = max(reported.completion, TokenUsage.estimate(bytes: relay.generatedBytes))
+                    }
+                    (call.usage, call.usageSource) = (reported, complete || !relay.streamStarted ? .provider : .partial)
                 } else if relay.streamStarted {
                     call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
                                             completion: TokenUsage.estimate(bytes: relay.generatedBytes))
