@@ -60,25 +60,7 @@ final class AnthropicNativeTests: SharedStackTestCase {
 
     /// The audit record of the call that got `response`.
     private func record(of response: TestResponse) throws -> [String: Any] {
-        let stack = try gateway()
-        let id = try XCTUnwrap(response.header("x-sluice-request-id"))
-        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: stack.redisPort)),
-                                                        timeout: .seconds(3)))
-        var found: [String: Any]?
-        try waitUntil("the audit record of \(id)", timeout: .seconds(5)) {
-            guard case .array(let entries)? = try? redis.checked(["XREVRANGE", "sluice:audit", "+", "-", "COUNT", "50"]) else {
-                return false
-            }
-            for entry in entries {
-                guard case .array(let parts) = entry, parts.count == 2, let text = parts[1].fieldMap["record"],
-                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                      object["request_id"] as? String == id else { continue }
-                found = object
-                return true
-            }
-            return false
-        }
-        return try XCTUnwrap(found)
+        try gateway().auditRecord(of: response)
     }
 
 

@@ -74,6 +74,13 @@ final class ResponsesTests: SharedStackTestCase {
             let usage = try XCTUnwrap(json["usage"] as? [String: Any], route)
             XCTAssertGreaterThan(usage["input_tokens"] as? Int ?? 0, 0, route)
             XCTAssertGreaterThan(usage["output_tokens"] as? Int ?? 0, 0, route)
+            // Audited as any call: the path, the route, the provider's usage.
+            let record = try gateway().auditRecord(of: response)
+            XCTAssertEqual(record["path"] as? String, "/v1/responses", route)
+            XCTAssertEqual(record["route"] as? String, route)
+            XCTAssertEqual(record["usage_source"] as? String, "provider", route)
+            XCTAssertEqual(record["prompt_tokens"] as? Int, usage["input_tokens"] as? Int, route)
+            XCTAssertEqual(record["completion_tokens"] as? Int, usage["output_tokens"] as? Int, route)
         }
     }
 

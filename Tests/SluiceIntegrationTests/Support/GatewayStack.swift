@@ -1,4 +1,6 @@
 import Foundation
+import SluiceCore
+import SluiceRedis
 import XCTest
 
 /// A whole gateway on loopback for integration tests: a real redis-server, the mock
@@ -111,6 +113,28 @@ final class GatewayStack {
             access_key_id: "\(Self.awsAccessKeyId)"
             secret_access_key: "${env:SLUICE_TEST_MOCK_KEY}"
         """
+    }
+
+    /// The audit record of the call that got `response` (written just after the response).
+    func auditRecord(of response: TestResponse) throws -> [String: Any] {
+        let id = try XCTUnwrap(response.header("x-sluice-request-id"))
+        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: redisPort)),
+                                                        timeout: .seconds(3)))
+        var found: [String: Any]?
+        try waitUntil("the audit record of \(id)", timeout: .seconds(5)) {
+            guard case .array(let entries)? = try? redis.checked(["XREVRANGE", "sluice:audit", "+", "-", "COUNT", "50"]) else {
+                return false
+            }
+            for entry in entries {
+                guard case .array(let parts) = entry, parts.count == 2, let text = parts[1].fieldMap["record"],
+                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                      object["request_id"] as? String == id else { continue }
+                found = object
+                return true
+            }
+            return false
+        }
+        return try XCTUnwrap(found)
     }
 
     /// Runs a `sluice` subcommand against this stack's config.
