@@ -230,6 +230,21 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertNil(loaded.config.providers["openai"]?.apiKey)
     }
 
+    func testResponsesStateSettingsLoadAndAreChecked() throws {
+        let base = """
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            """
+        let defaults = try XCTUnwrap(loadConfig(base)).config.responses
+        XCTAssertEqual(defaults, ResponsesConfig(storeTTL: .seconds(30 * 86_400), maxBytes: 1 << 20))
+        let set = try XCTUnwrap(loadConfig(base + "\nresponses: { store_ttl: 2h, max_bytes: 64k }")).config.responses
+        XCTAssertEqual(set, ResponsesConfig(storeTTL: .seconds(7200), maxBytes: 64 << 10))
+        let wrong = configIssues(base + "\nresponses: { store_ttl: soon, keep: true }")
+        XCTAssertEqual(Set(wrong.issues.map(\.field)), ["responses.store_ttl", "responses.keep"], "\(wrong)")
+        XCTAssertTrue(wrong.issues.allSatisfy { $0.line == 4 }, "\(wrong)")
+    }
+
     func testRouteLimitsLoadWithoutWarnings() throws {
         let yaml = """
             redis: { url: "redis://localhost" }
