@@ -91,6 +91,8 @@ public struct TokenUsage: Sendable, Equatable {
         public var cacheCreation1h: Int?
         public var output = 0
         public private(set) var reported = false
+        /// The provider named its cache fields (so an OpenAI-shaped usage names `cached_tokens`).
+        public private(set) var reportsCache = false
 
         public init() {}
 
@@ -99,9 +101,12 @@ public struct TokenUsage: Sendable, Equatable {
                 switch (member.key, member.kind) {
                 case ("input_tokens", .number): input = TokenUsage.int(member.range, body) ?? input; reported = true
                 case ("output_tokens", .number): output = TokenUsage.int(member.range, body) ?? output; reported = true
-                case ("cache_read_input_tokens", .number): cacheRead = TokenUsage.int(member.range, body) ?? cacheRead
+                case ("cache_read_input_tokens", .number):
+                    cacheRead = TokenUsage.int(member.range, body) ?? cacheRead
+                    reportsCache = true
                 case ("cache_creation_input_tokens", .number):
                     cacheCreation = TokenUsage.int(member.range, body) ?? cacheCreation
+                    reportsCache = true
                 case ("cache_creation", .object):
                     cacheCreation1h = TokenUsage.number(named: "ephemeral_1h_input_tokens", in: member.range, of: body)
                 default: break

@@ -72,14 +72,8 @@ enum AnthropicStopReason {
 /// (`cache_creation_input_tokens`, and `cache_creation` with the 5-minute/1-hour split),
 /// as other gateways do, so the client can see what it was charged for.
 struct AnthropicUsage: Equatable {
-    var input = 0
-    var cacheCreation = 0
-    var cacheCreation5m: Int?
-    var cacheCreation1h: Int?
-    var cacheRead = 0
-    var output = 0
-    /// The body named the cache fields (so the OpenAI usage names `cached_tokens`).
-    var reportsCache = false
+    /// The counters, read as `TokenUsage.AnthropicCounts` reads them for native calls.
+    private(set) var counts = TokenUsage.AnthropicCounts()
 
     init() {}
 
@@ -89,39 +83,27 @@ struct AnthropicUsage: Equatable {
 
     /// Takes every field `usage` has (stream events carry cumulative values).
     mutating func update(with usage: JSONObject) {
-        if let value = usage["input_tokens"]?.intValue { input = value }
-        if let value = usage["cache_creation_input_tokens"]?.intValue { cacheCreation = value; reportsCache = true }
-        if let value = usage["cache_read_input_tokens"]?.intValue { cacheRead = value; reportsCache = true }
-        if let split = usage["cache_creation"]?.objectValue {
-            cacheCreation5m = split["ephemeral_5m_input_tokens"]?.intValue ?? cacheCreation5m
-            cacheCreation1h = split["ephemeral_1h_input_tokens"]?.intValue ?? cacheCreation1h
-        }
-        if let value = usage["output_tokens"]?.intValue { output = value }
+        let bytes = usage.bytes
+        counts.update(usageAt: 0..<bytes.count, in: bytes)
     }
 
-    var promptTokens: Int { input + cacheCreation + cacheRead }
-
-    var tokenUsage: TokenUsage {
-        let write1h = min(cacheCreation1h ?? 0, cacheCreation)
-        return TokenUsage(prompt: promptTokens, completion: output, cached: cacheRead,
-                          cacheWrite: cacheCreation - write1h, cacheWrite1h: write1h)
-    }
+    var tokenUsage: TokenUsage { counts.usage }
 
     /// `{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details"}`,
     /// and the cache writes (`cache_creation_input_tokens`, `cache_creation`) when there were any.
     var openAIObject: JSONObject {
-        var usage = JSONObject([("prompt_tokens", .int(promptTokens)), ("completion_tokens", .int(output)),
-                                ("total_tokens", .int(promptTokens + output))])
-        if reportsCache {
-            usage["prompt_tokens_details"] = .object(JSONObject([("cached_tokens", .int(cacheRead))]))
+        let usage = counts.usage
+        var out = JSONObject([("prompt_tokens", .int(usage.prompt)), ("completion_tokens", .int(usage.completion)),
+                              ("total_tokens", .int(usage.total))])
+        if counts.reportsCache {
+            out["prompt_tokens_details"] = .object(JSONObject([("cached_tokens", .int(usage.cached))]))
         }
-        if cacheCreation > 0 {
-            usage["cache_creation_input_tokens"] = .int(cacheCreation)
-            let write1h = min(cacheCreation1h ?? 0, cacheCreation)
-            usage["cache_creation"] = .object(JSONObject([
-                ("ephemeral_5m_input_tokens", .int(cacheCreation - write1h)), ("ephemeral_1h_input_tokens", .int(write1h)),
+        if usage.cacheWrite + usage.cacheWrite1h > 0 {
+            out["cache_creation_input_tokens"] = .int(usage.cacheWrite + usage.cacheWrite1h)
+            out["cache_creation"] = .object(JSONObject([
+                ("ephemeral_5m_input_tokens", .int(usage.cacheWrite)), ("ephemeral_1h_input_tokens", .int(usage.cacheWrite1h)),
             ]))
         }
-        return usage
+        return out
     }
 }

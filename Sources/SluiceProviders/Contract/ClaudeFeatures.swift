@@ -36,20 +36,9 @@ enum StructuredOutputTool {
     /// Whether the client's request asked for structured output (so the answer's forced
     /// tool call is turned back into content).
     static func isRequested(by request: APIRequest) -> Bool {
-        guard let format = request.member("response_format") else { return false }
-        return format.count > 16 && format.starts(with: Array("{".utf8))
-            && (contains(format, "\"json_schema\"") || contains(format, "\"json_object\""))
-    }
-
-    private static func contains(_ bytes: ArraySlice<UInt8>, _ text: String) -> Bool {
-        let needle = Array(text.utf8)
-        guard bytes.count >= needle.count else { return false }
-        var index = bytes.startIndex
-        while index + needle.count <= bytes.endIndex {
-            if bytes[index..<(index + needle.count)].elementsEqual(needle) { return true }
-            index += 1
-        }
-        return false
+        guard let format = request.member("response_format"),
+              let type = JSONValue.parseObject(Array(format))?["type"]?.stringValue else { return false }
+        return type == "json_schema" || type == "json_object"
     }
 }
 
