@@ -76,7 +76,7 @@ enum MockAzure {
             let leading: [String: Any] = ["choices": [Any](), "created": 0, "id": "", "model": "", "object": "",
                                           "prompt_filter_results": promptFilterResults]
             return .events([.chunk(leading)] + events)
-        case .eventStream:
+        case .eventStream, .raw:
             return body
         }
     }

@@ -65,6 +65,11 @@ final class MockConnection {
                 }
                 try writer.write(body)
                 return keepAlive
+            case .raw(let type, let body):
+                headers.insert(contentsOf: [("content-type", type), ("content-length", "\(body.count)")], at: 0)
+                try writer.writeHead(status: reply.status, headers: headers)
+                try writer.write(body)
+                return keepAlive
             case .events(let events):
                 headers.insert(contentsOf: [("content-type", "text/event-stream; charset=utf-8"),
                                             ("cache-control", "no-cache"), ("transfer-encoding", "chunked")], at: 0)

@@ -38,6 +38,15 @@ import Foundation
 ///   OpenAI Responses API streams: after N deltas an `error` event
 ///   (`{"type": "error", "code": "server_error", …}`) and no `response.completed`; the
 ///   response is not stored (see `MockResponses+Stream.swift`).
+/// - `garble=KIND`: a successful answer (status 2xx) that is not what it claims, as a
+///   misbehaving provider or something in front of it (a captive portal, a misrouted load
+///   balancer) sends it: `html` — `200 text/html` with an HTML page, for JSON and stream
+///   requests alike; `invalid_json` — `200 application/json` whose body is not JSON;
+///   `truncated_json` — `200 application/json` with the first half of the real body (the
+///   `content-length` matches what is sent); `no_events` — a stream request gets `200
+///   text/event-stream` with only a comment line and then the end of the body;
+///   `bad_events` — `200 text/event-stream` whose events carry an HTML line, not JSON. Error
+///   answers (`status=`) are never garbled.
 /// - `content_filter=1`: Azure OpenAI only: answer with Azure's 400 `content_filter`
 ///   error for the prompt.
 /// - `tools`, `exception`, `stream_exception`, `stream_error`, `bad_crc` on Bedrock paths:
@@ -55,11 +64,21 @@ struct MockFaults: Sendable, Equatable {
     var tools: Int?
     var streamError: Int?
     var contentFilter = false
+    var garble: Garble?
     /// Keys only the Bedrock paths use.
     var bedrock = MockBedrockFaults()
 
     private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
-                                     "tools", "stream_error", "content_filter"]
+                                     "tools", "stream_error", "content_filter", "garble"]
+
+    /// What `garble=` makes of a successful answer.
+    enum Garble: String, Sendable, CaseIterable {
+        case html
+        case invalidJSON = "invalid_json"
+        case truncatedJSON = "truncated_json"
+        case noEvents = "no_events"
+        case badEvents = "bad_events"
+    }
 
     /// Splits `model@faults` into the model name and the fault text after the first `@`.
     static func split(model: String) -> (name: String, faults: String?) {
@@ -129,6 +148,9 @@ struct MockFaults: Sendable, Equatable {
         case "content_filter":
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             contentFilter = value == "1"
+        case "garble":
+            guard let kind = Garble(rawValue: value) else { throw Self.bad(key, value, param) }
+            garble = kind
         case let other where try bedrock.set(other, value, param: param):
             break
         default:

@@ -11,6 +11,8 @@ struct MockReply {
         /// An `application/vnd.amazon.eventstream` body (Bedrock): each event's payload is one
         /// whole binary message, sent as is in its own chunk.
         case eventStream([MockEvent])
+        /// Any other body, with its content type (`garble=` faults).
+        case raw(contentType: String, Data)
     }
 
     var status: Int
@@ -36,6 +38,32 @@ struct MockReply {
         delay = faults.delay ?? defaultDelay
         interval = faults.interval
         drop = faults.drop
+        if let garble = faults.garble, (200..<300).contains(status) { self.garble(garble) }
+    }
+
+    /// Replaces a successful answer's body with one that is not what it claims.
+    private mutating func garble(_ kind: MockFaults.Garble) {
+        switch kind {
+        case .html:
+            let page = "<!DOCTYPE html>\n<html><head><title>Network login</title></head>"
+                + "<body><h1>Sign in to continue</h1><p>This network requires you to sign in.</p></body></html>\n"
+            body = .raw(contentType: "text/html; charset=utf-8", Data(page.utf8))
+        case .invalidJSON:
+            body = .raw(contentType: "application/json", Data("{\"id\": \"resp-1\", \"object\": oops, }".utf8))
+        case .truncatedJSON:
+            let whole: Data
+            switch body {
+            case .json(let data): whole = data
+            case .events(let events): whole = events.first?.payload ?? Data("{\"id\": \"resp-1\"}".utf8)
+            case .eventStream, .raw: whole = Data("{\"id\": \"resp-1\", \"object\": \"chat.completion\"}".utf8)
+            }
+            body = .raw(contentType: "application/json", whole.prefix(max(1, whole.count / 2)))
+        case .noEvents:
+            body = .raw(contentType: "text/event-stream; charset=utf-8", Data(": keep-alive\n\n".utf8))
+        case .badEvents:
+            body = .raw(contentType: "text/event-stream; charset=utf-8",
+                        Data("data: <html><body>Bad gateway</body></html>\n\ndata: [DONE]\n\n".utf8))
+        }
     }
 }
 

@@ -352,20 +352,33 @@ public final class RequestPipeline {
                 record(.neutral, status: relay.status, errorClass: "too_large")
                 return writer.send(GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts."),
                                    extraHeaders: visible)
+            case .failed(.aborted, _) where relay.stopReason == .failedBeforeStart:
+                // Nothing reached the client: like an error status, the next endpoint may answer.
+                let failure = relay.startFailure ?? (GatewayError(.upstreamError, "The provider's stream failed."), "malformed")
+                lastError = failure.error
+                record(.fail, status: relay.status, errorClass: failure.errorClass)
+                guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
             case .completed(let status) where relay.isStream:
                 // An event stream that ended before its first event: nothing reached the client.
                 lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' ended its stream without an event.")
                 record(.fail, status: status, errorClass: "dropped")
                 guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
             case .completed(let status) where (200..<300).contains(status):
-                record(.ok, status: status, errorClass: "ok")
                 // The provider's answer in OpenAI's shape (unchanged for OpenAI-compatible ones).
-                let translated: [UInt8]?
+                // An answer that is not what it claims (an HTML page, JSON that does not parse or
+                // does not fit the provider's API) is the endpoint's failure, and nothing has
+                // reached the client yet: the next endpoint may answer.
+                var translated: [UInt8]?
                 do {
+                    try Self.checkConforms(relay, stream: request.stream, endpoint: endpoint)
                     translated = try translator.clientBody(for: request, status: status, body: relay.body)
                 } catch {
-                    return writer.send(error, extraHeaders: visible)
+                    lastError = error
+                    record(.fail, status: status, errorClass: "malformed")
+                    guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
+                    break
                 }
+                record(.ok, status: status, errorClass: "ok")
                 let answer = translated ?? relay.body
                 if request.operation == .countTokens {
                     (call.usage, call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .provider)
@@ -552,6 +565,23 @@ public final class RequestPipeline {
     }
 
     static func milliseconds(_ duration: Duration) -> Int { Int(duration.wholeMilliseconds) }
+
+    /// Throws unless a successful buffered answer is what a provider's API sends: a JSON
+    /// object with a JSON content type, and an event stream when one was asked for.
+    static func checkConforms(_ relay: UpstreamRelay, stream: Bool, endpoint: EndpointConfig) throws(GatewayError) {
+        let type = relay.contentType
+        let what: String
+        if stream {
+            what = "a '\(type.prefix(100))' body where an event stream was asked for"
+        } else if !(type.hasPrefix("application/json") || type.contains("+json")) {
+            what = "a '\(type.prefix(100))' body where JSON was expected"
+        } else if (try? JSONScanner.topLevelMembers(of: relay.body, maxDepth: 512)) == nil {
+            what = relay.body.isEmpty ? "an empty body" : "a body that is not a JSON object (malformed or truncated)"
+        } else {
+            return
+        }
+        throw GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' answered with \(what).")
+    }
 
     private static func error(for failure: UpstreamFailure, endpoint: EndpointConfig) -> GatewayError {
         switch failure {

@@ -40,7 +40,14 @@ final class UpstreamRelay: UpstreamResponseHandler {
         case overflowed
         /// The worker gave up on in-flight calls (drain timeout).
         case abandoned
+        /// The stream failed before its first event reached the client: malformed, or an
+        /// error event first (`startFailure` says which).
+        case failedBeforeStart
     }
+
+    /// Why a stream failed before its first event: the error for the client and the
+    /// attempt's error class.
+    private(set) var startFailure: (error: GatewayError, errorClass: String)?
 
     private(set) var stopReason: StopReason?
 
@@ -82,9 +89,30 @@ final class UpstreamRelay: UpstreamResponseHandler {
         let request = writer.request
         var clientGone = false
         let keepGoing = framer.feed(bytes) { event in
-            // The client's response starts with the first event, not with the upstream's
-            // headers: until then a failed upstream can still be replaced by another endpoint.
+            if !streamStarted && framing == .serverSentEvents {
+                // Before the first event nothing has reached the client: a keep-alive comment
+                // is not worth starting the response for, and a stream that is not what it
+                // claims can still go to another endpoint.
+                guard let data = SSEFramer.data(of: event) else { return true }
+                if !data.elementsEqual("[DONE]".utf8), (try? JSONScanner.topLevelMembers(of: Array(data))) == nil {
+                    stopReason = .failedBeforeStart
+                    startFailure = (GatewayError(.upstreamError,
+                                                 "The provider's event stream is malformed: its first event is not a JSON object."),
+                                    "malformed")
+                    return false
+                }
+            }
+            let translated = translator.translate(event: event)
             if !streamStarted {
+                if let error = translated.error {
+                    // An error as the first event: the answer has not begun, so it is a failed
+                    // attempt like an error status, not a cut stream.
+                    stopReason = .failedBeforeStart
+                    startFailure = (error, "stream_error")
+                    return false
+                }
+                // The client's response starts with the first event, not with the upstream's
+                // headers: until then a failed upstream can still be replaced by another endpoint.
                 streamStarted = true
                 // The client always gets server-sent events, whatever the provider's framing.
                 let clientType = framing == .serverSentEvents && writer.call.surface == .openAI
@@ -94,7 +122,6 @@ final class UpstreamRelay: UpstreamResponseHandler {
                     return false
                 }
             }
-            let translated = translator.translate(event: event)
             if let error = translated.error {
                 request.write(writer.streamErrorEvent(error))
                 endedWithError = true
