@@ -47,6 +47,9 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertGreaterThan(successes.value, 50)
         // Only requests in flight on the killed worker may fail (4 threads → at most 4).
         XCTAssertLessThanOrEqual(failures.value, 4)
+        // No request reached the provider twice (nginx never re-sends a POST that a dead
+        // worker had taken): provider calls ≤ client requests.
+        XCTAssertLessThanOrEqual(stack.mockCount(model: "mock-gpt"), successes.value + failures.value)
         XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, chat).status, 200)
     }
 
@@ -77,6 +80,16 @@ final class PoolLifecycleTests: XCTestCase {
         usleep(400_000)
         let pool = try XCTUnwrap(stack.pool)
         kill(pool.pid, SIGTERM)
+        // A request arriving while the pool drains is refused at once (nginx's 502, or its
+        // next upstream in an estate), not parked in a backlog until the drain ends.
+        usleep(300_000)
+        let arrived = ContinuousClock.now
+        let late = stack.client.post("/v1/chat/completions", key: key, chat)
+        let waited = ContinuousClock.now - arrived
+        XCTAssertEqual(late.status, 502, late.text)
+        XCTAssertLessThan(waited, .milliseconds(500), "a new request must not wait for the drain")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stack.socketPath), "the socket stops listening at once")
+        XCTAssertFalse(pool.waitForExit(timeout: .milliseconds(1)), "the pool is still draining the stream")
         XCTAssertTrue(pool.waitForExit(timeout: .seconds(15)), "the master exits after draining")
         try waitUntil("the client's stream ends", timeout: .seconds(5)) { finished.value >= 1 }
         XCTAssertEqual(finished.value, 2, "the in-flight stream completed")

@@ -41,7 +41,11 @@ final class AcceptorThread: @unchecked Sendable {
         let request = FastCGIRequest(listeningSocket: WorkerProcess.listenDescriptor)
         let pipeline = RequestPipeline(context: context, settler: settler)
         var failures = 0
-        while !state.stopping.load(ordering: .acquiring) {
+        while true {
+            // Draining: when the pool is stopping (the master shut the socket, so nothing new
+            // arrives), serve the connections still queued, then leave; when only this
+            // worker drains (a reload), the next generation takes them.
+            if state.stopping.load(ordering: .acquiring) && !Self.listenerShutWithBacklog() { break }
             waiting.store(true, ordering: .releasing)
             let accepted = request.accept()
             waiting.store(false, ordering: .releasing)
@@ -63,5 +67,15 @@ final class AcceptorThread: @unchecked Sendable {
             context.busyThreads.subtract(1, ordering: .relaxed)
         }
         finished.store(true, ordering: .releasing)
+    }
+
+    /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`) and
+    /// may still hold queued connections. An accept that then finds none blocks until the
+    /// drain's wake signal, or fails at once (TCP), and the loop ends.
+    private static func listenerShutWithBacklog() -> Bool {
+        let readHangUp: Int16 = 0x2000  // POLLRDHUP (Linux; Glibc exports it only with _GNU_SOURCE)
+        var descriptor = pollfd(fd: WorkerProcess.listenDescriptor, events: Int16(POLLIN) | readHangUp, revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & readHangUp != 0
+            && descriptor.revents & Int16(POLLIN) != 0
     }
 }

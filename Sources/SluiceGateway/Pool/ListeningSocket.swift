@@ -55,9 +55,23 @@ public final class ListeningSocket {
         }
     }
 
+    /// Stops taking new connections at once, for every process that shares the socket,
+    /// while connections already queued can still be accepted (unix sockets): the file is
+    /// removed and the socket shut for reading, so a client's connect fails right away and
+    /// nginx moves to its next upstream instead of waiting in a backlog nobody drains. A TCP
+    /// listener shut this way resets what is queued; nginx reports those as errors.
+    public func stopListening() {
+        removeFile()
+        shutdown(descriptor, Int32(SHUT_RD))
+    }
+
     /// Closes the socket and removes its file if it is still the one this process made.
     public func close() {
         Glibc.close(descriptor)
+        removeFile()
+    }
+
+    private func removeFile() {
         if case .unix(let path) = address, let inode {
             var info = stat()
             if lstat(path, &info) == 0, UInt(info.st_ino) == inode { unlink(path) }

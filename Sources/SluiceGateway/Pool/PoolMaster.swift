@@ -145,7 +145,9 @@ public final class PoolMaster {
     }
 
     private func shutdown() -> Int32 {
-        logger.info("shutting down: draining workers")
+        logger.info("shutting down: no new connections; draining workers")
+        // Refuse new connections before anything else, so nginx sends them elsewhere at once.
+        socket?.stopListening()
         for pid in workers.keys { kill(pid, SIGTERM) }
         let limit = (snapshots[generation]?.config.server.drainTimeout ?? .seconds(30)) + .seconds(5)
         let deadline = ContinuousClock.now + limit
