@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
+        // glibc's <malloc.h> (mallopt, malloc_trim): the worker's memory policy.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // Pure Swift: no C, no I/O.
         .target(name: "SluiceCore", dependencies: [
@@ -39,7 +41,7 @@ let package = Package(
         // The request pipeline and the process pool.
         .target(name: "SluiceGateway", dependencies: [
             "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis",
-            "SluicePostgres",
+            "SluicePostgres", "CMalloc",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -28,6 +28,8 @@ public final class RequestPipeline {
     /// The Responses API call being served: its id, the stored state it continues, and
     /// what it keeps when it is done.
     var responsesTurn: ResponsesTurn?
+    /// Answer bytes the call being served held in memory (all attempts).
+    private var bufferedAnswerBytes = 0
     /// The attempts of the request being served, reported once its response is out.
     private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
 
@@ -283,6 +285,7 @@ public final class RequestPipeline {
                                       translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
             let attemptStart = ContinuousClock.now
             let outcome = http.perform(upstream, handler: relay)
+            bufferedAnswerBytes += relay.body.count
             let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
                                                 ?? ContinuousClock.now - attemptStart)
             let wasProbe = granted.remove(endpoint.upstreamKey) != nil
@@ -495,6 +498,8 @@ public final class RequestPipeline {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
         }
+        MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
+        bufferedAnswerBytes = 0
         guard done.record != nil || done.health != nil || !done.alerts.isEmpty else { return }
         settler.submit(done)
     }

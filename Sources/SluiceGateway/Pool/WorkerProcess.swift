@@ -18,6 +18,7 @@ public enum WorkerProcess {
     /// Runs the worker until it is told to stop; returns the exit status.
     public static func run(configName: String, threads: Int, drainTimeout: Duration) -> Int32 {
         LogSetup.bootstrap()
+        MemoryPolicy.apply()
         let logger = Logger(label: "sluice.worker")
         let loaded: LoadedConfig
         do {
