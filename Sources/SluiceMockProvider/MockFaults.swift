@@ -38,6 +38,8 @@ import Foundation
 ///   OpenAI Responses API streams: after N deltas an `error` event
 ///   (`{"type": "error", "code": "server_error", …}`) and no `response.completed`; the
 ///   response is not stored (see `MockResponses+Stream.swift`).
+/// - `pad=N`: a JSON answer carries an extra top-level member `"mock_padding"` whose
+///   string is N bytes long (up to 64 MiB): large answers without generating words.
 /// - `garble=KIND`: a successful answer (status 2xx) that is not what it claims, as a
 ///   misbehaving provider or something in front of it (a captive portal, a misrouted load
 ///   balancer) sends it: `html` — `200 text/html` with an HTML page, for JSON and stream
@@ -65,11 +67,12 @@ struct MockFaults: Sendable, Equatable {
     var streamError: Int?
     var contentFilter = false
     var garble: Garble?
+    var pad: Int?
     /// Keys only the Bedrock paths use.
     var bedrock = MockBedrockFaults()
 
     private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
-                                     "tools", "stream_error", "content_filter", "garble"]
+                                     "tools", "stream_error", "content_filter", "garble", "pad"]
 
     /// What `garble=` makes of a successful answer.
     enum Garble: String, Sendable, CaseIterable {
@@ -148,6 +151,9 @@ struct MockFaults: Sendable, Equatable {
         case "content_filter":
             guard value == "0" || value == "1" else { throw Self.bad(key, value, param) }
             contentFilter = value == "1"
+        case "pad":
+            guard let bytes = Int(value), (0...(64 << 20)).contains(bytes) else { throw Self.bad(key, value, param) }
+            pad = bytes
         case "garble":
             guard let kind = Garble(rawValue: value) else { throw Self.bad(key, value, param) }
             garble = kind

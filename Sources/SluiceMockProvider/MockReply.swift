@@ -38,6 +38,13 @@ struct MockReply {
         delay = faults.delay ?? defaultDelay
         interval = faults.interval
         drop = faults.drop
+        if let pad = faults.pad, case .json(var data) = body, data.last == UInt8(ascii: "}") {
+            data.removeLast()
+            data.append(contentsOf: Array(",\"mock_padding\":\"".utf8))
+            data.append(Data(repeating: UInt8(ascii: "a"), count: pad))
+            data.append(contentsOf: Array("\"}".utf8))
+            body = .json(data)
+        }
         if let garble = faults.garble, (200..<300).contains(status) { self.garble(garble) }
     }
 
