@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        // The pure libraries, for the fuzzing harness in Fuzz/ (a separate package).
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        .library(name: "SluiceProviders", targets: ["SluiceProviders"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -64,7 +67,7 @@ let package = Package(
                                                               "SluiceProviders",
                                                               "SluicePostgres",
                                                               "SluiceGateway", "SluiceTestSupport"]),
-        .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore",
+        .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore", "SluiceProviders",
                                                                   "SluiceRedis", "SluiceGateway", "SluicePostgres",
                                                                   "SluiceTestSupport"]),
     ],

@@ -115,6 +115,25 @@ final class GatewayErrorTests: XCTestCase {
     func testDescriptionIsCodeAndMessage() {
         XCTAssertEqual(GatewayError(.notFound, "Nope.").description, "not_found: Nope.")
     }
+
+    func testMessagesAndParamsAreCappedWhateverTheyQuote() {
+        let huge = String(repeating: "m", count: 1 << 20)
+        let error = GatewayError(.routeNotFound, "The model '\(huge)' does not exist.", param: huge)
+        XCTAssertLessThanOrEqual(error.message.utf8.count, GatewayError.maxMessage + 3)
+        XCTAssertTrue(error.message.hasSuffix("…"))
+        XCTAssertLessThanOrEqual(error.param?.utf8.count ?? 0, GatewayError.maxParam + 3)
+        XCTAssertEqual(GatewayError.quote(huge).count, 201)
+        XCTAssertEqual(GatewayError.quote("gpt-4o"), "gpt-4o")
+    }
+
+    func testCredentialShapedInputIsNeverQuoted() {
+        for value in ["sk-sluice-" + String(repeating: "a", count: 40), "sk-proj-abcdefghijklmnopqrstuvwxyz",
+                      "sk-ant-api03-abcdefghijklmnop", "Bearer abc", "AKIAABCDEFGHIJKLMNOP"] {
+            XCTAssertEqual(GatewayError.quote(value), "(a value shaped like a credential)", value)
+            XCTAssertThrowsError(try RequestTags.parse(header: "team=\(value)"), value)
+        }
+        XCTAssertEqual(try RequestTags.parse(header: "team=search, sk=1"), ["team": "search", "sk": "1"])
+    }
 }
 
 /// The `error` object of an OpenAI-shaped error body.
@@ -123,4 +142,5 @@ private func errorFields(_ body: String, file: StaticString = #filePath, line: U
                                file: file, line: line)
     XCTAssertEqual(object.count, 1, body, file: file, line: line)
     return try XCTUnwrap(object["error"] as? [String: Any], body, file: file, line: line)
+
 }

@@ -43,8 +43,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public init(_ code: Code, _ message: String, param: String? = nil, retryAfter: Int? = nil) {
         self.code = code
-        self.message = message
-        self.param = param
+        self.message = Self.capped(message, at: Self.maxMessage)
+        self.param = param.map { Self.capped($0, at: Self.maxParam) }
         self.upstreamStatus = nil
         self.upstreamType = nil
         self.upstreamCode = nil
@@ -54,8 +54,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     /// An error the provider returned, passed on with its status.
     public init(upstreamStatus status: Int, message: String, type: String?, code: String?, param: String?, retryAfter: Int?) {
         self.code = .upstreamStatus
-        self.message = message
-        self.param = param
+        self.message = Self.capped(message, at: Self.maxMessage)
+        self.param = param.map { Self.capped($0, at: Self.maxParam) }
         self.upstreamStatus = status
         self.upstreamType = type
         self.upstreamCode = code
@@ -74,6 +74,32 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// Longest message and `param` an error carries: whatever of the client's input (or a
+    /// provider's text) they quote, an error stays small.
+    public static let maxMessage = 1024
+    public static let maxParam = 200
+
+    static func capped(_ text: String, at limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        let kept = text.prefix(limit)
+        return kept.endIndex == text.endIndex ? text : String(kept) + "…"
+    }
+
+    /// Client input quoted in an error message: at most 200 characters, and never a value
+    /// shaped like a credential (a gateway key or a provider key sent in the wrong field).
+    public static func quote(_ text: some StringProtocol) -> String {
+        let value = String(text)
+        return looksLikeCredential(value) ? "(a value shaped like a credential)" : capped(value, at: 200)
+    }
+
+    /// A gateway key, an OpenAI/Anthropic-style `sk-…` key, a bearer token or an AWS key id.
+    public static func looksLikeCredential(_ value: String) -> Bool {
+        let lowered = value.lowercased()
+        return GatewayKeyFormat.looksValid(value) || lowered.contains("sk-sluice-")
+            || (lowered.hasPrefix("sk-") && value.utf8.count >= 20) || lowered.hasPrefix("bearer ")
+            || ((value.hasPrefix("AKIA") || value.hasPrefix("ASIA")) && value.utf8.count == 20)
+    }
 }
 
 extension GatewayError {

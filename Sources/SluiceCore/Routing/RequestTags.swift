@@ -11,6 +11,11 @@ public enum RequestTags {
                 throw GatewayError.invalidRequest(
                     "Malformed X-Sluice-Tags header: expected 'name=value, name=value' (names up to 64 bytes, values up to 256).")
             }
+            // Tags land in audit records, usage reports and metrics: never a credential.
+            guard !GatewayError.looksLikeCredential(value), !GatewayError.looksLikeCredential(name) else {
+                throw GatewayError.invalidRequest("X-Sluice-Tags holds a value shaped like a credential; tags are "
+                                                  + "recorded in audit and usage reports, so it is refused.")
+            }
             tags[name] = value
         }
         return tags

@@ -37,7 +37,7 @@ final class ResponsesTurn {
             previous = try Self.load(id, owner: owner, redis: redis, keys: keys)
             // Another caller's response, even one a shared provider account holds, does not exist for this one.
             if previous == nil, try Self.load(id, owner: nil, redis: redis, keys: keys) != nil {
-                throw GatewayError(.routeNotFound, "Previous response with id '\(id.prefix(200))' not found.",
+                throw GatewayError(.routeNotFound, "Previous response with id '\(GatewayError.quote(id))' not found.",
                                    param: "previous_response_id")
             }
         } else {
@@ -94,7 +94,7 @@ final class ResponsesTurn {
         }
         if let id = previousID {
             guard let previous, !previous.pinned else {
-                throw GatewayError(.routeNotFound, "Previous response with id '\(id.prefix(200))' not found.",
+                throw GatewayError(.routeNotFound, "Previous response with id '\(GatewayError.quote(id))' not found.",
                                    param: "previous_response_id")
             }
         }
@@ -170,16 +170,16 @@ extension RequestPipeline {
         guard let first = parts.first, !first.isEmpty, parts.count <= 2,
               first.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (48...57).contains($0)
                   || (65...90).contains($0) || (97...122).contains($0) }) else {
-            throw GatewayError(.notFound, "Unknown API path '\(path.prefix(200))'.")
+            throw GatewayError(.notFound, "Unknown API path '\(GatewayError.quote(path))'.")
         }
         let id = String(first)
         let action = parts.count == 2 ? String(parts[1]) : ""
         switch (action, method) {
         case ("", "GET"), ("", "DELETE"), ("input_items", "GET"), ("cancel", "POST"): break
         case ("", _), ("input_items", _), ("cancel", _):
-            throw GatewayError(.methodNotAllowed, "\(method) is not allowed on \(path.prefix(200)).")
+            throw GatewayError(.methodNotAllowed, "\(method) is not allowed on \(GatewayError.quote(path)).")
         default:
-            throw GatewayError(.notFound, "Unknown API path '\(path.prefix(200))'.")
+            throw GatewayError(.notFound, "Unknown API path '\(GatewayError.quote(path))'.")
         }
         let owner = ResponsesTurn.owner(of: caller)
         guard let state = try ResponsesTurn.load(id, owner: owner, redis: redis, keys: context.redisKeys),

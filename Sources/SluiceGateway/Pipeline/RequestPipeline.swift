@@ -97,7 +97,7 @@ public final class RequestPipeline {
         let responseResource = path.hasPrefix("/v1/responses/")
         if operation == .responses || responseResource { writer.call.surface = .responses }
         guard path.hasPrefix("/v1/"), operation != nil || responseResource || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
-            throw GatewayError(.notFound, "Unknown API path '\(path.prefix(200))'.")
+            throw GatewayError(.notFound, "Unknown API path '\(GatewayError.quote(path))'.")
         }
         let caller = try Authenticator(context: context, redis: redis, threadCache: keyCache)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
@@ -121,7 +121,7 @@ public final class RequestPipeline {
         }
         writer.call.stream = request.stream
         guard let route = context.config.routes[request.model] else {
-            throw GatewayError(.routeNotFound, "The model '\(request.model.prefix(200))' does not exist or you do not have access to it.",
+            throw GatewayError(.routeNotFound, "The model '\(GatewayError.quote(request.model))' does not exist or you do not have access to it.",
                                param: "model")
         }
         writer.call.route = route.name
@@ -607,7 +607,7 @@ public final class RequestPipeline {
         }
         let name = String(path.dropFirst("/v1/models/".count))
         guard context.config.routes[name] != nil, caller.policy.allows(route: name) else {
-            throw GatewayError(.routeNotFound, "The model '\(name.prefix(200))' does not exist or you do not have access to it.")
+            throw GatewayError(.routeNotFound, "The model '\(GatewayError.quote(name))' does not exist or you do not have access to it.")
         }
         writer.sendJSON(status: 200, ModelList.object(name, context: context))
     }
