@@ -19,6 +19,15 @@ public final class RedisConnection {
     private var unread = 0
     /// Counts the connections opened, so replies are never read from a later one.
     private var generation = 0
+    /// After Redis timed out or could not be reached, no new connection is tried before
+    /// this instant: commands fail at once instead of each waiting out the timeout, so a
+    /// request that needs Redis several times waits for it at most once while Redis is
+    /// paused or gone. (A connection reset alone does not hold off: a fresh connection
+    /// usually works at once, e.g. after a Redis restart; nor does a refused connect, which
+    /// costs no wait.)
+    private var holdOffUntil: ContinuousClock.Instant?
+    /// How long `holdOffUntil` lasts.
+    public static let holdOff = Duration.seconds(1)
 
     public init(config: RedisConfig) {
         self.config = config
@@ -200,12 +209,17 @@ public final class RedisConnection {
 
     private func failure(_ operation: String) -> RedisError {
         let message = context.map { String(cString: sluice_redis_errstr($0)) } ?? "not connected"
+        if Self.isTimeout(message) { holdOffUntil = ContinuousClock.now + Self.holdOff }
         close()
         return RedisError(.connection, "\(operation) failed on \(config.url): \(message)")
     }
 
     private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
+        if let holdOffUntil, ContinuousClock.now < holdOffUntil {
+            throw RedisError(.connection, "\(config.url) failed less than \(Self.holdOff) ago; not tried again yet")
+        }
+        holdOffUntil = nil
         let timeout = Self.timeval(config.timeout)
         let opened: UnsafeMutablePointer<redisContext>?
         switch config.url.address {
@@ -216,6 +230,7 @@ public final class RedisConnection {
         if opened.pointee.err != 0 {
             let message = String(cString: sluice_redis_errstr(opened))
             redisFree(opened)
+            if Self.isTimeout(message) { holdOffUntil = ContinuousClock.now + Self.holdOff }
             throw RedisError(.connection, "cannot connect to \(config.url): \(message)")
         }
         redisSetTimeout(opened, timeout)
@@ -236,6 +251,12 @@ public final class RedisConnection {
             }
         }
         return opened
+    }
+
+    /// hiredis reports a timeout as EAGAIN's text on reads and writes, and as a timeout on
+    /// connect; a refused connection fails at once and needs no hold-off.
+    private static func isTimeout(_ message: String) -> Bool {
+        message.contains("temporarily unavailable") || message.contains("timed out") || message.contains("Timeout")
     }
 
     private static func timeval(_ duration: Duration) -> Glibc.timeval {

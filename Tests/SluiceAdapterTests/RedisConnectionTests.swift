@@ -184,7 +184,34 @@ final class RedisConnectionTests: XCTestCase {
             XCTAssertEqual((error as? RedisError)?.kind, .connection, "\(error)")
         }
         XCTAssertLessThan(clock.now - start, .milliseconds(2500), "the 300 ms timeout applies, not BLPOP's 3 s")
+        // Within the hold-off a command fails at once instead of waiting the timeout again;
+        // after it, the connection is opened again.
+        let again = clock.now
+        XCTAssertThrowsError(try redis.command(["PING"], idempotent: true))
+        XCTAssertLessThan(clock.now - again, .milliseconds(50))
+        usleep(UInt32(RedisConnection.holdOff.components.seconds) * 1_000_000 + 50_000)
         XCTAssertEqual(try redis.command(["PING"]), .status("PONG"))
+    }
+
+    func testAPausedServerCostsOneTimeoutPerHoldOffNotOnePerCommand() throws {
+        let redis = RedisConnection(config: server.config(timeout: .milliseconds(200)))
+        XCTAssertEqual(try redis.command(["PING"]), .status("PONG"))
+        let pid = try XCTUnwrap(server.pid)
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<5 {
+            XCTAssertThrowsError(try redis.command(["PING"], idempotent: true)) { error in
+                XCTAssertEqual((error as? RedisError)?.kind, .connection, "\(error)")
+            }
+        }
+        let took = clock.now - start
+        XCTAssertGreaterThanOrEqual(took, .milliseconds(200))
+        XCTAssertLessThan(took, .milliseconds(450), "five commands, one timeout")
+        kill(pid, SIGCONT)
+        usleep(UInt32(RedisConnection.holdOff.components.seconds) * 1_000_000 + 50_000)
+        XCTAssertEqual(try redis.command(["PING"], idempotent: true), .status("PONG"))
     }
 
     func testCloseThenCommandReopens() throws {

@@ -18,6 +18,8 @@ final class RedisServerFixture {
     let password: String?
 
     private var process: Process?
+    /// The running server's pid (to pause it with SIGSTOP in a test).
+    var pid: Int32? { process.map(\.processIdentifier) }
     private var log: FileHandle?
     private let directory: URL
     private let executable: URL

@@ -28,8 +28,10 @@ final class GatewayStack {
     var socketPath: String { directory.appendingPathComponent("sluice.sock").path }
 
     /// Starts the stack with `config` (the standard test config when `nil`).
-    init(config: ((GatewayStack) -> String)? = nil) throws {
-        guard let redisServer = which("redis-server"), which("nginx") != nil else {
+    /// `persistentRedis`: Redis keeps an append-only file (fsync on every write), so
+    /// `stopRedis` / `startRedis` lose nothing, as a production Redis restart would not.
+    init(config: ((GatewayStack) -> String)? = nil, persistentRedis: Bool = false) throws {
+        guard let redisServerPath = which("redis-server"), which("nginx") != nil else {
             throw XCTSkip("redis-server and nginx are needed (scripts/up or .ci/run installs them)")
         }
         let candidates = [ProcessInfo.processInfo.environment["SLUICE_BIN"], Self.repository.path + "/.build/debug/sluice"]
@@ -41,9 +43,10 @@ final class GatewayStack {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         client = TestClient(baseURL: "http://127.0.0.1:\(nginxPort)")
 
-        redis = try ManagedProcess(name: "redis", executable: redisServer,
-                                   arguments: ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                               "--dir", directory.path],
+        redisArguments = ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--dir", directory.path]
+            + (persistentRedis ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"])
+        redisServer = redisServerPath
+        redis = try ManagedProcess(name: "redis", executable: redisServerPath, arguments: redisArguments,
                                    logDirectory: directory)
         mock = try ManagedProcess(name: "mock", executable: binary,
                                   arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey,
@@ -68,6 +71,20 @@ final class GatewayStack {
         try waitUntil("the gateway answers /sluice/healthz", timeout: .seconds(20)) {
             client.send(.get, "/sluice/healthz").status == 200
         }
+    }
+
+    private let redisArguments: [String]
+    private let redisServer: String
+
+    /// Stops Redis (SIGTERM: it shuts down cleanly, flushing its append-only file).
+    func stopRedis() {
+        redis?.stop()
+    }
+
+    /// Starts Redis again on the same port and directory (see `persistentRedis`).
+    func startRedis() throws {
+        redis = try ManagedProcess(name: "redis", executable: redisServer, arguments: redisArguments, logDirectory: directory)
+        try waitForPort(redisPort)
     }
 
     /// Stops everything by pid, nginx first.
