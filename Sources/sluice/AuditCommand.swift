@@ -43,7 +43,7 @@ struct AuditTailCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let redis = loaded.config.redis
         let tail = try AuditTail(redis: redis, stream: RedisKeys(prefix: redis.keyPrefix).auditStream,
                                  from: AuditTail.Start(parsing: from) ?? .now, filter: try filter())
@@ -89,7 +89,7 @@ struct AuditVerifyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The last stream id to check (default: the newest).") var to = "+"
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let redis = loaded.config.redis
         let report = try AuditChain.verify(redis: RedisConnection(config: redis),
                                            stream: RedisKeys(prefix: redis.keyPrefix).auditStream, from: from, to: to)

@@ -13,7 +13,7 @@ struct EndpointsCommand: ParsableCommand {
     @Flag(help: "One JSON object per endpoint, one per line.") var json = false
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let report = try EndpointReport.read(loaded.config)
         if json {
             for row in report.rows { print(Self.json(row)) }

@@ -14,7 +14,7 @@ struct KeysCommand: ParsableCommand {
         @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
 
         func directory() throws -> KeyDirectory {
-            let loaded = try ConfigFile.load(path: config)
+            let loaded = try ConfigFile.load(path: config, providerSecrets: false)
             let redis = loaded.config.redis
             return KeyDirectory(redis: RedisConnection(config: redis), names: RedisKeys(prefix: redis.keyPrefix))
         }

@@ -22,7 +22,7 @@ struct BudgetsCommand: ParsableCommand {
     @Flag(help: "One JSON object per budget, one per line.") var json = false
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let report = try BudgetReport.read(loaded.config)
         func iso(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).ISO8601Format() }
         if json {
@@ -83,7 +83,7 @@ struct UsageReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let report = try UsageReport.read(loaded.config, dimension: by, days: days ?? 7)
         if json {
             for row in report.rows {

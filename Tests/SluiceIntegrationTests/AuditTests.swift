@@ -160,6 +160,30 @@ final class AuditTests: SharedStackTestCase {
         XCTAssertEqual(sent.filter { (stored[$0] ?? 0) > 1 }.count, 0, "and only once")
     }
 
+    /// Commands that only read Redis run without the provider secrets: an operator who
+    /// tails the audit stream need not hold the provider keys. `check` still needs them.
+    func testReadOnlyCommandsNeedNoProviderSecrets() throws {
+        let stack = try gateway()
+        let key = try self.key
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key,
+                                         #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#).status, 200)
+        var text = try String(contentsOfFile: stack.configPath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "${env:SLUICE_TEST_MOCK_KEY}", with: "${env:SLUICE_UNSET_PROVIDER_KEY}")
+            .replacingOccurrences(of: stack.directory.path + "/mock.key", with: "/nonexistent/mock.key")
+        let path = stack.directory.path + "/operator.yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertNil(ProcessInfo.processInfo.environment["SLUICE_UNSET_PROVIDER_KEY"])
+        for arguments in [["usage", "--json"], ["keys", "list"], ["endpoints"], ["usage", "budgets"], ["audit", "verify"],
+                          ["audit", "tail", "--from", "-1h", "--count", "1", "--json"]] {
+            let result = try runCommand(stack.binary, arguments + ["--config", path])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
+            XCTAssertFalse(result.output.contains("SLUICE_UNSET_PROVIDER_KEY"), "\(arguments): \(result.output)")
+        }
+        let check = try runCommand(stack.binary, ["check", "--config", path])
+        XCTAssertNotEqual(check.status, 0)
+        XCTAssertTrue(check.output.contains("SLUICE_UNSET_PROVIDER_KEY"), check.output)
+    }
+
     func testUsageByTagMatchesTheAuditRecords() throws {
         let stack = try gateway()
         let key = try self.key

@@ -10,6 +10,9 @@ extension ConfigLoader.Reader {
 
     /// Resolves the text of a secret field; see `secret(_:at:)`.
     func resolveSecret(_ text: String, at node: Node, field: String) -> Secret? {
+        if !secrets.resolvesProviderSecrets && field.hasPrefix("providers.") && text.hasPrefix("${") {
+            return Secret("unresolved", origin: "not read (\(field))")
+        }
         guard text.hasPrefix("${"), text.hasSuffix("}"), text.count >= 3 else {
             guard !text.isEmpty else {
                 report("must not be empty", at: node, field: field)

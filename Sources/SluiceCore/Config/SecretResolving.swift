@@ -12,4 +12,22 @@ public protocol SecretResolving: Sendable {
     /// Throws when the file cannot be read; the error's description is shown to the
     /// operator, so it must not contain the file's contents.
     func fileContents(_ path: String) throws -> String
+    /// Whether the secrets under `providers:` are read (default: yes).
+    var resolvesProviderSecrets: Bool { get }
+}
+
+extension SecretResolving {
+    /// Whether the secrets under `providers:` are read. Commands that only talk to Redis
+    /// (audit, usage, keys, endpoints) do not need them, so an operator who reads the
+    /// audit stream need not hold every provider key.
+    public var resolvesProviderSecrets: Bool { true }
+}
+
+/// Resolves like `base`, except the secrets under `providers:`, which are left unread.
+public struct WithoutProviderSecrets<Base: SecretResolving>: SecretResolving {
+    private let base: Base
+    public init(_ base: Base) { self.base = base }
+    public func environmentValue(_ name: String) -> String? { base.environmentValue(name) }
+    public func fileContents(_ path: String) throws -> String { try base.fileContents(path) }
+    public var resolvesProviderSecrets: Bool { false }
 }

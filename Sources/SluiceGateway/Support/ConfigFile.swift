@@ -16,14 +16,19 @@ public struct SystemSecretSource: SecretResolving {
 
 /// Loading `sluice.yaml` from disk (the I/O half of `ConfigLoader`).
 public enum ConfigFile {
-    /// Reads and validates the file at `path`.
-    public static func load(path: String) throws -> LoadedConfig {
+    /// Reads and validates the file at `path`. With `providerSecrets: false` the secrets
+    /// under `providers:` are not read (for commands that only talk to Redis); such a
+    /// config must never serve calls.
+    public static func load(path: String, providerSecrets: Bool = true) throws -> LoadedConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigError(issues: [ConfigIssue(file: path, line: 0, column: 0, field: "",
                                                    message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        guard providerSecrets else {
+            return try ConfigLoader.parse(yaml: text, fileName: path, secrets: WithoutProviderSecrets(SystemSecretSource()))
         }
         return try load(text: text, name: path)
     }
