@@ -48,7 +48,8 @@ struct AuditTailCommand: ParsableCommand {
         let tail = try AuditTail(redis: redis, stream: RedisKeys(prefix: redis.keyPrefix).auditStream,
                                  from: AuditTail.Start(parsing: from) ?? .now, filter: try filter())
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        var line = AuditLine(colour: colour)
+        let routes = loaded.config.routes.values
+        var line = AuditLine(colour: colour, routes: routes.map(\.name), endpoints: routes.flatMap { $0.endpoints.map(\.name) })
         if !json { write(line.header) }
         try tail.follow(count: count) { entry in
             write(json ? entry.json : line.format(entry))

@@ -201,11 +201,32 @@ final class AuditChainTests: XCTestCase {
         let first = plain.format(try entry(call(requestId: "a", route: "chat", keyId: "key_abc", seq: 1)))
         let second = plain.format(try entry(call(requestId: "b", route: "summarize", status: 503, principal: "CN=billing",
                                                  tags: [:], seq: 2, errorClass: "upstream_error")))
-        XCTAssertEqual(first, "2026-11-18T19:33:20.000Z  200     chat          chat         primary              815ms"
-                              + "        12/40  key_abc               team=support")
-        XCTAssertEqual(second, "2026-11-18T19:33:20.000Z  503     summarize     chat         primary              815ms"
-                               + "        12/40  CN=billing            -  upstream_error")
+        XCTAssertEqual(first, "2026-11-18T19:33:20.000Z  200     chat          chat          primary              815ms"
+                              + "          12/40  key_abc               team=support")
+        XCTAssertEqual(second, "2026-11-18T19:33:20.000Z  503     summarize     chat          primary              815ms"
+                               + "          12/40  CN=billing            -  upstream_error")
         XCTAssertEqual(plain.header.prefix(40), "TIME                      STATUS  ROUTE ")
+
+        // Names longer than the header's columns: the config's names size the columns, a
+        // longer value is cut, and every line lines up with the header.
+        var sized = AuditLine(colour: false, routes: ["chat", "a-rather-long-route-name"], endpoints: ["primary"])
+        let lines = [sized.header,
+                     sized.format(try entry(call(requestId: "f", route: "a-rather-long-route-name", seq: 6))),
+                     sized.format(try entry(call(requestId: "g", route: String(repeating: "r", count: 80),
+                                                 principal: String(repeating: "p", count: 40), seq: 7)))]
+        func starts(_ line: String) -> [Int] {
+            let characters = Array(line)
+            return characters.indices.filter { $0 > 0 && characters[$0] != " " && characters[$0 - 1] == " " && characters[$0 - 2] == " " }
+        }
+        let header = starts(lines[0])
+        // Left-aligned columns start where their titles do (LATENCY and TOKENS are
+        // right-aligned); WHO is the last titled column.
+        for line in lines.dropFirst() {
+            XCTAssertEqual(Array(starts(line).prefix(4)), Array(header.prefix(4)), line)
+            XCTAssertEqual(starts(line)[header.count - 1], header.last, line)
+            XCTAssertTrue(line.hasSuffix("  team=support"), "tags come last, whole: \(line)")
+        }
+        XCTAssertTrue(lines[2].contains("r…"), lines[2])
 
         var coloured = AuditLine(colour: true)
         let red = coloured.format(try entry(call(requestId: "c", route: "chat", status: 502, seq: 3)))

@@ -225,14 +225,22 @@ public struct AuditFilter: Sendable, Equatable {
 /// One readable line per audit record, in aligned columns: time, status, route, the API
 /// the client called (`chat`, `messages`, `count_tokens`, `responses`, `embeddings`,
 /// `completions`, or the path), endpoint, latency, tokens (prompt/completion), principal
-/// or key id, tags, and the error class when there is one. Columns widen (never narrow) when a longer value comes along.
+/// or key id, tags, and the error class when there is one. Every line lines up with the
+/// header: the route and endpoint columns are as wide as the longest names in the config,
+/// and a longer value (a route renamed since, a long principal) is cut with `…`; tags and
+/// the error class come last, whole.
 public struct AuditLine: Sendable {
     /// Colour the status (2xx green, 4xx yellow, 5xx red) with ANSI escapes.
     public var colour: Bool
-    private var widths = [24, 6, 12, 11, 16, 8, 11, 20]
+    private var widths = [24, 6, 12, 12, 16, 8, 13, 20]
+    /// The widest a route or endpoint column grows for the config's names.
+    private static let maxNameWidth = 48
 
-    public init(colour: Bool) {
+    /// `routes` and `endpoints`: the names the config has, so their columns fit them all.
+    public init(colour: Bool, routes: [String] = [], endpoints: [String] = []) {
         self.colour = colour
+        widths[2] = min(Self.maxNameWidth, max(widths[2], routes.map(\.count).max() ?? 0))
+        widths[4] = min(Self.maxNameWidth, max(widths[4], endpoints.map(\.count).max() ?? 0))
     }
 
     /// The column titles, aligned with the first lines.
@@ -258,7 +266,9 @@ public struct AuditLine: Sendable {
             tokens.allSatisfy { $0 == nil } ? "-" : tokens.map { $0.map(String.init) ?? "-" }.joined(separator: "/"),
             text("principal") ?? text("key_id") ?? "-", tags.isEmpty ? "-" : tags,
         ]
-        for column in widths.indices { widths[column] = max(widths[column], cells[column].count) }
+        for column in widths.indices where cells[column].count > widths[column] {
+            cells[column] = String(cells[column].prefix(widths[column] - 1)) + "…"
+        }
         if let error = text("error_class") { cells.append(error) }
         var line = join(cells, rightAligned: [5, 6])
         if colour, let status, let code = [2: "32", 4: "33", 5: "31"][status / 100] {
