@@ -116,13 +116,13 @@ struct KeysCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (never the keys themselves).")
         @OptionGroup var connection: Connection
+        @Flag(help: "Print one JSON object per key.") var json = false
 
         func run() throws {
             let records = try connection.directory().list()
-            print("ID                 NAME                 PREFIX            ROUTES               CREATED               STATUS")
-            for record in records {
+            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            let rows: [[String]] = records.map { record in
                 let created = Date(timeIntervalSince1970: TimeInterval(record.createdAt)).ISO8601Format()
-                let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
                 var status = record.revokedAt.map { "revoked \(Date(timeIntervalSince1970: TimeInterval($0)).ISO8601Format())" } ?? "active"
                 if record.revokedAt == nil, let expires = record.expiresAtMs {
                     let when = Date(timeIntervalSince1970: Double(expires) / 1000).ISO8601Format()
@@ -130,8 +130,22 @@ struct KeysCommand: ParsableCommand {
                     status = record.rotatedTo.map { "rotated to \($0), \(verb) \(when)" } ?? "\(verb) \(when)"
                 }
                 let routes = record.routes.map { $0.sorted().joined(separator: ",") } ?? "*"
-                print([record.id.padded(18), record.name.padded(20), record.displayPrefix.padded(17), routes.padded(20),
-                       created.padded(21), status].joined(separator: " "))
+                return [record.id, record.name, record.displayPrefix, routes, created, status]
+            }
+            if json {
+                let names = ["id", "name", "prefix", "routes", "created", "status"]
+                for row in rows {
+                    let object = Dictionary(uniqueKeysWithValues: zip(names, row))
+                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                    print(String(decoding: data, as: UTF8.self))
+                }
+                return
+            }
+            // Columns as wide as their longest value, so every row lines up with the header.
+            let header = ["ID", "NAME", "PREFIX", "ROUTES", "CREATED", "STATUS"]
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            for row in [header] + rows {
+                print(row.enumerated().map { $1.padded($0 == row.count - 1 ? 0 : widths[$0]) }.joined(separator: "  "))
             }
         }
     }

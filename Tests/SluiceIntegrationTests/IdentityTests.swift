@@ -51,6 +51,18 @@ final class IdentityTests: SharedStackTestCase {
         XCTAssertEqual(list.status, 0, list.output)
         XCTAssertTrue(list.output.contains("listed"))
         XCTAssertFalse(list.output.contains(key))
+        // A long name: every row still lines up with the header; --json gives objects.
+        _ = try stack.createKey(name: "a-key-name-longer-than-twenty-characters")
+        let lines = try stack.sluice(["keys", "list", "--config", stack.configPath]).output.split(separator: "\n")
+            .filter { $0.hasPrefix("ID") || $0.hasPrefix("key_") }
+        let prefixColumn = try XCTUnwrap(lines.first?.range(of: "PREFIX")).lowerBound.utf16Offset(in: String(lines[0]))
+        for line in lines.dropFirst() {
+            XCTAssertTrue(Array(line)[prefixColumn...].starts(with: "sk-sluice-"), String(line))
+        }
+        let json = try stack.sluice(["keys", "list", "--config", stack.configPath, "--json"]).output.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertTrue(json.contains { $0["name"] as? String == "listed" && $0["status"] as? String == "active" }, "\(json)")
+        XCTAssertFalse(json.description.contains(key))
         let dump = try runCommand(which("redis-cli")!, ["-p", "\(stack.redisPort)", "--no-raw", "KEYS", "*"])
         XCTAssertFalse(dump.output.contains(key))
         XCTAssertTrue(dump.output.contains("sluice:key:"))
