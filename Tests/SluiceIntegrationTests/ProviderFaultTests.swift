@@ -16,7 +16,7 @@ final class ProviderFaultTests: SharedStackTestCase {
     override class var stackConfig: ((GatewayStack) -> String)? {
         { stack in
             """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 8, drain_timeout: 5s }
+            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 8, drain_timeout: 5s, log_format: json }
             redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
             audit: { spool_dir: "\(stack.directory.path)/spool" }
             providers:
@@ -103,6 +103,20 @@ final class ProviderFaultTests: SharedStackTestCase {
         XCTAssertEqual(record["completion_tokens"] as? Int, 20_000)
         print("20,000 events relayed in \(took), worker RSS \(before >> 20) -> \(workerRSS(stack) >> 20) MB")
         XCTAssertLessThan(workerRSS(stack) - before, Self.retainedBound)
+    }
+
+    /// `server.log_format: json`: every line the pool logs is one JSON object.
+    func testJSONLogLinesForLogShippers() throws {
+        let stack = try gateway()
+        let log = try XCTUnwrap(stack.pool?.log)
+        let lines = log.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.contains("worker ready") }, log)
+        for line in lines {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+            XCTAssertNotNil(object["time"] as? String, String(line))
+            XCTAssertNotNil(object["level"] as? String, String(line))
+            XCTAssertNotNil(object["message"] as? String, String(line))
+        }
     }
 
     func testClientThatLeavesCancelsTheUpstreamWithinASecondAndTheRecordSaysSo() throws {

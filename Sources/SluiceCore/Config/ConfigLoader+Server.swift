@@ -4,7 +4,7 @@ extension ConfigLoader.Reader {
     /// `server:`: every field optional, defaults from `ServerConfig.init`.
     func serverConfig(_ node: Node, at path: String) -> ServerConfig {
         var server = ServerConfig()
-        let allowed = ["listen", "workers", "threads", "backlog", "max_body", "drain_timeout"]
+        let allowed = ["listen", "workers", "threads", "backlog", "max_body", "drain_timeout", "log_format"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return server }
         if let node = fields["listen"], let listen = nonEmptyString(node, at: fields.path("listen")),
            isValidListenAddress(listen, at: node, field: fields.path("listen")) {
@@ -25,6 +25,10 @@ extension ConfigLoader.Reader {
         if let node = fields["drain_timeout"],
            let value = duration(node, at: fields.path("drain_timeout"), allowZero: true) {
             server.drainTimeout = value
+        }
+        if let node = fields["log_format"],
+           let format: ServerConfig.LogFormat = choice(node, at: fields.path("log_format"), what: "log format") {
+            server.logFormat = format
         }
         return server
     }

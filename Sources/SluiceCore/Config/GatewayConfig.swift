@@ -111,6 +111,12 @@ public struct ServerConfig: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// How long a draining worker may take to finish in-flight requests.
     public var drainTimeout: Duration
+    /// Log lines as text or as one JSON object per line (for log shippers).
+    public var logFormat: LogFormat = .text
+
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text, json
+    }
 
     public init(listen: String = "127.0.0.1:9000", workers: Int = 2, threads: Int = 16, backlog: Int = 1024,
                 maxBodyBytes: Int = 8 << 20, drainTimeout: Duration = .seconds(30)) {

@@ -70,6 +70,7 @@ public final class PoolMaster {
             throw PoolError("cannot read \(options.configPath): \(error.localizedDescription)")
         }
         let loaded = try ConfigFile.load(text: text, name: options.configPath)
+        LogSetup.apply(loaded.config.server.logFormat)
         for warning in loaded.warnings { logger.warning("config: \(warning)") }
         return try WorkerSpawner.Snapshot(text: text, config: loaded.config, name: options.configPath)
     }

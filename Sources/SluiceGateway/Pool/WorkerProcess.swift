@@ -27,6 +27,7 @@ public enum WorkerProcess {
             logger.critical("cannot load the configuration: \(error)")
             return 78
         }
+        LogSetup.apply(loaded.config.server.logFormat)
         let parent = getppid()
         Signals.ignoreBrokenPipes()
         Signals.block([SIGTERM, SIGINT, SIGQUIT, SIGHUP, Signals.wake])

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceCore
 
 /// Log lines on standard error: `2026-11-26T10:58:00Z INFO [pid] label: message key=value`.
 /// One `write(2)` per line, so lines from many threads and processes do not interleave.
@@ -19,12 +20,23 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) [\(getpid())] \(label): \(event.message)"
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        for key in merged.keys.sorted() {
-            line += " \(key)=\(merged[key].map { "\($0)" } ?? "")"
+        var line: String
+        if LogSetup.json {
+            // One object per line: time, level, pid, logger, message, then the metadata.
+            line = "{\"time\":\"\(Self.timestamp())\",\"level\":\"\(event.level.rawValue)\",\"pid\":\(getpid()),"
+                + "\"logger\":\(JSONText.quoted(label)),\"message\":\(JSONText.quoted("\(event.message)"))"
+            for key in merged.keys.sorted() where !["time", "level", "pid", "logger", "message"].contains(key) {
+                line += ",\(JSONText.quoted(key)):\(JSONText.quoted(merged[key].map { "\($0)" } ?? ""))"
+            }
+            line += "}\n"
+        } else {
+            line = "\(Self.timestamp()) \(event.level.rawValue.uppercased()) [\(getpid())] \(label): \(event.message)"
+            for key in merged.keys.sorted() {
+                line += " \(key)=\(merged[key].map { "\($0)" } ?? "")"
+            }
+            line += "\n"
         }
-        line += "\n"
         line.withUTF8 { buffer in _ = Glibc.write(2, buffer.baseAddress, buffer.count) }
     }
 
@@ -43,5 +55,13 @@ public enum LogSetup {
     public static func bootstrap() {
         let level = ProcessInfo.processInfo.environment["SLUICE_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .info
         LoggingSystem.bootstrap { LineLogHandler(label: $0, level: level) }
+    }
+
+    /// JSON lines instead of text (`server.log_format: json`), set once the config is read.
+    nonisolated(unsafe) static var json = false
+
+    /// Applies the config's log format. Call before starting threads.
+    public static func apply(_ format: ServerConfig.LogFormat) {
+        json = format == .json
     }
 }
