@@ -17,6 +17,21 @@ final class CommandLineTests: XCTestCase {
         return path
     }
 
+    /// Shell completions come from swift-argument-parser; bash must be able to load them.
+    func testShellCompletionScripts() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try runCommand(try binary, ["--generate-completion-script", shell])
+            XCTAssertEqual(result.status, 0, result.output)
+            XCTAssertTrue(result.output.contains("audit"), "\(shell): the subcommands are completed")
+        }
+        let script = NSTemporaryDirectory() + "sluice-completion-\(UUID().uuidString.prefix(8)).bash"
+        try runCommand(try binary, ["--generate-completion-script", "bash"]).output
+            .write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let loaded = try runCommand("/bin/bash", ["-c", "source \(script) && complete -p sluice"])
+        XCTAssertEqual(loaded.status, 0, loaded.output)
+    }
+
     func testCheckAcceptsAValidConfigAndResolvesSecrets() throws {
         let path = try write("""
             redis: { url: "redis://127.0.0.1:6379/0" }
