@@ -23,7 +23,7 @@ struct AuditTailCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tail", abstract: "Follow audit records as calls complete, optionally filtered.")
 
-    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Option(help: "Only calls to this route.") var route: String?
     @Option(help: "Only calls with this tag, as k=v (repeat: all must match).") var tag: [String] = []
     @Option(help: "Only calls by this principal or key id.") var principal: String?
@@ -43,12 +43,12 @@ struct AuditTailCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let redis = loaded.config.redis
+        let loaded = try source.loadConfig()
+        let redis = try source.redisConfig(loaded)
         let tail = try AuditTail(redis: redis, stream: RedisKeys(prefix: redis.keyPrefix).auditStream,
                                  from: AuditTail.Start(parsing: from) ?? .now, filter: try filter())
         let colour = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-        let routes = loaded.config.routes.values
+        let routes = loaded?.config.routes.values.map { $0 } ?? []
         var line = AuditLine(colour: colour, routes: routes.map(\.name), endpoints: routes.flatMap { $0.endpoints.map(\.name) })
         if !json { write(line.header) }
         try tail.follow(count: count) { entry in
@@ -85,13 +85,12 @@ struct AuditVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check the audit stream's hash chain; exits 1 when an entry was deleted or altered.")
 
-    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Option(parsing: .unconditional, help: "The first stream id to check (default: the oldest).") var from = "-"
     @Option(parsing: .unconditional, help: "The last stream id to check (default: the newest).") var to = "+"
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let redis = loaded.config.redis
+        let redis = try source.redisConfig()
         let report = try AuditChain.verify(redis: RedisConnection(config: redis),
                                            stream: RedisKeys(prefix: redis.keyPrefix).auditStream, from: from, to: to)
         let range = report.firstId.map { first in " (\(first) … \(report.lastId ?? first))" } ?? ""

@@ -11,11 +11,10 @@ struct KeysCommand: ParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
 
     struct Connection: ParsableArguments {
-        @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+        @OptionGroup var source: RedisSource
 
         func directory() throws -> KeyDirectory {
-            let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-            let redis = loaded.config.redis
+            let redis = try source.redisConfig()
             return KeyDirectory(redis: RedisConnection(config: redis), names: RedisKeys(prefix: redis.keyPrefix))
         }
     }

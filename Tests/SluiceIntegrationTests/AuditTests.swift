@@ -179,6 +179,16 @@ final class AuditTests: SharedStackTestCase {
             XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
             XCTAssertFalse(result.output.contains("SLUICE_UNSET_PROVIDER_KEY"), "\(arguments): \(result.output)")
         }
+        // Or no config at all: --redis URL (or ${env:NAME}, keeping a password out of ps).
+        let url = "redis://127.0.0.1:\(stack.redisPort)/0"
+        for arguments in [["keys", "list", "--redis", url], ["audit", "verify", "--redis", url],
+                          ["audit", "tail", "--redis", "${env:SLUICE_TEST_REDIS_URL}", "--from", "-1h", "--count", "1", "--json"]] {
+            let result = try runCommand(stack.binary, arguments + ["--config", "/nonexistent.yaml"],
+                                        environment: ["SLUICE_TEST_REDIS_URL": url])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
+        }
+        let tailed = try runCommand(stack.binary, ["audit", "tail", "--redis", url, "--from", "-1h", "--count", "1", "--json"])
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(tailed.output.utf8)), tailed.output)
         let check = try runCommand(stack.binary, ["check", "--config", path])
         XCTAssertNotEqual(check.status, 0)
         XCTAssertTrue(check.output.contains("SLUICE_UNSET_PROVIDER_KEY"), check.output)

@@ -4,6 +4,25 @@ extension RedisURL {
         let reason: String
     }
 
+    /// A Redis URL given on the command line (`--redis`): written out, or `${env:NAME}` so
+    /// a password need not appear in the process list. The error never quotes the URL.
+    public static func fromCommandLine(_ text: String, environment: [String: String]) throws(ConfigError) -> RedisURL {
+        var value = text
+        if text.hasPrefix("${env:") && text.hasSuffix("}") {
+            let name = String(text.dropFirst(6).dropLast())
+            guard let resolved = environment[name], !resolved.isEmpty else {
+                throw ConfigError(issues: [ConfigIssue(file: "--redis", line: 0, column: 0, field: "redis",
+                                                       message: "environment variable \(name) is not set")])
+            }
+            value = resolved
+        }
+        switch parse(value) {
+        case .success(let url): return url
+        case .failure(let failure):
+            throw ConfigError(issues: [ConfigIssue(file: "--redis", line: 0, column: 0, field: "redis", message: failure.reason)])
+        }
+    }
+
     /// The forms `sluice.yaml` accepts, for error messages.
     static let accepted = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path/to/redis.sock[?db=N]"
 
