@@ -88,11 +88,26 @@ struct AuditVerifyCommand: ParsableCommand {
     @OptionGroup var source: RedisSource
     @Option(parsing: .unconditional, help: "The first stream id to check (default: the oldest).") var from = "-"
     @Option(parsing: .unconditional, help: "The last stream id to check (default: the newest).") var to = "+"
+    @Flag(help: "Print the report as one JSON object.") var json = false
 
     func run() throws {
         let redis = try source.redisConfig()
         let report = try AuditChain.verify(redis: RedisConnection(config: redis),
                                            stream: RedisKeys(prefix: redis.keyPrefix).auditStream, from: from, to: to)
+        if json {
+            let breaks: [[String: Any]] = report.breaks.map { item in
+                var entry: [String: Any] = ["entry": item.entryId, "kind": item.kind == .altered ? "altered" : "missing_before"]
+                if let previous = item.previousId { entry["after"] = previous }
+                return entry
+            }
+            var object: [String: Any] = ["checked": report.checked, "intact": report.intact, "breaks": breaks]
+            if let first = report.firstId { object["first"] = first }
+            if let last = report.lastId { object["last"] = last }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            if !report.intact { throw ExitCode(1) }
+            return
+        }
         let range = report.firstId.map { first in " (\(first) … \(report.lastId ?? first))" } ?? ""
         print("checked \(report.checked) \(report.checked == 1 ? "entry" : "entries")\(range)")
         if report.intact {

@@ -187,6 +187,10 @@ final class AuditTests: SharedStackTestCase {
                                         environment: ["SLUICE_TEST_REDIS_URL": url])
             XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
         }
+        let verified = try runCommand(stack.binary, ["audit", "verify", "--redis", url, "--json"])
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(verified.output.utf8)) as? [String: Any], verified.output)
+        XCTAssertEqual(report["intact"] as? Bool, true, verified.output)
+        XCTAssertGreaterThan(report["checked"] as? Int ?? 0, 0)
         let tailed = try runCommand(stack.binary, ["audit", "tail", "--redis", url, "--from", "-1h", "--count", "1", "--json"])
         XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(tailed.output.utf8)), tailed.output)
         let check = try runCommand(stack.binary, ["check", "--config", path])

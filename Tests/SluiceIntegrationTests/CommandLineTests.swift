@@ -43,6 +43,17 @@ final class CommandLineTests: XCTestCase {
         let result = try runCommand(try binary, ["check", "--config", path], environment: ["SLUICE_CHECK_KEY": "sk-live-very-secret"])
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertFalse(result.output.contains("sk-live-very-secret"))
+        let json = try runCommand(try binary, ["check", "--config", path, "--json"], environment: ["SLUICE_CHECK_KEY": "sk-live-very-secret"])
+        XCTAssertEqual(json.status, 0, json.output)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], json.output)
+        XCTAssertEqual(object["ok"] as? Bool, true)
+        XCTAssertEqual(object["routes"] as? [String], ["chat"])
+        let broken = try runCommand(try binary, ["check", "--config", path, "--json"])
+        XCTAssertEqual(broken.status, 1, broken.output)
+        let issues = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(broken.output.utf8)) as? [String: Any])?["issues"]
+                                   as? [[String: Any]], broken.output)
+        XCTAssertEqual(issues.first?["field"] as? String, "providers.openai.api_key")
+        XCTAssertEqual(issues.first?["line"] as? Int, 3)
     }
 
     func testCheckNamesFileLineAndFieldAndNeverPrintsSecrets() throws {
