@@ -46,7 +46,16 @@ final class GatewayStack {
         redisArguments = ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--dir", directory.path]
             + (persistentRedis ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"])
         redisServer = redisServerPath
-        redis = try ManagedProcess(name: "redis", executable: redisServerPath, arguments: redisArguments,
+        do {
+            try start(config: config)
+        } catch {
+            stop()  // a stack that did not come up leaves no process behind
+            throw error
+        }
+    }
+
+    private func start(config: ((GatewayStack) -> String)?) throws {
+        redis = try ManagedProcess(name: "redis", executable: redisServer, arguments: redisArguments,
                                    logDirectory: directory)
         mock = try ManagedProcess(name: "mock", executable: binary,
                                   arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey,
