@@ -13,7 +13,8 @@ public struct APIRequest: Sendable {
     public let stream: Bool
     /// `stream_options.include_usage: true`.
     public let includeUsage: Bool
-    /// The client's cap on output tokens (`max_completion_tokens`, else `max_tokens`).
+    /// The client's cap on output tokens (`max_completion_tokens`, else `max_tokens`),
+    /// clamped to `0...TokenUsage.maxCount` (the governor adds it to the prompt estimate).
     public let maxTokens: Int?
     /// The client's headers that the provider reads and the gateway forwards on a native
     /// call (lower-case names: `anthropic-beta`, `anthropic-version`), or reads to translate
@@ -93,7 +94,7 @@ public struct APIRequest: Sendable {
         self.model = name
         self.stream = stream
         self.includeUsage = includeUsage
-        self.maxTokens = (maxCompletionTokens ?? maxTokens).map { max(0, $0) }
+        self.maxTokens = (maxCompletionTokens ?? maxTokens).map(TokenUsage.count)
         self.modelRange = range
         self.members = members.map { ($0.key, $0.range) }
     }

@@ -124,8 +124,17 @@ public struct TokenUsage: Sendable, Equatable {
     /// A rough count for text the provider did not count: about four bytes per token.
     public static func estimate(bytes: Int) -> Int { bytes <= 0 ? 0 : max(1, (bytes + 3) / 4) }
 
+    /// The largest token count the gateway takes from a provider's answer or a client's
+    /// cap: far beyond any model's, and small enough that adding up a few counts (and
+    /// pricing them) cannot overflow.
+    public static let maxCount = 1_000_000_000_000
+
+    /// A count as written by a provider or client, clamped to `0...maxCount`: a negative
+    /// or absurd number (`9223372036854775807`) must not trap the worker when added up.
+    public static func count(_ value: Int) -> Int { min(max(value, 0), maxCount) }
+
     static func int(_ range: Range<Int>, _ body: [UInt8]) -> Int? {
-        Int(String(decoding: body[range], as: UTF8.self))
+        Int(String(decoding: body[range], as: UTF8.self)).map(count)
     }
 
     static func number(named name: String, in range: Range<Int>, of body: [UInt8]) -> Int? {

@@ -82,11 +82,11 @@ struct MessagesUsage {
 
     init(_ usage: JSONObject?) {
         guard let usage else { return }
-        prompt = usage["prompt_tokens"]?.intValue ?? 0
-        completion = usage["completion_tokens"]?.intValue ?? 0
-        cached = usage["prompt_tokens_details"]?["cached_tokens"]?.intValue
-        cacheCreation = usage["cache_creation_input_tokens"]?.intValue
-        cacheCreation1h = usage["cache_creation"]?["ephemeral_1h_input_tokens"]?.intValue
+        prompt = usage["prompt_tokens"]?.tokenCount ?? 0
+        completion = usage["completion_tokens"]?.tokenCount ?? 0
+        cached = usage["prompt_tokens_details"]?["cached_tokens"]?.tokenCount
+        cacheCreation = usage["cache_creation_input_tokens"]?.tokenCount
+        cacheCreation1h = usage["cache_creation"]?["ephemeral_1h_input_tokens"]?.tokenCount
     }
 
     var tokenUsage: TokenUsage {

@@ -80,18 +80,20 @@ struct BedrockUsage {
     var cacheWrite1h = 0
 
     init?(_ usage: [String: Any]) {
-        guard let input = (usage["inputTokens"] as? NSNumber)?.intValue,
-              let output = (usage["outputTokens"] as? NSNumber)?.intValue else { return nil }
-        let cacheRead = (usage["cacheReadInputTokens"] as? NSNumber)?.intValue
-        let cacheWrite = (usage["cacheWriteInputTokens"] as? NSNumber)?.intValue
+        // Counts are clamped (`TokenUsage.count`) before they are added up: Foundation
+        // reads `1e300` as a number whose `intValue` is Int.min.
+        func count(_ key: String) -> Int? { (usage[key] as? NSNumber).map { TokenUsage.count($0.intValue) } }
+        guard let input = count("inputTokens"), let output = count("outputTokens") else { return nil }
+        let cacheRead = count("cacheReadInputTokens")
+        let cacheWrite = count("cacheWriteInputTokens")
         // `totalTokens` counts every input token, cached ones included, when it is given.
-        let total = (usage["totalTokens"] as? NSNumber)?.intValue ?? input + output + (cacheRead ?? 0) + (cacheWrite ?? 0)
+        let total = count("totalTokens") ?? input + output + (cacheRead ?? 0) + (cacheWrite ?? 0)
         prompt = max(input + (cacheRead ?? 0) + (cacheWrite ?? 0), total - output)
         completion = output
         cached = cacheRead
         self.cacheWrite = cacheWrite
         for detail in usage["cacheDetails"] as? [[String: Any]] ?? [] where detail["ttl"] as? String == "1h" {
-            cacheWrite1h += (detail["inputTokens"] as? NSNumber)?.intValue ?? 0
+            cacheWrite1h += (detail["inputTokens"] as? NSNumber).map { TokenUsage.count($0.intValue) } ?? 0
         }
         cacheWrite1h = min(cacheWrite1h, cacheWrite ?? 0)
     }

@@ -58,9 +58,11 @@ enum ReasoningBudget {
             switch thinking["type"]?.stringValue {
             case "disabled": return nil
             case "enabled":
-                guard let budget = thinking["budget_tokens"]?.intValue, budget >= 1024 else {
-                    throw GatewayError.invalidRequest("'thinking.budget_tokens' must be an integer of at least 1024.",
-                                                      param: "thinking.budget_tokens")
+                // Bounded above too: the budget is added to the output cap below.
+                guard let budget = thinking["budget_tokens"]?.intValue, (1024...TokenUsage.maxCount).contains(budget) else {
+                    throw GatewayError.invalidRequest(
+                        "'thinking.budget_tokens' must be an integer from 1024 to \(TokenUsage.maxCount).",
+                        param: "thinking.budget_tokens")
                 }
                 return (thinking, max(maxTokens ?? budget + defaultMaxTokens, budget + 1))
             case "adaptive":

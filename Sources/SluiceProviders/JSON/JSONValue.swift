@@ -58,6 +58,9 @@ enum JSONValue: Sendable {
         return Int(double)
     }
 
+    /// A token count: an integral number clamped by `TokenUsage.count`, or `nil`.
+    var tokenCount: Int? { intValue.map(TokenUsage.count) }
+
     /// The member `key` of an object value.
     subscript(key: String) -> JSONValue? { objectValue?[key] }
 

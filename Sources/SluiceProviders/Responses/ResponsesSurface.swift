@@ -236,15 +236,15 @@ enum ResponsesItems {
 
     /// A chat `usage` object in the Responses API's terms.
     static func usage(_ chat: JSONObject) -> JSONObject {
-        let input = chat["prompt_tokens"]?.intValue ?? 0
-        let output = chat["completion_tokens"]?.intValue ?? 0
+        let input = chat["prompt_tokens"]?.tokenCount ?? 0
+        let output = chat["completion_tokens"]?.tokenCount ?? 0
         var out = JSONObject([
             ("input_tokens", .int(input)),
             ("input_tokens_details", .object(JSONObject([("cached_tokens",
-                                                          .int(chat["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0))]))),
+                                                          .int(chat["prompt_tokens_details"]?["cached_tokens"]?.tokenCount ?? 0))]))),
             ("output_tokens", .int(output)),
             ("output_tokens_details", .object(JSONObject([("reasoning_tokens",
-                                                           .int(chat["completion_tokens_details"]?["reasoning_tokens"]?.intValue ?? 0))]))),
+                                                           .int(chat["completion_tokens_details"]?["reasoning_tokens"]?.tokenCount ?? 0))]))),
             ("total_tokens", .int(input + output)),
         ])
         // Cache writes, which the Responses usage has no field for, as for chat completions.
