@@ -33,6 +33,7 @@ struct KeysCommand: ParsableCommand {
         var limits: [String] = []
         @Option(help: "Expire the key after this long (e.g. 30d, 12h).") var expires: String?
         @Flag(help: "Print only the key.") var quiet = false
+        @Flag(help: "Print one JSON object: the key (shown only now) and its record.") var json = false
 
         func run() throws {
             let policy = try KeysCommand.policy(routes: routes, tags: tags, clientTags: clientTags, limits: limits)
@@ -44,6 +45,9 @@ struct KeysCommand: ParsableCommand {
                 expiresAtMs = Int64(Date().timeIntervalSince1970 * 1000) + duration.wholeMilliseconds
             }
             let (key, record) = try connection.directory().create(name: name, policy: policy, expiresAtMs: expiresAtMs)
+            if json {
+                return try KeysCommand.printJSON(KeysCommand.object(record).merging(["key": key]) { $1 })
+            }
             if quiet {
                 print(key)
             } else {
@@ -61,6 +65,7 @@ struct KeysCommand: ParsableCommand {
         @Argument(help: "The key's id (key_…).") var id: String
         @Option(help: "How long the old key keeps working (e.g. 0s, 10m, 1d).") var grace: String = "1h"
         @Flag(help: "Print only the new key.") var quiet = false
+        @Flag(help: "Print one JSON object: the new key (shown only now), its record and the old key's end.") var json = false
 
         func run() throws {
             guard let grace = DurationText.parse(self.grace) else {
@@ -69,6 +74,11 @@ struct KeysCommand: ParsableCommand {
             guard let rotated = try connection.directory().rotate(id: id, grace: grace) else {
                 printError("no active key with id \(id)")
                 throw ExitCode(1)
+            }
+            if json {
+                let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
+                return try KeysCommand.printJSON(KeysCommand.object(rotated.record)
+                    .merging(["key": rotated.key, "replaces": id, "old_key_until": until]) { $1 })
             }
             if quiet {
                 print(rotated.key)
@@ -100,6 +110,25 @@ struct KeysCommand: ParsableCommand {
             policy.limits.append(limit)
         }
         return policy
+    }
+
+    /// A key's record for `--json` (never the key's hash).
+    static func object(_ record: GatewayKeyRecord) -> [String: Any] {
+        var object: [String: Any] = [
+            "id": record.id, "name": record.name, "prefix": record.displayPrefix,
+            "routes": record.routes.map { $0.sorted() as Any } ?? "*", "tags": record.tags,
+            "client_tags": record.clientTags == .none ? "none" : record.clientTags.text,
+            "limits": record.limits.map(LimitText.format),
+        ]
+        if let expires = record.expiresAtMs {
+            object["expires"] = Date(timeIntervalSince1970: Double(expires) / 1000).ISO8601Format()
+        }
+        return object
+    }
+
+    static func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
     }
 
     static func describe(_ record: GatewayKeyRecord) {
@@ -153,12 +182,14 @@ struct KeysCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key by id; every responder refuses it within seconds.")
         @OptionGroup var connection: Connection
         @Argument(help: "The key's id (key_…).") var id: String
+        @Flag(help: "Print one JSON object.") var json = false
 
         func run() throws {
             guard try connection.directory().revoke(id: id) else {
                 printError("no key with id \(id)")
                 throw ExitCode(1)
             }
+            if json { return try KeysCommand.printJSON(["id": id, "revoked": true]) }
             print("revoked \(id)")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import XCTest
 
 /// Gateway keys and identities asserted by nginx, through the shipped nginx config.
@@ -63,6 +64,23 @@ final class IdentityTests: SharedStackTestCase {
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         XCTAssertTrue(json.contains { $0["name"] as? String == "listed" && $0["status"] as? String == "active" }, "\(json)")
         XCTAssertFalse(json.description.contains(key))
+        // create, rotate and revoke --json: one object each; the hash never appears.
+        func object(_ arguments: [String]) throws -> [String: Any] {
+            let result = try stack.sluice(["keys"] + arguments + ["--config", stack.configPath, "--json"])
+            XCTAssertEqual(result.status, 0, result.output)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], result.output)
+        }
+        let created = try object(["create", "--name", "json-key", "--routes", "chat", "--limit", "requests=5/1m"])
+        let newKey = try XCTUnwrap(created["key"] as? String)
+        let id = try XCTUnwrap(created["id"] as? String)
+        XCTAssertTrue(newKey.hasPrefix("sk-sluice-"))
+        XCTAssertEqual(created["routes"] as? [String], ["chat"])
+        XCTAssertFalse("\(created)".contains(GatewayKeyFormat.hash(newKey)))
+        let rotated = try object(["rotate", id, "--grace", "0s"])
+        XCTAssertEqual(rotated["replaces"] as? String, id)
+        XCTAssertNotEqual(rotated["key"] as? String, newKey)
+        let revoked = try object(["revoke", try XCTUnwrap(rotated["id"] as? String)])
+        XCTAssertEqual(revoked["revoked"] as? Bool, true)
         let dump = try runCommand(which("redis-cli")!, ["-p", "\(stack.redisPort)", "--no-raw", "KEYS", "*"])
         XCTAssertFalse(dump.output.contains(key))
         XCTAssertTrue(dump.output.contains("sluice:key:"))
