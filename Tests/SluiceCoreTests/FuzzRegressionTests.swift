@@ -33,4 +33,13 @@ final class FuzzRegressionTests: XCTestCase {
             XCTAssertEqual(request.upstreamBody(model: "m"), Array(body.utf8), "the client's bytes go upstream unchanged")
         }
     }
+
+    /// An absurd configured price times the largest count a call may report: bounded, no trap.
+    func testCostOfTheLargestUsageAtAnAbsurdPriceIsBounded() {
+        let price = ModelPrice(input: 1e9, output: 1e9)
+        let cost = price.costNanos(TokenUsage(prompt: clamped, completion: clamped))
+        XCTAssertGreaterThan(cost, 0)
+        XCTAssertLessThanOrEqual(cost, 1 << 62)
+        XCTAssertEqual(ModelPrice(input: 2.5, output: 10).costNanos(TokenUsage(prompt: 1_000_000, completion: 0)), 2_500_000_000)
+    }
 }

@@ -36,8 +36,13 @@ public struct ModelPrice: Sendable, Equatable {
         let perToken = Double(plain) * input + Double(cached) * (cachedInput ?? input)
             + Double(write) * (cacheWrite ?? input * 1.25) + Double(write1h) * (cacheWrite1h ?? input * 2)
             + Double(max(usage.completion, 0) - reasoningTokens) * output + Double(reasoningTokens) * (reasoning ?? output)
-        return Int64((perToken * 1000).rounded(.up))
+        // Bounded, so an absurd configured price times a huge (clamped) count cannot trap.
+        let nanos = (perToken * 1000).rounded(.up)
+        return nanos.isNaN ? 0 : Int64(min(max(nanos, 0), Self.maxNanos))
     }
+
+    /// The most one call can cost, in nano-dollars (2^62, about 4.6 billion dollars).
+    static let maxNanos = Double(Int64.max / 2)
 }
 
 /// Looks up a provider model's price: `provider/model` in the config first, else the
