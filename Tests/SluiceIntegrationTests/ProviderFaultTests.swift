@@ -41,14 +41,6 @@ final class ProviderFaultTests: SharedStackTestCase {
         }
     }
 
-    private func workerRSS(_ stack: GatewayStack) -> Int {
-        stack.workerPids().reduce(0) { total, pid in
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return total + (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-        }
-    }
-
     /// Runs `count` requests from `clients` threads at once; returns each one's status and size.
     private func load(_ body: String, path: String = "/v1/chat/completions", count: Int, clients: Int) throws -> [(Int, Int)] {
         let client = try gateway().client, key = try self.key
@@ -74,14 +66,14 @@ final class ProviderFaultTests: SharedStackTestCase {
         // Warm every thread's Redis connection and curl handle first.
         _ = try load(small.replacingOccurrences(of: "\"large\"", with: "\"slow\"").replacingOccurrences(of: "warm up", with: "x"),
                      count: 8, clients: 8)
-        let before = workerRSS(stack)
+        let before = stack.workerRSS()
         let body = #"{"model":"large","messages":[{"role":"user","content":"hello"}]}"#
         let results = try load(body, count: 32, clients: 8)
         XCTAssertEqual(results.count, 32)
         XCTAssertTrue(results.allSatisfy { $0.0 == 200 && $0.1 > Self.tenMegabytes }, "\(results.prefix(3))")
         let claude = try load(#"{"model":"large-claude","messages":[{"role":"user","content":"hello"}]}"#, count: 8, clients: 8)
         XCTAssertTrue(claude.allSatisfy { $0.0 == 200 }, "\(claude.prefix(3))")
-        let after = workerRSS(stack)
+        let after = stack.workerRSS()
         print("worker RSS before \(before >> 20) MB, after 40 answers of 10 MB \(after >> 20) MB")
         XCTAssertLessThan(after - before, Self.retainedBound,
                           "RSS \(before >> 20) MB -> \(after >> 20) MB: large answers must not stay resident")
@@ -89,7 +81,7 @@ final class ProviderFaultTests: SharedStackTestCase {
 
     func testTwentyThousandTinyEventsArriveCompleteWithBoundedMemory() throws {
         let stack = try gateway()
-        let before = workerRSS(stack)
+        let before = stack.workerRSS()
         let started = ContinuousClock.now
         let response = try stack.client.post("/v1/chat/completions", key: key,
                                              #"{"model":"tiny-events","stream":true,"messages":[{"role":"user","content":"a"}]}"#)
@@ -101,8 +93,8 @@ final class ProviderFaultTests: SharedStackTestCase {
         let record = try stack.auditRecord(of: response)
         XCTAssertEqual(record["stream_completed"] as? Int, 1)
         XCTAssertEqual(record["completion_tokens"] as? Int, 20_000)
-        print("20,000 events relayed in \(took), worker RSS \(before >> 20) -> \(workerRSS(stack) >> 20) MB")
-        XCTAssertLessThan(workerRSS(stack) - before, Self.retainedBound)
+        print("20,000 events relayed in \(took), worker RSS \(before >> 20) -> \(stack.workerRSS() >> 20) MB")
+        XCTAssertLessThan(stack.workerRSS() - before, Self.retainedBound)
     }
 
     /// `server.log_format: json`: every line the pool logs is one JSON object.

@@ -110,14 +110,6 @@ final class SoakTests: XCTestCase {
         XCTAssertEqual(ids.filter { (counts[$0] ?? 0) > 1 }.count, 0, "records appended twice", file: file, line: line)
     }
 
-    private static func rss(_ stack: GatewayStack) -> Int {
-        stack.workerPids().reduce(0) { total, pid in
-            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return total + (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
-        }
-    }
-
     /// Redis stopped for 10 s, then paused (SIGSTOP) for 5 s, under load from 8 clients on a
     /// limited route with `on_redis_error: fail_open`: every call is answered (200, or a
     /// documented refusal), none waits past the Redis timeout plus a margin, service is
@@ -179,7 +171,7 @@ final class SoakTests: XCTestCase {
         let sampler = Thread {
             let begun = ContinuousClock.now
             while sampling.load(ordering: .relaxed) {
-                samples.withLock { $0.append((ContinuousClock.now - begun, Self.rss(sampled))) }
+                samples.withLock { $0.append((ContinuousClock.now - begun, sampled.workerRSS() >> 20)) }
                 sleep(5)
             }
         }

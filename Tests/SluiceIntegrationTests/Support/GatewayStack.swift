@@ -175,6 +175,15 @@ final class GatewayStack {
     }
 
     /// The mock provider's counters and last request.
+    /// The resident memory of the pool's workers together, in bytes (from /proc).
+    func workerRSS() -> Int {
+        workerPids().reduce(0) { total, pid in
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+            return total + (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+        }
+    }
+
     func mockStats() -> [String: Any] {
         let response = TestClient(baseURL: "http://127.0.0.1:\(mockPort)").send(.get, "/_mock/stats")
         return response.json
