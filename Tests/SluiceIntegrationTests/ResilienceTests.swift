@@ -247,15 +247,20 @@ final class ResilienceTests: SharedStackTestCase {
 
     func testKeepWarmPingsComeFromExactlyOneResponder() throws {
         let stack = try gateway()
-        let pings = { (stack.mockStats()["keep_warm_pings"] as? Int) ?? 0 }
-        let before = pings()
-        let beforeModel = stack.mockCount(model: "warm-model")
+        // Pings and calls to the model from one snapshot of the mock's counters, so a ping
+        // that lands between two reads cannot make them disagree.
+        let counts = { () -> (pings: Int, model: Int) in
+            let stats = stack.mockStats()
+            return ((stats["keep_warm_pings"] as? Int) ?? 0, ((stats["by_model"] as? [String: Any])?["warm-model"] as? Int) ?? 0)
+        }
+        let before = counts()
         sleep(4)
-        let sent = pings() - before
+        let after = counts()
+        let sent = after.pings - before.pings
         // One ping per second for the whole pool; four workers each pinging would send ~16.
         XCTAssertGreaterThanOrEqual(sent, 2)
         XCTAssertLessThanOrEqual(sent, 5)
-        XCTAssertEqual(stack.mockCount(model: "warm-model") - beforeModel, sent)
+        XCTAssertEqual(after.model - before.model, sent)
         let row = try XCTUnwrap(try endpointRows().first { $0["route"] as? String == "warm" })
         XCTAssertNotNil(row["last_ping_ms"])
         XCTAssertNotNil(row["last_success_ms"])
