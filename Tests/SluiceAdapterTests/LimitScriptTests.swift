@@ -34,8 +34,21 @@ final class LimitScriptTests: XCTestCase {
     private func admit(_ plan: AdmissionPlan, lifetime: Duration = .seconds(900)) throws -> AdmissionDecision {
         let call = plan.admitCall(keys: keys, lifetime: lifetime)
         let reply = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
-        guard case .array(let items) = reply else { return .unknown }
+        guard case .array(let calls) = reply, case .array(let items)? = calls.first else { return .unknown }
         return plan.decision(items.map { $0.integer ?? 0 })
+    }
+
+    /// Admits `plans` in one script call, in order.
+    private func admitBatch(_ plans: [AdmissionPlan], lifetime: Duration = .seconds(900)) throws -> [AdmissionDecision] {
+        let batch = AdmissionBatch(plans)
+        let call = batch.call(keys: keys, lifetime: lifetime)
+        guard case .array(let calls) = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments) else {
+            return []
+        }
+        return batch.decisions(calls.map { value in
+            guard case .array(let items) = value else { return [] }
+            return items.map { $0.integer ?? 0 }
+        })
     }
 
     private func admitted(_ decision: AdmissionDecision) -> Bool {
@@ -202,6 +215,48 @@ final class LimitScriptTests: XCTestCase {
         }
         XCTAssertFalse(spentRetryable)
         XCTAssertTrue(spentError.message.contains("is exhausted"), spentError.message)
+    }
+
+    func testABatchOfAdmissionsDecidesEachCallInOrderAsIfAlone() throws {
+        let requests = counter("batch-req", limit: 3, windowMs: 60_000)
+        let tokens = counter("batch-tok", .tokens, limit: 1_000, windowMs: 60_000)
+        func plan(_ id: String, tokens reserved: Int, want: Int64) -> AdmissionPlan {
+            AdmissionPlan(id: id, counters: [requests, tokens], reservedTokens: reserved,
+                          budgets: [budget(amount: 100, want: want)])
+        }
+        // 1 fits; 2 would pass the token limit (400 + 700); 3 fits the tokens but not the
+        // budget (40 + 70 > 100); 4 fits; 5 is the third request admitted (2 and 3 reserved
+        // nothing), so it fits; 6 would be the fourth: the request limit refuses it.
+        let plans = [plan("r:1", tokens: 400, want: 40), plan("r:2", tokens: 700, want: 10),
+                     plan("r:3", tokens: 100, want: 70), plan("r:4", tokens: 100, want: 10),
+                     plan("r:5", tokens: 100, want: 10), plan("r:6", tokens: 1, want: 1)]
+        let decisions = try admitBatch(plans)
+        XCTAssertEqual(decisions.map(admitted), [true, false, false, true, true, false])
+        guard case .refused(let tokenError, _, _) = decisions[1], case .refused(let budgetError, _, _) = decisions[2],
+              case .refused(let requestError, _, _) = decisions[5] else { return XCTFail("refusals expected") }
+        XCTAssertEqual(tokenError.upstreamType, "tokens")
+        XCTAssertEqual(budgetError.code, .budgetExceeded)
+        XCTAssertEqual(requestError.upstreamType, "requests")
+        guard case .admitted(let headers, _) = decisions[4] else { return XCTFail("admitted") }
+        XCTAssertEqual(headers.headers.first { $0.name == "x-ratelimit-remaining-requests" }?.value, "0")
+        XCTAssertEqual(headers.headers.first { $0.name == "x-ratelimit-remaining-tokens" }?.value, "400",
+                       "the totals a call sees include the calls before it in the batch")
+        // What the batch wrote is what three admissions one by one would have written.
+        XCTAssertEqual(try hget(keys.limitWindow(requests.name), "total"), 3)
+        XCTAssertEqual(try hget(keys.limitWindow(tokens.name), "total"), 600)
+        XCTAssertEqual(try hget(keys.budget(plans[0].budgets[0].name) + ":r", "reserved"), 60)
+        XCTAssertFalse(admitted(try admit(plan("r:7", tokens: 1, want: 1))), "the next call sees the batch's reservations")
+    }
+
+    func testABatchRefusalWaitCountsTheBatchsOwnReservations() throws {
+        let requests = counter("batch-wait", limit: 2, windowMs: 60_000)
+        let one = AdmissionPlan(id: "r:w", counters: [requests], reservedTokens: 0, budgets: [])
+        let decisions = try admitBatch([one, one, one])
+        XCTAssertEqual(decisions.map(admitted), [true, true, false])
+        guard case .refused(let error, let headers, let retryable) = decisions[2] else { return XCTFail("refused") }
+        XCTAssertTrue(retryable)
+        XCTAssertGreaterThan(error.retryAfter ?? 0, 59, "both slots were taken in this batch: about a window to wait")
+        XCTAssertEqual(headers.headers.first { $0.name == "x-ratelimit-remaining-requests" }?.value, "0")
     }
 
     func testABatchNamesTheCallThatCrossedEachThreshold() throws {

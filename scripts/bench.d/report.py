@@ -157,8 +157,38 @@ def read_runs(work, ticks_per_s=None):
             if not ok:
                 tail = [l for l in text.strip().splitlines() if l.strip()][-3:]
                 run["failure"] = " | ".join(tail) or "no output"
+            run["redis_commands_per_request"] = redis_per_request(work, target, kind, conc, parsed["requests"])
             runs.append(run)
     return runs
+
+
+def parse_commandstats(path):
+    """`INFO commandstats` as {command: (calls, usec)}."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line.strip())
+                if m:
+                    out[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    except OSError:
+        pass
+    return out
+
+
+def redis_per_request(work, target, kind, conc, requests):
+    """Per request, each Redis command's calls and microseconds during one gateway run
+    (commands run by scripts are counted both on their own and in the script's time)."""
+    base = os.path.join(work, "redis", f"commandstats-{target}-{kind}-c{conc}")
+    before, after = parse_commandstats(base + ".before"), parse_commandstats(base + ".after")
+    if not after or not requests:
+        return None
+    out = {}
+    for name, (calls, usec) in after.items():
+        c0, u0 = before.get(name, (0, 0))
+        if calls > c0:
+            out[name] = {"calls": (calls - c0) / requests, "usec": (usec - u0) / requests}
+    return out
 
 
 def read_ttfb(work):
@@ -359,6 +389,18 @@ def render(meta, runs, ttfb, targets, ratios, memory):
     if len(rows) > 1:
         out.append(table(rows, "lrrrrr"))
         out.append("(CPU time of each process group over the run, per request; wrk's own is not counted)")
+        out.append("")
+
+    for run in sorted(runs, key=lambda r: r["kind"] != "json"):
+        stats = run.get("redis_commands_per_request")
+        if run["concurrency"] != 64 or not stats or not run["ok"]:
+            continue
+        rows = [[f"Redis per request, {run['target']} {run['kind']} c=64", "calls", "us"]]
+        for name, v in sorted(stats.items(), key=lambda kv: -kv[1]["usec"]):
+            rows.append([name, f"{v['calls']:.2f}", f"{v['usec']:.1f}"])
+        out.append(table(rows, "lrr"))
+        out.append("(Redis INFO commandstats over the run: a command a script runs counts on its own line "
+                   "and in the script's time)")
         out.append("")
 
     def mb(kb):

@@ -92,20 +92,13 @@ public struct AdmissionPlan: Sendable {
         "r:" + String(UInt64.random(in: 1...UInt64.max, using: &generator), radix: 36)
     }
 
-    /// The `LimitScripts.admit` call. Unsettled budget reservations lapse after `lifetime`.
+    /// The `LimitScripts.admit` call for this plan alone (a batch of one). Unsettled budget
+    /// reservations lapse after `lifetime`; the reply's first element is this plan's.
     public func admitCall(keys: RedisKeys, lifetime: Duration) -> ScriptCall {
-        var arguments = [String(counters.count), String(budgets.count), String(lifetime.wholeMilliseconds)]
-        for (counter, amount) in zip(counters, amounts) {
-            arguments += [String(counter.limit), String(counter.windowMs), String(amount)]
-        }
-        for budget in budgets {
-            arguments += [String(budget.budget.amountNanos), budget.budget.enforce ? "1" : "0", String(budget.wantNanos)]
-        }
-        return (LimitScripts.admit, counters.map { keys.limitWindow($0.name) } + budgets.map { keys.budget($0.name) },
-                arguments)
+        AdmissionBatch([self]).call(keys: keys, lifetime: lifetime)
     }
 
-    /// What the admission reply says.
+    /// What this plan's admission reply (`LimitScripts.admit`, one call's array) says.
     public func decision(_ reply: [Int]) -> AdmissionDecision {
         guard reply.count >= 2 else { return .unknown }
         let now = reply[1]

@@ -30,18 +30,28 @@ public enum LimitScripts {
     /// Buckets per budget-reservation lifetime.
     public static let reservationBuckets = 15
 
-    /// `ARGV`: number of limit counters L, number of budgets B, reservation lifetime ms; then
-    /// `limit, window ms, amount` per counter (its buckets are `LimitCounter.bucketMs`
-    /// wide: a 60th of the window, rounded up) and `amount, enforce (0/1), want` per budget. `KEYS`: the L counter hashes, then the B budget bases.
+    /// Admits many calls at once, in order, each exactly as if it were alone: a call is
+    /// admitted only if every one of its counters has room (`total + amount ≤ limit`) and
+    /// every enforced budget can cover its worst case (`spent + reserved + want ≤ amount`),
+    /// counting what the calls before it in the batch reserved; then it reserves in all of
+    /// them. Each hash is read (and trimmed) once per batch and written once, so a batch of
+    /// calls on shared counters costs about what one call does.
     ///
-    /// Reply when admitted: `[1, now, total₁, reset₁, …]` (each counter's total after the
-    /// reservation and the ms until its oldest amount leaves). When refused:
-    /// `[0, now, 1, counter index, wait ms, total]` for a limit, or
-    /// `[0, now, 2, budget index, spent, reserved]` for a budget. Nothing is reserved then.
+    /// `ARGV`: reservation lifetime ms, number of calls N; then per call the number of limit
+    /// counters L and budgets B, then per counter `key index, limit, window ms, amount`
+    /// (its buckets are `LimitCounter.bucketMs` wide: a 60th of the window, rounded up) and
+    /// per budget `key index, amount, enforce (0/1), want`. `KEYS`: the counter hashes and
+    /// budget bases the indexes name (each once).
+    ///
+    /// Reply: one array per call. Admitted: `[1, now, total₁, reset₁, …]` (each counter's
+    /// total after the reservation and the ms until its oldest amount leaves). Refused:
+    /// `[0, now, 1, counter index, wait ms, total]` for a limit, or `[0, now, 2, budget index,
+    /// spent, reserved]` for a budget; a refused call reserves nothing.
     public static let admit = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local nl, nb, life = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+        local life, calls = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local bg = math.max(1, math.ceil(life / 15))
         local function int(x) return string.format('%d', x) end
         -- Reads h (n buckets of g ms, their sum in `field`) and drops the buckets that left
         -- the window. Returns the live total, the oldest live bucket (nil if none), the
@@ -73,71 +83,104 @@ public enum LimitScripts {
           redis.call('HSET', h, field, int(total), 'o', o)
           return total, o, cur, here
         end
-        local st = {}
-        for i = 1, nl do
-          local p = 3 + (i - 1) * 3
-          local limit, win, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+        -- A counter's state in this batch: {total, oldest, current bucket, its amount, g, n,
+        -- added, amount in the current bucket before the batch}.
+        local lim, bud = {}, {}
+        local function counter(k, win)
+          local s = lim[k]
+          if s then return s end
           local g = math.max(1, math.ceil(win / 60))
           local n = math.ceil(win / g)
-          local total, oldest, cur, here = trim(KEYS[i], n, g, 'total')
-          if total + want > limit then
-            local wait = win
-            if want <= limit and oldest then
-              local need, freed, live = total + want - limit, 0, {}
-              for b = oldest, cur do live[#live + 1] = b end
-              for j, a in ipairs(redis.call('HMGET', KEYS[i], unpack(live))) do
-                freed = freed + (tonumber(a) or 0)
-                if freed >= need then
-                  wait = (oldest + j + n) * g - now
-                  break
-                end
+          local total, oldest, cur, here = trim(KEYS[k], n, g, 'total')
+          s = {total, oldest, cur, here, g, n, 0, here}
+          lim[k] = s
+          return s
+        end
+        -- How long until `need` more fits in counter s: when enough of its oldest amounts left.
+        local function wait(k, s, limit, want, win)
+          local total, oldest, cur, here, g, n = s[1], s[2], s[3], s[4], s[5], s[6]
+          if want > limit or not oldest then return win end
+          local need, freed, live = total + want - limit, 0, {}
+          for b = oldest, cur do live[#live + 1] = b end
+          local v = redis.call('HMGET', KEYS[k], unpack(live))
+          for j = 1, #live do
+            local a = tonumber(v[j]) or 0
+            if live[j] == cur then a = here end
+            freed = freed + a
+            if freed >= need then return math.max((oldest + j + n) * g - now, 1) end
+          end
+          return win
+        end
+        local out = {}
+        local p = 2
+        for c = 1, calls do
+          local nl, nb = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+          p = p + 2
+          local cs, bs, refused = {}, {}, nil
+          for i = 1, nl do
+            local k, limit, win, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
+            p = p + 4
+            if not refused then
+              local s = counter(k, win)
+              if s[1] + want > limit then
+                refused = {0, now, 1, i, wait(k, s, limit, want, win), s[1]}
+              else
+                cs[i] = {s, want}
               end
             end
-            return {0, now, 1, i, math.max(wait, 1), total}
           end
-          st[i] = {want, g, n, oldest, cur, here, total}
-        end
-        local bo = 3 + nl * 3
-        local bg = math.max(1, math.ceil(life / 15))
-        local bs = {}
-        for k = 1, nb do
-          local base = KEYS[nl + k]
-          local p = bo + (k - 1) * 3
-          local amount, enforce, want = tonumber(ARGV[p + 1]), ARGV[p + 2] == '1', tonumber(ARGV[p + 3])
-          local reserved, oldest, cur, here = trim(base .. ':r', 15, bg, 'reserved')
-          if enforce then
-            local spent = tonumber(redis.call('HGET', base .. ':h', 'spent') or '0')
-            if spent >= amount or spent + reserved + want > amount then
-              return {0, now, 2, k, spent, reserved}
+          for j = 1, nb do
+            local k, amount, enforce, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
+            p = p + 4
+            if not refused then
+              local s = bud[k]
+              if not s then
+                local reserved, oldest, cur, here = trim(KEYS[k] .. ':r', 15, bg, 'reserved')
+                s = {reserved, oldest, cur, here, nil, 0, 0, here}
+                bud[k] = s
+              end
+              if enforce then
+                if s[5] == nil then s[5] = tonumber(redis.call('HGET', KEYS[k] .. ':h', 'spent') or '0') end
+                if s[5] >= amount or s[5] + s[1] + want > amount then
+                  refused = {0, now, 2, j, s[5], s[1]}
+                end
+              end
+              bs[j] = {s, want}
             end
           end
-          bs[k] = {want, oldest, cur, here, reserved}
-        end
-        local out = {1, now}
-        for i = 1, nl do
-          local want, g, n, oldest, cur, here, total = unpack(st[i])
-          if oldest then
-            redis.call('HSET', KEYS[i], tostring(cur), int(here + want), 'total', int(total + want))
+          if refused then
+            out[c] = refused
           else
-            oldest = cur
-            redis.call('HSET', KEYS[i], tostring(cur), int(here + want), 'total', int(total + want), 'o', tostring(cur))
-          end
-          if here == 0 then redis.call('PEXPIRE', KEYS[i], tostring((n + 2) * g + 60000)) end
-          out[#out + 1] = total + want
-          out[#out + 1] = (oldest + n + 1) * g - now
-        end
-        for k = 1, nb do
-          local want, oldest, cur, here, reserved = unpack(bs[k])
-          if want > 0 then
-            local r = KEYS[nl + k] .. ':r'
-            if oldest then
-              redis.call('HSET', r, tostring(cur), int(here + want), 'reserved', int(reserved + want))
-            else
-              redis.call('HSET', r, tostring(cur), int(here + want), 'reserved', int(reserved + want), 'o', tostring(cur))
+            local r = {1, now}
+            for i = 1, nl do
+              local s, want = cs[i][1], cs[i][2]
+              s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+              if not s[2] then s[2], s[9] = s[3], true end
+              r[#r + 1] = s[1]
+              r[#r + 1] = (s[2] + s[6] + 1) * s[5] - now
             end
-            if here == 0 then redis.call('PEXPIRE', r, tostring(17 * bg + 60000)) end
+            for j = 1, nb do
+              local s, want = bs[j][1], bs[j][2]
+              if want > 0 then
+                s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+                if not s[2] then s[2], s[9] = s[3], true end
+              end
+            end
+            out[c] = r
           end
         end
+        -- Each hash written once: its current bucket, its sum, and `o` when it had no bucket.
+        local function store(h, s, field, ttl)
+          if s[7] == 0 then return end
+          if s[9] then
+            redis.call('HSET', h, tostring(s[3]), int(s[4]), field, int(s[1]), 'o', tostring(s[3]))
+          else
+            redis.call('HSET', h, tostring(s[3]), int(s[4]), field, int(s[1]))
+          end
+          if s[8] == 0 then redis.call('PEXPIRE', h, tostring(ttl)) end
+        end
+        for k, s in pairs(lim) do store(KEYS[k], s, 'total', (s[6] + 2) * s[5] + 60000) end
+        for k, s in pairs(bud) do store(KEYS[k] .. ':r', s, 'reserved', 17 * bg + 60000) end
         return out
         """)
 

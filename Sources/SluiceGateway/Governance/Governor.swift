@@ -4,8 +4,8 @@ import SluiceCore
 import SluiceRedis
 
 /// Limits and budgets for one thread's calls: plans what a call reserves, admits it in one
-/// Redis round trip (with the endpoint-health snapshot in the same round trip), and builds
-/// the settlement that travels with the audit record after the response.
+/// Redis round trip shared with the process's other calls (`GovernanceCombiner`, with the
+/// endpoint-health snapshot in the same round trip), and builds the call's settlement.
 final class Governor {
     typealias ScriptCall = AdmissionPlan.ScriptCall
 
@@ -22,13 +22,11 @@ final class Governor {
     static let reservationLifetime: Duration = .seconds(900)
 
     private let context: WorkerContext
-    private let redis: RedisConnection
     private var lastOutage: ContinuousClock.Instant?
     private var random = ThreadRandom()
 
-    init(context: WorkerContext, redis: RedisConnection) {
+    init(context: WorkerContext) {
         self.context = context
-        self.redis = redis
     }
 
     /// The reservations a call of `route` by `caller` with `tags` makes; `nil` when no limit
@@ -108,28 +106,19 @@ final class Governor {
     /// Runs `plan`'s admission and `extra` (another script call, e.g. the health snapshot)
     /// in one round trip. `extra`'s reply is `nil` when Redis could not be reached.
     func admit(_ plan: AdmissionPlan, with extra: ScriptCall?) -> (Admission, RedisValue?) {
-        let call = plan.admitCall(keys: context.redisKeys, lifetime: Self.reservationLifetime)
-        let replies: [RedisValue]
-        do {
-            replies = try redis.evaluateAll([call] + (extra.map { [$0] } ?? []))
-        } catch {
-            return (unavailable(error), nil)
-        }
-        let extraReply = extra == nil ? nil : replies.last
-        guard case .array(let items) = replies.first else {
-            return (unavailable(replies.first.map { "\($0)" } ?? "no reply"), extraReply)
-        }
-        switch plan.decision(items.map { $0.integer ?? 0 }) {
+        let ticket = context.governance.admit(plan, extra: extra)
+        if let failure = ticket.failure { return (unavailable(failure), nil) }
+        switch ticket.decision {
         case .admitted(let headers, let atMs):
-            return (.admitted(headers.headers, atMs: atMs), extraReply)
+            return (.admitted(headers.headers, atMs: atMs), ticket.extraReply)
         case .refused(let error, let headers, let retryable):
             let reason = error.code == .budgetExceeded ? "budget" : error.upstreamType ?? "requests"
             context.metrics.add([("sluice_admission_refused_total{reason=\"\(reason)\"}", "1")])
             var out = headers.headers
             if !retryable { out.append(("x-should-retry", "false")) }
-            return (.refused(error, out), extraReply)
+            return (.refused(error, out), ticket.extraReply)
         case .unknown:
-            return (unavailable("unexpected admission reply"), extraReply)
+            return (unavailable("unexpected admission reply"), ticket.extraReply)
         }
     }
 

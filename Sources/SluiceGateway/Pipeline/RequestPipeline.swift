@@ -41,7 +41,7 @@ public final class RequestPipeline {
         self.healthStore = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
                                                logger: context.logger)
         context.pipelineCount.add(1, ordering: .relaxed)
-        self.governor = Governor(context: context, redis: redis)
+        self.governor = Governor(context: context)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
@@ -445,10 +445,11 @@ public final class RequestPipeline {
                         ?? [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", String(attempts.count))])
     }
 
-    /// Sends the settlement of the call just answered to Redis, before its response leaves
-    /// for nginx (`FCGX_Finish`), so the client's next call finds the reservations released;
-    /// its reply is read by `afterResponse`. Every reservation is settled with the true
-    /// usage (none for endpoints that did not answer).
+    /// Queues the settlement of the call just answered with the process's shared round
+    /// trips (`GovernanceCombiner`), before its response leaves for nginx (`FCGX_Finish`), so
+    /// the process's next admission sees the reservations released; `afterResponse` waits
+    /// for it (or sends it, if no other thread has). Every reservation is settled with the
+    /// true usage (none for endpoints that did not answer).
     public func settleBeforeFinish() {
         let plans = pendingPlans
         pendingPlans = []
@@ -462,19 +463,11 @@ public final class RequestPipeline {
             return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
                                        costNanos: served ? cost ?? 0 : 0)
         }
-        var batch = SettlementBatch(settlements)
-        guard let script = batch.call(keys: context.redisKeys) else { return }
-        do {
-            pendingSettlement = (try redis.start([script]), batch)
-        } catch {
-            // As with any settlement Redis cannot take: token reservations stay at their
-            // estimate until they leave the window; budget reservations lapse.
-            context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(error)"])
-        }
+        pendingSettlement = context.governance.queueSettlement(settlements)
     }
 
-    /// The settlement sent by `settleBeforeFinish`, waiting for its reply.
-    private var pendingSettlement: (pending: RedisConnection.PendingScripts, batch: SettlementBatch)?
+    /// The settlement queued by `settleBeforeFinish`.
+    private var pendingSettlement: GovernanceCombiner.Ticket?
 
     /// Hands the call just answered (nginx has the response) to the settler: its audit
     /// record, the budget alerts its settlement raised and its health report.
@@ -485,13 +478,17 @@ public final class RequestPipeline {
         call = nil
         var done = FinishedCall(health: report.map { HealthReport(attempts: $0.attempts, unusedProbes: $0.unusedProbes,
                                                                   owner: $0.owner) })
-        if let (pending, batch) = pendingSettlement {
+        if let settlement = pendingSettlement {
             pendingSettlement = nil
-            if let replies = try? redis.finish(pending), case .array(let items) = replies.first {
-                done.alerts = batch.alerts(in: items.map { $0.integer ?? 0 }).map { alert in
-                    BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
-                                requestId: finished?.requestId ?? "", timeMs: Governor.nowMs())
-                }
+            context.governance.wait(for: settlement)
+            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
+                // As with any settlement Redis cannot take: token reservations stay at their
+                // estimate until they leave the window; budget reservations lapse.
+                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
+            }
+            done.alerts = settlement.alerts.map { alert in
+                BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                            requestId: finished?.requestId ?? "", timeMs: Governor.nowMs())
             }
         }
         if let finished {

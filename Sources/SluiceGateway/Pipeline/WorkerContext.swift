@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import SluiceCore
+import SluiceRedis
 import Synchronization
 
 /// What every thread of one worker shares: the immutable config and the key cache.
@@ -36,6 +37,8 @@ public final class WorkerContext: Sendable {
     let localAllowance: LocalAllowance
     /// Budget alerts on their way to webhooks.
     let alertNotifier: AlertNotifier
+    /// The process's admissions and settlements, combined into shared Redis round trips.
+    let governance: GovernanceCombiner
 
     public init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
         self.config = config
@@ -56,6 +59,8 @@ public final class WorkerContext: Sendable {
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
                                              window: config.governance.admission.localWindow)
         self.alertNotifier = AlertNotifier(logger: logger)
+        self.governance = GovernanceCombiner(redis: RedisConnection(config: config.redis), keys: redisKeys,
+                                             reservationLifetime: Governor.reservationLifetime)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         var name = [CChar](repeating: 0, count: 256)
         self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"

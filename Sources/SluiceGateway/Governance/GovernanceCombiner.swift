@@ -1,0 +1,169 @@
+import Glibc
+import SluiceCore
+import SluiceRedis
+
+/// The admissions and settlements of every thread of one worker process, combined into
+/// shared Redis round trips (a group commit). A thread queues its work and, if no round trip
+/// is out, takes everything queued and makes one pipeline of it: one `LimitScripts.settle`
+/// for all the settlements, one `LimitScripts.admit` for all the admissions (in the order
+/// they were queued), then the extra calls (health snapshots). The threads whose work it
+/// carried wake with their replies; work queued meanwhile goes in the next round trip.
+///
+/// So a quiet gateway makes each call's round trip at once, as if alone, and a busy one
+/// pays one script start per batch, and reads and writes each counter its calls share once
+/// per batch rather than once per call. Decisions are unchanged: the script decides each
+/// call in order exactly as it would alone. Settlements go before admissions, so a call
+/// admitted by this process after another's settlement was queued sees it settled.
+final class GovernanceCombiner: @unchecked Sendable {
+    /// One call's work, and its replies once `done`.
+    final class Ticket: @unchecked Sendable {
+        fileprivate let admission: AdmissionPlan?
+        fileprivate let extra: AdmissionPlan.ScriptCall?
+        fileprivate let settlements: [Settlement]
+        /// Set under the combiner's mutex once the fields below are final.
+        fileprivate var done = false
+        /// Redis could not be asked (connection, timeout): nothing was decided or settled.
+        fileprivate(set) var failure: RedisError?
+        /// The admission's decision (`.unknown` when the reply made no sense).
+        fileprivate(set) var decision: AdmissionDecision = .unknown
+        fileprivate(set) var extraReply: RedisValue?
+        /// Thresholds crossed by this ticket's settlements (`call`: the position in them).
+        fileprivate(set) var alerts: [SettlementBatch.Alert] = []
+        /// Redis refused the settlement script (its error text).
+        fileprivate(set) var settleError: String?
+
+        fileprivate init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement]) {
+            self.admission = admission
+            self.extra = extra
+            self.settlements = settlements
+        }
+    }
+
+    /// Most calls' work in one round trip.
+    static let largestBatch = 64
+
+    private let redis: RedisConnection
+    private let keys: RedisKeys
+    private let lifetime: Duration
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let finished: UnsafeMutablePointer<pthread_cond_t>
+    // Guarded by `mutex`:
+    private var queue: [Ticket] = []
+    private var sending = false
+
+    init(redis: RedisConnection, keys: RedisKeys, reservationLifetime: Duration) {
+        self.redis = redis
+        self.keys = keys
+        self.lifetime = reservationLifetime
+        mutex = .allocate(capacity: 1)
+        finished = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(finished, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(finished)
+        pthread_mutex_destroy(mutex)
+        finished.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Admits `plan` (with `extra` in the same round trip); returns when Redis has answered.
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> Ticket {
+        let ticket = Ticket(admission: plan, extra: extra, settlements: [])
+        enqueue(ticket)
+        wait(for: ticket)
+        return ticket
+    }
+
+    /// Queues `settlements` without waiting: a later round trip of this process (any
+    /// thread's, or `wait(for:)`'s) carries them.
+    func queueSettlement(_ settlements: [Settlement]) -> Ticket {
+        let ticket = Ticket(admission: nil, extra: nil, settlements: settlements)
+        enqueue(ticket)
+        return ticket
+    }
+
+    /// Returns once `ticket`'s round trip is done, making it if no other thread is.
+    func wait(for ticket: Ticket) {
+        pthread_mutex_lock(mutex)
+        while !ticket.done {
+            if sending {
+                pthread_cond_wait(finished, mutex)
+                continue
+            }
+            sending = true
+            let take = min(queue.count, Self.largestBatch)
+            let batch = Array(queue[..<take])
+            queue.removeFirst(take)
+            pthread_mutex_unlock(mutex)
+            send(batch)
+            pthread_mutex_lock(mutex)
+            for done in batch { done.done = true }
+            sending = false
+            pthread_cond_broadcast(finished)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    private func enqueue(_ ticket: Ticket) {
+        pthread_mutex_lock(mutex)
+        queue.append(ticket)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// One round trip for `batch`; fills in every ticket's replies.
+    private func send(_ batch: [Ticket]) {
+        var settlements: [Settlement] = []
+        var owners: [(ticket: Ticket, first: Int)] = []
+        for ticket in batch where !ticket.settlements.isEmpty {
+            owners.append((ticket, settlements.count))
+            settlements += ticket.settlements
+        }
+        var settle = SettlementBatch(settlements)
+        let settleCall = settlements.isEmpty ? nil : settle.call(keys: keys)
+        let admitting = batch.filter { $0.admission != nil }
+        let admissions = AdmissionBatch(admitting.compactMap(\.admission))
+        let extras = batch.filter { $0.extra != nil }
+        var calls: [AdmissionPlan.ScriptCall] = []
+        if let settleCall { calls.append(settleCall) }
+        if !admitting.isEmpty { calls.append(admissions.call(keys: keys, lifetime: lifetime)) }
+        calls += extras.compactMap(\.extra)
+        guard !calls.isEmpty else { return }
+        let replies: [RedisValue]
+        do {
+            replies = try redis.evaluateAll(calls)
+        } catch {
+            for ticket in batch { ticket.failure = error }
+            return
+        }
+        var next = 0
+        if settleCall != nil {
+            let reply = replies[next]
+            next += 1
+            switch reply {
+            case .array(let items):
+                for alert in settle.alerts(in: items.map { $0.integer ?? 0 }) {
+                    guard let owner = owners.last(where: { $0.first <= alert.call }) else { continue }
+                    var own = alert
+                    own.call -= owner.first
+                    owner.ticket.alerts.append(own)
+                }
+            default:
+                for owner in owners { owner.ticket.settleError = "\(reply)" }
+            }
+        }
+        if !admitting.isEmpty {
+            let reply = replies[next]
+            next += 1
+            if case .array(let perCall) = reply {
+                let decisions = admissions.decisions(perCall.map { value in
+                    guard case .array(let items) = value else { return [] }
+                    return items.map { $0.integer ?? 0 }
+                })
+                for (ticket, decision) in zip(admitting, decisions) { ticket.decision = decision }
+            }
+        }
+        for (ticket, reply) in zip(extras, replies[next...]) { ticket.extraReply = reply }
+    }
+}

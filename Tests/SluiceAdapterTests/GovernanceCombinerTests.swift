@@ -1,0 +1,100 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import SluiceCore
+@testable import SluiceGateway
+import SluiceRedis
+import Synchronization
+import XCTest
+
+/// `GovernanceCombiner` against a real `redis-server`: many threads' admissions and
+/// settlements combined into shared round trips stay exact, each thread gets its own
+/// decision and alerts, and an unreachable Redis fails every ticket of the round trip.
+final class GovernanceCombinerTests: XCTestCase {
+    private var server: RedisServerFixture!
+    private let keys = RedisKeys(prefix: "c")
+
+    override func setUpWithError() throws {
+        signal(SIGPIPE, SIG_IGN)
+        server = try RedisServerFixture.start()
+    }
+
+    override func tearDown() {
+        server?.stop()
+        server = nil
+    }
+
+    private func combiner() -> GovernanceCombiner {
+        GovernanceCombiner(redis: RedisConnection(config: server.config()), keys: keys, reservationLifetime: .seconds(900))
+    }
+
+    private func budget(amount: Int64, want: Int64) -> BudgetCounter {
+        var counter = BudgetCounter(budget: BudgetConfig(name: "team", per: .gateway, amountNanos: amount, period: .day,
+                                                         thresholds: [50]),
+                                    scopeValue: "*", periodLabel: "2026-12-03", periodStartMs: 0,
+                                    periodEndMs: Int64(Date().timeIntervalSince1970 * 1000) + 86_400_000)
+        counter.wantNanos = want
+        return counter
+    }
+
+    func testConcurrentAdmissionsAdmitExactlyTheLimitAndShareRoundTrips() throws {
+        let limit = LimitCounter(name: "shared", kind: .requests, limit: 123, windowMs: 60_000, label: "123 requests")
+        let combiner = combiner()
+        let admitted = Atomic<Int>(0)
+        let threads = 8, each = 40
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            for index in 0..<each {
+                let plan = AdmissionPlan(id: "r:\(index)", counters: [limit], reservedTokens: 0, budgets: [])
+                let ticket = combiner.admit(plan, extra: nil)
+                XCTAssertNil(ticket.failure)
+                if case .admitted = ticket.decision { admitted.add(1, ordering: .relaxed) }
+            }
+        }
+        XCTAssertEqual(admitted.load(ordering: .relaxed), 123, "\(threads * each) calls on a limit of 123")
+        let redis = RedisConnection(config: server.config())
+        defer { redis.close() }
+        XCTAssertEqual(try redis.command(["HGET", keys.limitWindow(limit.name), "total"]).integer, 123)
+        let stats = try redis.command(["INFO", "commandstats"]).text ?? ""
+        let scripts = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") || $0.hasPrefix("cmdstat_eval:") }
+        let calls = scripts.flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) }
+        XCTAssertNotNil(calls)
+        XCTAssertLessThan(calls ?? .max, threads * each, "some round trips carried several threads' admissions")
+    }
+
+    func testSettlementsQueuedWithoutWaitingAreCarriedAndEachTicketGetsItsOwnAlerts() throws {
+        let combiner = combiner()
+        var settlements: [(GovernanceCombiner.Ticket, Int64)] = []
+        for cost: Int64 in [20, 20, 20] {
+            let plan = AdmissionPlan(id: "r:\(cost)", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 20)])
+            let ticket = combiner.admit(plan, extra: nil)
+            guard case .admitted(_, let atMs) = ticket.decision else { return XCTFail("admitted") }
+            let settlement = Settlement(plan: plan, admittedAtMs: atMs, usage: TokenUsage(prompt: 1, completion: 1),
+                                        costNanos: cost, lifetime: .seconds(900))
+            settlements.append((combiner.queueSettlement([settlement]), cost))
+        }
+        // The three settlements are still queued; an admission carries them (settled first).
+        let probe = AdmissionPlan(id: "r:p", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 40)])
+        let admitted = combiner.admit(probe, extra: nil)
+        guard case .admitted = admitted.decision else {
+            return XCTFail("60 spent + 0 reserved + 40 ≤ 100 once the queued settlements went first")
+        }
+        for (ticket, _) in settlements { combiner.wait(for: ticket) }
+        XCTAssertEqual(settlements.map { $0.0.alerts.map(\.threshold) }, [[], [], [50]],
+                       "the third call's cost crossed 50%; only its ticket hears of it")
+        XCTAssertEqual(settlements[2].0.alerts.first?.call, 0, "positions are the ticket's own")
+    }
+
+    func testAnUnreachableRedisFailsTheTicketsItCarried() throws {
+        let config = server.config(timeout: .milliseconds(300))
+        server.stop()
+        server = nil
+        let combiner = GovernanceCombiner(redis: RedisConnection(config: config), keys: keys, reservationLifetime: .seconds(900))
+        let limit = LimitCounter(name: "gone", kind: .requests, limit: 1, windowMs: 1_000, label: "1 request")
+        let ticket = combiner.admit(AdmissionPlan(id: "r:g", counters: [limit], reservedTokens: 0, budgets: []), extra: nil)
+        XCTAssertNotNil(ticket.failure)
+        let settling = combiner.queueSettlement([])
+        combiner.wait(for: settling)
+        XCTAssertNil(settling.failure, "an empty round trip is not sent")
+    }
+}
