@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        // The mock provider, for offline use and tests; not part of the production binary.
+        .executable(name: "sluice-mock", targets: ["sluice-mock"]),
         // The pure libraries, for the fuzzing harness in Fuzz/ (a separate package).
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceProviders", targets: ["SluiceProviders"]),
@@ -43,8 +45,13 @@ let package = Package(
 
         // The request pipeline and the process pool.
         .target(name: "SluiceGateway", dependencies: [
-            "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis",
-            "SluicePostgres", "CMalloc",
+            "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis", "CMalloc",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Operator tools outside the request path: audit tail, verify and drain (files,
+        // PostgreSQL), usage and budget reports.
+        .target(name: "SluiceOps", dependencies: [
+            "SluiceGateway", "SluiceCore", "SluiceRedis", "SluicePostgres",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -52,9 +59,13 @@ let package = Package(
         .target(name: "SluiceMockProvider", dependencies: ["SluiceCore", "SluiceProviders"]),
 
         .executableTarget(name: "sluice", dependencies: [
-            "SluiceGateway", "SluiceMockProvider", "SluiceCore", "SluiceRedis",
+            "SluiceGateway", "SluiceOps", "SluiceCore", "SluiceRedis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "sluice-mock", dependencies: [
+            "SluiceMockProvider",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Test fixtures shared by the test targets (a real PostgreSQL, started and stopped by pid).
@@ -66,9 +77,9 @@ let package = Package(
         .testTarget(name: "SluiceAdapterTests", dependencies: ["SluiceHTTP", "SluiceRedis", "SluiceCore", "SluiceMockProvider",
                                                               "SluiceProviders",
                                                               "SluicePostgres",
-                                                              "SluiceGateway", "SluiceTestSupport"]),
+                                                              "SluiceGateway", "SluiceOps", "SluiceTestSupport"]),
         .testTarget(name: "SluiceIntegrationTests", dependencies: ["SluiceHTTP", "SluiceCore", "SluiceProviders",
-                                                                  "SluiceRedis", "SluiceGateway", "SluicePostgres",
+                                                                  "SluiceRedis", "SluiceGateway", "SluiceOps", "SluicePostgres",
                                                                   "SluiceTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Drive `sluice mock-provider`'s Amazon Bedrock paths with boto3, AWS's own client.
+"""Drive `sluice-mock`'s Amazon Bedrock paths with boto3, AWS's own client.
 
     scripts/mock-bedrock-boto3.py --endpoint http://127.0.0.1:9911 \\
         --access-key-id AKID --secret-access-key SECRET [--region us-east-1] [--api-key KEY]

@@ -10,7 +10,7 @@ Expects the routes of the offline default config (scripts/sluice.default.yaml):
 `chat`, `completions` and `embeddings`, and one chat (and embeddings) route per
 provider kind (`chat-anthropic`, `chat-bedrock`, `chat-azure`, `chat-databricks`,
 `embeddings-azure`, `embeddings-databricks`, `embeddings-bedrock`), all served by
-`sluice mock-provider` in each provider's own wire format, whose answers are
+`sluice-mock` in each provider's own wire format, whose answers are
 deterministic ("Echo: " + the prompt). Every chat route must give the OpenAI SDK
 identical-looking answers (plain, streamed with exactly one usage chunk, tool calls,
 streamed tool calls, structured outputs through `chat.completions.parse`), every answer

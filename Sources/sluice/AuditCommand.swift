@@ -5,6 +5,7 @@ import Glibc
 #endif
 import SluiceCore
 import SluiceGateway
+import SluiceOps
 import SluiceRedis
 
 /// `sluice audit …`: the operator's view of the audit stream in Redis.

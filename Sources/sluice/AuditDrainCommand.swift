@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import SluiceCore
 import SluiceGateway
+import SluiceOps
 
 /// `sluice audit drain`: moves audit records from the Redis stream to durable storage, at
 /// least once (see `AuditDrainer`).

@@ -1,11 +1,11 @@
 import ArgumentParser
 
-/// `sluice`: the AI gateway's one executable.
+/// `sluice`: the AI gateway's executable (its workers run it too; the mock provider is `sluice-mock`).
 @main
 struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "An AI gateway for nginx estates: a FastCGI responder pool in front of model providers.",
-        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, EndpointsCommand.self, AuditCommand.self, UsageCommand.self, MockProviderCommand.self, WorkerCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, EndpointsCommand.self, AuditCommand.self, UsageCommand.self, WorkerCommand.self]
     )
 }

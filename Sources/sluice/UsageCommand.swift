@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceGateway
+import SluiceOps
 
 /// `sluice usage [report]`: requests, tokens and cost per group; `sluice usage budgets`:
 /// spend, burn rate and run-out time per budget.

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SluiceCore
-import SluiceGateway
+import SluiceOps
 import SluiceRedis
 import XCTest
 

@@ -1,6 +1,6 @@
 import Foundation
 import SluiceCore
-import SluiceGateway
+import SluiceOps
 import SluicePostgres
 import SluiceRedis
 import Synchronization
@@ -447,8 +447,7 @@ final class AuditDrainTests: XCTestCase {
 
     /// The `sluice` binary, if its `audit drain` command is registered.
     private func drainBinary() throws -> String {
-        let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] ?? GatewayStack.repository.path + "/.build/debug/sluice"
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("build the sluice binary first") }
+        guard let path = GatewayStack.sluiceBinary else { throw XCTSkip("build the sluice binary first") }
         guard let help = try? runCommand(path, ["audit", "drain", "--help"]),
               help.status == 0, help.output.contains("USAGE: sluice audit drain") else {
             throw XCTSkip("`sluice audit drain` is not registered in \(path)")

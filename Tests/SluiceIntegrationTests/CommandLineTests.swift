@@ -5,8 +5,7 @@ import XCTest
 final class CommandLineTests: XCTestCase {
     private var binary: String {
         get throws {
-            let path = ProcessInfo.processInfo.environment["SLUICE_BIN"] ?? GatewayStack.repository.path + "/.build/debug/sluice"
-            guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("build the sluice binary first") }
+            guard let path = GatewayStack.sluiceBinary else { throw XCTSkip("build the sluice binary first") }
             return path
         }
     }

@@ -8,8 +8,8 @@
 #   SLUICE_PORT        nginx, on 127.0.0.1         (default: 8080)
 #   SLUICE_REDIS_PORT  redis-server, on 127.0.0.1  (default: 6390)
 #   SLUICE_MOCK_PORT   mock provider, on 127.0.0.1 (default: 9911)
-#   SLUICE_BUILD       release | debug: which .build/<BUILD>/sluice to run
-#                      (default: release)
+#   SLUICE_BUILD       release | debug: which .build/<BUILD>/sluice and
+#                      .build/<BUILD>/sluice-mock to run (default: release)
 #
 # Call stack_settings first; every other function uses what it sets.
 
@@ -29,6 +29,7 @@ stack_settings() {
     BUILD=${SLUICE_BUILD:-release}
     [[ $BUILD == release || $BUILD == debug ]] || stack_die "SLUICE_BUILD must be release or debug"
     SLUICE_BIN=$STACK_ROOT/.build/$BUILD/sluice
+    MOCK_BIN=$STACK_ROOT/.build/$BUILD/sluice-mock
     BASE_URL=http://127.0.0.1:$PORT
     local port
     for port in "$PORT" "$REDIS_PORT" "$MOCK_PORT"; do
@@ -61,8 +62,11 @@ stack_require_swift() {
 
 stack_build() {
     stack_require_swift
-    stack_log "swift build -c $BUILD --product sluice"
-    (cd "$STACK_ROOT" && swift build -c "$BUILD" --product sluice)
+    local product
+    for product in sluice sluice-mock; do
+        stack_log "swift build -c $BUILD --product $product"
+        (cd "$STACK_ROOT" && swift build -c "$BUILD" --product "$product")
+    done
 }
 
 # --- processes -----------------------------------------------------------------
@@ -150,7 +154,8 @@ stack_stop() {
     stack_stop_pid nginx "$RUN_DIR/nginx/nginx.pid" "nginx" 10
     # Drains in-flight requests first (server.drain_timeout: 30s).
     stack_stop_pid "sluice serve" "$RUN_DIR/sluice.pid" "sluice serve" 40
-    stack_stop_pid "mock provider" "$RUN_DIR/mock-provider.pid" "sluice mock-provider" 10
+    # (`sluice mock-provider`: the mock before it had a binary of its own.)
+    stack_stop_pid "mock provider" "$RUN_DIR/mock-provider.pid" "sluice-mock \|sluice mock-provider" 10
     stack_stop_pid redis-server "$RUN_DIR/redis.pid" "redis-server" 10
 }
 
@@ -167,6 +172,7 @@ stack_render_config() {
 # through nginx. Then stack_gateway_key gives a key.
 stack_start() {
     [[ -x $SLUICE_BIN ]] || stack_die "$SLUICE_BIN not found (swift build -c $BUILD)"
+    [[ -x $MOCK_BIN ]] || stack_die "$MOCK_BIN not found (swift build -c $BUILD)"
     command -v redis-server >/dev/null || stack_die "redis-server is not installed"
     command -v nginx >/dev/null || stack_die "nginx is not installed"
 
@@ -200,9 +206,9 @@ stack_start() {
     stack_wait redis-server 10 "$(cat "$RUN_DIR/redis.pid")" "$RUN_DIR/redis/redis.log" \
         stack_redis_ready
 
-    stack_log "sluice mock-provider on 127.0.0.1:$MOCK_PORT"
+    stack_log "sluice-mock on 127.0.0.1:$MOCK_PORT"
     stack_spawn mock-provider "$RUN_DIR/mock-provider.log" \
-        "$SLUICE_BIN" mock-provider --listen "127.0.0.1:$MOCK_PORT" --api-key "$SLUICE_MOCK_KEY" \
+        "$MOCK_BIN" --listen "127.0.0.1:$MOCK_PORT" --api-key "$SLUICE_MOCK_KEY" \
         --aws-access-key-id AKIASLUICEMOCK000001 --aws-secret-access-key "$SLUICE_MOCK_KEY"
     stack_wait "mock provider" 10 "$(cat "$RUN_DIR/mock-provider.pid")" "$RUN_DIR/mock-provider.log" \
         curl -sS -o /dev/null "http://127.0.0.1:$MOCK_PORT/v1/models"

@@ -1,5 +1,8 @@
 /// What one finished call settles: the reservations its admission made and what it used.
 public struct Settlement: Sendable {
+    /// How long an unsettled budget reservation holds (its responder died) before it lapses.
+    public static let reservationLifetime: Duration = .seconds(900)
+
     public var plan: AdmissionPlan
     /// When Redis admitted the call (its clock, ms); `nil` when nothing was reserved (Redis
     /// was unreachable and the call was admitted from the local allowance).

@@ -18,8 +18,9 @@ struct FinishedCall {
 /// reservations are settled by its own thread before that, so its client's next call
 /// already finds them released).
 ///
-/// A call is written as soon as the settler is free; whatever has queued up while the
-/// previous round trip was out goes in the next one, as one pipeline of two script calls:
+/// A call is written as soon as the settler is free (a busy settler, whose last round trip
+/// carried several calls, first gathers for up to `linger`); whatever has queued up goes in
+/// the next round trip, as one pipeline of two script calls:
 /// the health report (`HealthScripts.report`, successes of one upstream summed) and the
 /// audit records (`AuditScripts.appendBatch`, usage totals summed). So a quiet gateway
 /// writes each call at once, and a busy one pays the round trip, the script start and the
@@ -34,6 +35,8 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
+    /// How long a busy settler gathers calls before a round trip.
+    static let linger = Duration.milliseconds(2)
 
     private let context: WorkerContext
     let writerId: String
@@ -50,6 +53,8 @@ final class CallSettler: @unchecked Sendable {
 
     // The settler thread's own:
     private var sequence = 0
+    /// Calls in the last round trip.
+    private var lastBatch = 0
     private var quietUntil = ContinuousClock.now
     /// Alert records raised by the last batch, appended with the next one.
     private var alerts: [(json: String, requestId: String)] = []
@@ -131,7 +136,19 @@ final class CallSettler: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
                 break
             }
+            // Busy (the last batch carried several calls): gather a little longer, so a
+            // round trip and its script start carry more records. A quiet gateway (the last
+            // batch was one call) writes each call at once.
+            if lastBatch > 1 && queue.count < Self.largestBatch / 4 && !stopping {
+                var deadline = timespec()
+                clock_gettime(CLOCK_REALTIME, &deadline)
+                deadline.tv_nsec += Int(Self.linger.components.attoseconds / 1_000_000_000)
+                if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
+                // Not `waiting`: arrivals do not cut it short; only a drain does.
+                _ = pthread_cond_timedwait(arrived, mutex, &deadline)
+            }
             let take = min(queue.count, Self.largestBatch)
+            lastBatch = take
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
             busy = true

@@ -5,17 +5,18 @@ import Synchronization
 /// The current day, week (ISO, from Monday) or month of a time zone, as start and end in
 /// ms since the epoch and a label (`2026-11-26`, `2026-W48`, `2026-11`). Each answer is
 /// kept until its period ends, so a request pays for the calendar maths once a period.
-final class BudgetPeriods: Sendable {
-    typealias Period = (label: String, startMs: Int64, endMs: Int64)
+/// Public for `sluice usage budgets` (SluiceOps), which reads the counters of these periods.
+public final class BudgetPeriods: Sendable {
+    public typealias Period = (label: String, startMs: Int64, endMs: Int64)
 
     private let cache = Mutex<[String: Period]>([:])
     private let defaultZone: String
 
-    init(defaultZone: String) {
+    public init(defaultZone: String) {
         self.defaultZone = defaultZone
     }
 
-    func current(for budget: BudgetConfig, nowMs: Int64) -> Period {
+    public func current(for budget: BudgetConfig, nowMs: Int64) -> Period {
         let zone = budget.timeZone ?? defaultZone
         let key = "\(zone)|\(budget.period.rawValue)"
         if let cached = cache.withLock({ $0[key] }), nowMs >= cached.startMs, nowMs < cached.endMs { return cached }

@@ -19,7 +19,7 @@ final class Governor {
     }
 
     /// How long an unsettled budget reservation holds (its responder died).
-    static let reservationLifetime: Duration = .seconds(900)
+    static let reservationLifetime = Settlement.reservationLifetime
 
     private let context: WorkerContext
     private var lastOutage: ContinuousClock.Instant?

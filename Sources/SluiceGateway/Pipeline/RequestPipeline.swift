@@ -161,7 +161,6 @@ public final class RequestPipeline {
     private func forward(_ clientRequest: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
                          writer: ClientWriter) {
         let started = ContinuousClock.now
-        let deadline = route.retry.deadline.map { started + $0 }
         let owner = EndpointHealthStore.newOwner(using: &random)
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
@@ -202,42 +201,28 @@ public final class RequestPipeline {
         }
         var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
         var lastEndpoint = plan.first
-        var exhaustedProviders = Set<String>()
-        // Endpoints whose own limits refused this call.
-        var refusedEndpoints = Set<String>()
-        var retryAfterMs: [String: Int] = [:]
-        let maxAttempts = route.retry.attempts ?? plan.count
+        var machine = AttemptMachine(plan: plan.map { AttemptMachine.Target(name: $0.name, provider: $0.provider) },
+                                     maxAttempts: route.retry.attempts, maxWait: route.retry.maxWait,
+                                     deadline: route.retry.deadline)
         var conversions: [MessagesTarget: APIRequest] = [:]
-        var cursor = 0
-        while attempts.count < maxAttempts,
-              plan.contains(where: { !exhaustedProviders.contains($0.provider) && !refusedEndpoints.contains($0.name) }) {
-            let endpoint = plan[cursor % plan.count]
-            let round = cursor / plan.count
-            cursor += 1
-            if exhaustedProviders.contains(endpoint.provider) || refusedEndpoints.contains(endpoint.name) { continue }
-            if round == 0, let endpointPlan = governor.plan(for: clientRequest, route: route, endpoint: endpoint) {
+        while case .call(let index, let wait, let checkLimits) = machine.next(elapsed: ContinuousClock.now - started) {
+            let endpoint = plan[index]
+            if checkLimits, let endpointPlan = governor.plan(for: clientRequest, route: route, endpoint: endpoint) {
                 switch governor.admit(endpointPlan, with: nil).0 {
                 case .admitted(_, let atMs):
                     pendingPlans.append((endpointPlan, endpoint.name, atMs))
                 case .refused(let error, _):
-                    refusedEndpoints.insert(endpoint.name)
+                    machine.record(.refusedByLimits(index: index))
                     lastError = error
                     lastEndpoint = endpoint
                     continue
                 }
             }
-            if round > 0 {
-                // Calling an endpoint again: back off, or wait as long as the provider asked.
-                let backoff = Duration.milliseconds(200 * (1 << min(round - 1, 6)))
-                let wait = max(backoff, .milliseconds(retryAfterMs[endpoint.name] ?? 0))
-                if wait > route.retry.maxWait { break }
-                if let deadline, ContinuousClock.now + wait >= deadline { break }
-                guard pause(wait, writer: writer) else { return }
-            }
+            // Calling an endpoint again: back off, or wait as long as the provider asked.
+            if wait > .zero, !pause(wait, writer: writer) { return }
             var limits = limits(endpoint: endpoint, route: route)
-            if let deadline {
-                let left = deadline - ContinuousClock.now
-                guard left > .milliseconds(1) else {
+            if let left = machine.timeLeft(elapsed: ContinuousClock.now - started) {
+                guard left > .zero else {
                     lastError = GatewayError(.upstreamTimeout, "The request's deadline for '\(route.name)' passed.")
                     break
                 }
@@ -245,7 +230,10 @@ public final class RequestPipeline {
                 limits.firstByte = min(limits.firstByte, left)
             }
             lastEndpoint = endpoint
-            guard let provider = context.config.providers[endpoint.provider] else { continue }
+            guard let provider = context.config.providers[endpoint.provider] else {
+                machine.record(.failed(index: index, retryAfterMs: nil, quotaExhausted: false))
+                continue
+            }
             let translator: ProviderTranslator
             let upstream: UpstreamRequest
             let request: APIRequest
@@ -316,6 +304,9 @@ public final class RequestPipeline {
                 call.streamCompleted = relay.streamStarted ? complete : nil
                 if relay.streamStarted && !complete && call.errorClass == nil { call.errorClass = "stream_cut" }
             }
+            // What the provider asked, when it answered with an error status.
+            var askedWait: Int?
+            var quotaExhausted = false
             switch outcome {
             case .completed(let status) where relay.streamStarted:
                 streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
@@ -420,14 +411,10 @@ public final class RequestPipeline {
             case .completed(let status):
                 lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
                                                    provider: provider)
-                var wait = Self.retryAfterMilliseconds(relay.headers)
-                if RetryPolicy.isQuotaExhausted(lastError) {
-                    exhaustedProviders.insert(endpoint.provider)
-                    wait = max(wait, 60_000)
-                }
-                retryAfterMs[endpoint.name] = wait
+                askedWait = Self.retryAfterMilliseconds(relay.headers)
+                quotaExhausted = RetryPolicy.isQuotaExhausted(lastError)
                 record(RetryPolicy.isEndpointFailure(status: status) ? .fail : .neutral, status: status,
-                       errorClass: String(status), retryAfter: wait)
+                       errorClass: String(status), retryAfter: quotaExhausted ? max(askedWait ?? 0, 60_000) : askedWait ?? 0)
                 guard RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
                     return writer.send(lastError, extraHeaders: visible)
                 }
@@ -438,6 +425,7 @@ public final class RequestPipeline {
                     return writer.send(lastError, extraHeaders: visible)
                 }
             }
+            machine.record(.failed(index: index, retryAfterMs: askedWait, quotaExhausted: quotaExhausted))
             context.logger.notice("endpoint failed", metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)",
                                                                 "attempt": "\(attempts.count)", "error": "\(lastError)"])
         }

@@ -3,12 +3,13 @@ import Glibc
 /// Signal plumbing shared by the master and the workers. Signals that drive the pool
 /// are blocked in every thread and taken synchronously with `sigtimedwait`, so no
 /// handler runs arbitrary code; only the worker's wake-up signal has a (no-op) handler.
-enum Signals {
+/// Public for `sluice audit drain` (SluiceOps), which stops on SIGINT/SIGTERM the same way.
+public enum Signals {
     /// SIGUSR1 interrupts a worker thread blocked in `accept` while it drains.
     static let wake = SIGUSR1
 
     /// Blocks `signals` in the calling thread (and threads it starts afterwards).
-    static func block(_ signals: [Int32]) {
+    public static func block(_ signals: [Int32]) {
         var set = makeSet(signals)
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
@@ -20,7 +21,7 @@ enum Signals {
     }
 
     /// Waits up to `timeout` for one of `signals` (which must be blocked); `nil` on timeout.
-    static func wait(for signals: [Int32], timeout: Duration) -> Int32? {
+    public static func wait(for signals: [Int32], timeout: Duration) -> Int32? {
         var set = makeSet(signals)
         let (seconds, attoseconds) = timeout.components
         var spec = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))

@@ -18,6 +18,8 @@ final class GatewayStack {
     /// The AWS access key id the mock provider accepts SigV4 signatures from (its secret is `mockKey`).
     static let awsAccessKeyId = "AKIASLUICETEST000001"
     let binary: String
+    /// The mock provider's own binary, `sluice-mock`.
+    let mockBinary: String
     private(set) var redis: ManagedProcess?
     private(set) var mock: ManagedProcess?
     private(set) var pool: ManagedProcess?
@@ -34,11 +36,12 @@ final class GatewayStack {
         guard let redisServerPath = which("redis-server"), which("nginx") != nil else {
             throw XCTSkip("redis-server and nginx are needed (scripts/up or .ci/run installs them)")
         }
-        let candidates = [ProcessInfo.processInfo.environment["SLUICE_BIN"], Self.repository.path + "/.build/debug/sluice"]
-        guard let binary = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("build the sluice binary first (swift build)")
+        guard let binary = Self.sluiceBinary else { throw XCTSkip("build the sluice binary first (swift build)") }
+        guard let mockBinary = Self.mockBinary(beside: binary) else {
+            throw XCTSkip("build the sluice-mock binary first (swift build)")
         }
         self.binary = binary
+        self.mockBinary = mockBinary
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("sluice-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         client = TestClient(baseURL: "http://127.0.0.1:\(nginxPort)")
@@ -57,8 +60,8 @@ final class GatewayStack {
     private func start(config: ((GatewayStack) -> String)?) throws {
         redis = try ManagedProcess(name: "redis", executable: redisServer, arguments: redisArguments,
                                    logDirectory: directory)
-        mock = try ManagedProcess(name: "mock", executable: binary,
-                                  arguments: ["mock-provider", "--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey,
+        mock = try ManagedProcess(name: "mock", executable: mockBinary,
+                                  arguments: ["--listen", "127.0.0.1:\(mockPort)", "--api-key", mockKey,
                                               "--aws-access-key-id", Self.awsAccessKeyId, "--aws-secret-access-key", mockKey],
                                   logDirectory: directory)
         try writeConfig(config.map { $0(self) } ?? Self.config(self))
@@ -84,6 +87,29 @@ final class GatewayStack {
 
     private let redisArguments: [String]
     private let redisServer: String
+
+    /// Where `swift build` put this test bundle, and `sluice` and `sluice-mock` beside it
+    /// (`<scratch path>/<triple>/debug`, whatever `--scratch-path` was).
+    static let buildDirectory = Bundle.main.executableURL?.deletingLastPathComponent()
+
+    /// The `sluice` binary: `$SLUICE_BIN`, else the one built beside this test bundle, else
+    /// `.build/debug/sluice`; nil when none of them is there.
+    static var sluiceBinary: String? {
+        executable([ProcessInfo.processInfo.environment["SLUICE_BIN"], buildDirectory?.appendingPathComponent("sluice").path,
+                    repository.path + "/.build/debug/sluice"])
+    }
+
+    /// The `sluice-mock` binary: `$SLUICE_MOCK_BIN`, else the one beside `sluice`, else the
+    /// one built beside this test bundle, else `.build/debug/sluice-mock`.
+    static func mockBinary(beside sluice: String) -> String? {
+        executable([ProcessInfo.processInfo.environment["SLUICE_MOCK_BIN"],
+                    URL(fileURLWithPath: sluice).deletingLastPathComponent().appendingPathComponent("sluice-mock").path,
+                    buildDirectory?.appendingPathComponent("sluice-mock").path, repository.path + "/.build/debug/sluice-mock"])
+    }
+
+    private static func executable(_ candidates: [String?]) -> String? {
+        candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
 
     /// Stops Redis (SIGTERM: it shuts down cleanly, flushing its append-only file).
     func stopRedis() {

@@ -1,11 +1,13 @@
 import ArgumentParser
 import SluiceMockProvider
 
-/// `sluice mock-provider`: a deterministic offline server speaking the wire formats of
-/// OpenAI, Anthropic, Azure OpenAI and Databricks Model Serving.
-struct MockProviderCommand: ParsableCommand {
+/// `sluice-mock`: a deterministic offline server speaking the wire formats of OpenAI,
+/// Anthropic, Amazon Bedrock, Azure OpenAI and Databricks Model Serving. A binary of its
+/// own, so the production `sluice` does not carry it.
+@main
+struct MockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mock-provider",
+        commandName: "sluice-mock",
         abstract: "Serve OpenAI, Anthropic, Amazon Bedrock, Azure OpenAI and Databricks wire formats offline, with fault injection.",
         discussion: """
             Paths: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, /v1/responses and \

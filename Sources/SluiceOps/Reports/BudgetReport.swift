@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceGateway
 import SluiceRedis
 
 /// `sluice usage budgets`: each budget's spend in its current period, the burn rate over
@@ -70,7 +71,7 @@ public struct BudgetReport {
                 continue  // an earlier period
             }
             let spent = Int64(fields["spent"] ?? "0") ?? 0
-            let reserved = Settlement.liveReservations(reservations, nowMs: nowMs, lifetime: Governor.reservationLifetime)
+            let reserved = Settlement.liveReservations(reservations, nowMs: nowMs, lifetime: Settlement.reservationLifetime)
             let burn = burnRate(fields, nowMs: nowMs, periodStartMs: period.startMs)
             var runsOut: Int64?
             if spent < budget.amountNanos, burn > 0 {

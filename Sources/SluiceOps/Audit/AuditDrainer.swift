@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import SluiceCore
+import SluiceGateway
 import SluiceRedis
 
 /// `sluice audit drain`: moves audit entries from the Redis stream to durable storage, at
