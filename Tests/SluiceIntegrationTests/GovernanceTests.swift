@@ -246,7 +246,13 @@ final class GovernanceTests: SharedStackTestCase {
         let key = try key()
         // Each call costs 3 output tokens × $0.01 = $0.03 and reserves 5 × $0.01 = $0.05.
         var statuses: [Int] = []
-        for _ in 0..<8 { statuses.append(try chat("spend", key: key, tags: "team=marketing", maxTokens: 5, content: "hi there").status) }
+        // A call's settlement lands with its process's next admission or within 2 ms
+        // (`CallSettler.settlementLinger`); the next call may reach another of the 8
+        // processes, so the calls are 10 ms apart to see every earlier one settled.
+        for _ in 0..<8 {
+            statuses.append(try chat("spend", key: key, tags: "team=marketing", maxTokens: 5, content: "hi there").status)
+            usleep(10_000)
+        }
         XCTAssertEqual(statuses, [200, 200, 200, 200, 200, 200, 429, 429], "$0.18 spent; one more call could pass $0.20")
         let refused = try chat("spend", key: key, tags: "team=marketing", maxTokens: 5, content: "hi there")
         XCTAssertEqual(refused.errorCode, "budget_exceeded")

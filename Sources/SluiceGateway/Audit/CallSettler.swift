@@ -7,8 +7,8 @@ import SluiceRedis
 struct FinishedCall {
     /// Its audit record (`nil` for calls that get none: the health check, `/metrics`).
     var record: AuditRecord?
-    /// The budget thresholds its settlement crossed.
-    var alerts: [BudgetAlert] = []
+    /// Its settlement, queued with the process's shared round trips (`GovernanceCombiner`).
+    var settlement: GovernanceCombiner.Ticket?
     /// Its attempts, for the shared endpoint health.
     var health: HealthReport?
 }
@@ -37,6 +37,8 @@ final class CallSettler: @unchecked Sendable {
     static let largestBatch = 256
     /// How long a busy settler gathers calls before a round trip.
     static let linger = Duration.milliseconds(2)
+    /// How long a settlement waits for an admission to carry it before the settler sends it.
+    static let settlementLinger = Duration.milliseconds(2)
 
     private let context: WorkerContext
     let writerId: String
@@ -163,6 +165,23 @@ final class CallSettler: @unchecked Sendable {
     /// One round trip for `batch` (and the alerts the previous one raised).
     private func write(_ batch: [FinishedCall], redis: RedisConnection, health: EndpointHealthStore) {
         let keys = context.redisKeys
+        // The batch's settlements: usually carried by an admission already; sent now if none
+        // came within `settlementLinger` of their queueing. The thresholds they crossed are
+        // raised after this batch's records, as alert records of the next.
+        var crossed: [BudgetAlert] = []
+        for call in batch {
+            guard let settlement = call.settlement else { continue }
+            context.governance.wait(for: settlement, lingering: Self.settlementLinger)
+            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
+                // As with any settlement Redis cannot take: token reservations stay at their
+                // estimate until they leave the window; budget reservations lapse.
+                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
+            }
+            for alert in settlement.alerts {
+                crossed.append(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                                  requestId: call.record?.requestId ?? "", timeMs: Governor.nowMs()))
+            }
+        }
         var audit = AuditBatch(writer: writerId, firstSequence: sequence + 1)
         for alert in alerts { audit.addAlert(json: alert.json, requestId: alert.requestId) }
         alerts = []
@@ -188,9 +207,7 @@ final class CallSettler: @unchecked Sendable {
                                    metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
             }
         }
-        for call in batch {
-            for alert in call.alerts { raise(alert) }
-        }
+        for alert in crossed { raise(alert) }
     }
 
     /// Sends `extras` then the batch's records in one round trip; returns the extras'

@@ -20,6 +20,7 @@ final class GovernanceCombiner: @unchecked Sendable {
         fileprivate let admission: AdmissionPlan?
         fileprivate let extra: AdmissionPlan.ScriptCall?
         fileprivate let settlements: [Settlement]
+        fileprivate let queuedAt = ContinuousClock.now
         /// Set under the combiner's mutex once the fields below are final.
         fileprivate var done = false
         /// Redis could not be asked (connection, timeout): nothing was decided or settled.
@@ -76,20 +77,32 @@ final class GovernanceCombiner: @unchecked Sendable {
         return ticket
     }
 
-    /// Queues `settlements` without waiting: a later round trip of this process (any
-    /// thread's, or `wait(for:)`'s) carries them.
+    /// Queues `settlements` without waiting: the next round trip of this process carries
+    /// them (usually the next call's admission), or `wait(for:lingering:)` sends them.
     func queueSettlement(_ settlements: [Settlement]) -> Ticket {
         let ticket = Ticket(admission: nil, extra: nil, settlements: settlements)
         enqueue(ticket)
         return ticket
     }
 
-    /// Returns once `ticket`'s round trip is done, making it if no other thread is.
-    func wait(for ticket: Ticket) {
+    /// Returns once `ticket`'s round trip is done. If no other thread's round trip carries
+    /// it within `lingering` of its queueing, this thread makes one.
+    func wait(for ticket: Ticket, lingering: Duration = .zero) {
         pthread_mutex_lock(mutex)
         while !ticket.done {
             if sending {
                 pthread_cond_wait(finished, mutex)
+                continue
+            }
+            let left = ticket.queuedAt + lingering - ContinuousClock.now
+            if left > .zero {
+                var until = timespec()
+                clock_gettime(CLOCK_REALTIME, &until)
+                let (seconds, attoseconds) = left.components
+                until.tv_sec += Int(seconds)
+                until.tv_nsec += Int(attoseconds / 1_000_000_000)
+                if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
+                _ = pthread_cond_timedwait(finished, mutex, &until)
                 continue
             }
             sending = true

@@ -435,8 +435,8 @@ public final class RequestPipeline {
 
     /// Queues the settlement of the call just answered with the process's shared round
     /// trips (`GovernanceCombiner`), before its response leaves for nginx (`FCGX_Finish`), so
-    /// the process's next admission sees the reservations released; `afterResponse` waits
-    /// for it (or sends it, if no other thread has). Every reservation is settled with the
+    /// the process's next admission carries it and sees the reservations released; the
+    /// settler thread sends it if no admission does. Every reservation is settled with the
     /// true usage (none for endpoints that did not answer).
     public func settleBeforeFinish() {
         let plans = pendingPlans
@@ -458,7 +458,7 @@ public final class RequestPipeline {
     private var pendingSettlement: GovernanceCombiner.Ticket?
 
     /// Hands the call just answered (nginx has the response) to the settler: its audit
-    /// record, the budget alerts its settlement raised and its health report.
+    /// record, its queued settlement (for the budget alerts it raises) and its health report.
     public func afterResponse() {
         let report = pendingReport
         pendingReport = nil
@@ -466,26 +466,15 @@ public final class RequestPipeline {
         call = nil
         var done = FinishedCall(health: report.map { HealthReport(attempts: $0.attempts, unusedProbes: $0.unusedProbes,
                                                                   owner: $0.owner) })
-        if let settlement = pendingSettlement {
-            pendingSettlement = nil
-            context.governance.wait(for: settlement)
-            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
-                // As with any settlement Redis cannot take: token reservations stay at their
-                // estimate until they leave the window; budget reservations lapse.
-                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
-            }
-            done.alerts = settlement.alerts.map { alert in
-                BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
-                            requestId: finished?.requestId ?? "", timeMs: Governor.nowMs())
-            }
-        }
+        done.settlement = pendingSettlement
+        pendingSettlement = nil
         if let finished {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
         }
         MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
         bufferedAnswerBytes = 0
-        guard done.record != nil || done.health != nil || !done.alerts.isEmpty else { return }
+        guard done.record != nil || done.health != nil || done.settlement != nil else { return }
         settler.submit(done)
     }
 
