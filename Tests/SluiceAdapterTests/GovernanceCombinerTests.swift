@@ -26,7 +26,8 @@ final class GovernanceCombinerTests: XCTestCase {
     }
 
     private func combiner() -> GovernanceCombiner {
-        GovernanceCombiner(redis: RedisConnection(config: server.config()), keys: keys, reservationLifetime: .seconds(900))
+        GovernanceCombiner(connect: { RedisConnection(config: self.server.config()) }, keys: keys,
+                           reservationLifetime: .seconds(900))
     }
 
     private func budget(amount: Int64, want: Int64) -> BudgetCounter {
@@ -89,7 +90,8 @@ final class GovernanceCombinerTests: XCTestCase {
         let config = server.config(timeout: .milliseconds(300))
         server.stop()
         server = nil
-        let combiner = GovernanceCombiner(redis: RedisConnection(config: config), keys: keys, reservationLifetime: .seconds(900))
+        let combiner = GovernanceCombiner(connect: { RedisConnection(config: config) }, keys: keys,
+                                          reservationLifetime: .seconds(900))
         let limit = LimitCounter(name: "gone", kind: .requests, limit: 1, windowMs: 1_000, label: "1 request")
         let ticket = combiner.admit(AdmissionPlan(id: "r:g", counters: [limit], reservedTokens: 0, budgets: []), extra: nil)
         XCTAssertNotNil(ticket.failure)

@@ -3,17 +3,22 @@ import SluiceCore
 import SluiceRedis
 
 /// The admissions and settlements of every thread of one worker process, combined into
-/// shared Redis round trips (a group commit). A thread queues its work and, if no round trip
-/// is out, takes everything queued and makes one pipeline of it: one `LimitScripts.settle`
-/// for all the settlements, one `LimitScripts.admit` for all the admissions (in the order
-/// they were queued), then the extra calls (health snapshots). The threads whose work it
-/// carried wake with their replies; work queued meanwhile goes in the next round trip.
+/// shared Redis round trips (a group commit). A thread queues its work and, if one of the
+/// `lanes` connections is free, takes everything queued and makes one pipeline of it: one
+/// `LimitScripts.settle` for all the settlements, one `LimitScripts.admit` for all the
+/// admissions (in the order they were queued), then the extra calls (health snapshots).
+/// The threads whose work it carried wake with their replies; work queued while every lane
+/// is out goes in the next round trip.
 ///
 /// So a quiet gateway makes each call's round trip at once, as if alone, and a busy one
 /// pays one script start per batch, and reads and writes each counter its calls share once
 /// per batch rather than once per call. Decisions are unchanged: the script decides each
-/// call in order exactly as it would alone. Settlements go before admissions, so a call
-/// admitted by this process after another's settlement was queued sees it settled.
+/// call in order exactly as it would alone.
+///
+/// A call's settlement is queued before its response leaves and does not hold its thread:
+/// the process's next round trip carries it (settlements go first, so the admissions in it,
+/// often the same client's next call, see them settled), or the settler thread sends it
+/// when none came within a couple of milliseconds.
 final class GovernanceCombiner: @unchecked Sendable {
     /// One call's work, and its replies once `done`.
     final class Ticket: @unchecked Sendable {
@@ -42,18 +47,23 @@ final class GovernanceCombiner: @unchecked Sendable {
 
     /// Most calls' work in one round trip.
     static let largestBatch = 64
+    /// Round trips out at once: a call that finds one out goes in the next at once rather
+    /// than wait for it (lower latency at moderate load); with all out, calls queue and
+    /// the next round trip carries them all.
+    static let lanes = 2
 
-    private let redis: RedisConnection
+    /// The connections of the lanes not in use (guarded by `mutex`).
+    private var idle: [RedisConnection]
     private let keys: RedisKeys
     private let lifetime: Duration
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let finished: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`:
     private var queue: [Ticket] = []
-    private var sending = false
 
-    init(redis: RedisConnection, keys: RedisKeys, reservationLifetime: Duration) {
-        self.redis = redis
+    /// `connect` makes each lane's connection.
+    init(connect: () -> RedisConnection, keys: RedisKeys, reservationLifetime: Duration) {
+        self.idle = (0..<Self.lanes).map { _ in connect() }
         self.keys = keys
         self.lifetime = reservationLifetime
         mutex = .allocate(capacity: 1)
@@ -90,7 +100,8 @@ final class GovernanceCombiner: @unchecked Sendable {
     func wait(for ticket: Ticket, lingering: Duration = .zero) {
         pthread_mutex_lock(mutex)
         while !ticket.done {
-            if sending {
+            // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
+            guard !idle.isEmpty, queue.contains(where: { $0 === ticket }) else {
                 pthread_cond_wait(finished, mutex)
                 continue
             }
@@ -105,15 +116,15 @@ final class GovernanceCombiner: @unchecked Sendable {
                 _ = pthread_cond_timedwait(finished, mutex, &until)
                 continue
             }
-            sending = true
+            let redis = idle.removeLast()
             let take = min(queue.count, Self.largestBatch)
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
             pthread_mutex_unlock(mutex)
-            send(batch)
+            send(batch, on: redis)
             pthread_mutex_lock(mutex)
             for done in batch { done.done = true }
-            sending = false
+            idle.append(redis)
             pthread_cond_broadcast(finished)
         }
         pthread_mutex_unlock(mutex)
@@ -126,7 +137,7 @@ final class GovernanceCombiner: @unchecked Sendable {
     }
 
     /// One round trip for `batch`; fills in every ticket's replies.
-    private func send(_ batch: [Ticket]) {
+    private func send(_ batch: [Ticket], on redis: RedisConnection) {
         var settlements: [Settlement] = []
         var owners: [(ticket: Ticket, first: Int)] = []
         for ticket in batch where !ticket.settlements.isEmpty {

@@ -59,7 +59,7 @@ public final class WorkerContext: Sendable {
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
                                              window: config.governance.admission.localWindow)
         self.alertNotifier = AlertNotifier(logger: logger)
-        self.governance = GovernanceCombiner(redis: RedisConnection(config: config.redis), keys: redisKeys,
+        self.governance = GovernanceCombiner(connect: { RedisConnection(config: config.redis) }, keys: redisKeys,
                                              reservationLifetime: Governor.reservationLifetime)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         var name = [CChar](repeating: 0, count: 256)
