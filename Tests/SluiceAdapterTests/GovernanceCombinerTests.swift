@@ -65,7 +65,7 @@ final class GovernanceCombinerTests: XCTestCase {
 
     func testSettlementsQueuedWithoutWaitingAreCarriedAndEachTicketGetsItsOwnAlerts() throws {
         let combiner = combiner()
-        var settlements: [(GovernanceCombiner.Ticket, Int64)] = []
+        var settlements: [(GovernanceTicket, Int64)] = []
         for cost: Int64 in [20, 20, 20] {
             let plan = AdmissionPlan(id: "r:\(cost)", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 20)])
             let ticket = combiner.admit(plan, extra: nil)
@@ -80,7 +80,7 @@ final class GovernanceCombinerTests: XCTestCase {
         guard case .admitted = admitted.decision else {
             return XCTFail("60 spent + 0 reserved + 40 ≤ 100 once the queued settlements went first")
         }
-        for (ticket, _) in settlements { combiner.wait(for: ticket) }
+        for (ticket, _) in settlements { combiner.wait(for: ticket, lingering: .zero) }
         XCTAssertEqual(settlements.map { $0.0.alerts.map(\.threshold) }, [[], [], [50]],
                        "the third call's cost crossed 50%; only its ticket hears of it")
         XCTAssertEqual(settlements[2].0.alerts.first?.call, 0, "positions are the ticket's own")
@@ -96,7 +96,7 @@ final class GovernanceCombinerTests: XCTestCase {
         let ticket = combiner.admit(AdmissionPlan(id: "r:g", counters: [limit], reservedTokens: 0, budgets: []), extra: nil)
         XCTAssertNotNil(ticket.failure)
         let settling = combiner.queueSettlement([])
-        combiner.wait(for: settling)
+        combiner.wait(for: settling, lingering: .zero)
         XCTAssertNil(settling.failure, "an empty round trip is not sent")
     }
 }

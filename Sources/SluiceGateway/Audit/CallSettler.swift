@@ -8,7 +8,7 @@ struct FinishedCall {
     /// Its audit record (`nil` for calls that get none: the health check, `/metrics`).
     var record: AuditRecord?
     /// Its settlement, queued with the process's shared round trips (`GovernanceCombiner`).
-    var settlement: GovernanceCombiner.Ticket?
+    var settlement: GovernanceTicket?
     /// Its attempts, for the shared endpoint health.
     var health: HealthReport?
 }

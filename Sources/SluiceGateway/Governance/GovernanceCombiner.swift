@@ -19,32 +19,7 @@ import SluiceRedis
 /// the process's next round trip carries it (settlements go first, so the admissions in it,
 /// often the same client's next call, see them settled), or the settler thread sends it
 /// when none came within a couple of milliseconds.
-final class GovernanceCombiner: @unchecked Sendable {
-    /// One call's work, and its replies once `done`.
-    final class Ticket: @unchecked Sendable {
-        fileprivate let admission: AdmissionPlan?
-        fileprivate let extra: AdmissionPlan.ScriptCall?
-        fileprivate let settlements: [Settlement]
-        fileprivate let queuedAt = ContinuousClock.now
-        /// Set under the combiner's mutex once the fields below are final.
-        fileprivate var done = false
-        /// Redis could not be asked (connection, timeout): nothing was decided or settled.
-        fileprivate(set) var failure: RedisError?
-        /// The admission's decision (`.unknown` when the reply made no sense).
-        fileprivate(set) var decision: AdmissionDecision = .unknown
-        fileprivate(set) var extraReply: RedisValue?
-        /// Thresholds crossed by this ticket's settlements (`call`: the position in them).
-        fileprivate(set) var alerts: [SettlementBatch.Alert] = []
-        /// Redis refused the settlement script (its error text).
-        fileprivate(set) var settleError: String?
-
-        fileprivate init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement]) {
-            self.admission = admission
-            self.extra = extra
-            self.settlements = settlements
-        }
-    }
-
+final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     /// Most calls' work in one round trip.
     static let largestBatch = 64
     /// Round trips out at once: a call that finds one out goes in the next at once rather
@@ -59,7 +34,7 @@ final class GovernanceCombiner: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let finished: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`:
-    private var queue: [Ticket] = []
+    private var queue: [GovernanceTicket] = []
 
     /// `connect` makes each lane's connection.
     init(connect: () -> RedisConnection, keys: RedisKeys, reservationLifetime: Duration) {
@@ -80,24 +55,24 @@ final class GovernanceCombiner: @unchecked Sendable {
     }
 
     /// Admits `plan` (with `extra` in the same round trip); returns when Redis has answered.
-    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> Ticket {
-        let ticket = Ticket(admission: plan, extra: extra, settlements: [])
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
+        let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [])
         enqueue(ticket)
-        wait(for: ticket)
+        wait(for: ticket, lingering: .zero)
         return ticket
     }
 
     /// Queues `settlements` without waiting: the next round trip of this process carries
     /// them (usually the next call's admission), or `wait(for:lingering:)` sends them.
-    func queueSettlement(_ settlements: [Settlement]) -> Ticket {
-        let ticket = Ticket(admission: nil, extra: nil, settlements: settlements)
+    func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket {
+        let ticket = GovernanceTicket(admission: nil, extra: nil, settlements: settlements)
         enqueue(ticket)
         return ticket
     }
 
     /// Returns once `ticket`'s round trip is done. If no other thread's round trip carries
     /// it within `lingering` of its queueing, this thread makes one.
-    func wait(for ticket: Ticket, lingering: Duration = .zero) {
+    func wait(for ticket: GovernanceTicket, lingering: Duration) {
         pthread_mutex_lock(mutex)
         while !ticket.done {
             // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
@@ -130,16 +105,16 @@ final class GovernanceCombiner: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    private func enqueue(_ ticket: Ticket) {
+    private func enqueue(_ ticket: GovernanceTicket) {
         pthread_mutex_lock(mutex)
         queue.append(ticket)
         pthread_mutex_unlock(mutex)
     }
 
     /// One round trip for `batch`; fills in every ticket's replies.
-    private func send(_ batch: [Ticket], on redis: RedisConnection) {
+    private func send(_ batch: [GovernanceTicket], on redis: RedisConnection) {
         var settlements: [Settlement] = []
-        var owners: [(ticket: Ticket, first: Int)] = []
+        var owners: [(ticket: GovernanceTicket, first: Int)] = []
         for ticket in batch where !ticket.settlements.isEmpty {
             owners.append((ticket, settlements.count))
             settlements += ticket.settlements

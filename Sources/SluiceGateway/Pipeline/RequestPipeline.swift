@@ -455,7 +455,7 @@ public final class RequestPipeline {
     }
 
     /// The settlement queued by `settleBeforeFinish`.
-    private var pendingSettlement: GovernanceCombiner.Ticket?
+    private var pendingSettlement: GovernanceTicket?
 
     /// Hands the call just answered (nginx has the response) to the settler: its audit
     /// record, its queued settlement (for the budget alerts it raises) and its health report.

@@ -38,9 +38,14 @@ public final class WorkerContext: Sendable {
     /// Budget alerts on their way to webhooks.
     let alertNotifier: AlertNotifier
     /// The process's admissions and settlements, combined into shared Redis round trips.
-    let governance: GovernanceCombiner
+    let governance: any GovernancePort
 
-    public init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
+    public convenience init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
+        self.init(config: config, loadedAt: loadedAt, logger: logger, governance: nil)
+    }
+
+    /// `governance`: admission and settlement storage (default: Redis, `GovernanceCombiner`).
+    init(config: GatewayConfig, loadedAt: Int, logger: Logger, governance: (any GovernancePort)?) {
         self.config = config
         self.keyCache = KeyCache()
         self.redisKeys = RedisKeys(prefix: config.redis.keyPrefix)
@@ -59,7 +64,7 @@ public final class WorkerContext: Sendable {
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
                                              window: config.governance.admission.localWindow)
         self.alertNotifier = AlertNotifier(logger: logger)
-        self.governance = GovernanceCombiner(connect: { RedisConnection(config: config.redis) }, keys: redisKeys,
+        self.governance = governance ?? GovernanceCombiner(connect: { RedisConnection(config: config.redis) }, keys: redisKeys,
                                              reservationLifetime: Governor.reservationLifetime)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         var name = [CChar](repeating: 0, count: 256)

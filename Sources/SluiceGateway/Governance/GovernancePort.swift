@@ -1,0 +1,41 @@
+import SluiceCore
+import SluiceRedis
+
+/// What the pipeline needs from shared storage to admit and settle calls: the port behind
+/// `Governor` and the settler. In production it is `GovernanceCombiner` (Redis, with the
+/// Lua of `LimitScripts`); the pipeline's unit tests use an in-memory fake.
+protocol GovernancePort: AnyObject, Sendable {
+    /// Admits `plan` (with `extra`, another script call such as the health snapshot, in the
+    /// same round trip); returns once decided.
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket
+    /// Queues `settlements` without waiting.
+    func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket
+    /// Returns once `ticket` is done, sending it if nothing else has within `lingering` of
+    /// its queueing.
+    func wait(for ticket: GovernanceTicket, lingering: Duration)
+}
+
+/// One call's work for a `GovernancePort`, and its replies once `done`.
+final class GovernanceTicket: @unchecked Sendable {
+    let admission: AdmissionPlan?
+    let extra: AdmissionPlan.ScriptCall?
+    let settlements: [Settlement]
+    let queuedAt = ContinuousClock.now
+    /// Set (under the port's lock) once the fields below are final.
+    var done = false
+    /// Storage could not be asked (connection, timeout): nothing was decided or settled.
+    var failure: RedisError?
+    /// The admission's decision (`.unknown` when the reply made no sense).
+    var decision: AdmissionDecision = .unknown
+    var extraReply: RedisValue?
+    /// Thresholds crossed by this ticket's settlements (`call`: the position in them).
+    var alerts: [SettlementBatch.Alert] = []
+    /// Storage refused the settlement (its error text).
+    var settleError: String?
+
+    init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement]) {
+        self.admission = admission
+        self.extra = extra
+        self.settlements = settlements
+    }
+}
