@@ -1,6 +1,7 @@
 import CHiredis
 import Glibc
 import SluiceCore
+import Synchronization
 
 /// One synchronous connection to Redis, owned by one thread.
 ///
@@ -25,12 +26,31 @@ public final class RedisConnection {
     /// paused or gone. (A connection reset alone does not hold off: a fresh connection
     /// usually works at once, e.g. after a Redis restart; nor does a refused connect, which
     /// costs no wait.)
-    private var holdOffUntil: ContinuousClock.Instant?
+    private var holdOffUntil: ContinuousClock.Instant? {
+        get {
+            guard Self.anyHoldOff.load(ordering: .acquiring) else { return nil }
+            return Self.holdOffs.withLock { $0[holdOffKey] }
+        }
+        set {
+            Self.holdOffs.withLock { holdOffs in
+                holdOffs[holdOffKey] = newValue
+                Self.anyHoldOff.store(!holdOffs.isEmpty, ordering: .releasing)
+            }
+        }
+    }
     /// How long `holdOffUntil` lasts.
     public static let holdOff = Duration.seconds(1)
+    /// The hold-off is the process's, per Redis address: every connection to a Redis that
+    /// just timed out fails at once, so a call that needs two of them (its thread's, then
+    /// its worker's shared admission lane) waits out one timeout, not two.
+    private static let holdOffs = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// Whether `holdOffs` holds any (the common case, none, costs one atomic load).
+    private static let anyHoldOff = Atomic<Bool>(false)
+    private let holdOffKey: String
 
     public init(config: RedisConfig) {
         self.config = config
+        self.holdOffKey = "\(config.url)"
     }
 
     deinit {
@@ -215,11 +235,13 @@ public final class RedisConnection {
     }
 
     private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        if let context { return context }
-        if let holdOffUntil, ContinuousClock.now < holdOffUntil {
-            throw RedisError(.connection, "\(config.url) failed less than \(Self.holdOff) ago; not tried again yet")
+        if let until = holdOffUntil {
+            if ContinuousClock.now < until {
+                throw RedisError(.connection, "\(config.url) timed out less than \(Self.holdOff) ago; not tried again yet")
+            }
+            holdOffUntil = nil
         }
-        holdOffUntil = nil
+        if let context { return context }
         let timeout = Self.timeval(config.timeout)
         let opened: UnsafeMutablePointer<redisContext>?
         switch config.url.address {

@@ -108,7 +108,7 @@ final class AuditSpool: Sendable {
         }
     }
 
-    /// Sends every intact line of `file` to Redis, 200 per round trip. `nil` if Redis failed
+    /// Sends every intact line of `file` to Redis, in order. `nil` if Redis failed
     /// (the file is kept and replayed again later; duplicates are skipped by the script).
     /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
     /// (`AuditScripts.append`). Returns the number of records.
@@ -131,19 +131,21 @@ final class AuditSpool: Sendable {
             }
         }
         if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(file)") }
-        var start = 0
-        while start < calls.count {
-            let batch = Array(calls[start..<min(start + 200, calls.count)])
+        // One line per round trip, in order, stopping at the first failure. (Pipelined, a
+        // line refused for a passing reason, e.g. LOADING while Redis reads its data back,
+        // could be followed by later lines that went in once it was done; the next replay
+        // would then skip the refused line as already had, and lose it.) A line holds a
+        // batch of records, so this is still thousands of records a second.
+        for call in calls {
             do {
-                let replies = try redis.evaluateAll(batch)
-                if let failure = replies.first(where: { if case .error = $0 { return true } else { return false } }) {
-                    logger.warning("Redis refused a replayed audit record: \(failure)")
+                let reply = try redis.evaluateAll([call])[0]
+                if case .error = reply {
+                    logger.warning("Redis refused a replayed audit record: \(reply)")
                     return nil
                 }
             } catch {
                 return nil
             }
-            start += batch.count
         }
         return records
     }
