@@ -109,7 +109,7 @@ final class GovernanceCombinerTests: XCTestCase {
         guard case .admitted = admitted.decision else {
             return XCTFail("60 spent + 0 reserved + 40 ≤ 100 once the queued settlements went first")
         }
-        for (ticket, _) in settlements { combiner.wait(for: ticket, lingering: .zero) }
+        for (ticket, _) in settlements { combiner.wait(for: ticket) }
         XCTAssertEqual(settlements.map { $0.0.alerts.map(\.threshold) }, [[], [], [50]],
                        "the third call's cost crossed 50%; only its ticket hears of it")
         XCTAssertEqual(settlements[2].0.alerts.first?.call, 0, "positions are the ticket's own")
@@ -125,7 +125,7 @@ final class GovernanceCombinerTests: XCTestCase {
         let ticket = combiner.admit(AdmissionPlan(id: "r:g", counters: [limit], reservedTokens: 0, budgets: []), extra: nil)
         XCTAssertNotNil(ticket.failure)
         let settling = combiner.queueSettlement([])
-        combiner.wait(for: settling, lingering: .zero)
+        combiner.wait(for: settling)
         XCTAssertNil(settling.failure, "an empty round trip is not sent")
     }
 }

@@ -45,7 +45,7 @@ final class GovernorTests: XCTestCase {
             return ticket
         }
 
-        func wait(for ticket: GovernanceTicket, lingering: Duration) {}
+        func wait(for ticket: GovernanceTicket) {}
     }
 
     private func governor(_ mode: String, localRequests: Int = 2) throws -> (Governor, InMemoryGovernance, WorkerContext) {

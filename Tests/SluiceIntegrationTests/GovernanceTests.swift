@@ -246,9 +246,9 @@ final class GovernanceTests: SharedStackTestCase {
         let key = try key()
         // Each call costs 3 output tokens × $0.01 = $0.03 and reserves 5 × $0.01 = $0.05.
         var statuses: [Int] = []
-        // A call's settlement lands with its process's next admission or within 2 ms
-        // (`CallSettler.settlementLinger`); the next call may reach another of the 8
-        // processes, so the calls are 10 ms apart to see every earlier one settled.
+        // A call's settlement lands with its worker's next round trip or the settler's, just
+        // after the response; the next call may reach another of the 8 workers, so the calls
+        // are 10 ms apart to see every earlier one settled.
         for _ in 0..<8 {
             statuses.append(try chat("spend", key: key, tags: "team=marketing", maxTokens: 5, content: "hi there").status)
             usleep(10_000)

@@ -18,9 +18,8 @@ struct FinishedCall {
 /// reservations are settled by its own thread before that, so its client's next call
 /// already finds them released).
 ///
-/// A call is written as soon as the settler is free (a busy settler, whose last round trip
-/// carried several calls, first gathers for up to `linger`); whatever has queued up goes in
-/// the next round trip, as one pipeline of two script calls:
+/// A call is written as soon as the settler is free; whatever has queued up while the
+/// previous round trip was out goes in the next one, as one pipeline of two script calls:
 /// the health report (`HealthScripts.report`, successes of one upstream summed) and the
 /// audit records (`AuditScripts.appendBatch`, usage totals summed). So a quiet gateway
 /// writes each call at once, and a busy one pays the round trip, the script start and the
@@ -35,10 +34,6 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
-    /// How long a busy settler gathers calls before a round trip.
-    static let linger = Duration.milliseconds(2)
-    /// How long a settlement waits for an admission to carry it before the settler sends it.
-    static let settlementLinger = Duration.milliseconds(2)
 
     private let context: WorkerContext
     let writerId: String
@@ -55,8 +50,6 @@ final class CallSettler: @unchecked Sendable {
 
     // The settler thread's own:
     private var sequence = 0
-    /// Calls in the last round trip.
-    private var lastBatch = 0
     private var quietUntil = ContinuousClock.now
     /// Alert records raised by the last batch, appended with the next one.
     private var alerts: [(json: String, requestId: String)] = []
@@ -138,19 +131,7 @@ final class CallSettler: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
                 break
             }
-            // Busy (the last batch carried several calls): gather a little longer, so a
-            // round trip and its script start carry more records. A quiet gateway (the last
-            // batch was one call) writes each call at once.
-            if lastBatch > 1 && queue.count < Self.largestBatch / 4 && !stopping {
-                var deadline = timespec()
-                clock_gettime(CLOCK_REALTIME, &deadline)
-                deadline.tv_nsec += Int(Self.linger.components.attoseconds / 1_000_000_000)
-                if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
-                // Not `waiting`: arrivals do not cut it short; only a drain does.
-                _ = pthread_cond_timedwait(arrived, mutex, &deadline)
-            }
             let take = min(queue.count, Self.largestBatch)
-            lastBatch = take
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
             busy = true
@@ -165,23 +146,6 @@ final class CallSettler: @unchecked Sendable {
     /// One round trip for `batch` (and the alerts the previous one raised).
     private func write(_ batch: [FinishedCall], redis: RedisConnection, health: EndpointHealthStore) {
         let keys = context.redisKeys
-        // The batch's settlements: usually carried by an admission already; sent now if none
-        // came within `settlementLinger` of their queueing. The thresholds they crossed are
-        // raised after this batch's records, as alert records of the next.
-        var crossed: [BudgetAlert] = []
-        for call in batch {
-            guard let settlement = call.settlement else { continue }
-            context.governance.wait(for: settlement, lingering: Self.settlementLinger)
-            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
-                // As with any settlement Redis cannot take: token reservations stay at their
-                // estimate until they leave the window; budget reservations lapse.
-                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
-            }
-            for alert in settlement.alerts {
-                crossed.append(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
-                                  requestId: call.record?.requestId ?? "", timeMs: Governor.nowMs()))
-            }
-        }
         var audit = AuditBatch(writer: writerId, firstSequence: sequence + 1)
         for alert in alerts { audit.addAlert(json: alert.json, requestId: alert.requestId) }
         alerts = []
@@ -207,7 +171,23 @@ final class CallSettler: @unchecked Sendable {
                                    metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
             }
         }
-        for alert in crossed { raise(alert) }
+        // The batch's settlements, after its records and health reports (which must not wait
+        // for them): often carried by another thread's admission already, else sent now (on
+        // a free lane, so admissions need not wait for it). The thresholds they crossed are
+        // raised as alert records of the next batch.
+        for call in batch {
+            guard let settlement = call.settlement else { continue }
+            context.governance.wait(for: settlement)
+            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
+                // As with any settlement Redis cannot take: token reservations stay at their
+                // estimate until they leave the window; budget reservations lapse.
+                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
+            }
+            for alert in settlement.alerts {
+                raise(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                                  requestId: call.record?.requestId ?? "", timeMs: Governor.nowMs()))
+            }
+        }
     }
 
     /// Sends `extras` then the batch's records in one round trip; returns the extras'

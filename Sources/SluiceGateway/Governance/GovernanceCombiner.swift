@@ -18,7 +18,7 @@ import SluiceRedis
 /// A call's settlement is queued before its response leaves and does not hold its thread:
 /// the process's next round trip carries it (settlements go first, so the admissions in it,
 /// often the same client's next call, see them settled), or the settler thread sends it
-/// when none came within a couple of milliseconds.
+/// when it takes the call's audit record.
 final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     /// Most calls' work in one round trip.
     static let largestBatch = 64
@@ -58,37 +58,25 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
         let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [])
         enqueue(ticket)
-        wait(for: ticket, lingering: .zero)
+        wait(for: ticket)
         return ticket
     }
 
     /// Queues `settlements` without waiting: the next round trip of this process carries
-    /// them (usually the next call's admission), or `wait(for:lingering:)` sends them.
+    /// them (usually the next call's admission), or `wait(for:)` sends them.
     func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket {
         let ticket = GovernanceTicket(admission: nil, extra: nil, settlements: settlements)
         enqueue(ticket)
         return ticket
     }
 
-    /// Returns once `ticket`'s round trip is done. If no other thread's round trip carries
-    /// it within `lingering` of its queueing, this thread makes one.
-    func wait(for ticket: GovernanceTicket, lingering: Duration) {
+    /// Returns once `ticket`'s round trip is done, making one if no other thread's carries it.
+    func wait(for ticket: GovernanceTicket) {
         pthread_mutex_lock(mutex)
         while !ticket.done {
             // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
             guard !idle.isEmpty, queue.contains(where: { $0 === ticket }) else {
                 pthread_cond_wait(finished, mutex)
-                continue
-            }
-            let left = ticket.queuedAt + lingering - ContinuousClock.now
-            if left > .zero {
-                var until = timespec()
-                clock_gettime(CLOCK_REALTIME, &until)
-                let (seconds, attoseconds) = left.components
-                until.tv_sec += Int(seconds)
-                until.tv_nsec += Int(attoseconds / 1_000_000_000)
-                if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
-                _ = pthread_cond_timedwait(finished, mutex, &until)
                 continue
             }
             let redis = idle.removeLast()

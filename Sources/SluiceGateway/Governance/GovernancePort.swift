@@ -10,9 +10,8 @@ protocol GovernancePort: AnyObject, Sendable {
     func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket
     /// Queues `settlements` without waiting.
     func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket
-    /// Returns once `ticket` is done, sending it if nothing else has within `lingering` of
-    /// its queueing.
-    func wait(for ticket: GovernanceTicket, lingering: Duration)
+    /// Returns once `ticket` is done, sending it if nothing else has.
+    func wait(for ticket: GovernanceTicket)
 }
 
 /// One call's work for a `GovernancePort`, and its replies once `done`.
@@ -20,7 +19,6 @@ final class GovernanceTicket: @unchecked Sendable {
     let admission: AdmissionPlan?
     let extra: AdmissionPlan.ScriptCall?
     let settlements: [Settlement]
-    let queuedAt = ContinuousClock.now
     /// Set (under the port's lock) once the fields below are final.
     var done = false
     /// Storage could not be asked (connection, timeout): nothing was decided or settled.

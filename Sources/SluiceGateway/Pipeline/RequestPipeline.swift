@@ -234,203 +234,227 @@ public final class RequestPipeline {
                 machine.record(.failed(index: index, retryAfterMs: nil, quotaExhausted: false))
                 continue
             }
-            let translator: ProviderTranslator
-            let upstream: UpstreamRequest
-            let request: APIRequest
-            do {
-                let made: (APIRequest, ProviderTranslator)?
-                if let turn = responsesTurn {
-                    made = try turn.call(kind: provider.kind)
-                } else {
-                    made = try ProviderRegistry.call(clientRequest, kind: provider.kind, conversions: &conversions)
-                }
-                guard let call = made else {
-                    return answerTokenCountEstimate(clientRequest, endpoint: endpoint,
-                                                    headers: visibility(route, endpoint, attempts.count), writer: writer)
-                }
-                (request, translator) = call
-                upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
-                                                          limits: limits)
-            } catch {
-                return writer.send(error, extraHeaders: visibility(route, endpoint, attempts.count))
-            }
-            // The client's API differs from the answer's: a Messages client on a chat translation.
-            let reshapes = writer.call.surface == .anthropic && !translator.answersInClientAPI
-                && request.operation == .chatCompletions
-            let visible = visibility(route, endpoint, attempts.count + 1)
-            var streamTranslator = translator.streamTranslator(for: request)
-            if reshapes {
-                streamTranslator = ChainedStreamTranslator(streamTranslator, AnthropicSurface.streamTranslator(model: request.model))
-            }
-            if let turn = responsesTurn {
-                turn.outcome = ResponsesStreamOutcome()
-                writer.call.responsesOutcome = turn.outcome
-                streamTranslator = translator.answersInClientAPI ? ResponsesPassthroughStream(outcome: turn.outcome)
-                    : ChainedStreamTranslator(streamTranslator,
-                                              ResponsesSurface.streamTranslator(context: turn.context, outcome: turn.outcome))
-            }
-            let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
-                                      translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
-            let attemptStart = ContinuousClock.now
-            let outcome = http.perform(upstream, handler: relay)
-            bufferedAnswerBytes += relay.body.count
-            let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
-                                                ?? ContinuousClock.now - attemptStart)
-            let wasProbe = granted.remove(endpoint.upstreamKey) != nil
-            let call = writer.call
-            call.endpoint = endpoint
-            call.upstream += ContinuousClock.now - attemptStart
-            func record(_ result: AttemptOutcome, status: Int, errorClass: String, retryAfter: Int = 0) {
-                attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
-                                              status: status, errorClass: errorClass, latencyMs: elapsed,
-                                              retryAfterMs: retryAfter, wasProbe: wasProbe))
-                call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
-                                                         error: errorClass, latencyMs: elapsed, probe: wasProbe))
-            }
-            /// Usage of what streamed: the provider's figure, or an estimate from the text sizes.
-            func streamedUsage(complete: Bool) {
-                if var reported = relay.streamUsage {
-                    if !complete && relay.streamStarted {
-                        // Cut: the input (cache included) is the provider's; the output counted
-                        // so far may lag what was relayed (Anthropic counts it at the end).
-                        reported.completion = max(reported.completion, TokenUsage.estimate(bytes: relay.generatedBytes))
-                    }
-                    (call.usage, call.usageSource) = (reported, complete || !relay.streamStarted ? .provider : .partial)
-                } else if relay.streamStarted {
-                    call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
-                                            completion: TokenUsage.estimate(bytes: relay.generatedBytes))
-                    call.usageSource = complete ? .estimated : .partial
-                }
-                call.streamCompleted = relay.streamStarted ? complete : nil
-                if relay.streamStarted && !complete && call.errorClass == nil { call.errorClass = "stream_cut" }
-            }
-            // What the provider asked, when it answered with an error status.
-            var askedWait: Int?
-            var quotaExhausted = false
-            switch outcome {
-            case .completed(let status) where relay.streamStarted:
-                streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
-                if relay.sawTerminal {
-                    record(.ok, status: status, errorClass: "ok")
-                    if let turn = responsesTurn, !relay.endedWithError {
-                        keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: nil,
-                             writer: writer)
-                    }
-                } else {
-                    relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
-                    record(.fail, status: status, errorClass: relay.endedWithError ? "stream_error" : "dropped")
-                    logIncomplete(route, endpoint, reason: "the provider's stream ended without its terminal event")
-                }
-                return
-            case .failed(.aborted, _) where relay.stopReason == .abandoned:
-                record(.neutral, status: relay.status, errorClass: "cancelled")
-                streamedUsage(complete: false)
-                let restarting = GatewayError(.backendUnavailable,
-                                              "The gateway restarted while answering; retry the request.", retryAfter: 1)
-                guard relay.streamStarted else { return writer.send(restarting, extraHeaders: visible) }
-                relay.endStream(with: restarting)
-                return
-            case .failed(.aborted, _) where relay.stopReason == .clientGone:
-                record(.neutral, status: relay.status, errorClass: "client_gone")
-                call.errorClass = "client_gone"
-                if !relay.streamStarted { call.status = 499 }
-                streamedUsage(complete: false)
-                return
-            case .failed(let failure, _) where relay.streamStarted:
-                record(.fail, status: relay.status, errorClass: RetryPolicy.errorClass(failure))
-                streamedUsage(complete: false)
-                relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
-                logIncomplete(route, endpoint, reason: RetryPolicy.errorClass(failure))
-                return
-            case .failed(.aborted, _) where relay.stopReason == .overflowed:
-                record(.neutral, status: relay.status, errorClass: "too_large")
-                return writer.send(GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts."),
-                                   extraHeaders: visible)
-            case .failed(.aborted, _) where relay.stopReason == .failedBeforeStart:
-                // Nothing reached the client: like an error status, the next endpoint may answer.
-                let failure = relay.startFailure ?? (GatewayError(.upstreamError, "The provider's stream failed."), "malformed")
-                lastError = failure.error
-                record(.fail, status: relay.status, errorClass: failure.errorClass)
-                guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
-            case .completed(let status) where relay.isStream:
-                // An event stream that ended before its first event: nothing reached the client.
-                lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' ended its stream without an event.")
-                record(.fail, status: status, errorClass: "dropped")
-                guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
-            case .completed(let status) where (200..<300).contains(status):
-                // The provider's answer in OpenAI's shape (unchanged for OpenAI-compatible ones).
-                // An answer that is not what it claims (an HTML page, JSON that does not parse or
-                // does not fit the provider's API) is the endpoint's failure, and nothing has
-                // reached the client yet: the next endpoint may answer.
-                var translated: [UInt8]?
-                do {
-                    try Self.checkConforms(relay, stream: request.stream, endpoint: endpoint)
-                    translated = try translator.clientBody(for: request, status: status, body: relay.body)
-                } catch {
-                    lastError = error
-                    record(.fail, status: status, errorClass: "malformed")
-                    guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
-                    break
-                }
-                record(.ok, status: status, errorClass: "ok")
-                let answer = translated ?? relay.body
-                if request.operation == .countTokens {
-                    (call.usage, call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .provider)
-                } else if let reported = translator.usage(for: request, in: answer) {
-                    (call.usage, call.usageSource) = (reported, .provider)
-                } else {
-                    call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
-                                            completion: TokenUsage.estimate(bytes: answer.count))
-                    call.usageSource = .estimated
-                }
-                if reshapes {
-                    do {
-                        let message = try AnthropicSurface.messageResponse(fromChatCompletion: answer, model: request.model)
-                        return writer.send(status: status, contentType: "application/json", body: message, extraHeaders: visible)
-                    } catch {
-                        return writer.send(error, extraHeaders: visible)
-                    }
-                }
-                if let turn = responsesTurn {
-                    var body = answer
-                    if !translator.answersInClientAPI {
-                        let made: (response: [UInt8], assistant: [UInt8])
-                        do {
-                            made = try ResponsesSurface.responseObject(fromChatCompletion: answer, context: turn.context)
-                        } catch {
-                            return writer.send(error, extraHeaders: visible)
-                        }
-                        (body, turn.outcome.response, turn.outcome.assistant) = (made.response, made.response, made.assistant)
-                    }
-                    // Kept before the answer leaves, so the client's follow-up finds it.
-                    keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: body, writer: writer)
-                    return writer.send(status: status, contentType: "application/json", body: body, extraHeaders: visible)
-                }
-                let type = translated == nil ? relay.contentType : "application/json"
-                return writer.send(status: status, contentType: type, body: answer, extraHeaders: visible)
-            case .completed(let status):
-                lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
-                                                   provider: provider)
-                askedWait = Self.retryAfterMilliseconds(relay.headers)
-                quotaExhausted = RetryPolicy.isQuotaExhausted(lastError)
-                record(RetryPolicy.isEndpointFailure(status: status) ? .fail : .neutral, status: status,
-                       errorClass: String(status), retryAfter: quotaExhausted ? max(askedWait ?? 0, 60_000) : askedWait ?? 0)
-                guard RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
-                    return writer.send(lastError, extraHeaders: visible)
-                }
-            case .failed(let failure, _):
-                lastError = Self.error(for: failure, endpoint: endpoint)
-                record(.fail, status: 0, errorClass: RetryPolicy.errorClass(failure))
-                guard RetryPolicy.shouldTryNext(failure, on: route.retry.on) else {
-                    return writer.send(lastError, extraHeaders: visible)
-                }
-            }
-            machine.record(.failed(index: index, retryAfterMs: askedWait, quotaExhausted: quotaExhausted))
+            var moveOn: MoveOn?
+            attempt(endpoint, provider: provider, clientRequest: clientRequest, route: route, limits: limits,
+                    attempts: &attempts, granted: &granted, conversions: &conversions, writer: writer, moveOn: &moveOn)
+            guard let moveOn else { return }
+            lastError = moveOn.error
+            machine.record(.failed(index: index, retryAfterMs: moveOn.askedWait, quotaExhausted: moveOn.quotaExhausted))
             context.logger.notice("endpoint failed", metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)",
                                                                 "attempt": "\(attempts.count)", "error": "\(lastError)"])
         }
         writer.send(lastError, extraHeaders: lastEndpoint.map { visibility(route, $0, attempts.count) }
                         ?? [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", String(attempts.count))])
+    }
+
+    /// What an attempt that did not end the call leaves for the next one.
+    private struct MoveOn {
+        var error: GatewayError
+        /// What the provider asked to wait, when it answered with an error status.
+        var askedWait: Int?
+        var quotaExhausted: Bool
+    }
+
+    /// Calls `endpoint` once. When that ends the call (an answer, or an error the route does
+    /// not move on from), the client has its response and `moveOn` stays `nil`; otherwise
+    /// `moveOn` says what failed. The attempt is added to `attempts` (and to the audit record).
+    private func attempt(_ endpoint: EndpointConfig, provider: ProviderConfig, clientRequest: APIRequest, route: RouteConfig,
+                         limits: TransferLimits, attempts: inout [AttemptRecord], granted: inout Set<String>,
+                         conversions: inout [MessagesTarget: APIRequest], writer: ClientWriter, moveOn: inout MoveOn?) {
+        var lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' failed.")
+
+        let translator: ProviderTranslator
+        let upstream: UpstreamRequest
+        let request: APIRequest
+        do {
+            let made: (APIRequest, ProviderTranslator)?
+            if let turn = responsesTurn {
+                made = try turn.call(kind: provider.kind)
+            } else {
+                made = try ProviderRegistry.call(clientRequest, kind: provider.kind, conversions: &conversions)
+            }
+            guard let call = made else {
+                return answerTokenCountEstimate(clientRequest, endpoint: endpoint,
+                                                headers: visibility(route, endpoint, attempts.count), writer: writer)
+            }
+            (request, translator) = call
+            upstream = try translator.upstreamRequest(for: request, endpoint: endpoint, provider: provider,
+                                                      limits: limits)
+        } catch {
+            return writer.send(error, extraHeaders: visibility(route, endpoint, attempts.count))
+        }
+        // The client's API differs from the answer's: a Messages client on a chat translation.
+        let reshapes = writer.call.surface == .anthropic && !translator.answersInClientAPI
+            && request.operation == .chatCompletions
+        let visible = visibility(route, endpoint, attempts.count + 1)
+        var streamTranslator = translator.streamTranslator(for: request)
+        if reshapes {
+            streamTranslator = ChainedStreamTranslator(streamTranslator, AnthropicSurface.streamTranslator(model: request.model))
+        }
+        if let turn = responsesTurn {
+            turn.outcome = ResponsesStreamOutcome()
+            writer.call.responsesOutcome = turn.outcome
+            streamTranslator = translator.answersInClientAPI ? ResponsesPassthroughStream(outcome: turn.outcome)
+                : ChainedStreamTranslator(streamTranslator,
+                                          ResponsesSurface.streamTranslator(context: turn.context, outcome: turn.outcome))
+        }
+        let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
+                                  translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
+        let attemptStart = ContinuousClock.now
+        let outcome = http.perform(upstream, handler: relay)
+        bufferedAnswerBytes += relay.body.count
+        let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
+                                            ?? ContinuousClock.now - attemptStart)
+        let wasProbe = granted.remove(endpoint.upstreamKey) != nil
+        let call = writer.call
+        call.endpoint = endpoint
+        call.upstream += ContinuousClock.now - attemptStart
+        func record(_ result: AttemptOutcome, status: Int, errorClass: String, retryAfter: Int = 0) {
+            attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
+                                          status: status, errorClass: errorClass, latencyMs: elapsed,
+                                          retryAfterMs: retryAfter, wasProbe: wasProbe))
+            call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
+                                                     error: errorClass, latencyMs: elapsed, probe: wasProbe))
+        }
+        /// Usage of what streamed: the provider's figure, or an estimate from the text sizes.
+        func streamedUsage(complete: Bool) {
+            if var reported = relay.streamUsage {
+                if !complete && relay.streamStarted {
+                    // Cut: the input (cache included) is the provider's; the output counted
+                    // so far may lag what was relayed (Anthropic counts it at the end).
+                    reported.completion = max(reported.completion, TokenUsage.estimate(bytes: relay.generatedBytes))
+                }
+                (call.usage, call.usageSource) = (reported, complete || !relay.streamStarted ? .provider : .partial)
+            } else if relay.streamStarted {
+                call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
+                                        completion: TokenUsage.estimate(bytes: relay.generatedBytes))
+                call.usageSource = complete ? .estimated : .partial
+            }
+            call.streamCompleted = relay.streamStarted ? complete : nil
+            if relay.streamStarted && !complete && call.errorClass == nil { call.errorClass = "stream_cut" }
+        }
+        // What the provider asked, when it answered with an error status.
+        var askedWait: Int?
+        var quotaExhausted = false
+        switch outcome {
+        case .completed(let status) where relay.streamStarted:
+            streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
+            if relay.sawTerminal {
+                record(.ok, status: status, errorClass: "ok")
+                if let turn = responsesTurn, !relay.endedWithError {
+                    keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: nil,
+                         writer: writer)
+                }
+            } else {
+                relay.endStream(with: GatewayError(.upstreamError, "The provider's stream ended before it was complete."))
+                record(.fail, status: status, errorClass: relay.endedWithError ? "stream_error" : "dropped")
+                logIncomplete(route, endpoint, reason: "the provider's stream ended without its terminal event")
+            }
+            return
+        case .failed(.aborted, _) where relay.stopReason == .abandoned:
+            record(.neutral, status: relay.status, errorClass: "cancelled")
+            streamedUsage(complete: false)
+            let restarting = GatewayError(.backendUnavailable,
+                                          "The gateway restarted while answering; retry the request.", retryAfter: 1)
+            guard relay.streamStarted else { return writer.send(restarting, extraHeaders: visible) }
+            relay.endStream(with: restarting)
+            return
+        case .failed(.aborted, _) where relay.stopReason == .clientGone:
+            record(.neutral, status: relay.status, errorClass: "client_gone")
+            call.errorClass = "client_gone"
+            if !relay.streamStarted { call.status = 499 }
+            streamedUsage(complete: false)
+            return
+        case .failed(let failure, _) where relay.streamStarted:
+            record(.fail, status: relay.status, errorClass: RetryPolicy.errorClass(failure))
+            streamedUsage(complete: false)
+            relay.endStream(with: Self.error(for: failure, endpoint: endpoint))
+            logIncomplete(route, endpoint, reason: RetryPolicy.errorClass(failure))
+            return
+        case .failed(.aborted, _) where relay.stopReason == .overflowed:
+            record(.neutral, status: relay.status, errorClass: "too_large")
+            return writer.send(GatewayError(.upstreamError, "The provider's answer is larger than the gateway accepts."),
+                               extraHeaders: visible)
+        case .failed(.aborted, _) where relay.stopReason == .failedBeforeStart:
+            // Nothing reached the client: like an error status, the next endpoint may answer.
+            let failure = relay.startFailure ?? (GatewayError(.upstreamError, "The provider's stream failed."), "malformed")
+            lastError = failure.error
+            record(.fail, status: relay.status, errorClass: failure.errorClass)
+            guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
+        case .completed(let status) where relay.isStream:
+            // An event stream that ended before its first event: nothing reached the client.
+            lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' ended its stream without an event.")
+            record(.fail, status: status, errorClass: "dropped")
+            guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
+        case .completed(let status) where (200..<300).contains(status):
+            // The provider's answer in OpenAI's shape (unchanged for OpenAI-compatible ones).
+            // An answer that is not what it claims (an HTML page, JSON that does not parse or
+            // does not fit the provider's API) is the endpoint's failure, and nothing has
+            // reached the client yet: the next endpoint may answer.
+            var translated: [UInt8]?
+            do {
+                try Self.checkConforms(relay, stream: request.stream, endpoint: endpoint)
+                translated = try translator.clientBody(for: request, status: status, body: relay.body)
+            } catch {
+                lastError = error
+                record(.fail, status: status, errorClass: "malformed")
+                guard route.retry.on.dropped else { return writer.send(lastError, extraHeaders: visible) }
+                break
+            }
+            record(.ok, status: status, errorClass: "ok")
+            let answer = translated ?? relay.body
+            if request.operation == .countTokens {
+                (call.usage, call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .provider)
+            } else if let reported = translator.usage(for: request, in: answer) {
+                (call.usage, call.usageSource) = (reported, .provider)
+            } else {
+                call.usage = TokenUsage(prompt: TokenUsage.estimate(bytes: request.body.count),
+                                        completion: TokenUsage.estimate(bytes: answer.count))
+                call.usageSource = .estimated
+            }
+            if reshapes {
+                do {
+                    let message = try AnthropicSurface.messageResponse(fromChatCompletion: answer, model: request.model)
+                    return writer.send(status: status, contentType: "application/json", body: message, extraHeaders: visible)
+                } catch {
+                    return writer.send(error, extraHeaders: visible)
+                }
+            }
+            if let turn = responsesTurn {
+                var body = answer
+                if !translator.answersInClientAPI {
+                    let made: (response: [UInt8], assistant: [UInt8])
+                    do {
+                        made = try ResponsesSurface.responseObject(fromChatCompletion: answer, context: turn.context)
+                    } catch {
+                        return writer.send(error, extraHeaders: visible)
+                    }
+                    (body, turn.outcome.response, turn.outcome.assistant) = (made.response, made.response, made.assistant)
+                }
+                // Kept before the answer leaves, so the client's follow-up finds it.
+                keep(turn, route: route, endpoint: endpoint, native: translator.answersInClientAPI, body: body, writer: writer)
+                return writer.send(status: status, contentType: "application/json", body: body, extraHeaders: visible)
+            }
+            let type = translated == nil ? relay.contentType : "application/json"
+            return writer.send(status: status, contentType: type, body: answer, extraHeaders: visible)
+        case .completed(let status):
+            lastError = translator.clientError(status: status, headers: relay.headers, body: relay.body,
+                                               provider: provider)
+            askedWait = Self.retryAfterMilliseconds(relay.headers)
+            quotaExhausted = RetryPolicy.isQuotaExhausted(lastError)
+            record(RetryPolicy.isEndpointFailure(status: status) ? .fail : .neutral, status: status,
+                   errorClass: String(status), retryAfter: quotaExhausted ? max(askedWait ?? 0, 60_000) : askedWait ?? 0)
+            guard RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
+                return writer.send(lastError, extraHeaders: visible)
+            }
+        case .failed(let failure, _):
+            lastError = Self.error(for: failure, endpoint: endpoint)
+            record(.fail, status: 0, errorClass: RetryPolicy.errorClass(failure))
+            guard RetryPolicy.shouldTryNext(failure, on: route.retry.on) else {
+                return writer.send(lastError, extraHeaders: visible)
+            }
+        }
+        moveOn = MoveOn(error: lastError, askedWait: askedWait, quotaExhausted: quotaExhausted)
     }
 
     /// Queues the settlement of the call just answered with the process's shared round
