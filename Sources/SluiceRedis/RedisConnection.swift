@@ -237,9 +237,14 @@ public final class RedisConnection {
     private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let until = holdOffUntil {
             if ContinuousClock.now < until {
-                throw RedisError(.connection, "\(config.url) timed out less than \(Self.holdOff) ago; not tried again yet")
+                throw RedisError(.connection, "\(config.url) timed out less than \(Self.holdOff) ago; not tried again yet",
+                                 notSent: true)
             }
-            holdOffUntil = nil
+            // Expired: cleared, unless another connection has set a new one meanwhile.
+            Self.holdOffs.withLock { holdOffs in
+                if holdOffs[holdOffKey] == until { holdOffs[holdOffKey] = nil }
+                Self.anyHoldOff.store(!holdOffs.isEmpty, ordering: .releasing)
+            }
         }
         if let context { return context }
         let timeout = Self.timeval(config.timeout)
@@ -248,12 +253,14 @@ public final class RedisConnection {
         case .tcp(let host, let port): opened = redisConnectWithTimeout(host, Int32(port), timeout)
         case .unix(let path): opened = redisConnectUnixWithTimeout(path, timeout)
         }
-        guard let opened else { throw RedisError(.connection, "cannot allocate a connection to \(config.url)") }
+        guard let opened else {
+            throw RedisError(.connection, "cannot allocate a connection to \(config.url)", notSent: true)
+        }
         if opened.pointee.err != 0 {
             let message = String(cString: sluice_redis_errstr(opened))
             redisFree(opened)
             if Self.isTimeout(message) { holdOffUntil = ContinuousClock.now + Self.holdOff }
-            throw RedisError(.connection, "cannot connect to \(config.url): \(message)")
+            throw RedisError(.connection, "cannot connect to \(config.url): \(message)", notSent: true)
         }
         redisSetTimeout(opened, timeout)
         context = opened

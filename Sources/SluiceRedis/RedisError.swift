@@ -11,10 +11,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
 
     public let kind: Kind
     public let message: String
+    /// Nothing reached Redis (no connection could be made, or a recent timeout held the
+    /// command back): the command can be sent again without risk of applying it twice.
+    public let notSent: Bool
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, notSent: Bool = false) {
         self.kind = kind
         self.message = message
+        self.notSent = notSent
     }
 
     public var description: String { "redis: \(message)" }

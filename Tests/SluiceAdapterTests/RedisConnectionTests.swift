@@ -214,6 +214,36 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(try redis.command(["PING"], idempotent: true), .status("PONG"))
     }
 
+    func testTheHoldOffIsSharedByTheProcesssConnectionsAndSaysNothingWasSent() throws {
+        let open = RedisConnection(config: server.config(timeout: .milliseconds(200)))
+        let other = RedisConnection(config: server.config(timeout: .milliseconds(200)))
+        XCTAssertEqual(try open.command(["PING"]), .status("PONG"))
+        XCTAssertEqual(try other.command(["PING"]), .status("PONG"))
+        let pid = try XCTUnwrap(server.pid)
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGCONT) }
+        XCTAssertThrowsError(try open.command(["INCR", "n"])) { error in
+            XCTAssertEqual((error as? RedisError)?.notSent, false, "a timed-out command may have reached Redis")
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        XCTAssertThrowsError(try other.command(["INCR", "n"])) { error in
+            XCTAssertEqual((error as? RedisError)?.notSent, true, "held back: safe to send again")
+        }
+        XCTAssertLessThan(clock.now - start, .milliseconds(50), "the other connection does not wait out a timeout too")
+        kill(pid, SIGCONT)
+        usleep(UInt32(RedisConnection.holdOff.components.seconds) * 1_000_000 + 50_000)
+        XCTAssertEqual(try other.command(["PING"], idempotent: true), .status("PONG"))
+    }
+
+    func testARefusedConnectionSaysNothingWasSent() throws {
+        let config = server.config()
+        server.stop()
+        XCTAssertThrowsError(try RedisConnection(config: config).command(["INCR", "n"])) { error in
+            XCTAssertEqual((error as? RedisError)?.notSent, true, "\(error)")
+        }
+    }
+
     func testCloseThenCommandReopens() throws {
         let redis = RedisConnection(config: server.config())
         let first = try XCTUnwrap(redis.command(["CLIENT", "ID"]).integer)

@@ -151,11 +151,15 @@ public enum LimitScripts {
           if refused then
             out[c] = refused
           else
-            local r = {1, now}
+            local r, seen = {1, now}, {}
             for i = 1, nl do
               local s, want = cs[i][1], cs[i][2]
-              s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
-              if not s[2] then s[2], s[9] = s[3], true end
+              -- A counter named twice in one call (two limits with the same key) counts it once.
+              if not seen[s] then
+                seen[s] = true
+                s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+                if not s[2] then s[2], s[9] = s[3], true end
+              end
               r[#r + 1] = s[1]
               r[#r + 1] = (s[2] + s[6] + 1) * s[5] - now
             end

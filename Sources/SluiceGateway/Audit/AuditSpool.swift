@@ -67,16 +67,26 @@ final class AuditSpool: Sendable {
     /// Returns how many records were replayed.
     @discardableResult
     func replay(redis: RedisConnection) -> Int {
-        state.withLock { state in
-            guard state.records > 0, state.descriptor >= 0 else { return 0 }
+        // What is in the file now is replayed without holding the spool, so the settler can
+        // keep appending (behind it, in order) however long the replay takes.
+        let snapshot: (length: Int, records: Int)? = state.withLock { state in
+            guard state.records > 0, state.descriptor >= 0 else { return nil }
             sync(&state)
-            guard let replayed = Self.replay(file: path, redis: redis, logger: logger) else { return 0 }
-            _ = ftruncate(state.descriptor, 0)
-            _ = fsync(state.descriptor)
-            state.records = 0
-            pending.store(0, ordering: .releasing)
-            return replayed
+            return (Int(lseek(state.descriptor, 0, SEEK_END)), state.records)
         }
+        guard let snapshot, let replayed = Self.replay(file: path, length: snapshot.length, redis: redis, logger: logger) else {
+            return 0
+        }
+        state.withLock { state in
+            // Keep only what was appended during the replay.
+            let tail = Self.readBytes(path, from: snapshot.length)
+            _ = ftruncate(state.descriptor, 0)
+            if !tail.isEmpty { _ = tail.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) } }
+            _ = fsync(state.descriptor)
+            state.records = max(0, state.records - snapshot.records)
+            pending.store(state.records, ordering: .releasing)
+        }
+        return replayed
     }
 
     /// Takes over the spools of worker processes that died (their pid is gone) and replays them.
@@ -112,8 +122,9 @@ final class AuditSpool: Sendable {
     /// (the file is kept and replayed again later; duplicates are skipped by the script).
     /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
     /// (`AuditScripts.append`). Returns the number of records.
-    private static func replay(file: String, redis: RedisConnection, logger: Logger) -> Int? {
-        guard let text = try? readFile(file) else { return nil }
+    private static func replay(file: String, length: Int? = nil, redis: RedisConnection, logger: Logger) -> Int? {
+        guard let all = try? readFile(file) else { return nil }
+        let text = length.map { String(decoding: Array(all.utf8).prefix($0), as: UTF8.self) } ?? all
         var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
         var records = 0
         var skipped = 0
@@ -131,11 +142,11 @@ final class AuditSpool: Sendable {
             }
         }
         if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(file)") }
-        // One line per round trip, in order, stopping at the first failure. (Pipelined, a
-        // line refused for a passing reason, e.g. LOADING while Redis reads its data back,
-        // could be followed by later lines that went in once it was done; the next replay
-        // would then skip the refused line as already had, and lose it.) A line holds a
-        // batch of records, so this is still thousands of records a second.
+        // One line per round trip, in order, stopping at the first refusal. (Pipelined, a
+        // line refused for a passing reason, e.g. LOADING while a restarted Redis reads its
+        // data back, could be followed by later lines that went in once it was done; the next
+        // replay would then skip the refused line as already had, and lose it.) A line holds
+        // a batch of records, and the replay does not hold the spool (see `replay(redis:)`).
         for call in calls {
             do {
                 let reply = try redis.evaluateAll([call])[0]
@@ -148,6 +159,23 @@ final class AuditSpool: Sendable {
             }
         }
         return records
+    }
+
+    /// The bytes of `path` from `offset` to its end (none if it cannot be read).
+    private static func readBytes(_ path: String, from offset: Int) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return [] }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var at = off_t(offset)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, at) }
+            if count <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+            at += off_t(count)
+        }
+        return bytes
     }
 
     private static func readFile(_ path: String) throws -> String {

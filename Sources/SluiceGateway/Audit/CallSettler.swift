@@ -14,9 +14,10 @@ struct FinishedCall {
 }
 
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
-/// and a queue the acceptor threads hand their calls to after `FCGX_Finish` (a call's
-/// reservations are settled by its own thread before that, so its client's next call
-/// already finds them released).
+/// and a queue the acceptor threads hand their calls to after `FCGX_Finish`. A call's
+/// settlement was queued with the process's shared round trips (`GovernanceCombiner`)
+/// before that; the settler sends it if no admission has carried it yet, after the call's
+/// record and health report, and tries again later one that never reached Redis.
 ///
 /// A call is written as soon as the settler is free; whatever has queued up while the
 /// previous round trip was out goes in the next one, as one pipeline of two script calls:
@@ -51,6 +52,8 @@ final class CallSettler: @unchecked Sendable {
     // The settler thread's own:
     private var sequence = 0
     private var quietUntil = ContinuousClock.now
+    /// Settlements that never reached Redis, tried again when due.
+    private var retries: [(settlements: [Settlement], requestId: String, due: ContinuousClock.Instant, tries: Int)] = []
     /// Alert records raised by the last batch, appended with the next one.
     private var alerts: [(json: String, requestId: String)] = []
 
@@ -122,10 +125,21 @@ final class CallSettler: @unchecked Sendable {
             busy = false
             while queue.isEmpty && alerts.isEmpty && !stopping {
                 waiting = true
-                pthread_cond_wait(arrived, mutex)
+                if let due = retries.map(\.due).min() {
+                    if due <= ContinuousClock.now { waiting = false; break }
+                    var until = timespec()
+                    clock_gettime(CLOCK_REALTIME, &until)
+                    let (seconds, attoseconds) = (due - ContinuousClock.now).components
+                    until.tv_sec += Int(seconds)
+                    until.tv_nsec += Int(attoseconds / 1_000_000_000)
+                    if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
+                    _ = pthread_cond_timedwait(arrived, mutex, &until)
+                } else {
+                    pthread_cond_wait(arrived, mutex)
+                }
                 waiting = false
             }
-            if queue.isEmpty && alerts.isEmpty {
+            if queue.isEmpty && alerts.isEmpty && (stopping || retries.isEmpty) {
                 done = true
                 pthread_cond_broadcast(drained)
                 pthread_mutex_unlock(mutex)
@@ -137,7 +151,11 @@ final class CallSettler: @unchecked Sendable {
             busy = true
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)
-            write(batch, redis: redis, health: health)
+            if !batch.isEmpty || !alerts.isEmpty { write(batch, redis: redis, health: health) }
+            retrySettlements()
+        }
+        if !retries.isEmpty {
+            context.logger.warning("draining: \(retries.count) settlements Redis could not take are not settled; their reservations lapse")
         }
         context.auditSpool.flush()
         redis.close()
@@ -177,16 +195,7 @@ final class CallSettler: @unchecked Sendable {
         // raised as alert records of the next batch.
         for call in batch {
             guard let settlement = call.settlement else { continue }
-            context.governance.wait(for: settlement)
-            if let problem = settlement.failure.map({ "\($0)" }) ?? settlement.settleError {
-                // As with any settlement Redis cannot take: token reservations stay at their
-                // estimate until they leave the window; budget reservations lapse.
-                context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
-            }
-            for alert in settlement.alerts {
-                raise(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
-                                  requestId: call.record?.requestId ?? "", timeMs: Governor.nowMs()))
-            }
+            settled(settlement, requestId: call.record?.requestId ?? "", tries: 1)
         }
     }
 
@@ -221,6 +230,46 @@ final class CallSettler: @unchecked Sendable {
             spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             return nil
         }
+    }
+
+    /// Waits for `ticket` (sending it if no other thread has) and raises the thresholds it
+    /// crossed. One that never reached Redis (no connection, or a recent timeout held it back)
+    /// is tried again a hold-off later, for as long as a budget reservation holds; one that
+    /// may have reached it is not (it could be applied twice), and is logged.
+    private func settled(_ ticket: GovernanceTicket, requestId: String, tries: Int) {
+        context.governance.wait(for: ticket)
+        if let failure = ticket.failure, failure.notSent,
+           Duration.seconds(tries) < Settlement.reservationLifetime, !stopRequested {
+            retries.append((ticket.settlements, requestId, ContinuousClock.now + RedisConnection.holdOff, tries + 1))
+            return
+        }
+        if let problem = ticket.failure.map({ "\($0)" }) ?? ticket.settleError {
+            // As with any settlement Redis cannot take: token reservations stay at their
+            // estimate until they leave the window; budget reservations lapse.
+            context.logger.warning("cannot settle the call's reservations", metadata: ["error": "\(problem)"])
+        }
+        for alert in ticket.alerts {
+            raise(BudgetAlert(counter: alert.counter, threshold: alert.threshold, spentNanos: alert.spentNanos,
+                              requestId: requestId, timeMs: Governor.nowMs()))
+        }
+    }
+
+    /// Sends the settlements whose retry is due.
+    private func retrySettlements() {
+        let now = ContinuousClock.now
+        let due = retries.filter { $0.due <= now }
+        guard !due.isEmpty else { return }
+        retries.removeAll { $0.due <= now }
+        for retry in due {
+            settled(context.governance.queueSettlement(retry.settlements), requestId: retry.requestId, tries: retry.tries)
+        }
+    }
+
+    /// Whether a drain has begun (settlements are not retried past it).
+    private var stopRequested: Bool {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return stopping
     }
 
     /// A budget threshold was reached: a log line, an audit record of kind `alert` (with the
