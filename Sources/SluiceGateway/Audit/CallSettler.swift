@@ -16,8 +16,9 @@ struct FinishedCall {
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
 /// and a queue the acceptor threads hand their calls to after `FCGX_Finish`. A call's
 /// settlement was queued with the process's shared round trips (`GovernanceCombiner`)
-/// before that; the settler sends it if no admission has carried it yet, after the call's
-/// record and health report, and tries again later one that never reached Redis.
+/// before that; the settler sends it if no admission has carried it within
+/// `settlementLinger` (the records and health reports behind it do not wait), and tries
+/// again later one that never reached Redis.
 ///
 /// A call is written as soon as the settler is free; whatever has queued up while the
 /// previous round trip was out goes in the next one, as one pipeline of two script calls:
@@ -35,6 +36,9 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
+    /// How long a call's settlement may wait for an admission to carry it before the
+    /// settler sends it (the records and health reports behind it do not wait).
+    static let settlementLinger = Duration.milliseconds(2)
 
     private let context: WorkerContext
     let writerId: String
@@ -52,8 +56,9 @@ final class CallSettler: @unchecked Sendable {
     // The settler thread's own:
     private var sequence = 0
     private var quietUntil = ContinuousClock.now
-    /// Settlements that never reached Redis, tried again when due.
-    private var retries: [(settlements: [Settlement], requestId: String, due: ContinuousClock.Instant, tries: Int)] = []
+    /// Settlements queued with the shared round trips, awaited from `due` (tried again, if
+    /// they never reached Redis, as new tickets).
+    private var awaiting: [(ticket: GovernanceTicket, requestId: String, due: ContinuousClock.Instant, tries: Int)] = []
     /// Alert records raised by the last batch, appended with the next one.
     private var alerts: [(json: String, requestId: String)] = []
 
@@ -125,7 +130,7 @@ final class CallSettler: @unchecked Sendable {
             busy = false
             while queue.isEmpty && alerts.isEmpty && !stopping {
                 waiting = true
-                if let due = retries.map(\.due).min() {
+                if let due = awaiting.map(\.due).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
                     var until = timespec()
                     clock_gettime(CLOCK_REALTIME, &until)
@@ -139,7 +144,8 @@ final class CallSettler: @unchecked Sendable {
                 }
                 waiting = false
             }
-            if queue.isEmpty && alerts.isEmpty && (stopping || retries.isEmpty) {
+            let draining = stopping
+            if queue.isEmpty && alerts.isEmpty && draining && awaiting.isEmpty {
                 done = true
                 pthread_cond_broadcast(drained)
                 pthread_mutex_unlock(mutex)
@@ -152,10 +158,7 @@ final class CallSettler: @unchecked Sendable {
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)
             if !batch.isEmpty || !alerts.isEmpty { write(batch, redis: redis, health: health) }
-            retrySettlements()
-        }
-        if !retries.isEmpty {
-            context.logger.warning("draining: \(retries.count) settlements Redis could not take are not settled; their reservations lapse")
+            settleAwaiting(draining: draining)
         }
         context.auditSpool.flush()
         redis.close()
@@ -189,13 +192,14 @@ final class CallSettler: @unchecked Sendable {
                                    metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
             }
         }
-        // The batch's settlements, after its records and health reports (which must not wait
-        // for them): often carried by another thread's admission already, else sent now (on
-        // a free lane, so admissions need not wait for it). The thresholds they crossed are
-        // raised as alert records of the next batch.
+        // The batch's settlements: usually an admission carries them; those still queued
+        // `settlementLinger` after this are sent by the settler (`settleAwaiting`), without
+        // holding up the next batch's records and health reports. The thresholds they
+        // crossed are raised as alert records of a later batch.
+        let due = ContinuousClock.now + Self.settlementLinger
         for call in batch {
             guard let settlement = call.settlement else { continue }
-            settled(settlement, requestId: call.record?.requestId ?? "", tries: 1)
+            awaiting.append((settlement, call.record?.requestId ?? "", due, 1))
         }
     }
 
@@ -234,13 +238,15 @@ final class CallSettler: @unchecked Sendable {
 
     /// Waits for `ticket` (sending it if no other thread has) and raises the thresholds it
     /// crossed. One that never reached Redis (no connection, or a recent timeout held it back)
-    /// is tried again a hold-off later, for as long as a budget reservation holds; one that
-    /// may have reached it is not (it could be applied twice), and is logged.
-    private func settled(_ ticket: GovernanceTicket, requestId: String, tries: Int) {
+    /// is queued again and awaited a hold-off later, for as long as a budget reservation
+    /// holds (not past a drain); one that may have reached it is not (it could be applied
+    /// twice), and is logged.
+    private func settled(_ ticket: GovernanceTicket, requestId: String, tries: Int, draining: Bool) {
         context.governance.wait(for: ticket)
-        if let failure = ticket.failure, failure.notSent,
-           Duration.seconds(tries) < Settlement.reservationLifetime, !stopRequested {
-            retries.append((ticket.settlements, requestId, ContinuousClock.now + RedisConnection.holdOff, tries + 1))
+        if let failure = ticket.failure, failure.notSent, !draining,
+           Duration.seconds(tries) < Settlement.reservationLifetime {
+            awaiting.append((context.governance.queueSettlement(ticket.settlements), requestId,
+                             ContinuousClock.now + RedisConnection.holdOff, tries + 1))
             return
         }
         if let problem = ticket.failure.map({ "\($0)" }) ?? ticket.settleError {
@@ -254,22 +260,15 @@ final class CallSettler: @unchecked Sendable {
         }
     }
 
-    /// Sends the settlements whose retry is due.
-    private func retrySettlements() {
+    /// Settles the awaited settlements that are due (all of them when draining).
+    private func settleAwaiting(draining: Bool) {
         let now = ContinuousClock.now
-        let due = retries.filter { $0.due <= now }
+        let due = awaiting.filter { draining || $0.due <= now }
         guard !due.isEmpty else { return }
-        retries.removeAll { $0.due <= now }
-        for retry in due {
-            settled(context.governance.queueSettlement(retry.settlements), requestId: retry.requestId, tries: retry.tries)
+        awaiting.removeAll { draining || $0.due <= now }
+        for entry in due {
+            settled(entry.ticket, requestId: entry.requestId, tries: entry.tries, draining: draining)
         }
-    }
-
-    /// Whether a drain has begun (settlements are not retried past it).
-    private var stopRequested: Bool {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return stopping
     }
 
     /// A budget threshold was reached: a log line, an audit record of kind `alert` (with the

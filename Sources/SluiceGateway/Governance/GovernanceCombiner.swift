@@ -18,7 +18,7 @@ import SluiceRedis
 /// A call's settlement is queued before its response leaves and does not hold its thread:
 /// the process's next round trip carries it (settlements go first, so the admissions in it,
 /// often the same client's next call, see them settled), or the settler thread sends it
-/// when it takes the call's audit record.
+/// when none came within a couple of milliseconds.
 final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     /// Most calls' work in one round trip.
     static let largestBatch = 64
