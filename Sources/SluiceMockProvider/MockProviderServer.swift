@@ -5,7 +5,7 @@ import Glibc
 
 /// A small deterministic HTTP/1.1 server that speaks the wire formats of OpenAI,
 /// Anthropic, Azure OpenAI and Databricks Model Serving, for testing pipelines offline
-/// (`sluice mock-provider`) and as the upstream of integration tests.
+/// (`sluice-mock`) and as the upstream of integration tests.
 ///
 /// Endpoints (OpenAI's and Anthropic's with or without the `/v1` prefix):
 /// - OpenAI: `POST /v1/chat/completions`, `POST /v1/completions` (JSON or server-sent
