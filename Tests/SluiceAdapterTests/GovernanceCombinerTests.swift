@@ -115,6 +115,19 @@ final class GovernanceCombinerTests: XCTestCase {
         XCTAssertEqual(settlements[2].0.alerts.first?.call, 0, "positions are the ticket's own")
     }
 
+    func testAnAdmissionRedisRefusesCarriesRedisText() throws {
+        let admin = RedisConnection(config: server.config())
+        defer { admin.close() }
+        _ = try admin.command(["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        _ = try admin.command(["CONFIG", "SET", "maxmemory", "1"])
+        defer { _ = try? admin.command(["CONFIG", "SET", "maxmemory", "0"]) }
+        let limit = LimitCounter(name: "oom", kind: .requests, limit: 5, windowMs: 60_000, label: "5 requests")
+        let ticket = combiner().admit(AdmissionPlan(id: "r:o", counters: [limit], reservedTokens: 0, budgets: []), extra: nil)
+        XCTAssertNil(ticket.failure, "Redis answered")
+        guard case .unknown = ticket.decision else { return XCTFail("no decision from a refused script") }
+        XCTAssertTrue(ticket.admitError?.contains("OOM") == true, ticket.admitError ?? "no error text")
+    }
+
     func testAnUnreachableRedisFailsTheTicketsItCarried() throws {
         let config = server.config(timeout: .milliseconds(300))
         server.stop()

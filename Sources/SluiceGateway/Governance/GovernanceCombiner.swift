@@ -149,6 +149,8 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
                     return items.map { $0.integer ?? 0 }
                 })
                 for (ticket, decision) in zip(admitting, decisions) { ticket.decision = decision }
+            } else {
+                for ticket in admitting { ticket.admitError = "\(reply)" }
             }
         }
         for (ticket, reply) in zip(extras, replies[next...]) { ticket.extraReply = reply }

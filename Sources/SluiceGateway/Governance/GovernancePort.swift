@@ -30,6 +30,8 @@ final class GovernanceTicket: @unchecked Sendable {
     var alerts: [SettlementBatch.Alert] = []
     /// Storage refused the settlement (its error text).
     var settleError: String?
+    /// Storage refused the admission (its error text, e.g. OOM or READONLY).
+    var admitError: String?
 
     init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement]) {
         self.admission = admission

@@ -118,7 +118,7 @@ final class Governor {
             if !retryable { out.append(("x-should-retry", "false")) }
             return (.refused(error, out), ticket.extraReply)
         case .unknown:
-            return (unavailable("unexpected admission reply"), ticket.extraReply)
+            return (unavailable(ticket.admitError ?? "unexpected admission reply"), ticket.extraReply)
         }
     }
 
