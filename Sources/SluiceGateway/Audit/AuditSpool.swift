@@ -79,7 +79,7 @@ final class AuditSpool: Sendable {
         }
         state.withLock { state in
             // Keep only what was appended during the replay.
-            let tail = Self.readBytes(path, from: snapshot.length)
+            let tail = Self.readBytes(path, from: snapshot.length) ?? []
             _ = ftruncate(state.descriptor, 0)
             if !tail.isEmpty { _ = tail.withUnsafeBytes { write(state.descriptor, $0.baseAddress, $0.count) } }
             _ = fsync(state.descriptor)
@@ -123,8 +123,8 @@ final class AuditSpool: Sendable {
     /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
     /// (`AuditScripts.append`). Returns the number of records.
     private static func replay(file: String, length: Int? = nil, redis: RedisConnection, logger: Logger) -> Int? {
-        guard let all = try? readFile(file) else { return nil }
-        let text = length.map { String(decoding: Array(all.utf8).prefix($0), as: UTF8.self) } ?? all
+        guard let bytes = readBytes(file, from: 0) else { return nil }
+        let text = String(decoding: length.map { bytes.prefix($0) } ?? bytes[...], as: UTF8.self)
         var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
         var records = 0
         var skipped = 0
@@ -161,10 +161,10 @@ final class AuditSpool: Sendable {
         return records
     }
 
-    /// The bytes of `path` from `offset` to its end (none if it cannot be read).
-    private static func readBytes(_ path: String, from offset: Int) -> [UInt8] {
+    /// The bytes of `path` from `offset` to its end; `nil` if it cannot be opened.
+    private static func readBytes(_ path: String, from offset: Int) -> [UInt8]? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return [] }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
@@ -176,20 +176,6 @@ final class AuditSpool: Sendable {
             at += off_t(count)
         }
         return bytes
-    }
-
-    private static func readFile(_ path: String) throws -> String {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw RedisError(.connection, "cannot open \(path)") }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     private func openIfNeeded(_ state: inout State) -> Bool {

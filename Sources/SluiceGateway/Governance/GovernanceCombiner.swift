@@ -75,7 +75,7 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         while !ticket.done {
             // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
-            guard !idle.isEmpty, queue.contains(where: { $0 === ticket }) else {
+            guard !idle.isEmpty, !ticket.taken else {
                 pthread_cond_wait(finished, mutex)
                 continue
             }
@@ -83,6 +83,7 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
             let take = min(queue.count, Self.largestBatch)
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
+            for taken in batch { taken.taken = true }
             pthread_mutex_unlock(mutex)
             send(batch, on: redis)
             pthread_mutex_lock(mutex)

@@ -19,6 +19,8 @@ final class GovernanceTicket: @unchecked Sendable {
     let admission: AdmissionPlan?
     let extra: AdmissionPlan.ScriptCall?
     let settlements: [Settlement]
+    /// Taken into a round trip (under the port's lock).
+    var taken = false
     /// Set (under the port's lock) once the fields below are final.
     var done = false
     /// Storage could not be asked (connection, timeout): nothing was decided or settled.
