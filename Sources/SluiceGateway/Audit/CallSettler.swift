@@ -185,12 +185,7 @@ final class CallSettler: @unchecked Sendable {
         let reports = health.reportCalls(batch.compactMap(\.health))
         let replies = send(audit, extras: reports.map(\.call), redis: redis)
         for (report, reply) in zip(reports, replies ?? []) {
-            for change in health.changes(in: reply, upstreams: report.upstreams) {
-                let recovered = change.change == "recovered"
-                context.logger.log(level: recovered ? .info : .warning,
-                                   recovered ? "endpoint recovered" : "endpoint cooling down",
-                                   metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
-            }
+            EndpointHealthStore.log(health.changes(in: reply, upstreams: report.upstreams), to: context.logger)
         }
         // The batch's settlements: usually an admission carries them; those still queued
         // `settlementLinger` after this are sent by the settler (`settleAwaiting`), without

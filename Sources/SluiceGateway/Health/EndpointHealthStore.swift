@@ -144,6 +144,15 @@ final class EndpointHealthStore {
         }
     }
 
+    /// Logs what a report changed: a recovery as info, a trip as a warning.
+    static func log(_ changes: [(upstream: String, change: String)], to logger: Logger) {
+        for change in changes {
+            let recovered = change.change == "recovered"
+            logger.log(level: recovered ? .info : .warning, recovered ? "endpoint recovered" : "endpoint cooling down",
+                       metadata: ["upstream": "\(change.upstream)", "change": "\(change.change)"])
+        }
+    }
+
     /// Keep-warm: 0 no ping due (or another responder won), 1 ping, 2 ping as the probe.
     func claimKeepWarm(_ upstream: String, every interval: Duration, probeLease: Duration, owner: String) -> Int {
         run(HealthScripts.keepWarmClaim, keys: [keys.endpointHealth(upstream)],

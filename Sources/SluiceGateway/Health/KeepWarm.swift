@@ -66,7 +66,7 @@ final class KeepWarmThread: @unchecked Sendable {
                                                 probeLease: limits.total + .seconds(1), owner: owner)
                 guard claim > 0 else { continue }
                 let attempt = ping(target, limits: limits, http: http, asProbe: claim == 2)
-                store.report([attempt], releasing: [], owner: owner)
+                EndpointHealthStore.log(store.report([attempt], releasing: [], owner: owner), to: context.logger)
                 context.logger.info("keep-warm ping", metadata: [
                     "endpoint": "\(target.endpoint.name)", "upstream": "\(target.endpoint.upstreamKey)",
                     "outcome": "\(attempt.errorClass)", "latency_ms": "\(attempt.latencyMs)",

@@ -463,6 +463,7 @@ public final class RequestPipeline {
     /// settler thread sends it if no admission does. Every reservation is settled with the
     /// true usage (none for endpoints that did not answer).
     public func settleBeforeFinish() {
+        reportProbeBeforeFinish()
         let plans = pendingPlans
         pendingPlans = []
         // Admitted from the local allowance (Redis was unreachable): nothing was reserved,
@@ -476,6 +477,18 @@ public final class RequestPipeline {
                                        costNanos: served ? cost ?? 0 : 0)
         }
         pendingSettlement = context.governance.queueSettlement(settlements)
+    }
+
+    /// A request that held the pool's probe lease of a cooled-down endpoint records its
+    /// outcome before its response completes (one round trip, once per cooldown), so the
+    /// client's next call, on any responder, finds the endpoint recovered or cooling again
+    /// instead of still being probed. Other reports travel with the settler's next batch.
+    private func reportProbeBeforeFinish() {
+        guard let report = pendingReport,
+              !report.unusedProbes.isEmpty || report.attempts.contains(where: \.wasProbe) else { return }
+        pendingReport = nil
+        let changes = healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner)
+        EndpointHealthStore.log(changes, to: context.logger)
     }
 
     /// The settlement queued by `settleBeforeFinish`.
