@@ -1,3 +1,4 @@
+import Glibc
 import SluiceCore
 
 /// OpenAI and every server that speaks its API. Requests pass through with only
@@ -114,9 +115,10 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         }
         // Only the usage chunk is parsed; text is measured by a byte scan, since it only
         // feeds the estimate of a cut stream's usage.
-        generatedBytes += Self.textBytes(in: data)
-        let hasUsage = Self.contains(data, Self.usageObject) || Self.contains(data, Self.usageObjectSpaced)
-        let noChoices = Self.contains(data, Self.emptyChoices) || Self.contains(data, Self.emptyChoicesSpaced)
+        let survey = ChunkSurvey(of: data)
+        generatedBytes += survey.textBytes
+        let hasUsage = survey.hasUsage
+        let noChoices = survey.noChoices
         if identity == nil || (noChoices && !hasUsage) || hasUsage {
             return inspect(Array(data), hasUsage: hasUsage)
         }
@@ -150,58 +152,89 @@ public struct OpenAIStreamTranslator: StreamTranslator {
         return TranslatedEvent(output: Array("data: ".utf8) + mended + Array("\n\n".utf8))
     }
 
-    // `"usage":{` (compact) or `"usage": {` (Python-style spacing); `"usage":null` is skipped.
-    private static let usageObject = Array("\"usage\":{".utf8)
-    private static let usageObjectSpaced = Array("\"usage\": {".utf8)
-    private static let emptyChoices = Array("\"choices\":[]".utf8)
-    private static let emptyChoicesSpaced = Array("\"choices\": []".utf8)
     private static let errorPrefix = Array("{\"error\"".utf8)
     private static let errorCodePrefix = Array("{\"error_code\"".utf8)
-    private static let textKeys = [Array("\"content\":".utf8), Array("\"text\":".utf8)]
+}
 
-    private static func contains(_ data: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
-        data.withContiguousStorageIfAvailable { find(needle, in: $0, from: 0) != nil } ?? false
+/// What one lexical pass over a stream chunk's JSON finds: the bytes of the string values
+/// of `content` and `text` members (escapes counted as written), whether a `usage` member
+/// holds an object (`"usage":null` does not count), and whether `choices` is empty. String
+/// contents are skipped whole, so text inside a value never looks like a member.
+struct ChunkSurvey: Equatable {
+    var textBytes = 0
+    var hasUsage = false
+    var noChoices = false
+
+    init(textBytes: Int = 0, hasUsage: Bool = false, noChoices: Bool = false) {
+        self.textBytes = textBytes
+        self.hasUsage = hasUsage
+        self.noChoices = noChoices
     }
 
-    /// Where `needle` starts in `buffer` at or after `start` (a plain loop: no closure per byte).
-    private static func find(_ needle: [UInt8], in buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
-        let count = needle.count
-        guard let first = needle.first, count <= buffer.count else { return nil }
-        var index = start
-        while index + count <= buffer.count {
-            if buffer[index] == first {
-                var matched = 1
-                while matched < count && buffer[index + matched] == needle[matched] { matched += 1 }
-                if matched == count { return index }
+    init(of data: ArraySlice<UInt8>) {
+        if let found = data.withContiguousStorageIfAvailable({ ChunkSurvey(scanning: $0) }) {
+            self = found
+        } else {
+            self = Array(data).withUnsafeBufferPointer { ChunkSurvey(scanning: $0) }
+        }
+    }
+
+    private static let quote = UInt8(ascii: "\"")
+    private static let backslash = UInt8(ascii: "\\")
+
+    private init(scanning bytes: UnsafeBufferPointer<UInt8>) {
+        let count = bytes.count
+        var index = 0
+        while index < count {
+            guard bytes[index] == Self.quote else {
+                index += 1
+                continue
             }
+            let start = index + 1
+            let end = Self.stringEnd(bytes, from: start)
+            guard end < count else { return }
+            index = end + 1
+            let length = end - start
+            // Only a member name of interest matters: a string of 4, 5 or 7 bytes before a colon.
+            guard length == 4 || length == 5 || length == 7 else { continue }
+            let colon = Self.skipSpace(bytes, from: end + 1)
+            guard colon < count, bytes[colon] == UInt8(ascii: ":") else { continue }
+            let value = Self.skipSpace(bytes, from: colon + 1)
+            guard value < count else { return }
+            let name = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if bytes[value] == Self.quote, Self.equals(name, "content") || Self.equals(name, "text") {
+                let valueEnd = Self.stringEnd(bytes, from: value + 1)
+                textBytes += min(valueEnd, count) - (value + 1)
+                index = valueEnd + 1
+            } else if bytes[value] == UInt8(ascii: "{"), Self.equals(name, "usage") {
+                hasUsage = true
+            } else if bytes[value] == UInt8(ascii: "["), Self.equals(name, "choices") {
+                let close = Self.skipSpace(bytes, from: value + 1)
+                if close < count, bytes[close] == UInt8(ascii: "]") { noChoices = true }
+            }
+        }
+    }
+
+    /// The closing quote of the string whose contents start at `start` (`count` if none).
+    private static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == quote { return index }
+            index += byte == backslash ? 2 : 1
+        }
+        return bytes.count
+    }
+
+    private static func skipSpace(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
             index += 1
         }
-        return nil
+        return index
     }
 
-    /// Bytes of the string values of `content` / `text` members (escapes counted as written).
-    private static func textBytes(in data: ArraySlice<UInt8>) -> Int {
-        data.withContiguousStorageIfAvailable { buffer -> Int in
-            var total = 0
-            for key in textKeys {
-                var from = 0
-                while let found = find(key, in: buffer, from: from) {
-                    var cursor = found + key.count
-                    while cursor < buffer.count, buffer[cursor] == 0x20 { cursor += 1 }
-                    guard cursor < buffer.count, buffer[cursor] == UInt8(ascii: "\"") else {
-                        from = cursor
-                        continue
-                    }
-                    cursor += 1
-                    let start = cursor
-                    while cursor < buffer.count, buffer[cursor] != UInt8(ascii: "\"") {
-                        cursor += buffer[cursor] == UInt8(ascii: "\\") ? 2 : 1
-                    }
-                    total += min(cursor, buffer.count) - start
-                    from = cursor + 1
-                }
-            }
-            return total
-        } ?? 0
+    private static func equals(_ name: UnsafeBufferPointer<UInt8>, _ expected: StaticString) -> Bool {
+        name.count == expected.utf8CodeUnitCount && memcmp(name.baseAddress!, expected.utf8Start, name.count) == 0
     }
 }
