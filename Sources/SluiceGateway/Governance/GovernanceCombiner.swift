@@ -32,7 +32,6 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     private let keys: RedisKeys
     private let lifetime: Duration
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let finished: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`:
     private var queue: [GovernanceTicket] = []
 
@@ -42,15 +41,11 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         self.keys = keys
         self.lifetime = reservationLifetime
         mutex = .allocate(capacity: 1)
-        finished = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(finished, nil)
     }
 
     deinit {
-        pthread_cond_destroy(finished)
         pthread_mutex_destroy(mutex)
-        finished.deallocate()
         mutex.deallocate()
     }
 
@@ -71,27 +66,50 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     }
 
     /// Returns once `ticket`'s round trip is done, making one if no other thread's carries it.
+    ///
+    /// A waiting thread sleeps on a condition of its own, so a round trip's return wakes
+    /// exactly the threads it carried, plus the first one still queued (it sends the next
+    /// round trip), instead of every waiter of the process.
     func wait(for ticket: GovernanceTicket) {
-        pthread_mutex_lock(mutex)
-        while !ticket.done {
-            // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
-            guard !idle.isEmpty, !ticket.taken else {
-                pthread_cond_wait(finished, mutex)
-                continue
-            }
-            let redis = idle.removeLast()
-            let take = min(queue.count, Self.largestBatch)
-            let batch = Array(queue[..<take])
-            queue.removeFirst(take)
-            for taken in batch { taken.taken = true }
-            pthread_mutex_unlock(mutex)
-            send(batch, on: redis)
+        var condition = pthread_cond_t()
+        pthread_cond_init(&condition, nil)
+        defer { pthread_cond_destroy(&condition) }
+        withUnsafeMutablePointer(to: &condition) { condition in
             pthread_mutex_lock(mutex)
-            for done in batch { done.done = true }
-            idle.append(redis)
-            pthread_cond_broadcast(finished)
+            while !ticket.done {
+                // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
+                guard !idle.isEmpty, !ticket.taken else {
+                    ticket.wakeup = condition
+                    pthread_cond_wait(condition, mutex)
+                    ticket.wakeup = nil
+                    continue
+                }
+                let redis = idle.removeLast()
+                let take = min(queue.count, Self.largestBatch)
+                let batch = Array(queue[..<take])
+                queue.removeFirst(take)
+                for taken in batch { taken.taken = true }
+                // More queued than one round trip takes, and a lane still free: its next sender.
+                if !idle.isEmpty { wakeNextSender() }
+                pthread_mutex_unlock(mutex)
+                send(batch, on: redis)
+                pthread_mutex_lock(mutex)
+                idle.append(redis)
+                for done in batch {
+                    done.done = true
+                    if let wakeup = done.wakeup { pthread_cond_signal(wakeup) }
+                }
+                wakeNextSender()
+            }
+            pthread_mutex_unlock(mutex)
         }
-        pthread_mutex_unlock(mutex)
+    }
+
+    /// Wakes the first thread still queued, which sends the next round trip (under `mutex`).
+    private func wakeNextSender() {
+        if let next = queue.first(where: { $0.wakeup != nil }), let wakeup = next.wakeup {
+            pthread_cond_signal(wakeup)
+        }
     }
 
     private func enqueue(_ ticket: GovernanceTicket) {

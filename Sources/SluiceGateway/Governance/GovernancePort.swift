@@ -1,3 +1,4 @@
+import Glibc
 import SluiceCore
 import SluiceRedis
 
@@ -23,6 +24,8 @@ final class GovernanceTicket: @unchecked Sendable {
     var taken = false
     /// Set (under the port's lock) once the fields below are final.
     var done = false
+    /// The condition its waiting thread sleeps on, while one does (under the port's lock).
+    var wakeup: UnsafeMutablePointer<pthread_cond_t>?
     /// Storage could not be asked (connection, timeout): nothing was decided or settled.
     var failure: RedisError?
     /// The admission's decision (`.unknown` when the reply made no sense).
