@@ -248,6 +248,25 @@ final class LimitScriptTests: XCTestCase {
         XCTAssertFalse(admitted(try admit(plan("r:7", tokens: 1, want: 1))), "the next call sees the batch's reservations")
     }
 
+    func testABatchSendsEachDefinitionOnceAndOneKeyUnderTwoLimitsSharesItsCount() throws {
+        let shared = counter("batch-shared", limit: 4, windowMs: 60_000)
+        // The same counter under a tighter limit (another policy naming the same key).
+        let tight = counter("batch-shared", limit: 2, windowMs: 60_000)
+        let loose = AdmissionPlan(id: "r:l", counters: [shared], reservedTokens: 0, budgets: [budget(amount: 100, want: 10)])
+        let strict = AdmissionPlan(id: "r:s", counters: [tight], reservedTokens: 0, budgets: [budget(amount: 100, want: 10)])
+        let plans = [loose, strict, loose, strict, loose, loose, loose]
+        let call = AdmissionBatch(plans).call(keys: keys, lifetime: .seconds(900))
+        // lifetime, 7 calls, 2 counter definitions, 1 budget definition; then the definitions once.
+        XCTAssertEqual(Array(call.arguments[1..<4]), ["7", "2", "1"])
+        XCTAssertEqual(call.arguments.count, 4 + 2 * 3 + 3 + plans.count * 6)
+        XCTAssertEqual(call.keys.count, 2, "one counter hash and one budget base")
+        // 1 (count 1), 2 (2 ≤ 2), 3 (3), 4 refused (3 + 1 > 2), 5 (4), 6 and 7 refused (5 > 4).
+        let decisions = try admitBatch(plans)
+        XCTAssertEqual(decisions.map(admitted), [true, true, true, false, true, false, false])
+        XCTAssertEqual(try hget(keys.limitWindow("batch-shared"), "total"), 4)
+        XCTAssertEqual(try hget(keys.budget(loose.budgets[0].name) + ":r", "reserved"), 40)
+    }
+
     func testABatchRefusalWaitCountsTheBatchsOwnReservations() throws {
         let requests = counter("batch-wait", limit: 2, windowMs: 60_000)
         let one = AdmissionPlan(id: "r:w", counters: [requests], reservedTokens: 0, budgets: [])

@@ -17,20 +17,39 @@ public struct AdmissionBatch: Sendable {
             keyIndex[key] = scriptKeys.count
             return String(scriptKeys.count)
         }
-        var arguments = [String(lifetime.wholeMilliseconds), String(plans.count)]
-        arguments.reserveCapacity(2 + plans.count * 18)
+        // Definitions, each once per batch: (key index, limit, window) and (key index, amount, enforce).
+        var counterDefinitions: [String] = []
+        var counterNumber: [String: Int] = [:]
+        var budgetDefinitions: [String] = []
+        var budgetNumber: [String: Int] = [:]
+        var perCall: [String] = []
+        perCall.reserveCapacity(plans.count * 12)
         for plan in plans {
-            arguments += [String(plan.counters.count), String(plan.budgets.count)]
+            perCall += [String(plan.counters.count), String(plan.budgets.count)]
             for (counter, amount) in zip(plan.counters, plan.amounts) {
-                arguments += [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs),
-                              String(amount)]
+                let definition = [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs)]
+                perCall += [String(Self.number(of: definition, in: &counterNumber, adding: &counterDefinitions)), String(amount)]
             }
             for budget in plan.budgets {
-                arguments += [index(keys.budget(budget.name)), String(budget.budget.amountNanos),
-                              budget.budget.enforce ? "1" : "0", String(budget.wantNanos)]
+                let definition = [index(keys.budget(budget.name)), String(budget.budget.amountNanos),
+                                  budget.budget.enforce ? "1" : "0"]
+                perCall += [String(Self.number(of: definition, in: &budgetNumber, adding: &budgetDefinitions)),
+                            String(budget.wantNanos)]
             }
         }
+        let arguments = [String(lifetime.wholeMilliseconds), String(plans.count), String(counterNumber.count),
+                         String(budgetNumber.count)] + counterDefinitions + budgetDefinitions + perCall
         return (LimitScripts.admit, scriptKeys, arguments)
+    }
+
+    /// The number (from 1) of `definition` in `numbers`, added to `definitions` when new.
+    private static func number(of definition: [String], in numbers: inout [String: Int],
+                               adding definitions: inout [String]) -> Int {
+        let identity = definition.joined(separator: " ")
+        if let known = numbers[identity] { return known }
+        definitions += definition
+        numbers[identity] = numbers.count + 1
+        return numbers.count
     }
 
     /// Each plan's decision from the script's reply (one integer array per plan, in order);

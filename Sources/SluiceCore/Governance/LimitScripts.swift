@@ -37,11 +37,14 @@ public enum LimitScripts {
     /// them. Each hash is read (and trimmed) once per batch and written once, so a batch of
     /// calls on shared counters costs about what one call does.
     ///
-    /// `ARGV`: reservation lifetime ms, number of calls N; then per call the number of limit
-    /// counters L and budgets B, then per counter `key index, limit, window ms, amount`
+    /// `ARGV`: reservation lifetime ms, number of calls N, number of counter definitions D and
+    /// of budget definitions E; then each counter definition `key index, limit, window ms`
     /// (its buckets are `LimitCounter.bucketMs` wide: a 60th of the window, rounded up) and
-    /// per budget `key index, amount, enforce (0/1), want`. `KEYS`: the counter hashes and
-    /// budget bases the indexes name (each once).
+    /// each budget definition `key index, amount, enforce (0/1)`; then per call the number
+    /// of its limit counters L and budgets B, per counter `definition, amount` and per budget
+    /// `definition, want`. Definitions are numbered from 1 and sent once per batch, however
+    /// many calls name them (the Lua per call is most of the script's cost). `KEYS`: the
+    /// counter hashes and budget bases the indexes name (each once).
     ///
     /// Reply: one array per call. Admitted: `[1, now, total₁, reset₁, …]` (each counter's
     /// total after the reservation and the ms until its oldest amount leaves). Refused:
@@ -50,7 +53,7 @@ public enum LimitScripts {
     public static let admit = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local life, calls = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local life, calls, nd, ne = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
         local bg = math.max(1, math.ceil(life / 15))
         local function int(x) return string.format('%d', x) end
         -- Reads h (n buckets of g ms, their sum in `field`) and drops the buckets that left
@@ -111,60 +114,80 @@ public enum LimitScripts {
           end
           return win
         end
+        -- The batch's counter definitions (key index, limit, window) and budget definitions
+        -- (key index, amount, enforced), each sent once; calls name them by number.
+        local dk, dl, dw, ek, ea, ee = {}, {}, {}, {}, {}, {}
+        local p = 4
+        for d = 1, nd do
+          dk[d], dl[d], dw[d] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+          p = p + 3
+        end
+        for e = 1, ne do
+          ek[e], ea[e], ee[e] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1'
+          p = p + 3
+        end
+        local function budget(k)
+          local reserved, oldest, cur, here = trim(KEYS[k] .. ':r', 15, bg, 'reserved')
+          local s = {reserved, oldest, cur, here, nil, 0, 0, here}
+          bud[k] = s
+          return s
+        end
+        -- One call's definitions and amounts, reused by every call (no table per call).
+        local cd, cw, bd, bw = {}, {}, {}, {}
         local out = {}
-        local p = 2
         for c = 1, calls do
           local nl, nb = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
           p = p + 2
-          local cs, bs, refused = {}, {}, nil
           for i = 1, nl do
-            local k, limit, win, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
-            p = p + 4
-            if not refused then
-              local s = counter(k, win)
-              if s[1] + want > limit then
-                refused = {0, now, 1, i, wait(k, s, limit, want, win), s[1]}
-              else
-                cs[i] = {s, want}
-              end
-            end
+            cd[i], cw[i] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+            p = p + 2
           end
           for j = 1, nb do
-            local k, amount, enforce, want = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
-            p = p + 4
-            if not refused then
-              local s = bud[k]
-              if not s then
-                local reserved, oldest, cur, here = trim(KEYS[k] .. ':r', 15, bg, 'reserved')
-                s = {reserved, oldest, cur, here, nil, 0, 0, here}
-                bud[k] = s
-              end
-              if enforce then
+            bd[j], bw[j] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+            p = p + 2
+          end
+          local refused = nil
+          for i = 1, nl do
+            local d, want = cd[i], cw[i]
+            local k = dk[d]
+            local s = lim[k] or counter(k, dw[d])
+            if s[1] + want > dl[d] then
+              refused = {0, now, 1, i, wait(k, s, dl[d], want, dw[d]), s[1]}
+              break
+            end
+          end
+          if not refused then
+            for j = 1, nb do
+              local e, want = bd[j], bw[j]
+              local k = ek[e]
+              local s = bud[k] or budget(k)
+              if ee[e] then
                 if s[5] == nil then s[5] = tonumber(redis.call('HGET', KEYS[k] .. ':h', 'spent') or '0') end
-                if s[5] >= amount or s[5] + s[1] + want > amount then
+                if s[5] >= ea[e] or s[5] + s[1] + want > ea[e] then
                   refused = {0, now, 2, j, s[5], s[1]}
+                  break
                 end
               end
-              bs[j] = {s, want}
             end
           end
           if refused then
             out[c] = refused
           else
-            local r, seen = {1, now}, {}
+            local r, n = {1, now}, 2
             for i = 1, nl do
-              local s, want = cs[i][1], cs[i][2]
+              local s, want = lim[dk[cd[i]]], cw[i]
               -- A counter named twice in one call (two limits with the same key) counts it once.
-              if not seen[s] then
-                seen[s] = true
+              if s[10] ~= c then
+                s[10] = c
                 s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
                 if not s[2] then s[2], s[9] = s[3], true end
               end
-              r[#r + 1] = s[1]
-              r[#r + 1] = (s[2] + s[6] + 1) * s[5] - now
+              r[n + 1] = s[1]
+              r[n + 2] = (s[2] + s[6] + 1) * s[5] - now
+              n = n + 2
             end
             for j = 1, nb do
-              local s, want = bs[j][1], bs[j][2]
+              local s, want = bud[ek[bd[j]]], bw[j]
               if want > 0 then
                 s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
                 if not s[2] then s[2], s[9] = s[3], true end
