@@ -32,10 +32,7 @@ final class LimitScriptTests: XCTestCase {
     }
 
     private func admit(_ plan: AdmissionPlan, lifetime: Duration = .seconds(900)) throws -> AdmissionDecision {
-        let call = plan.admitCall(keys: keys, lifetime: lifetime)
-        let reply = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
-        guard case .array(let calls) = reply, case .array(let items)? = calls.first else { return .unknown }
-        return plan.decision(items.map { $0.integer ?? 0 })
+        try admitBatch([plan], lifetime: lifetime).first ?? .unknown
     }
 
     /// Admits `plans` in one script call, in order.
@@ -256,15 +253,53 @@ final class LimitScriptTests: XCTestCase {
         let strict = AdmissionPlan(id: "r:s", counters: [tight], reservedTokens: 0, budgets: [budget(amount: 100, want: 10)])
         let plans = [loose, strict, loose, strict, loose, loose, loose]
         let call = AdmissionBatch(plans).call(keys: keys, lifetime: .seconds(900))
-        // lifetime, 7 calls, 2 counter definitions, 1 budget definition; then the definitions once.
-        XCTAssertEqual(Array(call.arguments[1..<4]), ["7", "2", "1"])
-        XCTAssertEqual(call.arguments.count, 4 + 2 * 3 + 3 + plans.count * 6)
+        // lifetime, 7 calls, 2 counter definitions, 1 budget definition, no negative amount;
+        // then the definitions once (4 values each), then 6 values per call.
+        XCTAssertEqual(Array(call.arguments[1..<5]), ["7", "2", "1", "1"])
+        XCTAssertEqual(call.arguments.count, 5 + 2 * 4 + 4 + plans.count * 6)
         XCTAssertEqual(call.keys.count, 2, "one counter hash and one budget base")
         // 1 (count 1), 2 (2 ≤ 2), 3 (3), 4 refused (3 + 1 > 2), 5 (4), 6 and 7 refused (5 > 4).
         let decisions = try admitBatch(plans)
         XCTAssertEqual(decisions.map(admitted), [true, true, true, false, true, false, false])
         XCTAssertEqual(try hget(keys.limitWindow("batch-shared"), "total"), 4)
         XCTAssertEqual(try hget(keys.budget(loose.budgets[0].name) + ":r", "reserved"), 40)
+    }
+
+    func testABatchWithRoomForAllIsAdmittedWholeAndEachCallSeesItsOwnTotals() throws {
+        let requests = counter("whole-req", limit: 10, windowMs: 60_000)
+        let tokens = counter("whole-tok", .tokens, limit: 10_000, windowMs: 60_000)
+        func plan(_ reserved: Int) -> AdmissionPlan {
+            AdmissionPlan(id: "r", counters: [requests, tokens], reservedTokens: reserved, budgets: [budget(amount: 1_000, want: 5)])
+        }
+        XCTAssertTrue(admitted(try admit(plan(100))))
+        // A call naming the request counter twice counts it once, as alone.
+        let twice = AdmissionPlan(id: "r:2", counters: [requests, tokens, requests], reservedTokens: 50, budgets: [])
+        let batch = [plan(200), twice, plan(300)]
+        let call = AdmissionBatch(batch).call(keys: keys, lifetime: .seconds(900))
+        guard case .array(let replies) = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments),
+              case .array(let whole)? = replies.first else { return XCTFail("no reply") }
+        XCTAssertEqual(replies.count, 1, "one reply for the whole batch")
+        XCTAssertEqual(whole.first?.integer, -1)
+        let decisions = AdmissionBatch(batch).decisions(replies.map { value in
+            guard case .array(let items) = value else { return [] }
+            return items.map { $0.integer ?? 0 }
+        })
+        func remaining(_ decision: AdmissionDecision, _ name: String) -> [String] {
+            guard case .admitted(let headers, _) = decision else { return ["refused"] }
+            return headers.headers.filter { $0.name == "x-ratelimit-remaining-\(name)" }.map(\.value)
+        }
+        // What each call would have seen admitted alone, one after the other.
+        XCTAssertEqual(decisions.map { remaining($0, "requests") }, [["8"], ["7"], ["6"]])
+        XCTAssertEqual(decisions.map { remaining($0, "tokens") }, [["9700"], ["9650"], ["9350"]])
+        guard case .admitted(let headers, let atMs) = decisions[2] else { return XCTFail("admitted") }
+        XCTAssertGreaterThan(atMs, 0)
+        let reset = headers.headers.first { $0.name == "x-ratelimit-reset-requests" }?.value ?? ""
+        XCTAssertTrue(reset.hasSuffix("s"), "a reset within the window: \(reset)")
+        XCTAssertEqual(try hget(keys.limitWindow(requests.name), "total"), 4)
+        XCTAssertEqual(try hget(keys.limitWindow(tokens.name), "total"), 650)
+        XCTAssertEqual(try hget(keys.budget(plan(0).budgets[0].name) + ":r", "reserved"), 15)
+        // The batch's buckets are the counter's: the next call alone sees them.
+        XCTAssertEqual(remaining(try admit(plan(1)), "requests"), ["5"])
     }
 
     func testABatchRefusalWaitCountsTheBatchsOwnReservations() throws {

@@ -1,5 +1,11 @@
 /// Many calls' admissions as one `LimitScripts.admit` call: the calls are decided in order,
 /// each as if alone, and the hashes they share are read and written once.
+///
+/// When every counter and enforced budget has room for the whole batch at once, the script
+/// admits it whole without looking at the calls one by one (amounts are never negative, so
+/// each call's share fits too), and replies with each counter's total before the batch; the
+/// per-call totals for the rate-limit headers are worked out here. Otherwise it decides the
+/// calls one by one.
 public struct AdmissionBatch: Sendable {
     public let plans: [AdmissionPlan]
 
@@ -7,8 +13,70 @@ public struct AdmissionBatch: Sendable {
         self.plans = plans
     }
 
+    /// How the script call names the batch's counters and budgets: definitions numbered from
+    /// 1 in the order first met, each with what the whole batch reserves on its hash.
+    private struct Layout {
+        struct CounterDefinition {
+            var name: String
+            var limit: Int
+            var windowMs: Int
+        }
+
+        struct BudgetDefinition {
+            var name: String
+            var amountNanos: Int64
+            var enforce: Bool
+        }
+
+        var counters: [CounterDefinition] = []
+        var budgets: [BudgetDefinition] = []
+        /// Per call, the definition number of each of its counters, then of its budgets.
+        var callCounters: [[Int]] = []
+        var callBudgets: [[Int]] = []
+        /// What the whole batch reserves, by counter name (a name twice in one call counts
+        /// once, as the script counts it) and by budget name.
+        var counterSums: [String: Int] = [:]
+        var budgetSums: [String: Int64] = [:]
+        /// Some amount is negative: the batch cannot be admitted whole.
+        var negative = false
+
+        init(_ plans: [AdmissionPlan]) {
+            var counterNumber: [String: Int] = [:]
+            var budgetNumber: [String: Int] = [:]
+            for plan in plans {
+                var numbers: [Int] = []
+                var seen: Set<String> = []
+                for (counter, amount) in zip(plan.counters, plan.amounts) {
+                    let identity = "\(counter.name) \(counter.limit) \(counter.windowMs)"
+                    if counterNumber[identity] == nil {
+                        counters.append(CounterDefinition(name: counter.name, limit: counter.limit, windowMs: counter.windowMs))
+                        counterNumber[identity] = counters.count
+                    }
+                    numbers.append(counterNumber[identity]!)
+                    if seen.insert(counter.name).inserted { counterSums[counter.name, default: 0] += amount }
+                    if amount < 0 { negative = true }
+                }
+                callCounters.append(numbers)
+                numbers = []
+                for budget in plan.budgets {
+                    let identity = "\(budget.name) \(budget.budget.amountNanos) \(budget.budget.enforce)"
+                    if budgetNumber[identity] == nil {
+                        budgets.append(BudgetDefinition(name: budget.name, amountNanos: budget.budget.amountNanos,
+                                                        enforce: budget.budget.enforce))
+                        budgetNumber[identity] = budgets.count
+                    }
+                    numbers.append(budgetNumber[identity]!)
+                    budgetSums[budget.name, default: 0] += budget.wantNanos
+                    if budget.wantNanos < 0 { negative = true }
+                }
+                callBudgets.append(numbers)
+            }
+        }
+    }
+
     /// The script call. Unsettled budget reservations lapse after `lifetime`.
     public func call(keys: RedisKeys, lifetime: Duration) -> AdmissionPlan.ScriptCall {
+        let layout = Layout(plans)
         var keyIndex: [String: Int] = [:]
         var scriptKeys: [String] = []
         func index(_ key: String) -> String {
@@ -17,46 +85,60 @@ public struct AdmissionBatch: Sendable {
             keyIndex[key] = scriptKeys.count
             return String(scriptKeys.count)
         }
-        // Definitions, each once per batch: (key index, limit, window) and (key index, amount, enforce).
-        var counterDefinitions: [String] = []
-        var counterNumber: [String: Int] = [:]
-        var budgetDefinitions: [String] = []
-        var budgetNumber: [String: Int] = [:]
-        var perCall: [String] = []
-        perCall.reserveCapacity(plans.count * 12)
-        for plan in plans {
-            perCall += [String(plan.counters.count), String(plan.budgets.count)]
-            for (counter, amount) in zip(plan.counters, plan.amounts) {
-                let definition = [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs)]
-                perCall += [String(Self.number(of: definition, in: &counterNumber, adding: &counterDefinitions)), String(amount)]
+        var arguments = [String(lifetime.wholeMilliseconds), String(plans.count), String(layout.counters.count),
+                         String(layout.budgets.count), layout.negative ? "0" : "1"]
+        arguments.reserveCapacity(arguments.count + (layout.counters.count + layout.budgets.count) * 4 + plans.count * 12)
+        for counter in layout.counters {
+            arguments += [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs),
+                          String(layout.counterSums[counter.name] ?? 0)]
+        }
+        for budget in layout.budgets {
+            arguments += [index(keys.budget(budget.name)), String(budget.amountNanos), budget.enforce ? "1" : "0",
+                          String(layout.budgetSums[budget.name] ?? 0)]
+        }
+        for (call, plan) in plans.enumerated() {
+            arguments += [String(plan.counters.count), String(plan.budgets.count)]
+            for (number, amount) in zip(layout.callCounters[call], plan.amounts) {
+                arguments += [String(number), String(amount)]
             }
-            for budget in plan.budgets {
-                let definition = [index(keys.budget(budget.name)), String(budget.budget.amountNanos),
-                                  budget.budget.enforce ? "1" : "0"]
-                perCall += [String(Self.number(of: definition, in: &budgetNumber, adding: &budgetDefinitions)),
-                            String(budget.wantNanos)]
+            for (number, budget) in zip(layout.callBudgets[call], plan.budgets) {
+                arguments += [String(number), String(budget.wantNanos)]
             }
         }
-        let arguments = [String(lifetime.wholeMilliseconds), String(plans.count), String(counterNumber.count),
-                         String(budgetNumber.count)] + counterDefinitions + budgetDefinitions + perCall
         return (LimitScripts.admit, scriptKeys, arguments)
     }
 
-    /// The number (from 1) of `definition` in `numbers`, added to `definitions` when new.
-    private static func number(of definition: [String], in numbers: inout [String: Int],
-                               adding definitions: inout [String]) -> Int {
-        let identity = definition.joined(separator: " ")
-        if let known = numbers[identity] { return known }
-        definitions += definition
-        numbers[identity] = numbers.count + 1
-        return numbers.count
+    /// Each plan's decision from the script's reply (one integer array per plan, in order, or
+    /// one `[-1, now, …]` array for a batch admitted whole); `.unknown` for a plan the reply
+    /// says nothing sensible about.
+    public func decisions(_ reply: [[Int]]) -> [AdmissionDecision] {
+        if reply.count == 1, reply[0].first == -1 { return admittedWhole(reply[0]) }
+        return plans.indices.map { index in
+            index < reply.count ? plans[index].decision(reply[index]) : .unknown
+        }
     }
 
-    /// Each plan's decision from the script's reply (one integer array per plan, in order);
-    /// `.unknown` for a plan the reply says nothing sensible about.
-    public func decisions(_ reply: [[Int]]) -> [AdmissionDecision] {
-        plans.indices.map { index in
-            index < reply.count ? plans[index].decision(reply[index]) : .unknown
+    /// The decisions of a batch admitted whole: `[-1, now]`, then per counter definition its
+    /// total before the batch and the ms until its oldest amount leaves. Each call sees the
+    /// totals of the calls before it plus its own, as if admitted alone.
+    private func admittedWhole(_ reply: [Int]) -> [AdmissionDecision] {
+        let layout = Layout(plans)
+        guard reply.count == 2 + 2 * layout.counters.count else { return plans.map { _ in .unknown } }
+        var running: [String: Int] = [:]
+        var reset: [String: Int] = [:]
+        for (index, counter) in layout.counters.enumerated() {
+            running[counter.name] = reply[2 + 2 * index]
+            reset[counter.name] = reply[3 + 2 * index]
+        }
+        return plans.map { plan in
+            var items = [1, reply[1]]
+            items.reserveCapacity(2 + 2 * plan.counters.count)
+            var seen: Set<String> = []
+            for (counter, amount) in zip(plan.counters, plan.amounts) {
+                if seen.insert(counter.name).inserted { running[counter.name, default: 0] += amount }
+                items += [running[counter.name] ?? 0, reset[counter.name] ?? 0]
+            }
+            return plan.decision(items)
         }
     }
 }

@@ -92,12 +92,6 @@ public struct AdmissionPlan: Sendable {
         "r:" + String(UInt64.random(in: 1...UInt64.max, using: &generator), radix: 36)
     }
 
-    /// The `LimitScripts.admit` call for this plan alone (a batch of one). Unsettled budget
-    /// reservations lapse after `lifetime`; the reply's first element is this plan's.
-    public func admitCall(keys: RedisKeys, lifetime: Duration) -> ScriptCall {
-        AdmissionBatch([self]).call(keys: keys, lifetime: lifetime)
-    }
-
     /// What this plan's admission reply (`LimitScripts.admit`, one call's array) says.
     public func decision(_ reply: [Int]) -> AdmissionDecision {
         guard reply.count >= 2 else { return .unknown }

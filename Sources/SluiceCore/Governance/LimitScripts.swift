@@ -38,15 +38,20 @@ public enum LimitScripts {
     /// calls on shared counters costs about what one call does.
     ///
     /// `ARGV`: reservation lifetime ms, number of calls N, number of counter definitions D and
-    /// of budget definitions E; then each counter definition `key index, limit, window ms`
-    /// (its buckets are `LimitCounter.bucketMs` wide: a 60th of the window, rounded up) and
-    /// each budget definition `key index, amount, enforce (0/1)`; then per call the number
-    /// of its limit counters L and budgets B, per counter `definition, amount` and per budget
-    /// `definition, want`. Definitions are numbered from 1 and sent once per batch, however
-    /// many calls name them (the Lua per call is most of the script's cost). `KEYS`: the
+    /// of budget definitions E, and 1 when no amount is negative (the batch may be admitted
+    /// whole); then each counter definition `key index, limit, window ms, the batch's amount`
+    /// (its buckets are `LimitCounter.bucketMs` wide: a 60th of the window, rounded up; the
+    /// amount sums every call's on that hash, a hash named twice in one call once) and each
+    /// budget definition `key index, amount, enforce (0/1), the batch's want`; then per call
+    /// the number of its limit counters L and budgets B, per counter `definition, amount` and
+    /// per budget `definition, want`. Definitions are numbered from 1 and sent once per batch,
+    /// however many calls name them (Lua per call is most of the script's cost). `KEYS`: the
     /// counter hashes and budget bases the indexes name (each once).
     ///
-    /// Reply: one array per call. Admitted: `[1, now, total₁, reset₁, …]` (each counter's
+    /// Reply, when every counter and enforced budget has room for the whole batch: one array
+    /// `[-1, now, total₁, reset₁, …]`, per counter definition its total before the batch and
+    /// the ms until its oldest amount leaves (`AdmissionBatch` works out each call's totals).
+    /// Otherwise one array per call. Admitted: `[1, now, total₁, reset₁, …]` (each counter's
     /// total after the reservation and the ms until its oldest amount leaves). Refused:
     /// `[0, now, 1, counter index, wait ms, total]` for a limit, or `[0, now, 2, budget index,
     /// spent, reserved]` for a budget; a refused call reserves nothing.
@@ -114,17 +119,18 @@ public enum LimitScripts {
           end
           return win
         end
-        -- The batch's counter definitions (key index, limit, window) and budget definitions
-        -- (key index, amount, enforced), each sent once; calls name them by number.
-        local dk, dl, dw, ek, ea, ee = {}, {}, {}, {}, {}, {}
-        local p = 4
+        -- The batch's counter definitions (key index, limit, window, the whole batch's amount
+        -- on its hash) and budget definitions (key index, amount, enforced, the batch's want),
+        -- each sent once; calls name them by number.
+        local dk, dl, dw, ds, ek, ea, ee, es = {}, {}, {}, {}, {}, {}, {}, {}
+        local p = 5
         for d = 1, nd do
-          dk[d], dl[d], dw[d] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
-          p = p + 3
+          dk[d], dl[d], dw[d], ds[d] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
+          p = p + 4
         end
         for e = 1, ne do
-          ek[e], ea[e], ee[e] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1'
-          p = p + 3
+          ek[e], ea[e], ee[e], es[e] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
+          p = p + 4
         end
         local function budget(k)
           local reserved, oldest, cur, here = trim(KEYS[k] .. ':r', 15, bg, 'reserved')
@@ -132,9 +138,59 @@ public enum LimitScripts {
           bud[k] = s
           return s
         end
+        -- The whole batch at once: when every counter and enforced budget has room for all of
+        -- its calls together, each call has room too (no amount is negative: ARGV[5] = 1), so
+        -- the calls need no look one by one. The reply gives each counter definition's total
+        -- before the batch and its reset; the caller works out what each call saw.
+        local whole = ARGV[5] == '1'
+        for d = 1, whole and nd or 0 do
+          local k = dk[d]
+          local s = lim[k] or counter(k, dw[d])
+          if s[1] + ds[d] > dl[d] then
+            whole = false
+            break
+          end
+        end
+        for e = 1, whole and ne or 0 do
+          local k = ek[e]
+          local s = bud[k] or budget(k)
+          if ee[e] then
+            if s[5] == nil then s[5] = tonumber(redis.call('HGET', KEYS[k] .. ':h', 'spent') or '0') end
+            if s[5] >= ea[e] or s[5] + s[1] + es[e] > ea[e] then
+              whole = false
+              break
+            end
+          end
+        end
+        local out = {}
+        if whole then
+          local r = {-1, now}
+          for d = 1, nd do
+            local s, want = lim[dk[d]], ds[d]
+            -- A hash under two definitions gets the batch's amount once.
+            if not s[11] then
+              s[11] = s[1]
+              s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+              if not s[2] then s[2], s[9] = s[3], true end
+            end
+            r[2 * d + 1] = s[11]
+            r[2 * d + 2] = (s[2] + s[6] + 1) * s[5] - now
+          end
+          for e = 1, ne do
+            local s, want = bud[ek[e]], es[e]
+            if not s[11] then
+              s[11] = s[1]
+              if want > 0 then
+                s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+                if not s[2] then s[2], s[9] = s[3], true end
+              end
+            end
+          end
+          out[1] = r
+          calls = 0
+        end
         -- One call's definitions and amounts, reused by every call (no table per call).
         local cd, cw, bd, bw = {}, {}, {}, {}
-        local out = {}
         for c = 1, calls do
           local nl, nb = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
           p = p + 2
