@@ -41,6 +41,14 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(try redis.command(["MGET", "k", "missing"]), .array([.string(Array("v".utf8)), .null]))
     }
 
+    func testEveryCataloguedScriptHasTheSHA1RedisGivesIt() throws {
+        let redis = RedisConnection(config: server.config())
+        XCTAssertEqual(Set(RedisScript.catalog.map(\.name)).count, RedisScript.catalog.count, "names are unique")
+        for (name, script) in RedisScript.catalog {
+            XCTAssertEqual(try redis.checked(["SCRIPT", "LOAD", script.source]).text, script.sha1, name)
+        }
+    }
+
     func testBinarySafeKeysAndValues() throws {
         let redis = RedisConnection(config: server.config())
         let value = "a\u{0}b\r\nc d\u{0}\r\n*3\r\n$1\r\n é 😀 "

@@ -191,6 +191,44 @@ def redis_per_request(work, target, kind, conc, requests):
     return out
 
 
+def redis_by_script(work, kind):
+    """Per script Sluice runs in Redis (named by `sluice scripts`), its calls and microseconds
+    per request in the SLOWLOG-recorded run of `kind`; None when that run is missing."""
+    names = {}
+    try:
+        with open(os.path.join(work, "redis", "scripts.jsonl")) as f:
+            for line in f:
+                entry = json.loads(line)
+                names[entry["sha1"]] = entry["name"]
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        with open(os.path.join(work, "redis", f"slowlog-{kind}.json")) as f:
+            entries = json.load(f)
+        with open(os.path.join(work, "wrk", f"split-{kind}.txt"), errors="replace") as f:
+            requests = parse_wrk(f.read())["requests"]
+    except (OSError, ValueError):
+        return None
+    if not requests or not isinstance(entries, list):
+        return None
+    scripts = {}
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) < 4 or not isinstance(entry[3], list) or len(entry[3]) < 2:
+            continue
+        command = str(entry[3][0]).lower()
+        if command not in ("evalsha", "eval"):
+            continue
+        name = names.get(str(entry[3][1]), str(entry[3][1])[:12]) if command == "evalsha" else "eval (source sent)"
+        calls, usec = scripts.get(name, (0, 0))
+        scripts[name] = (calls + 1, usec + int(entry[2]))
+    return {"requests": requests, "complete": len(entries) < SLOWLOG_ENTRIES,
+            "scripts": {name: {"calls": calls / requests, "usec": usec / requests, "usec_per_call": usec / calls}
+                        for name, (calls, usec) in scripts.items()}}
+
+
+SLOWLOG_ENTRIES = 400000  # scripts/bench's SLOWLOG_ENTRIES
+
+
 def read_ttfb(work):
     result = {}
     folder = os.path.join(work, "ttfb")
@@ -326,7 +364,7 @@ def errors_cell(run):
     return "!! " + ", ".join(parts)
 
 
-def render(meta, runs, ttfb, targets, ratios, memory):
+def render(meta, runs, ttfb, targets, ratios, memory, by_script=None):
     out = []
     out.append(f"Sluice benchmark  {meta.get('started_at', '')}  "
                f"{'quick, ' if meta.get('quick') == '1' else ''}{meta.get('duration', '?')} per run, "
@@ -403,6 +441,20 @@ def render(meta, runs, ttfb, targets, ratios, memory):
                    "and in the script's time)")
         out.append("")
 
+    for kind, split in (by_script or {}).items():
+        if not split or not split["scripts"]:
+            continue
+        rows = [[f"Redis per request by script, sluice {kind} c=64", "calls", "us", "us/call"]]
+        for name, v in sorted(split["scripts"].items(), key=lambda kv: -kv[1]["usec"]):
+            rows.append([name, f"{v['calls']:.2f}", f"{v['usec']:.1f}", f"{v['usec_per_call']:.1f}"])
+        rows.append(["all scripts", f"{sum(v['calls'] for v in split['scripts'].values()):.2f}",
+                     f"{sum(v['usec'] for v in split['scripts'].values()):.1f}", ""])
+        out.append(table(rows, "lrrr"))
+        out.append(f"(SLOWLOG of a separate 1 s run, {split['requests']} requests: each script call's time, "
+                   "its own commands included"
+                   + ("" if split["complete"] else "; !! the log filled up, so calls were missed") + ")")
+        out.append("")
+
     def mb(kb):
         return "?" if kb is None else f"{kb / 1024:.1f} MB"
     growth = memory["growth_kb"]
@@ -430,7 +482,8 @@ def main():
     runs = read_runs(work, num(meta, "clock_ticks", int))
     ttfb = read_ttfb(work)
     targets, ratios, memory, goals = compute(runs, ttfb, meta)
-    print(render(meta, runs, ttfb, targets, ratios, memory))
+    by_script = {kind: redis_by_script(work, kind) for kind in ("json", "stream")}
+    print(render(meta, runs, ttfb, targets, ratios, memory, by_script))
 
     doc = {
         "schema": "sluice-bench/1",
@@ -451,6 +504,7 @@ def main():
         "runs": runs,
         "ttfb": ttfb,
         "memory": memory,
+        "redis_by_script": by_script,
         "ratios": ratios,
         "goals": goals,
         "sluice_log_problems": num(meta, "sluice_log_problems", int),
