@@ -221,7 +221,11 @@ def redis_by_script(work, kind):
         name = names.get(str(entry[3][1]), str(entry[3][1])[:12]) if command == "evalsha" else "eval (source sent)"
         calls, usec = scripts.get(name, (0, 0))
         scripts[name] = (calls + 1, usec + int(entry[2]))
+    base = os.path.join(work, "redis", f"split-{kind}")
+    before, after = parse_commandstats(base + ".before"), parse_commandstats(base + ".after")
+    ran = sum(after.get(c, (0, 0))[0] - before.get(c, (0, 0))[0] for c in ("evalsha", "eval"))
     return {"requests": requests, "complete": len(entries) < SLOWLOG_ENTRIES,
+            "caught": sum(calls for calls, _ in scripts.values()), "ran": ran,
             "scripts": {name: {"calls": calls / requests, "usec": usec / requests, "usec_per_call": usec / calls}
                         for name, (calls, usec) in scripts.items()}}
 
@@ -451,8 +455,9 @@ def render(meta, runs, ttfb, targets, ratios, memory, by_script=None):
                      f"{sum(v['usec'] for v in split['scripts'].values()):.1f}", ""])
         out.append(table(rows, "lrrr"))
         out.append(f"(SLOWLOG of a separate 1 s run, {split['requests']} requests: each script call's time, "
-                   "its own commands included"
-                   + ("" if split["complete"] else "; !! the log filled up, so calls were missed") + ")")
+                   f"its own commands included; it caught {split['caught']} of the {split['ran']} script calls "
+                   "INFO commandstats counted"
+                   + ("" if split["complete"] else "; !! the log filled up") + ")")
         out.append("")
 
     def mb(kb):
