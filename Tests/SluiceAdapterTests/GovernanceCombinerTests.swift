@@ -115,6 +115,35 @@ final class GovernanceCombinerTests: XCTestCase {
         XCTAssertEqual(settlements[2].0.alerts.first?.call, 0, "positions are the ticket's own")
     }
 
+    func testClaimedSettlementsLeaveTheQueueForTheClaimersOwnRoundTrip() throws {
+        let combiner = combiner()
+        let plan = AdmissionPlan(id: "r:c", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 60)])
+        guard case .admitted(_, let atMs) = combiner.admit(plan, extra: nil).decision else { return XCTFail("admitted") }
+        let settlement = Settlement(plan: plan, admittedAtMs: atMs, usage: TokenUsage(prompt: 1, completion: 1),
+                                    costNanos: 10, lifetime: .seconds(900))
+        let queued = combiner.queueSettlement([settlement])
+        XCTAssertEqual(combiner.claim([queued]).count, 1)
+        XCTAssertTrue(combiner.claim([queued]).isEmpty, "a ticket is claimed once")
+        // An admission now does not carry it: 60 is still reserved, so 50 more does not fit.
+        let next = AdmissionPlan(id: "r:n", counters: [], reservedTokens: 0, budgets: [budget(amount: 100, want: 50)])
+        guard case .refused = combiner.admit(next, extra: nil).decision else {
+            return XCTFail("the claimed settlement must not ride another round trip")
+        }
+        // The claimer sends it in a round trip of its own, then completes it.
+        var round = SettlementRound([queued])
+        let call = try XCTUnwrap(round.call(keys: keys))
+        let redis = RedisConnection(config: server.config())
+        defer { redis.close() }
+        round.deliver(try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments))
+        combiner.complete([queued])
+        combiner.wait(for: queued)
+        XCTAssertTrue(queued.done)
+        XCTAssertNil(queued.settleError)
+        guard case .admitted = combiner.admit(next, extra: nil).decision else {
+            return XCTFail("10 spent + 50 wanted fits once the claimer settled")
+        }
+    }
+
     func testAnAdmissionRedisRefusesCarriesRedisText() throws {
         let admin = RedisConnection(config: server.config())
         defer { admin.close() }

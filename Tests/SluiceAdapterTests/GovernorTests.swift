@@ -46,6 +46,10 @@ final class GovernorTests: XCTestCase {
         }
 
         func wait(for ticket: GovernanceTicket) {}
+
+        func claim(_ tickets: [GovernanceTicket]) -> [GovernanceTicket] { [] }
+
+        func complete(_ tickets: [GovernanceTicket]) {}
     }
 
     private func governor(_ mode: String, localRequests: Int = 2) throws -> (Governor, InMemoryGovernance, WorkerContext) {

@@ -16,14 +16,15 @@ struct FinishedCall {
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
 /// and a queue the acceptor threads hand their calls to after `FCGX_Finish`. A call's
 /// settlement was queued with the process's shared round trips (`GovernanceCombiner`)
-/// before that; the settler sends it if no admission has carried it within
-/// `settlementLinger` (the records and health reports behind it do not wait), and tries
-/// again later one that never reached Redis.
+/// before that; unless an admission has taken it meanwhile, the settler sends it in the
+/// round trip that writes the call's record (all the batch's settlements in one script
+/// call), and tries again later one that never reached Redis.
 ///
 /// A call is written as soon as the settler is free; whatever has queued up while the
-/// previous round trip was out goes in the next one, as one pipeline of two script calls:
-/// the health report (`HealthScripts.report`, successes of one upstream summed) and the
-/// audit records (`AuditScripts.appendBatch`, usage totals summed). So a quiet gateway
+/// previous round trip was out goes in the next one, as one pipeline of script calls: the
+/// health report (`HealthScripts.report`, successes of one upstream summed), the
+/// settlements (`LimitScripts.settle`) and the audit records (`AuditScripts.appendBatch`,
+/// usage totals summed). So a quiet gateway
 /// writes each call at once, and a busy one pays the round trip, the script start and the
 /// usage totals once per batch rather than once per call. The process is the audit writer
 /// (`host:pid:start`) and numbers its records; a batch Redis cannot take goes to the spool
@@ -36,8 +37,8 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
-    /// How long a call's settlement may wait for an admission to carry it before the
-    /// settler sends it (the records and health reports behind it do not wait).
+    /// How long after its record the settler waits for a settlement an admission took
+    /// (to raise its alerts, or try it again), without holding up the next batch.
     static let settlementLinger = Duration.milliseconds(2)
 
     private let context: WorkerContext
@@ -182,52 +183,77 @@ final class CallSettler: @unchecked Sendable {
         if !metrics.isEmpty { context.metrics.add(sums: metrics) }
         sequence = audit.nextSequence - 1
 
+        // The batch's settlements that no admission has taken yet go in this round trip,
+        // between the health reports and the records: one settle script call for all.
+        let tickets = batch.compactMap(\.settlement)
+        let claimed = context.governance.claim(tickets)
+        var settlements = SettlementRound(claimed)
+        let settleCall = settlements.call(keys: keys)
         let reports = health.reportCalls(batch.compactMap(\.health))
-        let replies = send(audit, extras: reports.map(\.call), redis: redis)
-        for (report, reply) in zip(reports, replies ?? []) {
-            EndpointHealthStore.log(health.changes(in: reply, upstreams: report.upstreams), to: context.logger)
+        let extras = reports.map(\.call) + (settleCall.map { [$0] } ?? [])
+        switch send(audit, extras: extras, redis: redis) {
+        case .success(let replies):
+            for (report, reply) in zip(reports, replies) {
+                EndpointHealthStore.log(health.changes(in: reply, upstreams: report.upstreams), to: context.logger)
+            }
+            if settleCall != nil, replies.count == extras.count, let reply = replies.last { settlements.deliver(reply) }
+        case .failure(let error):
+            for ticket in claimed { ticket.failure = error }
         }
-        // The batch's settlements: usually an admission carries them; those still queued
-        // `settlementLinger` after this are sent by the settler (`settleAwaiting`), without
-        // holding up the next batch's records and health reports. The thresholds they
-        // crossed are raised as alert records of a later batch.
-        let due = ContinuousClock.now + Self.settlementLinger
+        context.governance.complete(claimed)
+        // Each settlement's outcome is handled by `settleAwaiting`: at once for those sent
+        // here; those an admission took are awaited `settlementLinger` later, without holding
+        // up the next batch. The thresholds they crossed are raised as alert records of a
+        // later batch; one that never reached Redis is tried again.
+        let now = ContinuousClock.now
+        let claimedIds = Set(claimed.map(ObjectIdentifier.init))
         for call in batch {
             guard let settlement = call.settlement else { continue }
+            let due = claimedIds.contains(ObjectIdentifier(settlement)) ? now : now + Self.settlementLinger
             awaiting.append((settlement, call.record?.requestId ?? "", due, 1))
         }
     }
 
     /// Sends `extras` then the batch's records in one round trip; returns the extras'
-    /// replies when Redis answered. Records Redis cannot take go to the spool, as do all
-    /// records while the spool holds some (so the writer's records reach Redis in order).
-    private func send(_ audit: AuditBatch, extras: [AdmissionPlan.ScriptCall], redis: RedisConnection) -> [RedisValue]? {
+    /// replies, or why they have none (`notSent` when they were not sent at all). Records
+    /// Redis cannot take go to the spool, as do all records while the spool holds some (so
+    /// the writer's records reach Redis in order).
+    private func send(_ audit: AuditBatch, extras: [AdmissionPlan.ScriptCall],
+                      redis: RedisConnection) -> Result<[RedisValue], RedisError> {
         let config = context.config.audit
         let spool = context.auditSpool
         let append = audit.isEmpty ? nil
             : audit.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
+        let heldBack = RedisError(.connection, "Redis failed less than a second ago; not tried again yet", notSent: true)
         if let append, spool.hasRecords || ContinuousClock.now < quietUntil {
             spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
-            guard !extras.isEmpty, ContinuousClock.now >= quietUntil else { return nil }
-            return try? redis.evaluateAll(extras)
+            guard !extras.isEmpty else { return .success([]) }
+            guard ContinuousClock.now >= quietUntil else { return .failure(heldBack) }
+            do {
+                return .success(try redis.evaluateAll(extras))
+            } catch {
+                return .failure(error)
+            }
         }
         let calls = extras + (append.map { [$0] } ?? [])
-        guard !calls.isEmpty else { return [] }
+        guard !calls.isEmpty else { return .success([]) }
         do {
-            // The health report and the records: one round trip. The records go last.
+            // The health reports, the settlements and the records: one round trip. The
+            // records go last.
             let replies = try redis.evaluateAll(calls)
             if let append, case .error(let message) = replies.last {
                 context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])
                 spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             }
-            return Array(replies.prefix(extras.count))
+            return .success(Array(replies.prefix(extras.count)))
         } catch {
             quietUntil = ContinuousClock.now + .seconds(1)
-            guard let append else { return nil }
-            context.logger.error("Redis is unreachable; audit records go to the local spool",
-                                 metadata: ["error": "\(error)", "spool": "\(spool.path)"])
-            spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
-            return nil
+            if let append {
+                context.logger.error("Redis is unreachable; audit records go to the local spool",
+                                     metadata: ["error": "\(error)", "spool": "\(spool.path)"])
+                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            }
+            return .failure(error)
         }
     }
 

@@ -15,10 +15,9 @@ import SluiceRedis
 /// per batch rather than once per call. Decisions are unchanged: the script decides each
 /// call in order exactly as it would alone.
 ///
-/// A call's settlement is queued before its response leaves and does not hold its thread:
-/// the process's next round trip carries it (settlements go first, so the admissions in it,
-/// often the same client's next call, see them settled), or the settler thread sends it
-/// when none came within a couple of milliseconds.
+/// Settlements travel here only when the settler tries again one that never reached Redis
+/// (they go first in a round trip, so the admissions in it see them settled); a call's own
+/// settlement goes with its audit record, in the settler's round trip.
 final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     /// Most calls' work in one round trip.
     static let largestBatch = 64
@@ -118,16 +117,30 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
+    func claim(_ tickets: [GovernanceTicket]) -> [GovernanceTicket] {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let claimed = tickets.filter { !$0.taken }
+        guard !claimed.isEmpty else { return [] }
+        let ids = Set(claimed.map(ObjectIdentifier.init))
+        queue.removeAll { ids.contains(ObjectIdentifier($0)) }
+        for ticket in claimed { ticket.taken = true }
+        return claimed
+    }
+
+    func complete(_ tickets: [GovernanceTicket]) {
+        pthread_mutex_lock(mutex)
+        for ticket in tickets {
+            ticket.done = true
+            if let wakeup = ticket.wakeup { pthread_cond_signal(wakeup) }
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
     /// One round trip for `batch`; fills in every ticket's replies.
     private func send(_ batch: [GovernanceTicket], on redis: RedisConnection) {
-        var settlements: [Settlement] = []
-        var owners: [(ticket: GovernanceTicket, first: Int)] = []
-        for ticket in batch where !ticket.settlements.isEmpty {
-            owners.append((ticket, settlements.count))
-            settlements += ticket.settlements
-        }
-        var settle = SettlementBatch(settlements)
-        let settleCall = settlements.isEmpty ? nil : settle.call(keys: keys)
+        var settle = SettlementRound(batch)
+        let settleCall = settle.call(keys: keys)
         let admitting = batch.filter { $0.admission != nil }
         let admissions = AdmissionBatch(admitting.compactMap(\.admission))
         let extras = batch.filter { $0.extra != nil }
@@ -145,19 +158,8 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         }
         var next = 0
         if settleCall != nil {
-            let reply = replies[next]
+            settle.deliver(replies[next])
             next += 1
-            switch reply {
-            case .array(let items):
-                for alert in settle.alerts(in: items.map { $0.integer ?? 0 }) {
-                    guard let owner = owners.last(where: { $0.first <= alert.call }) else { continue }
-                    var own = alert
-                    own.call -= owner.first
-                    owner.ticket.alerts.append(own)
-                }
-            default:
-                for owner in owners { owner.ticket.settleError = "\(reply)" }
-            }
         }
         if !admitting.isEmpty {
             let reply = replies[next]

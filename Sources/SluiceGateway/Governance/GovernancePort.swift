@@ -13,6 +13,49 @@ protocol GovernancePort: AnyObject, Sendable {
     func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket
     /// Returns once `ticket` is done, sending it if nothing else has.
     func wait(for ticket: GovernanceTicket)
+    /// Takes those of `tickets` no round trip has taken yet, for the caller to send in a
+    /// round trip of its own and then `complete`; the rest are (or were) sent by others.
+    func claim(_ tickets: [GovernanceTicket]) -> [GovernanceTicket]
+    /// Marks claimed tickets done (their replies are final) and wakes whoever waits on them.
+    func complete(_ tickets: [GovernanceTicket])
+}
+
+/// The settlements of several tickets as one `LimitScripts.settle` call, and its reply
+/// handed back to each ticket: the budget thresholds its own settlements crossed, or
+/// Redis's refusal.
+struct SettlementRound {
+    private var batch: SettlementBatch
+    private let owners: [(ticket: GovernanceTicket, first: Int)]
+
+    init(_ tickets: [GovernanceTicket]) {
+        var settlements: [Settlement] = []
+        var owners: [(ticket: GovernanceTicket, first: Int)] = []
+        for ticket in tickets where !ticket.settlements.isEmpty {
+            owners.append((ticket, settlements.count))
+            settlements += ticket.settlements
+        }
+        batch = SettlementBatch(settlements)
+        self.owners = owners
+    }
+
+    /// The script call; `nil` when nothing needs settling.
+    mutating func call(keys: RedisKeys) -> AdmissionPlan.ScriptCall? {
+        owners.isEmpty ? nil : batch.call(keys: keys)
+    }
+
+    /// Hands the script's reply to the tickets.
+    func deliver(_ reply: RedisValue) {
+        guard case .array(let items) = reply else {
+            for owner in owners { owner.ticket.settleError = "\(reply)" }
+            return
+        }
+        for alert in batch.alerts(in: items.map { $0.integer ?? 0 }) {
+            guard let owner = owners.last(where: { $0.first <= alert.call }) else { continue }
+            var own = alert
+            own.call -= owner.first
+            owner.ticket.alerts.append(own)
+        }
+    }
 }
 
 /// One call's work for a `GovernancePort`, and its replies once `done`.

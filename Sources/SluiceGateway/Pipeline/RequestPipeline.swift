@@ -457,11 +457,11 @@ public final class RequestPipeline {
         moveOn = MoveOn(error: lastError, askedWait: askedWait, quotaExhausted: quotaExhausted)
     }
 
-    /// Queues the settlement of the call just answered with the process's shared round
-    /// trips (`GovernanceCombiner`), before its response leaves for nginx (`FCGX_Finish`), so
-    /// the process's next admission carries it and sees the reservations released; the
-    /// settler thread sends it if no admission does. Every reservation is settled with the
-    /// true usage (none for endpoints that did not answer).
+    /// Works out the settlement of the call just answered, before its response leaves for
+    /// nginx (`FCGX_Finish`): the settler thread sends it with the call's audit record, in
+    /// the round trip that writes the record (one settle script call for its whole batch),
+    /// off the next request's path. Every reservation is settled with the true usage (none
+    /// for endpoints that did not answer).
     public func settleBeforeFinish() {
         reportProbeBeforeFinish()
         let plans = pendingPlans
@@ -476,7 +476,7 @@ public final class RequestPipeline {
             return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
                                        costNanos: served ? cost ?? 0 : 0)
         }
-        pendingSettlement = context.governance.queueSettlement(settlements)
+        pendingSettlement = GovernanceTicket(admission: nil, extra: nil, settlements: settlements)
     }
 
     /// A request that held the pool's probe lease of a cooled-down endpoint records its
