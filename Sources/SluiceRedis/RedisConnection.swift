@@ -134,10 +134,23 @@ public final class RedisConnection {
             replies.append(try readReply(from: context))
             unread -= 1
         }
-        for index in replies.indices {
-            if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") {
-                replies[index] = try command(["EVAL", pending.calls[index].script.source] + pending.tails[index])
-            }
+        // Scripts Redis did not know (it restarted): sent again with their source, on this
+        // connection, pipelined. Not held back by a hold-off: the calls before them were
+        // already sent, so a failure here is never `notSent`.
+        let unknown = replies.indices.filter { index in
+            if case .error(let message) = replies[index] { return message.hasPrefix("NOSCRIPT") }
+            return false
+        }
+        guard !unknown.isEmpty else { return replies }
+        for index in unknown {
+            try append(["EVAL", pending.calls[index].script.source] + pending.tails[index], to: context)
+        }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
+        }
+        for index in unknown {
+            replies[index] = try readReply(from: context)
         }
         return replies
     }

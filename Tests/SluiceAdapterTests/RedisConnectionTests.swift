@@ -49,6 +49,19 @@ final class RedisConnectionTests: XCTestCase {
         }
     }
 
+    func testScriptsRedisForgotAreSentAgainInOrderWithTheirReplies() throws {
+        let redis = RedisConnection(config: server.config())
+        let first = RedisScript("return 'first:' .. ARGV[1]")
+        let second = RedisScript("return redis.call('INCR', KEYS[1])")
+        _ = try redis.evaluateAll([(first, [], ["a"]), (second, ["n"], [])])
+        XCTAssertEqual(try redis.checked(["SCRIPT", "FLUSH"]), .status("OK"))
+        // Both unknown now: each is sent again with its source, once, and answers in place.
+        let replies = try redis.evaluateAll([(first, [], ["b"]), (second, ["n"], []), (first, [], ["c"])])
+        XCTAssertEqual(replies.map(\.text), ["first:b", "2", "first:c"])
+        XCTAssertEqual(replies[1].integer, 2, "the counter moved once per call: never twice")
+        XCTAssertEqual(try redis.command(["GET", "n"]).text, "2")
+    }
+
     func testBinarySafeKeysAndValues() throws {
         let redis = RedisConnection(config: server.config())
         let value = "a\u{0}b\r\nc d\u{0}\r\n*3\r\n$1\r\n é 😀 "

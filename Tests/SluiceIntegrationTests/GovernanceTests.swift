@@ -246,8 +246,8 @@ final class GovernanceTests: SharedStackTestCase {
         let key = try key()
         // Each call costs 3 output tokens × $0.01 = $0.03 and reserves 5 × $0.01 = $0.05.
         var statuses: [Int] = []
-        // A call's settlement lands with its worker's next round trip, or the settler's 2 ms
-        // after the response; the next call may reach another of the 8 workers, so the calls
+        // A call's settlement lands with its audit record, in its worker's settler round trip
+        // just after the response; the next call may be admitted before that, so the calls
         // are 10 ms apart to see every earlier one settled.
         for _ in 0..<8 {
             statuses.append(try chat("spend", key: key, tags: "team=marketing", maxTokens: 5, content: "hi there").status)

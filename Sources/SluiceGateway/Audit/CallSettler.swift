@@ -7,7 +7,7 @@ import SluiceRedis
 struct FinishedCall {
     /// Its audit record (`nil` for calls that get none: the health check, `/metrics`).
     var record: AuditRecord?
-    /// Its settlement, queued with the process's shared round trips (`GovernanceCombiner`).
+    /// Its settlement, which the settler sends with the call's record.
     var settlement: GovernanceTicket?
     /// Its attempts, for the shared endpoint health.
     var health: HealthReport?
@@ -15,10 +15,9 @@ struct FinishedCall {
 
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
 /// and a queue the acceptor threads hand their calls to after `FCGX_Finish`. A call's
-/// settlement was queued with the process's shared round trips (`GovernanceCombiner`)
-/// before that; unless an admission has taken it meanwhile, the settler sends it in the
-/// round trip that writes the call's record (all the batch's settlements in one script
-/// call), and tries again later one that never reached Redis.
+/// settlement (worked out before that) goes in the round trip that writes the call's
+/// record (all the batch's settlements in one script call); one that never reached Redis
+/// is tried again later through the process's shared round trips (`GovernanceCombiner`).
 ///
 /// A call is written as soon as the settler is free; whatever has queued up while the
 /// previous round trip was out goes in the next one, as one pipeline of script calls: the
@@ -37,9 +36,6 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
-    /// How long after its record the settler waits for a settlement an admission took
-    /// (to raise its alerts, or try it again), without holding up the next batch.
-    static let settlementLinger = Duration.milliseconds(2)
 
     private let context: WorkerContext
     let writerId: String
@@ -201,16 +197,14 @@ final class CallSettler: @unchecked Sendable {
             for ticket in claimed { ticket.failure = error }
         }
         context.governance.complete(claimed)
-        // Each settlement's outcome is handled by `settleAwaiting`: at once for those sent
-        // here; those an admission took are awaited `settlementLinger` later, without holding
-        // up the next batch. The thresholds they crossed are raised as alert records of a
-        // later batch; one that never reached Redis is tried again.
+        // Each settlement's outcome is handled by `settleAwaiting`, right after this: the
+        // thresholds they crossed are raised as alert records of a later batch, and one that
+        // never reached Redis is tried again. (A ticket something else had taken would be
+        // awaited there.)
         let now = ContinuousClock.now
-        let claimedIds = Set(claimed.map(ObjectIdentifier.init))
         for call in batch {
             guard let settlement = call.settlement else { continue }
-            let due = claimedIds.contains(ObjectIdentifier(settlement)) ? now : now + Self.settlementLinger
-            awaiting.append((settlement, call.record?.requestId ?? "", due, 1))
+            awaiting.append((settlement, call.record?.requestId ?? "", now, 1))
         }
     }
 
@@ -260,15 +254,20 @@ final class CallSettler: @unchecked Sendable {
     /// Waits for `ticket` (sending it if no other thread has) and raises the thresholds it
     /// crossed. One that never reached Redis (no connection, or a recent timeout held it back)
     /// is queued again and awaited a hold-off later, for as long as a budget reservation
-    /// holds (not past a drain); one that may have reached it is not (it could be applied
-    /// twice), and is logged.
+    /// holds; a drain gives it one more try at once instead. One that may have reached Redis
+    /// is not sent again (it could be applied twice), and is logged.
     private func settled(_ ticket: GovernanceTicket, requestId: String, tries: Int, draining: Bool) {
         context.governance.wait(for: ticket)
-        if let failure = ticket.failure, failure.notSent, !draining,
-           Duration.seconds(tries) < Settlement.reservationLifetime {
-            awaiting.append((context.governance.queueSettlement(ticket.settlements), requestId,
-                             ContinuousClock.now + RedisConnection.holdOff, tries + 1))
-            return
+        if let failure = ticket.failure, failure.notSent {
+            if draining && tries == 1 {
+                return settled(context.governance.queueSettlement(ticket.settlements), requestId: requestId,
+                               tries: tries + 1, draining: true)
+            }
+            if !draining && Duration.seconds(tries) < Settlement.reservationLifetime {
+                awaiting.append((context.governance.queueSettlement(ticket.settlements), requestId,
+                                 ContinuousClock.now + RedisConnection.holdOff, tries + 1))
+                return
+            }
         }
         if let problem = ticket.failure.map({ "\($0)" }) ?? ticket.settleError {
             // As with any settlement Redis cannot take: token reservations stay at their

@@ -75,6 +75,8 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         defer { pthread_cond_destroy(&condition) }
         withUnsafeMutablePointer(to: &condition) { condition in
             pthread_mutex_lock(mutex)
+            // A ticket nobody queued (made by hand): queued now, so a round trip takes it.
+            if !ticket.taken && !ticket.done && !queue.contains(where: { $0 === ticket }) { queue.append(ticket) }
             while !ticket.done {
                 // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
                 guard !idle.isEmpty, !ticket.taken else {
@@ -117,6 +119,8 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
+    /// For tickets no thread waits on to send them (the settler's own): a claimed ticket is
+    /// never sent by a lane, so claiming one whose thread waits to send would leave it waiting.
     func claim(_ tickets: [GovernanceTicket]) -> [GovernanceTicket] {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }

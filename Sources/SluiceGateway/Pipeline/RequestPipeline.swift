@@ -491,11 +491,11 @@ public final class RequestPipeline {
         EndpointHealthStore.log(changes, to: context.logger)
     }
 
-    /// The settlement queued by `settleBeforeFinish`.
+    /// The settlement `settleBeforeFinish` worked out, for the settler.
     private var pendingSettlement: GovernanceTicket?
 
     /// Hands the call just answered (nginx has the response) to the settler: its audit
-    /// record, its queued settlement (for the budget alerts it raises) and its health report.
+    /// record, its settlement (sent with the record) and its health report.
     public func afterResponse() {
         let report = pendingReport
         pendingReport = nil
