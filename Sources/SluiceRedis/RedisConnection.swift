@@ -114,10 +114,7 @@ public final class RedisConnection {
         for (call, tail) in zip(calls, tails) {
             try append(["EVALSHA", call.script.sha1] + tail, to: context)
         }
-        var done: Int32 = 0
-        while done == 0 {
-            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
-        }
+        try flushOutput(context)
         unread = calls.count
         return PendingScripts(calls: calls, tails: tails, generation: generation)
     }
@@ -145,10 +142,7 @@ public final class RedisConnection {
         for index in unknown {
             try append(["EVAL", pending.calls[index].script.source] + pending.tails[index], to: context)
         }
-        var done: Int32 = 0
-        while done == 0 {
-            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
-        }
+        try flushOutput(context)
         for index in unknown {
             replies[index] = try readReply(from: context)
         }
@@ -160,6 +154,14 @@ public final class RedisConnection {
         if let context { redisFree(context) }
         context = nil
         unread = 0
+    }
+
+    /// Writes everything appended to `context` to Redis.
+    private func flushOutput(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure("write") }
+        }
     }
 
     /// Reads and drops the replies of a `start` that was never finished.

@@ -8,21 +8,24 @@
 /// calls one by one.
 public struct AdmissionBatch: Sendable {
     public let plans: [AdmissionPlan]
+    /// Worked out once: `call` sends it, `decisions` reads the reply by it.
+    private let layout: Layout
 
     public init(_ plans: [AdmissionPlan]) {
         self.plans = plans
+        self.layout = Layout(plans)
     }
 
     /// How the script call names the batch's counters and budgets: definitions numbered from
     /// 1 in the order first met, each with what the whole batch reserves on its hash.
-    private struct Layout {
-        struct CounterDefinition {
+    private struct Layout: Sendable {
+        struct CounterDefinition: Sendable {
             var name: String
             var limit: Int
             var windowMs: Int
         }
 
-        struct BudgetDefinition {
+        struct BudgetDefinition: Sendable {
             var name: String
             var amountNanos: Int64
             var enforce: Bool
@@ -76,7 +79,6 @@ public struct AdmissionBatch: Sendable {
 
     /// The script call. Unsettled budget reservations lapse after `lifetime`.
     public func call(keys: RedisKeys, lifetime: Duration) -> AdmissionPlan.ScriptCall {
-        let layout = Layout(plans)
         var keyIndex: [String: Int] = [:]
         var scriptKeys: [String] = []
         func index(_ key: String) -> String {
@@ -122,7 +124,6 @@ public struct AdmissionBatch: Sendable {
     /// total before the batch and the ms until its oldest amount leaves. Each call sees the
     /// totals of the calls before it plus its own, as if admitted alone.
     private func admittedWhole(_ reply: [Int]) -> [AdmissionDecision] {
-        let layout = Layout(plans)
         guard reply.count == 2 + 2 * layout.counters.count else { return plans.map { _ in .unknown } }
         var running: [String: Int] = [:]
         var reset: [String: Int] = [:]

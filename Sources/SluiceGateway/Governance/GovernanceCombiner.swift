@@ -76,7 +76,10 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         withUnsafeMutablePointer(to: &condition) { condition in
             pthread_mutex_lock(mutex)
             // A ticket nobody queued (made by hand): queued now, so a round trip takes it.
-            if !ticket.taken && !ticket.done && !queue.contains(where: { $0 === ticket }) { queue.append(ticket) }
+            if !ticket.taken && !ticket.done && !ticket.queued {
+                ticket.queued = true
+                queue.append(ticket)
+            }
             while !ticket.done {
                 // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
                 guard !idle.isEmpty, !ticket.taken else {
@@ -115,6 +118,7 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
 
     private func enqueue(_ ticket: GovernanceTicket) {
         pthread_mutex_lock(mutex)
+        ticket.queued = true
         queue.append(ticket)
         pthread_mutex_unlock(mutex)
     }
@@ -126,8 +130,10 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         let claimed = tickets.filter { !$0.taken }
         guard !claimed.isEmpty else { return [] }
-        let ids = Set(claimed.map(ObjectIdentifier.init))
-        queue.removeAll { ids.contains(ObjectIdentifier($0)) }
+        if claimed.contains(where: \.queued) {
+            let ids = Set(claimed.map(ObjectIdentifier.init))
+            queue.removeAll { ids.contains(ObjectIdentifier($0)) }
+        }
         for ticket in claimed { ticket.taken = true }
         return claimed
     }

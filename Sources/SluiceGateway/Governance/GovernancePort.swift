@@ -63,6 +63,8 @@ final class GovernanceTicket: @unchecked Sendable {
     let admission: AdmissionPlan?
     let extra: AdmissionPlan.ScriptCall?
     let settlements: [Settlement]
+    /// Put in the port's queue (under the port's lock; it stays set once taken out).
+    var queued = false
     /// Taken into a round trip (under the port's lock).
     var taken = false
     /// Set (under the port's lock) once the fields below are final.
