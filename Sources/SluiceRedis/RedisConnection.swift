@@ -46,12 +46,27 @@ public final class RedisConnection {
     private static let holdOffs = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Whether `holdOffs` holds any (the common case, none, costs one atomic load).
     private static let anyHoldOff = Atomic<Bool>(false)
-    private let holdOffKey: String
+    /// The address the hold-off is kept for: the URL's, or under Sentinel the primary's.
+    private var holdOffKey: String
+    /// Under Sentinel: who names the primary, and the primary this connection is open to.
+    private let directory: SentinelDirectory?
+    private var primary: SentinelDirectory.Primary?
+    /// What error messages call the server (never with a password).
+    private var target: String
 
     public init(config: RedisConfig) {
         self.config = config
         self.holdOffKey = "\(config.url)"
+        self.target = "\(config.url)"
+        if case .sentinel(let sentinels) = config.url.address {
+            directory = SentinelDirectory.shared(for: sentinels, timeout: config.timeout)
+        } else {
+            directory = nil
+        }
     }
+
+    /// Under Sentinel, the process's view of the primary (nil for a plain URL).
+    public var sentinelDirectory: SentinelDirectory? { directory }
 
     deinit {
         if let context { redisFree(context) }
@@ -123,7 +138,7 @@ public final class RedisConnection {
     /// did not know is sent again with its source, as `evaluateAll` does.
     public func finish(_ pending: PendingScripts) throws(RedisError) -> [RedisValue] {
         guard let context, pending.generation == generation, unread == pending.calls.count else {
-            throw RedisError(.connection, "the connection to \(config.url) was lost before the replies arrived")
+            throw RedisError(.connection, "the connection to \(target) was lost before the replies arrived")
         }
         var replies: [RedisValue] = []
         replies.reserveCapacity(pending.calls.count)
@@ -131,6 +146,7 @@ public final class RedisConnection {
             replies.append(try readReply(from: context))
             unread -= 1
         }
+        try refuseReplica(replies)
         // Scripts Redis did not know (it restarted): sent again with their source, on this
         // connection, pipelined. Not held back by a hold-off: the calls before them were
         // already sent, so a failure here is never `notSent`.
@@ -183,7 +199,22 @@ public final class RedisConnection {
         for _ in commands {
             replies.append(try readReply(from: context))
         }
+        try refuseReplica(replies)
         return replies
+    }
+
+    /// Under Sentinel, a `-READONLY` reply means the primary this connection reached became a
+    /// replica (a failover demoted it): the connection is closed, the Sentinels are asked
+    /// again, and the call fails as not sent — a replica applies no write, so nothing it
+    /// refused took effect.
+    private func refuseReplica(_ replies: [RedisValue]) throws(RedisError) {
+        guard let directory else { return }
+        for reply in replies {
+            guard case .error(let message) = reply, message.contains("READONLY") else { continue }
+            if let primary { directory.forget(primary) }
+            close()
+            throw RedisError(.connection, "\(target) is a replica now (READONLY); asking the Sentinels again", notSent: true)
+        }
     }
 
     private func append(_ arguments: [String], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
@@ -245,14 +276,15 @@ public final class RedisConnection {
     private func failure(_ operation: String) -> RedisError {
         let message = context.map { String(cString: sluice_redis_errstr($0)) } ?? "not connected"
         if Self.isTimeout(message) { holdOffUntil = ContinuousClock.now + Self.holdOff }
+        if let directory, let primary { directory.forget(primary) }
         close()
-        return RedisError(.connection, "\(operation) failed on \(config.url): \(message)")
+        return RedisError(.connection, "\(operation) failed on \(target): \(message)")
     }
 
     private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let until = holdOffUntil {
             if ContinuousClock.now < until {
-                throw RedisError(.connection, "\(config.url) timed out less than \(Self.holdOff) ago; not tried again yet",
+                throw RedisError(.connection, "\(target) timed out less than \(Self.holdOff) ago; not tried again yet",
                                  notSent: true)
             }
             // Expired: cleared, unless another connection has set a new one meanwhile.
@@ -261,21 +293,36 @@ public final class RedisConnection {
                 Self.anyHoldOff.store(!holdOffs.isEmpty, ordering: .releasing)
             }
         }
-        if let context { return context }
+        if let context {
+            // Under Sentinel, a connection opened before the primary changed is not used again.
+            guard let directory, directory.epoch != primary?.epoch else { return context }
+            close()
+        }
         let timeout = Self.timeval(config.timeout)
         let opened: UnsafeMutablePointer<redisContext>?
         switch config.url.address {
         case .tcp(let host, let port): opened = redisConnectWithTimeout(host, Int32(port), timeout)
         case .unix(let path): opened = redisConnectUnixWithTimeout(path, timeout)
+        case .sentinel(let sentinels):
+            let found = try directory!.primary()
+            primary = found
+            target = "primary \(found.description) of '\(sentinels.masterName)'"
+            holdOffKey = found.description
+            if let until = holdOffUntil, ContinuousClock.now < until {
+                throw RedisError(.connection, "\(target) timed out less than \(Self.holdOff) ago; not tried again yet",
+                                 notSent: true)
+            }
+            opened = redisConnectWithTimeout(found.host, Int32(found.port), timeout)
         }
         guard let opened else {
-            throw RedisError(.connection, "cannot allocate a connection to \(config.url)", notSent: true)
+            throw RedisError(.connection, "cannot allocate a connection to \(target)", notSent: true)
         }
         if opened.pointee.err != 0 {
             let message = String(cString: sluice_redis_errstr(opened))
             redisFree(opened)
             if Self.isTimeout(message) { holdOffUntil = ContinuousClock.now + Self.holdOff }
-            throw RedisError(.connection, "cannot connect to \(config.url): \(message)", notSent: true)
+            if let directory, let primary { directory.forget(primary) }
+            throw RedisError(.connection, "cannot connect to \(target): \(message)", notSent: true)
         }
         redisSetTimeout(opened, timeout)
         context = opened
@@ -285,13 +332,22 @@ public final class RedisConnection {
             setup.append(["AUTH"] + (config.url.username.map { [$0] } ?? []) + [password.exposedValue])
         }
         if config.url.database != 0 { setup.append(["SELECT", String(config.url.database)]) }
+        // Under Sentinel, the node named may not be the primary (yet, or any more).
+        if directory != nil { setup.append(["ROLE"]) }
         if !setup.isEmpty {
-            for reply in try send(setup) {
+            let replies = try send(setup)
+            for reply in replies {
                 if case .error(let message) = reply {
                     close()
                     // The server's message for a failed AUTH does not contain the password.
-                    throw RedisError(.server, "setting up the connection to \(config.url) failed: \(message)")
+                    throw RedisError(.server, "setting up the connection to \(target) failed: \(message)")
                 }
+            }
+            if let directory, let primary, case .array(let role) = replies[replies.count - 1], role.first?.text != "master" {
+                directory.forget(primary)
+                close()
+                throw RedisError(.connection, "\(target) is not the primary (its role is \(role.first?.text ?? "unknown")); "
+                                 + "asking the Sentinels again", notSent: true)
             }
         }
         return opened
@@ -303,12 +359,12 @@ public final class RedisConnection {
         message.contains("temporarily unavailable") || message.contains("timed out") || message.contains("Timeout")
     }
 
-    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+    static func timeval(_ duration: Duration) -> Glibc.timeval {
         let micros = max(1, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)
         return Glibc.timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
     }
 
-    private static func copy(_ reply: redisReply) -> RedisValue {
+    static func copy(_ reply: redisReply) -> RedisValue {
         switch reply.type {
         case REDIS_REPLY_STRING:
             guard let str = reply.str else { return .string([]) }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceGateway
+import SluiceRedis
 
 /// `sluice endpoints`: every endpoint's shared health and warmth, read from Redis.
 struct EndpointsCommand: ParsableCommand {
@@ -18,6 +19,9 @@ struct EndpointsCommand: ParsableCommand {
         if json {
             for row in report.rows { print(Self.json(row)) }
             return
+        }
+        if case .sentinel(let sentinels) = loaded.config.redis.url.address {
+            print(Self.sentinelLine(SentinelDirectory.shared(for: sentinels, timeout: loaded.config.redis.timeout)))
         }
         let header = ["ROUTE", "ENDPOINT", "STATE", "ERRORS", "CALLS", "LATENCY", "LAST OK", "LAST ERROR", "TRIPS", "WARM"]
         var lines = [header]
@@ -41,6 +45,23 @@ struct EndpointsCommand: ParsableCommand {
         for line in lines {
             print(zip(line, widths).map { $0.padded($1) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
+    }
+
+    /// `redis: primary 10.0.0.2:6379 of 'main' (Sentinel: 1 failover, 1 replica, 2 other Sentinels)`.
+    static func sentinelLine(_ directory: SentinelDirectory) -> String {
+        let primary = directory.status.primary.map(\.description) ?? "unknown"
+        var line = "redis: primary \(primary) of '\(directory.sentinels.masterName)'"
+        if let view = directory.sentinelView() {
+            func count(_ field: String, _ noun: String) -> String {
+                let value = Int(view[field] ?? "") ?? 0
+                return "\(value) \(noun)\(value == 1 ? "" : "s")"
+            }
+            line += " (Sentinel: \(count("config-epoch", "failover")), \(count("num-slaves", "replica")), "
+                + "\(count("num-other-sentinels", "other Sentinel")))"
+        } else {
+            line += " (no Sentinel answered SENTINEL MASTER)"
+        }
+        return line
     }
 
     static func json(_ row: EndpointReport.Row) -> String {

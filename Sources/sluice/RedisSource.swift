@@ -9,7 +9,8 @@ import SluiceGateway
 struct RedisSource: ParsableArguments {
     @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
     @Option(help: ArgumentHelp("Redis to use instead of the config's: redis://[user:password@]host:port/db, "
-                               + "unix:///path.sock, or ${env:NAME} to keep a password out of the process list.",
+                               + "unix:///path.sock, redis+sentinel://sentinel:26379[,sentinel:26379...]/master_name[/db], "
+                               + "or ${env:NAME} to keep a password out of the process list.",
                                valueName: "url"))
     var redis: String?
     @Option(help: "The key prefix with --redis (the config's redis.key_prefix otherwise).") var redisPrefix = "sluice"

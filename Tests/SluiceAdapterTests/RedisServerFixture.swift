@@ -28,15 +28,30 @@ final class RedisServerFixture {
     static let startTimeout: Duration = .seconds(10)
     static let stopTimeout: Duration = .seconds(5)
 
-    private init(executable: URL, port: Int, password: String?, directory: URL) {
+    /// Extra `redis-server` arguments (e.g. `--replicaof`).
+    private let extraArguments: [String]
+    /// For a Sentinel: the lines of its config file (`sentinel monitor …`), written before start.
+    private let sentinelConfig: [String]?
+
+    private init(executable: URL, port: Int, password: String?, directory: URL, extraArguments: [String] = [],
+                 sentinelConfig: [String]? = nil) {
         self.executable = executable
         self.port = port
         self.password = password
         self.directory = directory
+        self.extraArguments = extraArguments
+        self.sentinelConfig = sentinelConfig
+    }
+
+    /// Starts a Redis Sentinel on a free port with `lines` in its config file (port, bind
+    /// and dir are added), e.g. `sentinel monitor main 127.0.0.1 6379 2`.
+    static func startSentinel(_ lines: [String], file: StaticString = #filePath, line: UInt = #line) throws -> RedisServerFixture {
+        try start(password: nil, sentinelConfig: lines, file: file, line: line)
     }
 
     /// Starts a server on a free port; throws `XCTSkip` if `redis-server` is not installed.
-    static func start(password: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> RedisServerFixture {
+    static func start(password: String? = nil, extraArguments: [String] = [], sentinelConfig: [String]? = nil,
+                      file: StaticString = #filePath, line: UInt = #line) throws -> RedisServerFixture {
         guard let executable = findExecutable("redis-server") else {
             throw XCTSkip("redis-server is not installed", file: file, line: line)
         }
@@ -46,7 +61,8 @@ final class RedisServerFixture {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-redis-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let fixture = RedisServerFixture(executable: executable, port: try freeLoopbackPort(), password: password,
-                                             directory: directory)
+                                             directory: directory, extraArguments: extraArguments,
+                                             sentinelConfig: sentinelConfig)
             do {
                 try fixture.launch()
                 return fixture
@@ -68,6 +84,14 @@ final class RedisServerFixture {
         return RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: port), database: database,
                                          password: secret),
                            timeout: timeout)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crashed host would lose it.
+    func kill9() {
+        guard let process else { return }
+        self.process = nil
+        kill(process.processIdentifier, SIGKILL)
+        _ = Self.waitForExit(process, timeout: Self.stopTimeout)
     }
 
     /// Stops the server by pid: SIGTERM, then SIGKILL if it has not exited in time.
@@ -99,6 +123,14 @@ final class RedisServerFixture {
             "--dir", directory.path, "--daemonize", "no", "--loglevel", "warning",
         ]
         if let password { arguments += ["--requirepass", password] }
+        arguments += extraArguments
+        if let sentinelConfig {
+            // A Sentinel rewrites its config file as it learns, so it gets one of its own.
+            let path = directory.appendingPathComponent("sentinel-\(port).conf").path
+            let text = (["port \(port)", "bind 127.0.0.1", "dir \(directory.path)"] + sentinelConfig).joined(separator: "\n") + "\n"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            arguments = [path, "--sentinel", "--loglevel", "warning"]
+        }
         process.arguments = arguments
         let log = directory.appendingPathComponent("redis-\(port).log")
         guard FileManager.default.createFile(atPath: log.path, contents: nil) else {

@@ -50,9 +50,13 @@ extension ConfigLoader.Reader {
         return true
     }
 
-    /// `redis:`: `url` required; the URL may itself be a secret reference.
+    /// `redis:`: either `url` (which may itself be a secret reference), or `sentinels` with
+    /// `master_name` and the data nodes' `username` / `password` / `database` (and the
+    /// Sentinels' own `sentinel_username` / `sentinel_password`).
     func redisConfig(_ node: Node, at path: String) -> RedisConfig? {
-        guard let fields = fields(node, at: path, allowed: ["url", "timeout", "key_prefix"]) else { return nil }
+        guard let fields = fields(node, at: path, allowed: ["url", "timeout", "key_prefix", "sentinels", "master_name",
+                                                            "username", "password", "database",
+                                                            "sentinel_username", "sentinel_password"]) else { return nil }
         var timeout: Duration?
         var keyPrefix: String?
         if let node = fields["timeout"] {
@@ -65,10 +69,68 @@ extension ConfigLoader.Reader {
                 keyPrefix = prefix
             }
         }
-        guard let urlNode = required(fields, "url"), let url = redisURL(urlNode, at: fields.path("url")) else {
-            return nil
+        let url: RedisURL?
+        if fields["sentinels"] != nil {
+            if let node = fields["url"] {
+                report("give either url or sentinels, not both", at: node, field: fields.path("url"))
+                return nil
+            }
+            url = sentinelURL(fields)
+        } else {
+            for key in ["master_name", "username", "password", "database", "sentinel_username", "sentinel_password"] {
+                if let node = fields[key] {
+                    report(key.hasPrefix("sentinel") || key == "master_name"
+                           ? "only with sentinels: [host:port, ...]"
+                           : "only with sentinels; with url, put it in the URL (redis://user:password@host:port/db)",
+                           at: node, field: fields.path(key))
+                }
+            }
+            guard let urlNode = required(fields, "url", because: " (or sentinels: [host:port, ...] with master_name)") else {
+                return nil
+            }
+            url = redisURL(urlNode, at: fields.path("url"))
         }
+        guard let url else { return nil }
         return RedisConfig(url: url, timeout: timeout ?? .milliseconds(500), keyPrefix: keyPrefix ?? "sluice")
+    }
+
+    /// The `sentinels:` form of `redis:`.
+    private func sentinelURL(_ fields: ConfigLoader.Fields) -> RedisURL? {
+        var valid = true
+        var nodes: [RedisSentinels.Node] = []
+        if let list = fields["sentinels"].flatMap({ sequence($0, at: fields.path("sentinels")) }) {
+            if list.isEmpty {
+                report("must name at least one Sentinel (host:port)", at: fields["sentinels"], field: fields.path("sentinels"))
+                valid = false
+            }
+            for (index, item) in list.enumerated() {
+                let itemPath = fields.path("sentinels") + "[\(index)]"
+                guard let text = nonEmptyString(item, at: itemPath) else { valid = false; continue }
+                switch RedisURL.sentinelNode(Substring(text)) {
+                case .success(let node): nodes.append(node)
+                case .failure(let failure):
+                    report("invalid Sentinel address '\(text)': \(failure.reason)", at: item, field: itemPath)
+                    valid = false
+                }
+            }
+        } else {
+            valid = false
+        }
+        let masterName = required(fields, "master_name", because: " (the name the Sentinels monitor the primary by)")
+            .flatMap { nonEmptyString($0, at: fields.path("master_name")) }
+        func text(_ key: String) -> String? { fields[key].flatMap { nonEmptyString($0, at: fields.path(key)) } }
+        func secret(_ key: String) -> Secret? { fields[key].flatMap { self.secret($0, at: fields.path(key)) } }
+        let database = fields["database"].flatMap { int($0, at: fields.path("database"), in: 0...Int(Int32.max)) }
+        if let name = masterName, !name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic
+                || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }) {
+            report("a master name is letters, digits, '-', '_' and '.'", at: fields["master_name"], field: fields.path("master_name"))
+            valid = false
+        }
+        guard valid, let masterName else { return nil }
+        return RedisURL(address: .sentinel(RedisSentinels(masterName: masterName, nodes: nodes,
+                                                          username: text("sentinel_username"),
+                                                          password: secret("sentinel_password"))),
+                        database: database ?? 0, username: text("username"), password: secret("password"))
     }
 
     /// A Redis URL, written out or behind `${env:…}` / `${file:…}`. Problems never quote

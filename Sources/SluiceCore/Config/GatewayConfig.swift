@@ -150,6 +150,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unix(path: String)
+        /// The primary Redis Sentinel names for `masterName`, asked of `sentinels` at connect
+        /// time and again after a failover.
+        case sentinel(RedisSentinels)
     }
     public var address: Address
     public var database: Int
@@ -167,7 +170,35 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         switch address {
         case .tcp(let host, let port): return "redis://\(host):\(port)/\(database)"
         case .unix(let path): return "unix://\(path)"
+        case .sentinel(let sentinels):
+            return "sentinel master '\(sentinels.masterName)' via \(sentinels.nodes.map(\.description).joined(separator: ","))/\(database)"
         }
+    }
+}
+
+/// `redis: { sentinels: [...], master_name: ... }`: the Sentinels that know which Redis is
+/// the primary of `masterName`. User name and password of the data nodes are the
+/// `RedisURL`'s; `username` / `password` here are the Sentinels' own (often none).
+public struct RedisSentinels: Sendable, Equatable {
+    public struct Node: Sendable, Equatable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+    public var masterName: String
+    public var nodes: [Node]
+    public var username: String?
+    public var password: Secret?
+
+    public init(masterName: String, nodes: [Node], username: String? = nil, password: Secret? = nil) {
+        self.masterName = masterName
+        self.nodes = nodes
+        self.username = username
+        self.password = password
     }
 }
 

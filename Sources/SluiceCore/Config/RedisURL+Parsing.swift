@@ -24,7 +24,8 @@ extension RedisURL {
     }
 
     /// The forms `sluice.yaml` accepts, for error messages.
-    static let accepted = "redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path/to/redis.sock[?db=N]"
+    static let accepted = "redis://[[user]:password@]host[:port][/db], unix://[[user]:password@]/path/to/redis.sock[?db=N] "
+        + "or redis+sentinel://[[user]:password@]sentinel[:port][,sentinel[:port]...]/master_name[/db]"
 
     /// Parses `redis://[[user]:password@]host[:port][/db][?db=N]` and
     /// `unix://[[user]:password@]/path/to/redis.sock[?db=N]`.
@@ -47,6 +48,11 @@ extension RedisURL {
                 userInfo = rest[..<at]
                 location = rest[rest.index(after: at)...]
             }
+        case "redis+sentinel":
+            if let at = rest.lastIndex(of: "@") {
+                userInfo = rest[..<at]
+                location = rest[rest.index(after: at)...]
+            }
         case "unix":
             if !rest.hasPrefix("/"), let at = rest.range(of: "@/") {
                 userInfo = rest[..<at.lowerBound]
@@ -55,7 +61,7 @@ extension RedisURL {
         case "rediss":
             return fail("TLS (rediss://) is not supported by this version; use redis:// or unix://")
         default:
-            return fail("unsupported scheme '\(scheme)' (expected redis:// or unix://)")
+            return fail("unsupported scheme '\(scheme)' (expected redis://, unix:// or redis+sentinel://)")
         }
 
         var username: String?
@@ -86,6 +92,31 @@ extension RedisURL {
                                      username: username, password: password))
         }
 
+        if scheme == "redis+sentinel" {
+            // sentinel[:port][,sentinel[:port]...]/master_name[/db]
+            let parts = location.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count >= 2, !parts[1].isEmpty else {
+                return fail("expected the master name after the Sentinels, as in redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/mymaster")
+            }
+            var database = queryDatabase ?? 0
+            if parts.count == 3, !parts[2].isEmpty {
+                guard let value = DurationText.wholeNumber(parts[2]) else {
+                    return fail("the database must be a non-negative integer, as in redis+sentinel://host:26379/mymaster/0")
+                }
+                guard queryDatabase == nil else { return fail("the database is given twice (path and ?db=)") }
+                database = value
+            }
+            var nodes: [RedisSentinels.Node] = []
+            for text in parts[0].split(separator: ",", omittingEmptySubsequences: false) {
+                switch sentinelNode(text) {
+                case .success(let node): nodes.append(node)
+                case .failure(let failure): return .failure(failure)
+                }
+            }
+            return .success(RedisURL(address: .sentinel(RedisSentinels(masterName: String(parts[1]), nodes: nodes)),
+                                     database: database, username: username, password: password))
+        }
+
         let slash = location.firstIndex(of: "/")
         let hostPort = location[..<(slash ?? location.endIndex)]
         let databasePath = slash.map { location[location.index(after: $0)...] } ?? ""
@@ -105,8 +136,17 @@ extension RedisURL {
         }
     }
 
+    /// A Sentinel's `host`, `host:port`, `[v6]` or `[v6]:port` (port 26379 by default).
+    static func sentinelNode(_ text: Substring) -> Result<RedisSentinels.Node, ParseFailure> {
+        switch hostAndPort(text, defaultPort: 26379) {
+        case .success(.tcp(let host, let port)): return .success(RedisSentinels.Node(host: host, port: port))
+        case .success: return .failure(ParseFailure(reason: "expected host:port"))
+        case .failure(let failure): return .failure(failure)
+        }
+    }
+
     /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-    private static func hostAndPort(_ text: Substring) -> Result<Address, ParseFailure> {
+    private static func hostAndPort(_ text: Substring, defaultPort: Int = 6379) -> Result<Address, ParseFailure> {
         var host = text
         var portText: Substring?
         if text.hasPrefix("[") {
@@ -122,7 +162,7 @@ extension RedisURL {
             portText = text[text.index(after: colon)...]
         }
         guard !host.isEmpty else { return .failure(ParseFailure(reason: "missing host, as in redis://127.0.0.1:6379/0")) }
-        var port = 6379
+        var port = defaultPort
         if let portText {
             guard let value = DurationText.wholeNumber(portText), (1...65_535).contains(value) else {
                 return .failure(ParseFailure(reason: "the port must be a number between 1 and 65535"))

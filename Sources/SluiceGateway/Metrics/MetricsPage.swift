@@ -50,6 +50,8 @@ enum MetricsPage {
             }
         }
 
+        if let directory = redis.sentinelDirectory { sentinel(directory, into: &out) }
+
         let report = try EndpointReport.read(context.config, redis: redis)
         out += "# HELP sluice_endpoint_up 1 when the endpoint takes traffic, 0 while it cools down or is probed.\n"
         out += "# TYPE sluice_endpoint_up gauge\n"
@@ -63,6 +65,28 @@ enum MetricsPage {
             out += "sluice_endpoint_trips_total{route=\"\(row.route)\",endpoint=\"\(row.endpoint)\"} \(row.trips)\n"
         }
         return out
+    }
+
+    /// Under Redis Sentinel: the primary in use and the failovers Sentinel has made.
+    private static func sentinel(_ directory: SentinelDirectory, into out: inout String) {
+        let master = directory.sentinels.masterName
+        let status = directory.status
+        out += "# HELP sluice_redis_primary_info The Redis primary this responder writes to, as Redis Sentinel names it.\n"
+        out += "# TYPE sluice_redis_primary_info gauge\n"
+        if let primary = status.primary {
+            out += "sluice_redis_primary_info{master=\"\(master)\",address=\"\(primary.description)\"} 1\n"
+        }
+        out += "# HELP sluice_redis_primary_switches_seen_total Times the responder answering this scrape found the primary moved.\n"
+        out += "# TYPE sluice_redis_primary_switches_seen_total counter\n"
+        out += "sluice_redis_primary_switches_seen_total{master=\"\(master)\"} \(status.switchesSeen)\n"
+        if let view = directory.sentinelView(), let epoch = view["config-epoch"] {
+            out += "# HELP sluice_redis_failovers_total Failovers of the master (Sentinel's config epoch).\n"
+            out += "# TYPE sluice_redis_failovers_total counter\n"
+            out += "sluice_redis_failovers_total{master=\"\(master)\"} \(epoch)\n"
+            out += "# HELP sluice_redis_replicas Replicas Sentinel knows for the master.\n"
+            out += "# TYPE sluice_redis_replicas gauge\n"
+            out += "sluice_redis_replicas{master=\"\(master)\"} \(view["num-slaves"] ?? "0")\n"
+        }
     }
 
     /// The counter hash as Prometheus families; histogram buckets made cumulative.
