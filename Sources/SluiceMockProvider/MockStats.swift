@@ -10,7 +10,7 @@ import Synchronization
 ///  "by_model": {"gpt-x": 2, "gpt-x@status=500": 1},
 ///  "by_api": {"openai": 3, "anthropic": 0, "azure": 0, "databricks": 0}, "keep_warm_pings": 1,
 ///  "streams_started": 2, "streams_completed": 1, "streams_aborted": 1, "streams_dropped": 0,
-///  "responses_abandoned": 0,
+///  "responses_abandoned": 0, "by_user": {"call-7": 1},
 ///  "last_request": {"method": "POST", "path": "/v1/chat/completions", "query": "",
 ///                   "api": "openai", "headers": {"authorization": "Bearer …"}, "body": "{…}",
 ///                   "body_base64": "eyLigKYifQ=="}}
@@ -62,6 +62,9 @@ final class MockStats: Sendable {
         var streamsDropped = 0
         var responsesAbandoned = 0
         var lastRequest: LastRequest?
+        /// Requests by the body's top-level `"user"` (OpenAI's end-user id), so a test can tell
+        /// whether one client call reached the provider more than once.
+        var byUser: [String: Int] = [:]
     }
 
     private let counters = Mutex(Counters())
@@ -79,7 +82,9 @@ final class MockStats: Sendable {
                                headers: headers, body: request.body)
         let model = pathModel ?? route.statsModel(body: request.body)
         let keepWarm = request.header("x-sluice-keep-warm") != nil
+        let user = Self.endUser(request.body)
         counters.withLock {
+            if let user { $0.byUser[user, default: 0] += 1 }
             $0.requests += 1
             $0.byPath[request.path, default: 0] += 1
             if let model { $0.byModel[model, default: 0] += 1 }
@@ -87,6 +92,13 @@ final class MockStats: Sendable {
             if keepWarm { $0.keepWarmPings += 1 }
             $0.lastRequest = last
         }
+    }
+
+    /// The body's top-level `"user"` string, if it has one.
+    private static func endUser(_ body: Data) -> String? {
+        guard body.range(of: Data(#""user":"#.utf8)) != nil,
+              let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return nil }
+        return object["user"] as? String
     }
 
     func streamStarted() {
@@ -131,6 +143,7 @@ final class MockStats: Sendable {
             "streams_dropped": now.streamsDropped,
             "responses_abandoned": now.responsesAbandoned,
             "last_request": last,
+            "by_user": now.byUser,
         ]
     }
 }

@@ -56,7 +56,8 @@ extension ConfigLoader.Reader {
     func redisConfig(_ node: Node, at path: String) -> RedisConfig? {
         guard let fields = fields(node, at: path, allowed: ["url", "timeout", "key_prefix", "sentinels", "master_name",
                                                             "username", "password", "database",
-                                                            "sentinel_username", "sentinel_password"]) else { return nil }
+                                                            "sentinel_username", "sentinel_password",
+                                                            "replica_acks", "replica_ack_timeout"]) else { return nil }
         var timeout: Duration?
         var keyPrefix: String?
         if let node = fields["timeout"] {
@@ -90,8 +91,15 @@ extension ConfigLoader.Reader {
             }
             url = redisURL(urlNode, at: fields.path("url"))
         }
+        let replicaAcks = fields["replica_acks"].flatMap { int($0, at: fields.path("replica_acks"), in: 0...16) }
+        let ackTimeout = fields["replica_ack_timeout"].flatMap { duration($0, at: fields.path("replica_ack_timeout")) }
+        if let ackTimeout, ackTimeout >= (timeout ?? .milliseconds(500)) {
+            report("must be shorter than redis.timeout (\(DurationText.format(timeout ?? .milliseconds(500))))",
+                   at: fields["replica_ack_timeout"], field: fields.path("replica_ack_timeout"))
+        }
         guard let url else { return nil }
-        return RedisConfig(url: url, timeout: timeout ?? .milliseconds(500), keyPrefix: keyPrefix ?? "sluice")
+        return RedisConfig(url: url, timeout: timeout ?? .milliseconds(500), keyPrefix: keyPrefix ?? "sluice",
+                           replicaAcks: replicaAcks, replicaAckTimeout: ackTimeout ?? .milliseconds(100))
     }
 
     /// The `sentinels:` form of `redis:`.

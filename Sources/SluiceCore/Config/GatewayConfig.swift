@@ -137,11 +137,25 @@ public struct RedisConfig: Sendable, Equatable {
     public var timeout: Duration
     /// Prefix of every key Sluice writes, so several gateways can share one Redis.
     public var keyPrefix: String
+    /// Replicas that must acknowledge a batch of audit records (`WAIT`) before it counts as
+    /// written; a batch not acknowledged in `replicaAckTimeout` is also kept in the local
+    /// spool, so a failover that loses it does not lose it for good. 1 under Sentinel, else 0.
+    public var replicaAcks: Int
+    public var replicaAckTimeout: Duration
 
-    public init(url: RedisURL, timeout: Duration = .milliseconds(500), keyPrefix: String = "sluice") {
+    public init(url: RedisURL, timeout: Duration = .milliseconds(500), keyPrefix: String = "sluice",
+                replicaAcks: Int? = nil, replicaAckTimeout: Duration = .milliseconds(100)) {
         self.url = url
         self.timeout = timeout
         self.keyPrefix = keyPrefix
+        if let replicaAcks {
+            self.replicaAcks = replicaAcks
+        } else if case .sentinel = url.address {
+            self.replicaAcks = 1
+        } else {
+            self.replicaAcks = 0
+        }
+        self.replicaAckTimeout = replicaAckTimeout
     }
 }
 

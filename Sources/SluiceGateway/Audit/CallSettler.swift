@@ -118,6 +118,8 @@ final class CallSettler: @unchecked Sendable {
         return queue.count + (busy ? 1 : 0)
     }
 
+    private var lastAckWarning = ContinuousClock.now - .seconds(60)
+
     private func loop() {
         let redis = RedisConnection(config: context.config.redis)
         let health = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
@@ -238,6 +240,11 @@ final class CallSettler: @unchecked Sendable {
             if let append, case .error(let message) = replies.last {
                 context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])
                 spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            } else if let append, !replicasAcknowledged(redis) {
+                // Written, but maybe only on a primary a failover could lose: kept in the
+                // spool too. Its replay is a no-op where the batch survived (the writer's
+                // sequence numbers are already there), and restores it where it did not.
+                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             }
             return .success(Array(replies.prefix(extras.count)))
         } catch {
@@ -249,6 +256,25 @@ final class CallSettler: @unchecked Sendable {
             }
             return .failure(error)
         }
+    }
+
+    /// Whether `redis.replica_acks` replicas acknowledged everything written so far (`WAIT`),
+    /// within `redis.replica_ack_timeout`; true when none are asked for.
+    private func replicasAcknowledged(_ redis: RedisConnection) -> Bool {
+        let config = context.config.redis
+        guard config.replicaAcks > 0 else { return true }
+        let timeoutMs = max(1, Int(config.replicaAckTimeout.wholeMilliseconds))
+        let acknowledged = (try? redis.command(["WAIT", String(config.replicaAcks), String(timeoutMs)]))?.integer ?? 0
+        guard acknowledged >= config.replicaAcks else {
+            let now = ContinuousClock.now
+            if now - lastAckWarning >= .seconds(10) {
+                lastAckWarning = now
+                context.logger.warning("audit records not acknowledged by enough Redis replicas; kept in the local spool until replayed",
+                                       metadata: ["acknowledged": "\(acknowledged)", "wanted": "\(config.replicaAcks)"])
+            }
+            return false
+        }
+        return true
     }
 
     /// Waits for `ticket` (sending it if no other thread has) and raises the thresholds it
