@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// The responder pool as a process manager: crashes, reloads and drains.
@@ -23,13 +24,15 @@ final class PoolLifecycleTests: XCTestCase {
         let failures = Counter()
         let successes = Counter()
         let done = Counter()
+        let answered = Mutex<[String]>([])
         let key = self.key, chat = self.chat, client = stack.client
         for _ in 0..<4 {
             Thread.detachNewThread {
                 let deadline = ContinuousClock.now + .seconds(3)
                 while ContinuousClock.now < deadline {
-                    let status = client.post("/v1/chat/completions", key: key, chat).status
-                    if status == 200 { successes.add() } else { failures.add() }
+                    let response = client.post("/v1/chat/completions", key: key, chat)
+                    if response.status == 200 { successes.add() } else { failures.add() }
+                    if let id = response.header("x-sluice-request-id") { answered.withLock { $0.append(id) } }
                 }
                 done.add()
             }
@@ -51,6 +54,16 @@ final class PoolLifecycleTests: XCTestCase {
         // worker had taken): provider calls ≤ client requests.
         XCTAssertLessThanOrEqual(stack.mockCount(model: "mock-gpt"), successes.value + failures.value)
         XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, chat).status, 200)
+        // Every call answered has its audit record, exactly once, those the killed worker
+        // answered just before it died included: their records were in its journal, which
+        // the replacement worker replays at start.
+        let ids = answered.withLock { $0 }
+        var counts: [String: Int] = [:]
+        try waitUntil("every answered call's audit record is in the stream", timeout: .seconds(10)) {
+            counts = (try? stack.auditCounts()) ?? [:]
+            return ids.allSatisfy { counts[$0] != nil }
+        }
+        XCTAssertEqual(ids.filter { counts[$0] != 1 }, [], "records missing or appended twice")
     }
 
     func testReloadAppliesAGoodConfigAndRefusesABadOne() throws {

@@ -115,6 +115,9 @@ final class ScaleOutTests: XCTestCase {
                 endpoints: [ { provider: mock, model: mock-gpt } ]
                 limits: [ { per: key, requests: \(limit), window: 10m } ]
             """
+        // Fail closed: what the failover itself does to the limit, without the per-process
+        // allowance `fail_open` grants while Redis is away (workers × local_requests).
+        lab.extraConfig = "admission: { on_redis_error: fail_closed }"
         try restartResponders(lab)
         let key = try lab.createKey(name: "lab-failover")
         // Let the key reach the replica before the crash (a key created just before a
@@ -197,14 +200,21 @@ final class ScaleOutTests: XCTestCase {
         let twice = byUser.filter { $0.value > 1 }
         XCTAssertEqual(twice.count, 0, "calls sent to the provider twice: \(twice.keys.sorted().prefix(5))")
         XCTAssertEqual(calls.filter { $0.status == 200 }.count, calls.filter { $0.status == 200 && byUser[$0.user] == 1 }.count)
-        assertAuditedOnce(lab, calls.filter { $0.status == 200 })
 
-        // The host returns: same address, same spool folder; it serves again.
+        // The host returns (same address, same spool folder) and serves again; its workers
+        // replay the journals its dead workers left, so every answered call is audited,
+        // those the lost host answered in its last moments included.
+        let before = try lab.auditCounts()
+        let missing = calls.compactMap(\.requestId).filter { before[$0] == nil }.count
         try lab.rebuild(lab.responders[1])
         try lab.startResponder(1)
         try waitUntil("six responder processes report again", timeout: .seconds(20)) {
             lab.client.send(.get, "/metrics").text.contains("sluice_responder_processes 6")
         }
+        print("lab host loss: \(missing) answered calls had no audit record until the lost host returned")
+        assertAuditedOnce(lab, calls)
+        XCTAssertTrue(lab.client.post("/v1/chat/completions", key: key,
+                                      #"{"model":"chat","max_tokens":8,"messages":[{"role":"user","content":"back"}]}"#).status == 200)
     }
 
     private func restartResponders(_ lab: NetnsLab) throws {

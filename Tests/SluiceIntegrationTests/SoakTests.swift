@@ -71,28 +71,6 @@ final class SoakTests: XCTestCase {
         return calls.withLock { $0 }
     }
 
-    private func auditCounts(_ stack: GatewayStack) throws -> [String: Int] {
-        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: stack.redisPort)),
-                                                        timeout: .seconds(5)))
-        var counts: [String: Int] = [:]
-        var cursor = "-"
-        while true {
-            guard case .array(let entries) = try redis.checked(["XRANGE", "sluice:audit", cursor, "+", "COUNT", "5000"]),
-                  !entries.isEmpty else { break }
-            var last = ""
-            for entry in entries {
-                guard case .array(let parts) = entry, parts.count == 2, let id = parts[0].text else { continue }
-                last = id
-                guard let text = parts[1].fieldMap["record"],
-                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                      let requestId = object["request_id"] as? String else { continue }
-                counts[requestId, default: 0] += 1
-            }
-            cursor = "(" + last
-        }
-        return counts
-    }
-
     /// Every call that got an answer from the pool has exactly one audit record (after the
     /// spool is replayed); fails naming what is missing or doubled.
     private func assertEveryRecordOnce(_ stack: GatewayStack, _ calls: [Call], file: StaticString = #filePath,
@@ -101,7 +79,7 @@ final class SoakTests: XCTestCase {
         var counts: [String: Int] = [:]
         do {
             try waitUntil("every call's audit record is in the stream", timeout: .seconds(60)) {
-                counts = (try? self.auditCounts(stack)) ?? [:]
+                counts = (try? stack.auditCounts()) ?? [:]
                 return ids.allSatisfy { counts[$0] != nil }
             }
         } catch {

@@ -20,34 +20,65 @@ public struct AuditBatch: Sendable {
     /// The sequence number the next record gets.
     public var nextSequence: Int { firstSequence + entries.count }
 
-    /// Adds a call's record (numbered and signed with the writer here); returns it as stored.
-    @discardableResult
-    public mutating func add(_ record: AuditRecord, keys: RedisKeys) -> AuditRecord {
+    /// A record numbered and made ready for a batch: its JSON and its usage increments.
+    public struct Prepared: Sendable {
+        public let sequence: Int
+        public let requestId: String
+        public let kind: String
+        public let json: String
+        /// The record as stored (writer and sequence filled in); nil for an alert.
+        public let record: AuditRecord?
+        let increments: [(key: String, field: String, amount: Int)]
+    }
+
+    /// `record` as record number `sequence` of `writer`: what `add(_:)` appends.
+    public static func prepare(_ record: AuditRecord, writer: String, sequence: Int, keys: RedisKeys) -> Prepared {
         var record = record
         record.writer = writer
-        record.seq = nextSequence
-        entries.append((record.requestId, "call", record.json))
+        record.seq = sequence
+        var increments: [(key: String, field: String, amount: Int)] = []
         let day = String(AuditRecord.iso8601(record.timeMs).prefix(10))
         let prompt = record.promptTokens ?? 0
         let completion = record.completionTokens ?? 0
         let costMicros = Int(((record.cost ?? 0) * 1_000_000).rounded())
-        for (dimension, group) in Self.usageGroups(of: record) {
+        for (dimension, group) in usageGroups(of: record) {
             let key = keys.usage(day: day, dimension: dimension)
-            add(key, group + "|requests", 1)
-            if prompt > 0 { add(key, group + "|prompt_tokens", prompt) }
-            if completion > 0 { add(key, group + "|completion_tokens", completion) }
-            if let read = record.cacheReadTokens, read > 0 { add(key, group + "|cache_read_tokens", read) }
+            increments.append((key, group + "|requests", 1))
+            if prompt > 0 { increments.append((key, group + "|prompt_tokens", prompt)) }
+            if completion > 0 { increments.append((key, group + "|completion_tokens", completion)) }
+            if let read = record.cacheReadTokens, read > 0 { increments.append((key, group + "|cache_read_tokens", read)) }
             let writes = (record.cacheWriteTokens ?? 0) + (record.cacheWrite1hTokens ?? 0)
-            if writes > 0 { add(key, group + "|cache_write_tokens", writes) }
-            if let reasoning = record.reasoningTokens, reasoning > 0 { add(key, group + "|reasoning_tokens", reasoning) }
-            if costMicros > 0 { add(key, group + "|cost_micros", costMicros) }
+            if writes > 0 { increments.append((key, group + "|cache_write_tokens", writes)) }
+            if let reasoning = record.reasoningTokens, reasoning > 0 { increments.append((key, group + "|reasoning_tokens", reasoning)) }
+            if costMicros > 0 { increments.append((key, group + "|cost_micros", costMicros)) }
         }
-        return record
+        return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
+                        increments: increments)
+    }
+
+    /// An alert record (its JSON already made) as record number `sequence`.
+    public static func prepareAlert(json: String, requestId: String, sequence: Int) -> Prepared {
+        Prepared(sequence: sequence, requestId: requestId, kind: "alert", json: json, record: nil, increments: [])
+    }
+
+    /// Adds a call's record (numbered and signed with the writer here); returns it as stored.
+    @discardableResult
+    public mutating func add(_ record: AuditRecord, keys: RedisKeys) -> AuditRecord {
+        let prepared = Self.prepare(record, writer: writer, sequence: nextSequence, keys: keys)
+        add(prepared)
+        return prepared.record!
+    }
+
+    /// Adds a prepared record; its number must be the batch's next.
+    public mutating func add(_ prepared: Prepared) {
+        precondition(prepared.sequence == nextSequence, "audit record \(prepared.sequence) out of order (expected \(nextSequence))")
+        entries.append((prepared.requestId, prepared.kind, prepared.json))
+        for increment in prepared.increments { add(increment.key, increment.field, increment.amount) }
     }
 
     /// Adds a record of kind `alert` (its JSON already made).
     public mutating func addAlert(json: String, requestId: String) {
-        entries.append((requestId, "alert", json))
+        add(Self.prepareAlert(json: json, requestId: requestId, sequence: nextSequence))
     }
 
     /// The script call.

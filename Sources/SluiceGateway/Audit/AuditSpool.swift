@@ -98,24 +98,55 @@ final class AuditSpool: Sendable {
             names.append(name)
         }
         closedir(dir)
+        // A dead process's journal files go first, oldest first, then its spool (whose records
+        // the journal holds too, so its replay finds them had). A file that cannot be replayed
+        // now stops its process's later files: a later record replayed first would make the
+        // append script skip the earlier ones as already had.
+        var failed: Set<Int32> = []
+        for file in Self.orphanFiles(names) {
+            guard file.owner != getpid(), kill(file.owner, 0) != 0, errno == ESRCH, !failed.contains(file.writer) else { continue }
+            // Renaming claims the file: of several workers, one wins.
+            let claimed = directory + "/orphan-\(getpid())-\(file.original)"
+            guard rename(directory + "/" + file.name, claimed) == 0 else { continue }
+            if let replayed = Self.replay(file: claimed, redis: redis, logger: logger) {
+                unlink(claimed)
+                if replayed > 0 { logger.notice("replayed \(replayed) audit records left by process \(file.writer)") }
+            } else {
+                failed.insert(file.writer)
+            }
+        }
+    }
+
+    /// The spool and journal files of other processes, in replay order: `owner` is the process
+    /// that must be gone (the writer, or whoever claimed the file), `writer` the one that wrote it.
+    static func orphanFiles(_ names: [String]) -> [(name: String, original: String, owner: Int32, writer: Int32)] {
+        var files: [(name: String, original: String, owner: Int32, writer: Int32, rank: Int)] = []
         for name in names {
-            let owner: Int32?
-            if name.hasPrefix("spool-"), name.hasSuffix(".log") {
-                owner = Int32(name.dropFirst(6).dropLast(4))
-            } else if name.hasPrefix("orphan-") {
-                owner = Int32(name.dropFirst(7).prefix { $0 != "-" })
+            var original = Substring(name)
+            var owner: Int32?
+            // orphan-<claimer>-<original name> (claimed, maybe more than once).
+            while original.hasPrefix("orphan-") {
+                let rest = original.dropFirst(7)
+                guard let dash = rest.firstIndex(of: "-") else { break }
+                if owner == nil { owner = Int32(rest[..<dash]) }
+                original = rest[rest.index(after: dash)...]
+            }
+            let writer: Int32?
+            let rank: Int
+            if original.hasPrefix("journal-"), original.hasSuffix(".log") {
+                writer = Int32(original.dropFirst(8).prefix { $0 != "-" })
+                rank = 0
+            } else if original.hasPrefix("spool-"), original.hasSuffix(".log") {
+                writer = Int32(original.dropFirst(6).dropLast(4))
+                rank = 1
             } else {
                 continue
             }
-            guard let owner, owner != getpid(), kill(owner, 0) != 0, errno == ESRCH else { continue }
-            // Renaming claims the file: of several workers, one wins.
-            let claimed = directory + "/orphan-\(getpid())-\(name)"
-            guard rename(directory + "/" + name, claimed) == 0 else { continue }
-            if let replayed = Self.replay(file: claimed, redis: redis, logger: logger) {
-                unlink(claimed)
-                logger.notice("replayed \(replayed) audit records left by process \(owner)")
-            }
+            guard let writer, let who = owner ?? Optional(writer) else { continue }
+            files.append((name, String(original), who, writer, rank))
         }
+        files.sort { ($0.writer, $0.rank, $0.original) < ($1.writer, $1.rank, $1.original) }
+        return files.map { ($0.name, $0.original, $0.owner, $0.writer) }
     }
 
     /// Sends every intact line of `file` to Redis, in order. `nil` if Redis failed

@@ -27,6 +27,7 @@ final class AuditSpoolThread: @unchecked Sendable {
         while true {
             let stopping = state.stopping.load(ordering: .acquiring)
             spool.flush()
+            context.auditJournal.flush()
             let now = ContinuousClock.now
             if spool.hasRecords, now - lastReplay >= .milliseconds(500) || stopping {
                 lastReplay = now

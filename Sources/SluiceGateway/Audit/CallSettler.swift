@@ -11,6 +11,8 @@ struct FinishedCall {
     var settlement: GovernanceTicket?
     /// Its attempts, for the shared endpoint health.
     var health: HealthReport?
+    /// Its record (or a budget alert's), numbered and journaled by `CallSettler.submit`.
+    var prepared: AuditBatch.Prepared? = nil
 }
 
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
@@ -49,15 +51,14 @@ final class CallSettler: @unchecked Sendable {
     private var stopping = false
     private var done = false
     private var busy = false
+    /// The number of the writer's last record.
+    private var sequence = 0
 
     // The settler thread's own:
-    private var sequence = 0
     private var quietUntil = ContinuousClock.now
     /// Settlements queued with the shared round trips, awaited from `due` (tried again, if
     /// they never reached Redis, as new tickets).
     private var awaiting: [(ticket: GovernanceTicket, requestId: String, due: ContinuousClock.Instant, tries: Int)] = []
-    /// Alert records raised by the last batch, appended with the next one.
-    private var alerts: [(json: String, requestId: String)] = []
 
     init(context: WorkerContext) {
         self.context = context
@@ -84,15 +85,32 @@ final class CallSettler: @unchecked Sendable {
         PosixThread.start { self.loop() } != nil
     }
 
-    /// Queues a finished call; waits while the queue is full.
+    /// Queues a finished call; waits while the queue is full. Its record is numbered and
+    /// written to the journal first, so it survives this process.
     func submit(_ call: FinishedCall) {
+        var call = call
         pthread_mutex_lock(mutex)
         while queue.count >= Self.capacity && !done {
             pthread_cond_wait(drained, mutex)
         }
+        if let record = call.record {
+            sequence += 1
+            call.prepared = AuditBatch.prepare(record, writer: writerId, sequence: sequence, keys: context.redisKeys)
+            journal(call.prepared!)
+        }
         queue.append(call)
         if waiting { pthread_cond_signal(arrived) }
         pthread_mutex_unlock(mutex)
+    }
+
+    /// Writes `prepared` to the journal as a one-record batch. Called with `mutex` held, so
+    /// the journal has the records in their numbers' order.
+    private func journal(_ prepared: AuditBatch.Prepared) {
+        var one = AuditBatch(writer: writerId, firstSequence: prepared.sequence)
+        one.add(prepared)
+        let config = context.config.audit
+        let call = one.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
+        context.auditJournal.append(sequence: prepared.sequence, keys: call.keys, arguments: call.arguments)
     }
 
     /// Writes what is queued, then stops the thread; `false` if that took past `deadline`.
@@ -127,7 +145,7 @@ final class CallSettler: @unchecked Sendable {
         while true {
             pthread_mutex_lock(mutex)
             busy = false
-            while queue.isEmpty && alerts.isEmpty && !stopping {
+            while queue.isEmpty && !stopping {
                 waiting = true
                 if let due = awaiting.map(\.due).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
@@ -144,7 +162,7 @@ final class CallSettler: @unchecked Sendable {
                 waiting = false
             }
             let draining = stopping
-            if queue.isEmpty && alerts.isEmpty && draining && awaiting.isEmpty {
+            if queue.isEmpty && draining && awaiting.isEmpty {
                 done = true
                 pthread_cond_broadcast(drained)
                 pthread_mutex_unlock(mutex)
@@ -156,30 +174,29 @@ final class CallSettler: @unchecked Sendable {
             busy = true
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)
-            if !batch.isEmpty || !alerts.isEmpty { write(batch, redis: redis, health: health) }
+            if !batch.isEmpty { write(batch, redis: redis, health: health) }
             settleAwaiting(draining: draining)
         }
         context.auditSpool.flush()
+        context.auditJournal.close()
         redis.close()
     }
 
     /// One round trip for `batch` (and the alerts the previous one raised).
     private func write(_ batch: [FinishedCall], redis: RedisConnection, health: EndpointHealthStore) {
         let keys = context.redisKeys
-        var audit = AuditBatch(writer: writerId, firstSequence: sequence + 1)
-        for alert in alerts { audit.addAlert(json: alert.json, requestId: alert.requestId) }
-        alerts = []
+        let numbered = batch.compactMap(\.prepared)
+        var audit = AuditBatch(writer: writerId, firstSequence: numbered.first?.sequence ?? 0)
         var metrics: [String: Double] = [:]
-        for call in batch {
-            if let record = call.record {
-                let stored = audit.add(record, keys: keys)
+        for prepared in numbered {
+            audit.add(prepared)
+            if let stored = prepared.record {
                 for increment in MetricsScripts.increments(for: stored) {
                     metrics[increment.series, default: 0] += Double(increment.amount) ?? 0
                 }
             }
         }
         if !metrics.isEmpty { context.metrics.add(sums: metrics) }
-        sequence = audit.nextSequence - 1
 
         // The batch's settlements that no admission has taken yet go in this round trip,
         // between the health reports and the records: one settle script call for all.
@@ -189,7 +206,8 @@ final class CallSettler: @unchecked Sendable {
         let settleCall = settlements.call(keys: keys)
         let reports = health.reportCalls(batch.compactMap(\.health))
         let extras = reports.map(\.call) + (settleCall.map { [$0] } ?? [])
-        switch send(audit, extras: extras, redis: redis) {
+        var recordsSafe = false
+        switch send(audit, extras: extras, redis: redis, recordsSafe: &recordsSafe) {
         case .success(let replies):
             for (report, reply) in zip(reports, replies) {
                 EndpointHealthStore.log(health.changes(in: reply, upstreams: report.upstreams), to: context.logger)
@@ -199,6 +217,7 @@ final class CallSettler: @unchecked Sendable {
             for ticket in claimed { ticket.failure = error }
         }
         context.governance.complete(claimed)
+        if recordsSafe, let last = numbered.last { context.auditJournal.committed(through: last.sequence) }
         // Each settlement's outcome is handled by `settleAwaiting`, right after this: the
         // thresholds they crossed are raised as alert records of a later batch, and one that
         // never reached Redis is tried again. (A ticket something else had taken would be
@@ -214,15 +233,15 @@ final class CallSettler: @unchecked Sendable {
     /// replies, or why they have none (`notSent` when they were not sent at all). Records
     /// Redis cannot take go to the spool, as do all records while the spool holds some (so
     /// the writer's records reach Redis in order).
-    private func send(_ audit: AuditBatch, extras: [AdmissionPlan.ScriptCall],
-                      redis: RedisConnection) -> Result<[RedisValue], RedisError> {
+    private func send(_ audit: AuditBatch, extras: [AdmissionPlan.ScriptCall], redis: RedisConnection,
+                      recordsSafe: inout Bool) -> Result<[RedisValue], RedisError> {
         let config = context.config.audit
         let spool = context.auditSpool
         let append = audit.isEmpty ? nil
             : audit.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
         let heldBack = RedisError(.connection, "Redis failed less than a second ago; not tried again yet", notSent: true)
         if let append, spool.hasRecords || ContinuousClock.now < quietUntil {
-            spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            recordsSafe = spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             guard !extras.isEmpty else { return .success([]) }
             guard ContinuousClock.now >= quietUntil else { return .failure(heldBack) }
             do {
@@ -239,12 +258,14 @@ final class CallSettler: @unchecked Sendable {
             let replies = try redis.evaluateAll(calls)
             if let append, case .error(let message) = replies.last {
                 context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])
-                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+                recordsSafe = spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             } else if let append, !replicasAcknowledged(redis) {
                 // Written, but maybe only on a primary a failover could lose: kept in the
                 // spool too. Its replay is a no-op where the batch survived (the writer's
                 // sequence numbers are already there), and restores it where it did not.
-                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+                recordsSafe = spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+            } else {
+                recordsSafe = true
             }
             return .success(Array(replies.prefix(extras.count)))
         } catch {
@@ -252,7 +273,7 @@ final class CallSettler: @unchecked Sendable {
             if let append {
                 context.logger.error("Redis is unreachable; audit records go to the local spool",
                                      metadata: ["error": "\(error)", "spool": "\(spool.path)"])
-                spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
+                recordsSafe = spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
             }
             return .failure(error)
         }
@@ -322,7 +343,13 @@ final class CallSettler: @unchecked Sendable {
     private func raise(_ alert: BudgetAlert) {
         context.logger.warning("budget alert: \(alert.message)",
                                metadata: ["budget": "\(alert.counter.budget.name)", "threshold": "\(alert.threshold)"])
-        alerts.append((alert.json, alert.requestId))
+        // Numbered, journaled and queued like a call's record, for the next batch.
+        pthread_mutex_lock(mutex)
+        sequence += 1
+        let prepared = AuditBatch.prepareAlert(json: alert.json, requestId: alert.requestId, sequence: sequence)
+        journal(prepared)
+        queue.append(FinishedCall(record: nil, settlement: nil, health: nil, prepared: prepared))
+        pthread_mutex_unlock(mutex)
         context.metrics.add([("sluice_budget_alerts_total{budget=\(JSONText.quoted(alert.counter.budget.name))}", "1")])
         context.alertNotifier.post(alert)
     }

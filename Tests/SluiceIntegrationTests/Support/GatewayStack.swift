@@ -189,6 +189,29 @@ final class GatewayStack {
         return try XCTUnwrap(found)
     }
 
+    /// Audit records in the stream per request id.
+    func auditCounts() throws -> [String: Int] {
+        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: redisPort)),
+                                                        timeout: .seconds(5)))
+        var counts: [String: Int] = [:]
+        var cursor = "-"
+        while true {
+            guard case .array(let entries) = try redis.checked(["XRANGE", "sluice:audit", cursor, "+", "COUNT", "5000"]),
+                  !entries.isEmpty else { break }
+            var last = ""
+            for entry in entries {
+                guard case .array(let parts) = entry, parts.count == 2, let id = parts[0].text else { continue }
+                last = id
+                guard let text = parts[1].fieldMap["record"],
+                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                      let requestId = object["request_id"] as? String else { continue }
+                counts[requestId, default: 0] += 1
+            }
+            cursor = "(" + last
+        }
+        return counts
+    }
+
     /// Runs a `sluice` subcommand against this stack's config.
     func sluice(_ arguments: [String]) throws -> (status: Int32, output: String) {
         try runCommand(binary, arguments, environment: ["SLUICE_TEST_MOCK_KEY": mockKey])

@@ -170,6 +170,9 @@ final class NetnsLab: @unchecked Sendable {
           chat: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }
         """
 
+    /// Extra top-level config (e.g. `admission: { on_redis_error: fail_closed }`).
+    var extraConfig = ""
+
     /// Host `index`'s config: its own listener and spool, the lab's Sentinels.
     func config(_ index: Int) -> String {
         let host = responders[index]
@@ -187,6 +190,7 @@ final class NetnsLab: @unchecked Sendable {
         \(routes)
         principals:
           "*": {}
+        \(extraConfig)
         """
     }
 
