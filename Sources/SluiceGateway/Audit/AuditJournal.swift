@@ -13,7 +13,8 @@ import Synchronization
 /// numbered, and the append script skips the numbers its writer already has.
 ///
 /// Lines are `SpoolLine`s of one-record `AuditScripts.appendBatch` calls, fsynced every 200 ms
-/// by the spool thread. The journal is a run of files (`journal-<pid>-<n>.log`): a new file is
+/// by the spool thread. Workers write them concurrently, so a file's lines are not in
+/// number order: a replay sorts a writer's lines from all its files first. The journal is a run of files (`journal-<pid>-<n>.log`): a new file is
 /// started every second or megabyte, and a file is deleted once every record in it is
 /// safe.
 final class AuditJournal: Sendable {
@@ -29,6 +30,9 @@ final class AuditJournal: Sendable {
         var sealed: [(path: String, lastSequence: Int)] = []
         var committed = 0
         var failed = false
+        /// Descriptors of sealed files not yet fsynced (`flush` syncs and closes them).
+        var toSync: [Int32] = []
+        var directoryUnsynced = false
     }
 
     let directory: String
@@ -59,7 +63,7 @@ final class AuditJournal: Sendable {
                                 metadata: ["path": "\(state.path)", "errno": "\(errno)"])
             }
             state.bytes += max(0, written)
-            state.lastSequence = sequence
+            state.lastSequence = max(state.lastSequence, sequence)
             state.unsynced = true
         }
     }
@@ -85,9 +89,9 @@ final class AuditJournal: Sendable {
 
     /// At exit: closes the journal, deleting it if every record in it is safe.
     func close() {
+        flush()
         let obsolete: [String] = state.withLock { state in
             guard state.descriptor >= 0 else { return [] }
-            _ = fsync(state.descriptor)
             Glibc.close(state.descriptor)
             state.descriptor = -1
             return state.lastSequence <= state.committed ? [state.path] : []
@@ -95,18 +99,37 @@ final class AuditJournal: Sendable {
         for path in obsolete { unlink(path) }
     }
 
-    /// Fsyncs what was written since the last call.
+    /// Fsyncs what was written since the last call (outside the lock: a slow disk never
+    /// holds up a worker's append).
     func flush() {
-        state.withLock { state in
-            guard state.unsynced, state.descriptor >= 0 else { return }
-            _ = fsync(state.descriptor)
-            state.unsynced = false
+        let (descriptors, directoryToo): ([Int32], Bool) = state.withLock { state in
+            var descriptors = state.toSync
+            state.toSync = []
+            if state.unsynced, state.descriptor >= 0 {
+                let copy = dup(state.descriptor)
+                if copy >= 0 { descriptors.append(copy) }
+                state.unsynced = false
+            }
+            let directoryToo = state.directoryUnsynced
+            state.directoryUnsynced = false
+            return (descriptors, directoryToo)
+        }
+        for descriptor in descriptors {
+            _ = fsync(descriptor)
+            Glibc.close(descriptor)
+        }
+        if directoryToo, let dir = opendir(directory) {
+            _ = fsync(dirfd(dir))
+            closedir(dir)
         }
     }
 
     private func seal(_ state: inout State) {
-        if state.unsynced { _ = fsync(state.descriptor) }
-        Glibc.close(state.descriptor)
+        if state.unsynced {
+            state.toSync.append(state.descriptor)
+        } else {
+            Glibc.close(state.descriptor)
+        }
         state.descriptor = -1
         state.unsynced = false
         if state.lastSequence > state.committed {
@@ -135,9 +158,7 @@ final class AuditJournal: Sendable {
         state.descriptor = descriptor
         state.opened = ContinuousClock.now
         state.bytes = 0
-        if let dir = opendir(directory) {
-            _ = fsync(dirfd(dir))
-            closedir(dir)
-        }
+        state.lastSequence = 0
+        state.directoryUnsynced = true
     }
 }

@@ -103,18 +103,37 @@ final class AuditSpool: Sendable {
         // now stops its process's later files: a later record replayed first would make the
         // append script skip the earlier ones as already had.
         var failed: Set<Int32> = []
+        var journals: (writer: Int32, files: [String])?
+        // A writer's journal files are replayed together, their lines sorted by number
+        // (workers write them concurrently, so a file is not in order).
+        func replayJournals() {
+            guard let (writer, files) = journals else { return }
+            journals = nil
+            if let replayed = Self.replay(files: files, sorted: true, redis: redis, logger: logger) {
+                for file in files { unlink(file) }
+                if replayed > 0 { logger.notice("replayed \(replayed) journaled audit records of process \(writer)") }
+            } else {
+                failed.insert(writer)
+            }
+        }
         for file in Self.orphanFiles(names) {
+            if let pending = journals, pending.writer != file.writer || !file.original.hasPrefix("journal-") { replayJournals() }
             guard file.owner != getpid(), kill(file.owner, 0) != 0, errno == ESRCH, !failed.contains(file.writer) else { continue }
             // Renaming claims the file: of several workers, one wins.
             let claimed = directory + "/orphan-\(getpid())-\(file.original)"
             guard rename(directory + "/" + file.name, claimed) == 0 else { continue }
-            if let replayed = Self.replay(file: claimed, redis: redis, logger: logger) {
+            if file.original.hasPrefix("journal-") {
+                journals = (file.writer, (journals?.files ?? []) + [claimed])
+                continue
+            }
+            if let replayed = Self.replay(files: [claimed], sorted: false, redis: redis, logger: logger) {
                 unlink(claimed)
                 if replayed > 0 { logger.notice("replayed \(replayed) audit records left by process \(file.writer)") }
             } else {
                 failed.insert(file.writer)
             }
         }
+        replayJournals()
     }
 
     /// The spool and journal files of other processes, in replay order: `owner` is the process
@@ -154,12 +173,23 @@ final class AuditSpool: Sendable {
     /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
     /// (`AuditScripts.append`). Returns the number of records.
     private static func replay(file: String, length: Int? = nil, redis: RedisConnection, logger: Logger) -> Int? {
-        guard let bytes = readBytes(file, from: 0) else { return nil }
-        let text = String(decoding: length.map { bytes.prefix($0) } ?? bytes[...], as: UTF8.self)
+        replay(files: [file], length: length, sorted: false, redis: redis, logger: logger)
+    }
+
+    /// `replay(file:)` over several files' lines; `sorted`: in the order of their first record
+    /// number (a journal's one-record lines) rather than as written.
+    private static func replay(files: [String], length: Int? = nil, sorted: Bool, redis: RedisConnection,
+                               logger: Logger) -> Int? {
+        var lines: [Substring] = []
+        for file in files {
+            guard let bytes = readBytes(file, from: 0) else { return nil }
+            let text = String(decoding: length.map { bytes.prefix($0) } ?? bytes[...], as: UTF8.self)
+            lines += text.split(separator: "\n", omittingEmptySubsequences: true)
+        }
         var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
         var records = 0
         var skipped = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+        for line in lines {
             guard let call = SpoolLine.decode(line) else {
                 skipped += 1
                 continue
@@ -172,7 +202,13 @@ final class AuditSpool: Sendable {
                 records += 1
             }
         }
-        if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(file)") }
+        if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(files.joined(separator: ", "))") }
+        if sorted {
+            func number(_ call: (script: RedisScript, keys: [String], arguments: [String])) -> Int {
+                call.arguments.count > 3 ? Int(call.arguments[3]) ?? 0 : 0
+            }
+            calls.sort { number($0) < number($1) }
+        }
         // One line per round trip, in order, stopping at the first refusal. (Pipelined, a
         // line refused for a passing reason, e.g. LOADING while a restarted Redis reads its
         // data back, could be followed by later lines that went in once it was done; the next

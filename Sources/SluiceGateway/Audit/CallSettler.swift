@@ -13,6 +13,8 @@ struct FinishedCall {
     var health: HealthReport?
     /// Its record (or a budget alert's), numbered and journaled by `CallSettler.submit`.
     var prepared: AuditBatch.Prepared? = nil
+    /// Queued under its number, its record still being prepared and journaled.
+    var preparing = false
 }
 
 /// Writes every finished call of one worker process: one thread, its own Redis connection,
@@ -53,6 +55,8 @@ final class CallSettler: @unchecked Sendable {
     private var busy = false
     /// The number of the writer's last record.
     private var sequence = 0
+    /// How many calls have left the queue (the position of `queue[0]` since the start).
+    private var queueBase = 0
 
     // The settler thread's own:
     private var quietUntil = ContinuousClock.now
@@ -86,25 +90,44 @@ final class CallSettler: @unchecked Sendable {
     }
 
     /// Queues a finished call; waits while the queue is full. Its record is numbered and
-    /// written to the journal first, so it survives this process.
+    /// queued under the lock (so the queue is in number order), then made and written to the
+    /// journal outside it (so workers do not wait for each other's JSON and `write(2)`); the
+    /// settler takes it once it is ready.
     func submit(_ call: FinishedCall) {
         var call = call
+        let record = call.record
         pthread_mutex_lock(mutex)
         while queue.count >= Self.capacity && !done {
             pthread_cond_wait(drained, mutex)
         }
-        if let record = call.record {
+        var number = 0
+        if record != nil {
             sequence += 1
-            call.prepared = AuditBatch.prepare(record, writer: writerId, sequence: sequence, keys: context.redisKeys)
-            journal(call.prepared!)
+            number = sequence
+            call.preparing = true
         }
+        let position = queueBase + queue.count
         queue.append(call)
+        if waiting && !call.preparing { pthread_cond_signal(arrived) }
+        pthread_mutex_unlock(mutex)
+        guard let record else { return }
+        let prepared = AuditBatch.prepare(record, writer: writerId, sequence: number, keys: context.redisKeys)
+        journal(prepared)
+        pthread_mutex_lock(mutex)
+        queue[position - queueBase].prepared = prepared
+        queue[position - queueBase].preparing = false
         if waiting { pthread_cond_signal(arrived) }
         pthread_mutex_unlock(mutex)
     }
 
-    /// Writes `prepared` to the journal as a one-record batch. Called with `mutex` held, so
-    /// the journal has the records in their numbers' order.
+    /// How many calls at the head of the queue are ready to write (with `mutex` held).
+    private var readyCount: Int {
+        var count = 0
+        while count < queue.count && count < Self.largestBatch && !queue[count].preparing { count += 1 }
+        return count
+    }
+
+    /// Writes `prepared` to the journal as a one-record batch.
     private func journal(_ prepared: AuditBatch.Prepared) {
         var one = AuditBatch(writer: writerId, firstSequence: prepared.sequence)
         one.add(prepared)
@@ -145,7 +168,7 @@ final class CallSettler: @unchecked Sendable {
         while true {
             pthread_mutex_lock(mutex)
             busy = false
-            while queue.isEmpty && !stopping {
+            while readyCount == 0 && !(stopping && queue.isEmpty) {
                 waiting = true
                 if let due = awaiting.map(\.due).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
@@ -168,9 +191,10 @@ final class CallSettler: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
                 break
             }
-            let take = min(queue.count, Self.largestBatch)
+            let take = readyCount
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
+            queueBase += take
             busy = true
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)

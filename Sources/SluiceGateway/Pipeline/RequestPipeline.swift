@@ -494,9 +494,10 @@ public final class RequestPipeline {
     /// The settlement `settleBeforeFinish` worked out, for the settler.
     private var pendingSettlement: GovernanceTicket?
 
-    /// Hands the call just answered (nginx has the response) to the settler: its audit
-    /// record, its settlement (sent with the record) and its health report.
-    public func afterResponse() {
+    /// Hands the call just answered to the settler, before its response completes
+    /// (`FCGX_Finish`): its audit record (journaled at once), its settlement (sent with the
+    /// record) and its health report.
+    public func handOffBeforeFinish() {
         let report = pendingReport
         pendingReport = nil
         let finished = call
@@ -509,10 +510,14 @@ public final class RequestPipeline {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
         }
-        MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
-        bufferedAnswerBytes = 0
         guard done.record != nil || done.health != nil || done.settlement != nil else { return }
         settler.submit(done)
+    }
+
+    /// After the response completed: gives back the memory a large answer took.
+    public func afterFinish() {
+        MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
+        bufferedAnswerBytes = 0
     }
 
     /// `count_tokens` on a route whose provider cannot count: the gateway's estimate (about

@@ -62,8 +62,12 @@ final class AcceptorThread: @unchecked Sendable {
             context.busyThreads.add(1, ordering: .relaxed)
             pipeline.handle(request)
             pipeline.settleBeforeFinish()
+            // The call's record is journaled before its response completes: a worker that
+            // dies after this point leaves it to be replayed, one that dies before it
+            // never completed the response.
+            pipeline.handOffBeforeFinish()
             request.finish()
-            pipeline.afterResponse()
+            pipeline.afterFinish()
             context.busyThreads.subtract(1, ordering: .relaxed)
         }
         finished.store(true, ordering: .releasing)
