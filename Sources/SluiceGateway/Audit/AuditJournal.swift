@@ -12,7 +12,7 @@ import Synchronization
 /// (`AuditSpool.adoptOrphans`). Replays cannot add a record twice: each line is one record,
 /// numbered, and the append script skips the numbers its writer already has.
 ///
-/// Lines are `SpoolLine`s of one-record `AuditScripts.appendBatch` calls, fsynced every 200 ms
+/// Entries are `JournalEntry`s of one-record `AuditScripts.appendBatch` calls, fsynced every 200 ms
 /// by the spool thread. Workers write them concurrently, so a file's lines are not in
 /// number order: a replay sorts a writer's lines from all its files first. The journal is a run of files (`journal-<pid>-<n>.log`): a new file is
 /// started every second or megabyte, and a file is deleted once every record in it is
@@ -36,19 +36,22 @@ final class AuditJournal: Sendable {
     }
 
     let directory: String
+    /// File name stem: `journal-<pid>-<stripe>`.
+    private let stem: String
     private let logger: Logger
     private let state = Mutex(State())
     static let fileBytes = 1 << 20
     static let fileAge = Duration.seconds(1)
 
-    init(directory: String, logger: Logger) {
+    init(directory: String, stripe: Int = 0, logger: Logger) {
         self.directory = directory
+        self.stem = "journal-\(getpid())-\(stripe < 10 ? "0" : "")\(stripe)"
         self.logger = logger
     }
 
-    /// Writes record `sequence`'s line (`keys` / `arguments` of its one-record batch).
+    /// Writes record `sequence`'s entry (`keys` / `arguments` of its one-record batch).
     func append(sequence: Int, keys: [String], arguments: [String]) {
-        let line = Array(SpoolLine.encode(keys: keys, arguments: arguments).utf8)
+        let line = JournalEntry.encode(keys: keys, arguments: arguments)
         state.withLock { state in
             if state.descriptor >= 0,
                state.bytes >= Self.fileBytes || ContinuousClock.now - state.opened >= Self.fileAge {
@@ -144,7 +147,7 @@ final class AuditJournal: Sendable {
         state.generation += 1
         // Zero-padded, so the files of one process sort in the order they were written.
         let generation = String(state.generation)
-        state.path = directory + "/journal-\(getpid())-" + String(repeating: "0", count: max(0, 10 - generation.count))
+        state.path = directory + "/" + stem + "-" + String(repeating: "0", count: max(0, 10 - generation.count))
             + generation + ".log"
         let descriptor = Glibc.open(state.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
@@ -161,4 +164,35 @@ final class AuditJournal: Sendable {
         state.lastSequence = 0
         state.directoryUnsynced = true
     }
+}
+
+/// A worker process's journal, striped by thread: each acceptor thread writes to its own
+/// file (by its kernel thread id), so threads never wait for each other's `write(2)`.
+final class AuditJournals: Sendable {
+    private let stripes: [AuditJournal]
+
+    init(directory: String, stripes: Int, logger: Logger) {
+        self.stripes = (0..<max(1, stripes)).map { AuditJournal(directory: directory, stripe: $0, logger: logger) }
+    }
+
+    /// The calling thread's journal: threads are numbered in the order they first write.
+    var current: AuditJournal {
+        if let value = pthread_getspecific(Self.threadKey) {
+            return stripes[(Int(bitPattern: value) - 1) % stripes.count]
+        }
+        let index = Self.threadsSeen.add(1, ordering: .relaxed).oldValue
+        pthread_setspecific(Self.threadKey, UnsafeRawPointer(bitPattern: index + 1))
+        return stripes[index % stripes.count]
+    }
+
+    private static let threadsSeen = Atomic<Int>(0)
+    nonisolated(unsafe) private static let threadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    func committed(through sequence: Int) { for journal in stripes { journal.committed(through: sequence) } }
+    func flush() { for journal in stripes { journal.flush() } }
+    func close() { for journal in stripes { journal.close() } }
 }

@@ -176,24 +176,33 @@ final class AuditSpool: Sendable {
         replay(files: [file], length: length, sorted: false, redis: redis, logger: logger)
     }
 
-    /// `replay(file:)` over several files' lines; `sorted`: in the order of their first record
-    /// number (a journal's one-record lines) rather than as written.
+    /// `replay(file:)` over several files; `sorted`: journal files (`JournalEntry`s), replayed
+    /// in the order of their record numbers rather than as written.
     private static func replay(files: [String], length: Int? = nil, sorted: Bool, redis: RedisConnection,
                                logger: Logger) -> Int? {
-        var lines: [Substring] = []
+        var decoded: [(keys: [String], arguments: [String])] = []
+        var skipped = 0
         for file in files {
             guard let bytes = readBytes(file, from: 0) else { return nil }
+            if sorted {
+                // A journal (`JournalEntry`s).
+                let entries = JournalEntry.decodeAll(bytes)
+                decoded += entries.calls
+                skipped += entries.skipped
+                continue
+            }
             let text = String(decoding: length.map { bytes.prefix($0) } ?? bytes[...], as: UTF8.self)
-            lines += text.split(separator: "\n", omittingEmptySubsequences: true)
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+                guard let call = SpoolLine.decode(line) else {
+                    skipped += 1
+                    continue
+                }
+                decoded.append(call)
+            }
         }
         var calls: [(script: RedisScript, keys: [String], arguments: [String])] = []
         var records = 0
-        var skipped = 0
-        for line in lines {
-            guard let call = SpoolLine.decode(line) else {
-                skipped += 1
-                continue
-            }
+        for call in decoded {
             if call.arguments.first == AuditScripts.batchMarker {
                 calls.append((AuditScripts.appendBatch, call.keys, call.arguments))
                 records += call.arguments.count > 4 ? Int(call.arguments[4]) ?? 0 : 0
@@ -202,7 +211,7 @@ final class AuditSpool: Sendable {
                 records += 1
             }
         }
-        if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged lines in the audit spool \(files.joined(separator: ", "))") }
+        if skipped > 0 { logger.warning("skipped \(skipped) torn or damaged entries in \(files.joined(separator: ", "))") }
         if sorted {
             func number(_ call: (script: RedisScript, keys: [String], arguments: [String])) -> Int {
                 call.arguments.count > 3 ? Int(call.arguments[3]) ?? 0 : 0

@@ -133,7 +133,7 @@ final class CallSettler: @unchecked Sendable {
         one.add(prepared)
         let config = context.config.audit
         let call = one.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
-        context.auditJournal.append(sequence: prepared.sequence, keys: call.keys, arguments: call.arguments)
+        context.auditJournal.current.append(sequence: prepared.sequence, keys: call.keys, arguments: call.arguments)
     }
 
     /// Writes what is queued, then stops the thread; `false` if that took past `deadline`.

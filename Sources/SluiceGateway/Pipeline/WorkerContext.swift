@@ -17,7 +17,7 @@ public final class WorkerContext: Sendable {
     public let abandonInFlight = Atomic<Bool>(false)
     /// Where audit records wait while Redis cannot take them.
     let auditSpool: AuditSpool
-    let auditJournal: AuditJournal
+    let auditJournal: AuditJournals
     /// This machine's name, for audit writer ids.
     let hostName: String
     /// When this process loaded its config, in ms (makes writer ids unique across restarts).
@@ -68,7 +68,8 @@ public final class WorkerContext: Sendable {
         self.governance = governance ?? GovernanceCombiner(connect: { RedisConnection(config: config.redis) }, keys: redisKeys,
                                              reservationLifetime: Governor.reservationLifetime)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
-        self.auditJournal = AuditJournal(directory: config.audit.spoolDirectory, logger: logger)
+        self.auditJournal = AuditJournals(directory: config.audit.spoolDirectory, stripes: config.server.threads + 1,
+                                          logger: logger)
         var name = [CChar](repeating: 0, count: 256)
         self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
         var now = timespec()

@@ -1,0 +1,23 @@
+import SluiceCore
+import XCTest
+
+final class JournalEntryTests: XCTestCase {
+    func testEntriesRoundTripAndATornOrDamagedEntryIsSkipped() {
+        let first = JournalEntry.encode(keys: ["s:audit", "s:head"], arguments: ["B", "1000", "host:1:0", "7", "1", "86400",
+                                                                                  "req-7", "call", #"{"a":"b\n\"c\""}"#])
+        let second = JournalEntry.encode(keys: ["k"], arguments: ["", "ünïcode", "line\nbreak"])
+        let third = JournalEntry.encode(keys: [], arguments: ["x"])
+        var damaged = second
+        damaged[damaged.count - 3] ^= 0x01
+        // first, a damaged copy of second, second, third torn in half.
+        let bytes = first + damaged + second + Array(third.prefix(third.count / 2))
+        let decoded = JournalEntry.decodeAll(bytes)
+        XCTAssertEqual(decoded.calls.count, 2)
+        XCTAssertEqual(decoded.calls[0].keys, ["s:audit", "s:head"])
+        XCTAssertEqual(decoded.calls[0].arguments.last, #"{"a":"b\n\"c\""}"#)
+        XCTAssertEqual(decoded.calls[1].keys, ["k"])
+        XCTAssertEqual(decoded.calls[1].arguments, ["", "ünïcode", "line\nbreak"])
+        XCTAssertEqual(decoded.skipped, 2, "the damaged entry and the torn one")
+        XCTAssertEqual(JournalEntry.decodeAll(third).calls.map(\.arguments), [["x"]])
+    }
+}
