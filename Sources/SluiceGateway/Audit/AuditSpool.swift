@@ -98,10 +98,17 @@ final class AuditSpool: Sendable {
             names.append(name)
         }
         closedir(dir)
-        // A dead process's journal files go first, oldest first, then its spool (whose records
-        // the journal holds too, so its replay finds them had). A file that cannot be replayed
-        // now stops its process's later files: a later record replayed first would make the
-        // append script skip the earlier ones as already had.
+        // One adopter at a time per spool folder (the lock goes with its process), so a dead
+        // writer's files are replayed in order by one process. Its spool goes first, then its
+        // journal entries sorted by number: every journaled record the spool does not hold
+        // comes after the spool's (a journal file is deleted once its records are in Redis or
+        // in the spool). A file that cannot be replayed now stops its writer's later files: a
+        // later record replayed first would make the append script skip the earlier ones as
+        // already had.
+        let lock = open(directory + "/adopt.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { return }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
         var failed: Set<Int32> = []
         var journals: (writer: Int32, files: [String])?
         // A writer's journal files are replayed together, their lines sorted by number
@@ -136,7 +143,8 @@ final class AuditSpool: Sendable {
         replayJournals()
     }
 
-    /// The spool and journal files of other processes, in replay order: `owner` is the process
+    /// The spool and journal files of other processes, in replay order (per writer: its spool,
+    /// then its journal files): `owner` is the process
     /// that must be gone (the writer, or whoever claimed the file), `writer` the one that wrote it.
     static func orphanFiles(_ names: [String]) -> [(name: String, original: String, owner: Int32, writer: Int32)] {
         var files: [(name: String, original: String, owner: Int32, writer: Int32, rank: Int)] = []
@@ -152,11 +160,11 @@ final class AuditSpool: Sendable {
             }
             let writer: Int32?
             let rank: Int
-            if original.hasPrefix("journal-"), original.hasSuffix(".log") {
-                writer = Int32(original.dropFirst(8).prefix { $0 != "-" })
-                rank = 0
-            } else if original.hasPrefix("spool-"), original.hasSuffix(".log") {
+            if original.hasPrefix("spool-"), original.hasSuffix(".log") {
                 writer = Int32(original.dropFirst(6).dropLast(4))
+                rank = 0
+            } else if original.hasPrefix("journal-"), original.hasSuffix(".log") {
+                writer = Int32(original.dropFirst(8).prefix { $0 != "-" })
                 rank = 1
             } else {
                 continue
