@@ -46,7 +46,8 @@ final class ConfigLoaderErrorTests: XCTestCase {
             providers: { openai: { kind: openai } }
             routes: { chat: { endpoints: [ { provider: openai, model: m } ] } }
             """)
-        XCTAssertEqual(summary(error), ["1 redis.flavour: unknown field 'flavour' (known: url, timeout, key_prefix)"])
+        XCTAssertEqual(summary(error), ["1 redis.flavour: unknown field 'flavour' (known: url, timeout, key_prefix, sentinels, master_name, username, password, database, "
+                                       + "sentinel_username, sentinel_password, replica_acks, replica_ack_timeout)"])
     }
 
     func testMissingSectionsAndEmptyFile() {

@@ -99,8 +99,11 @@ final class ConfigLoaderSecretTests: XCTestCase {
 
     func testInvalidRedisURLsAreRefusedWithoutQuotingThem() {
         let cases: [(url: String, reason: String)] = [
-            ("localhost:6379", "expected redis://[[user]:password@]host[:port][/db] or unix://[[user]:password@]/path/to/redis.sock[?db=N]"),
-            ("http://localhost", "unsupported scheme 'http' (expected redis:// or unix://)"),
+            ("localhost:6379", "expected redis://[[user]:password@]host[:port][/db], unix://[[user]:password@]/path/to/redis.sock[?db=N] "
+                + "or redis+sentinel://[[user]:password@]sentinel[:port][,sentinel[:port]...]/master_name[/db]"),
+            ("http://localhost", "unsupported scheme 'http' (expected redis://, unix:// or redis+sentinel://)"),
+            ("redis+sentinel://:topsecret@10.0.0.5:26379", "expected the master name after the Sentinels, as in "
+                + "redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/mymaster"),
             ("rediss://localhost", "TLS (rediss://) is not supported by this version; use redis:// or unix://"),
             ("redis://:topsecret@localhost:99999", "the port must be a number between 1 and 65535"),
             ("redis://:topsecret@localhost/zero", "the database must be a non-negative integer, as in redis://host:6379/0"),
