@@ -305,13 +305,20 @@ final class CallSettler: @unchecked Sendable {
 
     /// Whether `redis.replica_acks` replicas acknowledged everything written so far (`WAIT`),
     /// within `redis.replica_ack_timeout`; true when none are asked for.
+    /// While the replicas are missing or slow (a `WAIT` timed out), later batches do not wait
+    /// for them until this instant: they count as unconfirmed (spooled) at once, so a lost
+    /// replica costs disk writes, not the settler's throughput.
+    private var unconfirmedUntil = ContinuousClock.now
+
     private func replicasAcknowledged(_ redis: RedisConnection) -> Bool {
         let config = context.config.redis
         guard config.replicaAcks > 0 else { return true }
+        guard ContinuousClock.now >= unconfirmedUntil else { return false }
         let timeoutMs = max(1, Int(config.replicaAckTimeout.wholeMilliseconds))
         let acknowledged = (try? redis.command(["WAIT", String(config.replicaAcks), String(timeoutMs)]))?.integer ?? 0
         guard acknowledged >= config.replicaAcks else {
             let now = ContinuousClock.now
+            unconfirmedUntil = now + .seconds(2)
             if now - lastAckWarning >= .seconds(10) {
                 lastAckWarning = now
                 context.logger.warning("audit records not acknowledged by enough Redis replicas; kept in the local spool until replayed",
