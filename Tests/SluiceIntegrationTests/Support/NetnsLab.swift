@@ -25,6 +25,8 @@ final class NetnsLab: @unchecked Sendable {
     let replica: Host
     let sentinels: [Host]
     let redisPassword = "lab-redis-\(UInt32.random(in: 0...UInt32.max))"
+    /// The Sentinels' own password (`requirepass`, and `sentinel-pass` between them).
+    let sentinelPassword = "lab-sentinel-\(UInt32.random(in: 0...UInt32.max))"
     let masterName = "lab"
     let mockKey = "lab-mock-\(UInt32.random(in: 0...UInt32.max))"
     let nginxPort = freeLoopbackPort()
@@ -133,6 +135,8 @@ final class NetnsLab: @unchecked Sendable {
             port 26379
             bind \(sentinel.address)
             protected-mode no
+            requirepass \(sentinelPassword)
+            sentinel sentinel-pass \(sentinelPassword)
             dir \(dir)
             sentinel monitor \(masterName) \(primary.address) 6379 2
             sentinel auth-pass \(masterName) \(redisPassword)
@@ -182,6 +186,7 @@ final class NetnsLab: @unchecked Sendable {
           sentinels: [\(sentinels.map { "\"\($0.address):26379\"" }.joined(separator: ", "))]
           master_name: \(masterName)
           password: "${env:LAB_REDIS_PASSWORD}"
+          sentinel_password: "${env:LAB_SENTINEL_PASSWORD}"
           timeout: 500ms
         audit: { spool_dir: "\(directory.path)/spool-h\(index + 1)" }
         providers:
@@ -194,7 +199,9 @@ final class NetnsLab: @unchecked Sendable {
         """
     }
 
-    var environment: [String: String] { ["LAB_REDIS_PASSWORD": redisPassword, "LAB_MOCK_KEY": mockKey] }
+    var environment: [String: String] {
+        ["LAB_REDIS_PASSWORD": redisPassword, "LAB_SENTINEL_PASSWORD": sentinelPassword, "LAB_MOCK_KEY": mockKey]
+    }
 
     func configPath(_ index: Int) -> String { directory.appendingPathComponent("h\(index + 1).yaml").path }
 
@@ -254,13 +261,16 @@ final class NetnsLab: @unchecked Sendable {
     // MARK: - Redis, as the test reads it
 
     func sentinelConnection(_ sentinel: Host) -> RedisConnection {
-        RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: sentinel.address, port: 26379)), timeout: .seconds(1)))
+        RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: sentinel.address, port: 26379),
+                                                          password: Secret(sentinelPassword, origin: "test")),
+                                            timeout: .seconds(1)))
     }
 
     /// A connection that follows the Sentinels, as the responders' do.
     func redis() -> RedisConnection {
         RedisConnection(config: RedisConfig(url: RedisURL(address: .sentinel(RedisSentinels(
-            masterName: masterName, nodes: sentinels.map { RedisSentinels.Node(host: $0.address, port: 26379) })),
+            masterName: masterName, nodes: sentinels.map { RedisSentinels.Node(host: $0.address, port: 26379) },
+            password: Secret(sentinelPassword, origin: "test"))),
             password: Secret(redisPassword, origin: "test")), timeout: .seconds(3)))
     }
 
