@@ -20,6 +20,9 @@ public final class RedisConnection {
     private var unread = 0
     /// Counts the connections opened, so replies are never read from a later one.
     private var generation = 0
+    /// Changes whenever a new connection is opened: a caller that must know two commands went
+    /// over the same connection (`WAIT` after a write) compares it before and after.
+    public var connectionGeneration: Int { generation }
     /// After Redis timed out or could not be reached, no new connection is tried before
     /// this instant: commands fail at once instead of each waiting out the timeout, so a
     /// request that needs Redis several times waits for it at most once while Redis is
@@ -205,15 +208,19 @@ public final class RedisConnection {
 
     /// Under Sentinel, a `-READONLY` reply means the primary this connection reached became a
     /// replica (a failover demoted it): the connection is closed, the Sentinels are asked
-    /// again, and the call fails as not sent — a replica applies no write, so nothing it
-    /// refused took effect.
+    /// again, and the call fails — as not sent when every command was refused (a replica
+    /// applies no write).
     private func refuseReplica(_ replies: [RedisValue]) throws(RedisError) {
         guard let directory else { return }
         for reply in replies {
             guard case .error(let message) = reply, message.contains("READONLY") else { continue }
             if let primary { directory.forget(primary) }
             close()
-            throw RedisError(.connection, "\(target) is a replica now (READONLY); asking the Sentinels again", notSent: true)
+            // Not sent only if nothing in the pipeline succeeded: a node demoted mid-pipeline
+            // may have applied the commands before its first refusal.
+            let nothingApplied = replies.allSatisfy { if case .error = $0 { return true } else { return false } }
+            throw RedisError(.connection, "\(target) is a replica now (READONLY); asking the Sentinels again",
+                             notSent: nothingApplied)
         }
     }
 
@@ -282,7 +289,10 @@ public final class RedisConnection {
     }
 
     private func connected() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        if let until = holdOffUntil {
+        // Under Sentinel, a hold-off is the old primary's; once another is named, it is moot
+        // (the new primary's own hold-off is checked when it is chosen, below).
+        let primaryMoved = directory.map { $0.epoch != primary?.epoch } ?? false
+        if !primaryMoved, let until = holdOffUntil {
             if ContinuousClock.now < until {
                 throw RedisError(.connection, "\(target) timed out less than \(Self.holdOff) ago; not tried again yet",
                                  notSent: true)
@@ -335,7 +345,11 @@ public final class RedisConnection {
         // Under Sentinel, the node named may not be the primary (yet, or any more).
         if directory != nil { setup.append(["ROLE"]) }
         if !setup.isEmpty {
-            let replies = try send(setup)
+            // On `opened` itself, not through `connected()` (which could, with the epoch moved
+            // meanwhile, close and replace the connection being set up).
+            for command in setup { try append(command, to: opened) }
+            var replies: [RedisValue] = []
+            for _ in setup { replies.append(try readReply(from: opened)) }
             for reply in replies {
                 if case .error(let message) = reply {
                     close()

@@ -40,6 +40,8 @@ public final class SentinelDirectory: Sendable {
         var preferred = 0
         /// The process whose thread listens for `+switch-master` (a forked child starts its own).
         var watcherProcess: pid_t = 0
+        /// After no Sentinel answered: not asked again before this instant.
+        var failedUntil: ContinuousClock.Instant?
     }
 
     public let sentinels: RedisSentinels
@@ -78,11 +80,24 @@ public final class SentinelDirectory: Sendable {
     /// The primary to connect to: the one known, else the Sentinels' answer.
     public func primary() throws(RedisError) -> Primary {
         startWatcherIfNeeded()
-        if let known = state.withLock({ $0.primary }) { return known }
+        let (known, failedUntil) = state.withLock { ($0.primary, $0.failedUntil) }
+        if let known { return known }
+        // No Sentinel answered a moment ago: fail at once rather than queue every thread
+        // behind another round of asking them (each may cost a timeout).
+        if let failedUntil, ContinuousClock.now < failedUntil {
+            throw RedisError(.connection, "no Sentinel named the primary of '\(sentinels.masterName)' less than "
+                             + "\(RedisConnection.holdOff) ago; not asked again yet", notSent: true)
+        }
         return try lookup.withLock { _ throws(RedisError) -> Primary in
             if let known = state.withLock({ $0.primary }) { return known }  // another thread asked meanwhile
-            let (host, port) = try askSentinels()
-            return learn(host: host, port: port)
+            do throws(RedisError) {
+                let (host, port) = try askSentinels()
+                state.withLock { $0.failedUntil = nil }
+                return learn(host: host, port: port)
+            } catch {
+                state.withLock { $0.failedUntil = ContinuousClock.now + RedisConnection.holdOff }
+                throw error
+            }
         }
     }
 
@@ -232,6 +247,7 @@ public final class SentinelDirectory: Sendable {
             let fields = text.split(separator: " ")
             guard fields.count == 5, fields[0] == sentinels.masterName, let port = Int(fields[4]) else { continue }
             learn(host: String(fields[3]), port: port)
+            state.withLock { $0.failedUntil = nil }
         }
     }
 }

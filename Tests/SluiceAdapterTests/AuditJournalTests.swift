@@ -125,7 +125,7 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(files().filter { $0.hasSuffix(".log") }, [])
     }
 
-    func testOrphanFilesReplayEachWritersJournalOldestFirstThenItsSpool() {
+    func testOrphanFilesReplayEachWritersSpoolThenItsJournalOldestFirst() {
         let order = AuditSpool.orphanFiles(["spool-10.log", "journal-10-0000000002.log", "orphan-5-journal-10-0000000001.log",
                                             "journal-9-0000000001.log", "spool-11.log.tmp", "notes.txt"])
         XCTAssertEqual(order.map(\.name), ["journal-9-0000000001.log", "spool-10.log", "orphan-5-journal-10-0000000001.log",

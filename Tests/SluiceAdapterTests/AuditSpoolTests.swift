@@ -72,4 +72,24 @@ final class AuditSpoolTests: XCTestCase {
         XCTAssertEqual(try streamIds(), ["req-1", "req-3"])
         XCTAssertEqual(try streamIds(of: "not-a-stream"), ["req-2"])
     }
+
+    /// With `replica_acks`, the spool is emptied only once a replica confirmed its replay.
+    func testASpoolIsKeptUntilAReplicaConfirmsItsReplay() throws {
+        let spool = AuditSpool(directory: directory, logger: Logger(label: "test"))
+        let call = line(1)
+        XCTAssertTrue(spool.append(keys: call.keys, arguments: call.arguments))
+        // No replica: the record goes in, but the spool keeps it.
+        XCTAssertEqual(spool.replay(redis: redis, replicaAcks: 1, ackTimeout: .milliseconds(50)), 0)
+        XCTAssertTrue(spool.hasRecords)
+        XCTAssertEqual(try streamIds(), ["req-1"])
+        // A replica arrives and syncs: the next replay (nothing to resend) is confirmed.
+        let replica = try RedisServerFixture.start(extraArguments: ["--replicaof", "127.0.0.1", String(server.port)])
+        defer { replica.stop() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while spool.hasRecords && ContinuousClock.now < deadline {
+            _ = spool.replay(redis: redis, replicaAcks: 1, ackTimeout: .milliseconds(200))
+        }
+        XCTAssertFalse(spool.hasRecords, "confirmed by the replica: emptied")
+        XCTAssertEqual(try streamIds(), ["req-1"], "sent once, not twice")
+    }
 }

@@ -19,5 +19,12 @@ final class JournalEntryTests: XCTestCase {
         XCTAssertEqual(decoded.calls[1].arguments, ["", "ünïcode", "line\nbreak"])
         XCTAssertEqual(decoded.skipped, 2, "the damaged entry and the torn one")
         XCTAssertEqual(JournalEntry.decodeAll(third).calls.map(\.arguments), [["x"]])
+        // Absurd lengths in a damaged header or payload are skipped, not trusted.
+        let huge = Array("SJ1 0123456789abcdef 9223372036854775807\n".utf8) + third
+        XCTAssertEqual(JournalEntry.decodeAll(huge).calls.count, 1)
+        var payload = Array("9223372036854775807\nx\n".utf8)
+        let checksum = Hex.lower(withUnsafeBytes(of: JournalEntry.checksumForTests(payload).bigEndian) { Array($0) })
+        payload = Array("SJ1 \(checksum) \(payload.count)\n".utf8) + payload
+        XCTAssertEqual(JournalEntry.decodeAll(payload).calls.count, 0)
     }
 }

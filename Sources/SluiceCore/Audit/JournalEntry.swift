@@ -42,7 +42,7 @@ public enum JournalEntry {
             let header = bytes[(start + magic.count)..<newline].split(separator: 32)
             guard header.count == 2, header[0].count == 16,
                   let length = Int(String(decoding: header[1], as: UTF8.self)), length >= 0,
-                  newline + 1 + length <= bytes.count else {
+                  length <= bytes.count - newline - 1 else {
                 skipped += 1
                 at = start + magic.count
                 continue
@@ -61,6 +61,9 @@ public enum JournalEntry {
         return (calls, skipped)
     }
 
+    /// The checksum of `bytes`, for tests that forge entries.
+    public static func checksumForTests(_ bytes: [UInt8]) -> UInt64 { checksum(bytes[...]) }
+
     /// FNV-1a, 64 bits.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -77,7 +80,7 @@ public enum JournalEntry {
         while at < payload.endIndex {
             guard let newline = payload[at...].firstIndex(of: 10),
                   let count = Int(String(decoding: payload[at..<newline], as: UTF8.self)), count >= 0,
-                  newline + 1 + count < payload.endIndex, payload[newline + 1 + count] == 10 else { return nil }
+                  count < payload.endIndex - newline - 1, payload[newline + 1 + count] == 10 else { return nil }
             strings.append(String(decoding: payload[(newline + 1)..<(newline + 1 + count)], as: UTF8.self))
             at = newline + 2 + count
         }

@@ -129,8 +129,7 @@ extension ConfigLoader.Reader {
         func text(_ key: String) -> String? { fields[key].flatMap { nonEmptyString($0, at: fields.path(key)) } }
         func secret(_ key: String) -> Secret? { fields[key].flatMap { self.secret($0, at: fields.path(key)) } }
         let database = fields["database"].flatMap { int($0, at: fields.path("database"), in: 0...Int(Int32.max)) }
-        if let name = masterName, !name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic
-                || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }) {
+        if let name = masterName, !RedisURL.isMasterName(name) {
             report("a master name is letters, digits, '-', '_' and '.'", at: fields["master_name"], field: fields.path("master_name"))
             valid = false
         }

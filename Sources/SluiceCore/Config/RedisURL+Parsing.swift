@@ -98,6 +98,7 @@ extension RedisURL {
             guard parts.count >= 2, !parts[1].isEmpty else {
                 return fail("expected the master name after the Sentinels, as in redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/mymaster")
             }
+            guard isMasterName(parts[1]) else { return fail("a master name is letters, digits, '-', '_' and '.'") }
             var database = queryDatabase ?? 0
             if parts.count == 3, !parts[2].isEmpty {
                 guard let value = DurationText.wholeNumber(parts[2]) else {
@@ -134,6 +135,12 @@ extension RedisURL {
         case .failure(let failure):
             return .failure(failure)
         }
+    }
+
+    /// Whether `name` is a master name Sluice accepts (it appears in metrics labels).
+    static func isMasterName<S: StringProtocol>(_ name: S) -> Bool {
+        !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic
+            || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) }
     }
 
     /// A Sentinel's `host`, `host:port`, `[v6]` or `[v6]:port` (port 26379 by default).

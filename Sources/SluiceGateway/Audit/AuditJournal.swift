@@ -12,8 +12,8 @@ import Synchronization
 /// (`AuditSpool.adoptOrphans`). Replays cannot add a record twice: each line is one record,
 /// numbered, and the append script skips the numbers its writer already has.
 ///
-/// Entries are `JournalEntry`s of one-record `AuditScripts.appendBatch` calls, fsynced every 200 ms
-/// by the spool thread. Workers write them concurrently, so a file's lines are not in
+/// Entries are `JournalEntry`s of one-record `AuditScripts.appendBatch` calls, fdatasynced every second
+/// by the spool thread once a second. Workers write them concurrently, so a file's lines are not in
 /// number order: a replay sorts a writer's lines from all its files first. The journal is a run of files (`journal-<pid>-<n>.log`): a new file is
 /// started every second or megabyte, and a file is deleted once every record in it is
 /// safe.
@@ -118,7 +118,7 @@ final class AuditJournal: Sendable {
             return (descriptors, directoryToo)
         }
         for descriptor in descriptors {
-            _ = fsync(descriptor)
+            _ = fdatasync(descriptor)
             Glibc.close(descriptor)
         }
         if directoryToo, let dir = opendir(directory) {

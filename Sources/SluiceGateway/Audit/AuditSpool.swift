@@ -23,6 +23,10 @@ final class AuditSpool: Sendable {
     let directory: String
     let path: String
     private let logger: Logger
+    /// For a replay that waits for replicas (only the spool thread replays): how much of the
+    /// file went to Redis over connection number `sentGeneration`, unconfirmed so far.
+    nonisolated(unsafe) private var sentLength = 0
+    nonisolated(unsafe) private var sentGeneration = -1
     private let state = Mutex(State())
     private let pending = Atomic<Int>(0)
 
@@ -63,10 +67,12 @@ final class AuditSpool: Sendable {
         state.withLock { if $0.unsynced > 0 { sync(&$0) } }
     }
 
-    /// Replays the spool into Redis in order; empties it when every line went in.
+    /// Replays the spool into Redis in order; empties it when every line went in (and, with
+    /// `replicaAcks`, a replica confirmed it: until then the lines stay, and are sent again
+    /// only over a new connection, which may lead to a new primary).
     /// Returns how many records were replayed.
     @discardableResult
-    func replay(redis: RedisConnection) -> Int {
+    func replay(redis: RedisConnection, replicaAcks: Int = 0, ackTimeout: Duration = .milliseconds(100)) -> Int {
         // What is in the file now is replayed without holding the spool, so the settler can
         // keep appending (behind it, in order) however long the replay takes.
         let snapshot: (length: Int, records: Int)? = state.withLock { state in
@@ -74,8 +80,26 @@ final class AuditSpool: Sendable {
             sync(&state)
             return (Int(lseek(state.descriptor, 0, SEEK_END)), state.records)
         }
-        guard let snapshot, let replayed = Self.replay(file: path, length: snapshot.length, redis: redis, logger: logger) else {
+        guard let snapshot else { return 0 }
+        let generation = redis.connectionGeneration
+        let from = generation == sentGeneration ? min(sentLength, snapshot.length) : 0
+        guard let replayed = Self.replay(files: [path], from: from, length: snapshot.length, sorted: false, redis: redis,
+                                         logger: logger) else {
             return 0
+        }
+        if replicaAcks > 0 {
+            // Everything up to `length` must have gone over one connection for WAIT to speak
+            // for it; if the connection changed meanwhile, it is all sent again next time.
+            guard redis.connectionGeneration == generation else {
+                sentLength = 0
+                return 0
+            }
+            sentGeneration = generation
+            sentLength = snapshot.length
+            let timeoutMs = max(1, Int(ackTimeout.wholeMilliseconds))
+            let acknowledged = (try? redis.command(["WAIT", String(replicaAcks), String(timeoutMs)]))?.integer ?? 0
+            guard redis.connectionGeneration == generation, acknowledged >= replicaAcks else { return 0 }
+            sentLength = 0
         }
         state.withLock { state in
             // Keep only what was appended during the replay.
@@ -89,8 +113,23 @@ final class AuditSpool: Sendable {
         return replayed
     }
 
-    /// Takes over the spools of worker processes that died (their pid is gone) and replays them.
+    /// Takes over the spools and journals of worker processes that died (their pid is gone)
+    /// and replays them.
+    ///
+    /// One adopter at a time per spool folder (the lock goes with its process), so a dead
+    /// writer's files are replayed in order by one process. Per writer: its spool first, then
+    /// its journal entries sorted by number — every journaled record the spool does not hold
+    /// comes after the spool's (a journal file is deleted once its records are in Redis or in
+    /// the spool). A writer is taken whole or not at all: if any of its files is held by a
+    /// live process (another adopter's claim), none is replayed now, and a file that cannot
+    /// be replayed stops its writer's later files — a later record replayed first would make
+    /// the append script skip the earlier ones as already had. Files this process claimed
+    /// before and could not replay are tried again.
     func adoptOrphans(redis: RedisConnection) {
+        let lock = open(directory + "/adopt.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { return }
+        defer { close(lock) }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
         guard let dir = opendir(directory) else { return }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -98,49 +137,41 @@ final class AuditSpool: Sendable {
             names.append(name)
         }
         closedir(dir)
-        // One adopter at a time per spool folder (the lock goes with its process), so a dead
-        // writer's files are replayed in order by one process. Its spool goes first, then its
-        // journal entries sorted by number: every journaled record the spool does not hold
-        // comes after the spool's (a journal file is deleted once its records are in Redis or
-        // in the spool). A file that cannot be replayed now stops its writer's later files: a
-        // later record replayed first would make the append script skip the earlier ones as
-        // already had.
-        let lock = open(directory + "/adopt.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard lock >= 0 else { return }
-        defer { close(lock) }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { return }
-        var failed: Set<Int32> = []
-        var journals: (writer: Int32, files: [String])?
-        // A writer's journal files are replayed together, their lines sorted by number
-        // (workers write them concurrently, so a file is not in order).
-        func replayJournals() {
-            guard let (writer, files) = journals else { return }
-            journals = nil
-            if let replayed = Self.replay(files: files, sorted: true, redis: redis, logger: logger) {
-                for file in files { unlink(file) }
+        let me = getpid()
+        let files = Self.orphanFiles(names)
+        for writer in Set(files.map(\.writer)).sorted() where writer != me {
+            let own = files.filter { $0.writer == writer }
+            let claimable = own.allSatisfy { file in
+                file.owner == me || (kill(file.owner, 0) != 0 && errno == ESRCH)
+            }
+            guard claimable else { continue }
+            // Renaming claims a file (of several processes, one wins); this process's own
+            // earlier claims keep their names.
+            var claimed: [(path: String, journal: Bool)] = []
+            for file in own {
+                let path = directory + "/orphan-\(me)-\(file.original)"
+                if file.owner != me || file.name != "orphan-\(me)-\(file.original)" {
+                    guard rename(directory + "/" + file.name, path) == 0 else { break }
+                }
+                claimed.append((path, file.original.hasPrefix("journal-")))
+            }
+            guard claimed.count == own.count else { continue }  // another process took one: next round
+            var replayedAll = true
+            for file in claimed where !file.journal {
+                guard let replayed = Self.replay(file: file.path, redis: redis, logger: logger) else {
+                    replayedAll = false
+                    break
+                }
+                unlink(file.path)
+                if replayed > 0 { logger.notice("replayed \(replayed) audit records left by process \(writer)") }
+            }
+            let journals = claimed.filter(\.journal).map(\.path)
+            guard replayedAll, !journals.isEmpty else { continue }
+            if let replayed = Self.replay(files: journals, sorted: true, redis: redis, logger: logger) {
+                for path in journals { unlink(path) }
                 if replayed > 0 { logger.notice("replayed \(replayed) journaled audit records of process \(writer)") }
-            } else {
-                failed.insert(writer)
             }
         }
-        for file in Self.orphanFiles(names) {
-            if let pending = journals, pending.writer != file.writer || !file.original.hasPrefix("journal-") { replayJournals() }
-            guard file.owner != getpid(), kill(file.owner, 0) != 0, errno == ESRCH, !failed.contains(file.writer) else { continue }
-            // Renaming claims the file: of several workers, one wins.
-            let claimed = directory + "/orphan-\(getpid())-\(file.original)"
-            guard rename(directory + "/" + file.name, claimed) == 0 else { continue }
-            if file.original.hasPrefix("journal-") {
-                journals = (file.writer, (journals?.files ?? []) + [claimed])
-                continue
-            }
-            if let replayed = Self.replay(files: [claimed], sorted: false, redis: redis, logger: logger) {
-                unlink(claimed)
-                if replayed > 0 { logger.notice("replayed \(replayed) audit records left by process \(file.writer)") }
-            } else {
-                failed.insert(file.writer)
-            }
-        }
-        replayJournals()
     }
 
     /// The spool and journal files of other processes, in replay order (per writer: its spool,
@@ -180,13 +211,13 @@ final class AuditSpool: Sendable {
     /// (the file is kept and replayed again later; duplicates are skipped by the script).
     /// A line is a batch (`AuditScripts.appendBatch`) or, from earlier versions, one record
     /// (`AuditScripts.append`). Returns the number of records.
-    private static func replay(file: String, length: Int? = nil, redis: RedisConnection, logger: Logger) -> Int? {
-        replay(files: [file], length: length, sorted: false, redis: redis, logger: logger)
+    private static func replay(file: String, redis: RedisConnection, logger: Logger) -> Int? {
+        replay(files: [file], sorted: false, redis: redis, logger: logger)
     }
 
     /// `replay(file:)` over several files; `sorted`: journal files (`JournalEntry`s), replayed
     /// in the order of their record numbers rather than as written.
-    private static func replay(files: [String], length: Int? = nil, sorted: Bool, redis: RedisConnection,
+    private static func replay(files: [String], from: Int = 0, length: Int? = nil, sorted: Bool, redis: RedisConnection,
                                logger: Logger) -> Int? {
         var decoded: [(keys: [String], arguments: [String])] = []
         var skipped = 0
@@ -199,7 +230,8 @@ final class AuditSpool: Sendable {
                 skipped += entries.skipped
                 continue
             }
-            let text = String(decoding: length.map { bytes.prefix($0) } ?? bytes[...], as: UTF8.self)
+            let end = min(length ?? bytes.count, bytes.count)
+            let text = String(decoding: bytes[min(from, end)..<end], as: UTF8.self)
             for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
                 guard let call = SpoolLine.decode(line) else {
                     skipped += 1

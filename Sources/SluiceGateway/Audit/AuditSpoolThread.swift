@@ -24,14 +24,21 @@ final class AuditSpoolThread: @unchecked Sendable {
         var lastAdopt = ContinuousClock.now - .seconds(60)
         var lastReplay = ContinuousClock.now
         var lastPublish = ContinuousClock.now - .seconds(1)
+        var lastJournalSync = ContinuousClock.now
         while true {
             let stopping = state.stopping.load(ordering: .acquiring)
             spool.flush()
-            context.auditJournal.flush()
             let now = ContinuousClock.now
+            // The journal matters when a process dies (the page cache keeps it) and, synced,
+            // when the machine does: once a second keeps its cost small.
+            if now - lastJournalSync >= .seconds(1) || stopping {
+                lastJournalSync = now
+                context.auditJournal.flush()
+            }
             if spool.hasRecords, now - lastReplay >= .milliseconds(500) || stopping {
                 lastReplay = now
-                let replayed = spool.replay(redis: redis)
+                let replayed = spool.replay(redis: redis, replicaAcks: context.config.redis.replicaAcks,
+                                            ackTimeout: context.config.redis.replicaAckTimeout)
                 if replayed > 0 { context.logger.notice("replayed \(replayed) spooled audit records into Redis") }
             }
             if now - lastPublish >= .seconds(1) || stopping {

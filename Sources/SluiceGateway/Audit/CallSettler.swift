@@ -160,6 +160,8 @@ final class CallSettler: @unchecked Sendable {
     }
 
     private var lastAckWarning = ContinuousClock.now - .seconds(60)
+    /// The last record number the journal may forget, once a batch was safe nowhere else.
+    private var commitCeiling: Int?
 
     private func loop() {
         let redis = RedisConnection(config: context.config.redis)
@@ -241,7 +243,12 @@ final class CallSettler: @unchecked Sendable {
             for ticket in claimed { ticket.failure = error }
         }
         context.governance.complete(claimed)
-        if recordsSafe, let last = numbered.last { context.auditJournal.committed(through: last.sequence) }
+        // The journal forgets only up to the first batch that is safe nowhere else (the
+        // spool's disk refused it): a later batch's success does not speak for it.
+        if let first = numbered.first, let last = numbered.last {
+            if !recordsSafe { commitCeiling = min(commitCeiling ?? Int.max, first.sequence - 1) }
+            context.auditJournal.committed(through: min(last.sequence, commitCeiling ?? Int.max))
+        }
         // Each settlement's outcome is handled by `settleAwaiting`, right after this: the
         // thresholds they crossed are raised as alert records of a later batch, and one that
         // never reached Redis is tried again. (A ticket something else had taken would be
@@ -315,7 +322,11 @@ final class CallSettler: @unchecked Sendable {
         guard config.replicaAcks > 0 else { return true }
         guard ContinuousClock.now >= unconfirmedUntil else { return false }
         let timeoutMs = max(1, Int(config.replicaAckTimeout.wholeMilliseconds))
-        let acknowledged = (try? redis.command(["WAIT", String(config.replicaAcks), String(timeoutMs)]))?.integer ?? 0
+        // WAIT counts the replicas that have this connection's writes: on a connection opened
+        // since (the epoch moved, a failure), it would confirm nothing of the batch.
+        let written = redis.connectionGeneration
+        var acknowledged = (try? redis.command(["WAIT", String(config.replicaAcks), String(timeoutMs)]))?.integer ?? 0
+        if redis.connectionGeneration != written { acknowledged = 0 }
         guard acknowledged >= config.replicaAcks else {
             let now = ContinuousClock.now
             unconfirmedUntil = now + .seconds(2)

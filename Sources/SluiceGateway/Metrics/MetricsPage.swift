@@ -76,9 +76,6 @@ enum MetricsPage {
         if let primary = status.primary {
             out += "sluice_redis_primary_info{master=\"\(master)\",address=\"\(primary.description)\"} 1\n"
         }
-        out += "# HELP sluice_redis_primary_switches_seen_total Times the responder answering this scrape found the primary moved.\n"
-        out += "# TYPE sluice_redis_primary_switches_seen_total counter\n"
-        out += "sluice_redis_primary_switches_seen_total{master=\"\(master)\"} \(status.switchesSeen)\n"
         if let view = directory.sentinelView(), let epoch = view["config-epoch"] {
             out += "# HELP sluice_redis_failovers_total Failovers of the master (Sentinel's config epoch).\n"
             out += "# TYPE sluice_redis_failovers_total counter\n"
