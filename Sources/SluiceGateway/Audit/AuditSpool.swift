@@ -222,7 +222,8 @@ final class AuditSpool: Sendable {
         var decoded: [(keys: [String], arguments: [String])] = []
         var skipped = 0
         for file in files {
-            guard let bytes = readBytes(file, from: 0) else { return nil }
+            // Only what is not yet sent: a spool kept while no replica confirms grows.
+            guard let bytes = readBytes(file, from: sorted ? 0 : from) else { return nil }
             if sorted {
                 // A journal (`JournalEntry`s).
                 let entries = JournalEntry.decodeAll(bytes)
@@ -230,8 +231,8 @@ final class AuditSpool: Sendable {
                 skipped += entries.skipped
                 continue
             }
-            let end = min(length ?? bytes.count, bytes.count)
-            let text = String(decoding: bytes[min(from, end)..<end], as: UTF8.self)
+            let end = min(length.map { $0 - from } ?? bytes.count, bytes.count)
+            let text = String(decoding: bytes[..<max(0, end)], as: UTF8.self)
             for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
                 guard let call = SpoolLine.decode(line) else {
                     skipped += 1
