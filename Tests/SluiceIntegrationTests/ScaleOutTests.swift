@@ -94,10 +94,14 @@ final class ScaleOutTests: XCTestCase {
         print("lab limit: \(calls.count) calls, statuses \(statuses)")
         XCTAssertEqual(statuses[200], limit, "admitted calls across 3 hosts = the limit exactly")
         XCTAssertEqual(statuses[429], calls.count - limit, "every other call is refused by the limit: \(statuses)")
-        // Every host took part.
-        let metrics = lab.client.send(.get, "/metrics").text
-        XCTAssertTrue(metrics.contains("sluice_responder_processes 6"), metrics.split(separator: "\n")
-            .filter { $0.hasPrefix("sluice_responder_processes") }.joined())
+        // Six responder processes report (a restarted host's old workers drain, then their
+        // entries expire after 5 s).
+        var processes = ""
+        try waitUntil("six responder processes report", timeout: .seconds(20)) {
+            processes = lab.client.send(.get, "/metrics").text.split(separator: "\n")
+                .filter { $0.hasPrefix("sluice_responder_processes") }.joined()
+            return processes == "sluice_responder_processes 6"
+        }
         assertAuditedOnce(lab, calls)
     }
 
