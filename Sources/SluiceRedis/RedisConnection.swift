@@ -92,6 +92,15 @@ public final class RedisConnection {
         }
     }
 
+    /// Whether `count` replicas have every write this connection made (`WAIT count timeout`),
+    /// as long as the connection is still number `generation` (`connectionGeneration` read
+    /// after the writes): `WAIT` on a connection opened since would speak for none of them.
+    public func replicasConfirm(_ count: Int, within timeout: Duration, generation: Int) -> Bool {
+        guard generation == self.generation, context != nil else { return false }
+        let acknowledged = (try? command(["WAIT", String(count), String(max(1, timeout.wholeMilliseconds))]))?.integer ?? 0
+        return generation == self.generation && acknowledged >= count
+    }
+
     /// Like `command`, but an error reply is thrown as `RedisError(.server, …)`.
     public func checked(_ arguments: [String], idempotent: Bool = false) throws(RedisError) -> RedisValue {
         let reply = try command(arguments, idempotent: idempotent)

@@ -81,12 +81,7 @@ final class ScaleOutTests: XCTestCase {
         let limit = 200
         let lab = try NetnsLab()
         defer { lab.stop() }
-        lab.routes = """
-              limited:
-                type: chat
-                endpoints: [ { provider: mock, model: mock-gpt } ]
-                limits: [ { per: key, requests: \(limit), window: 10m } ]
-            """
+        lab.routes = Self.limitedRoute(limit)
         try restartResponders(lab)
         let key = try lab.createKey(name: "lab-limit")
         let calls = load(lab, key: key, route: "limited", clients: 400, perClient: 2 * limit / 400 + 1)
@@ -113,12 +108,7 @@ final class ScaleOutTests: XCTestCase {
         let clients = 16
         let lab = try NetnsLab()
         defer { lab.stop() }
-        lab.routes = """
-              limited:
-                type: chat
-                endpoints: [ { provider: mock, model: mock-gpt } ]
-                limits: [ { per: key, requests: \(limit), window: 10m } ]
-            """
+        lab.routes = Self.limitedRoute(limit)
         // Fail closed: what the failover itself does to the limit, without the per-process
         // allowance `fail_open` grants while Redis is away (workers × local_requests).
         lab.extraConfig = "admission: { on_redis_error: fail_closed }"
@@ -231,6 +221,16 @@ final class ScaleOutTests: XCTestCase {
         assertAuditedOnce(lab, calls)
         XCTAssertTrue(lab.client.post("/v1/chat/completions", key: key,
                                       #"{"model":"chat","max_tokens":8,"messages":[{"role":"user","content":"back"}]}"#).status == 200)
+    }
+
+    /// The `limited` route: the mock, one per-key limit of `limit` calls per 10 minutes.
+    private static func limitedRoute(_ limit: Int) -> String {
+        """
+              limited:
+                type: chat
+                endpoints: [ { provider: mock, model: mock-gpt } ]
+                limits: [ { per: key, requests: \(limit), window: 10m } ]
+            """
     }
 
     private func restartResponders(_ lab: NetnsLab) throws {

@@ -96,9 +96,7 @@ final class AuditSpool: Sendable {
             }
             sentGeneration = generation
             sentLength = snapshot.length
-            let timeoutMs = max(1, Int(ackTimeout.wholeMilliseconds))
-            let acknowledged = (try? redis.command(["WAIT", String(replicaAcks), String(timeoutMs)]))?.integer ?? 0
-            guard redis.connectionGeneration == generation, acknowledged >= replicaAcks else { return 0 }
+            guard redis.replicasConfirm(replicaAcks, within: ackTimeout, generation: generation) else { return 0 }
             sentLength = 0
         }
         state.withLock { state in

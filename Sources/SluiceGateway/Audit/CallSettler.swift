@@ -321,19 +321,14 @@ final class CallSettler: @unchecked Sendable {
         let config = context.config.redis
         guard config.replicaAcks > 0 else { return true }
         guard ContinuousClock.now >= unconfirmedUntil else { return false }
-        let timeoutMs = max(1, Int(config.replicaAckTimeout.wholeMilliseconds))
-        // WAIT counts the replicas that have this connection's writes: on a connection opened
-        // since (the epoch moved, a failure), it would confirm nothing of the batch.
-        let written = redis.connectionGeneration
-        var acknowledged = (try? redis.command(["WAIT", String(config.replicaAcks), String(timeoutMs)]))?.integer ?? 0
-        if redis.connectionGeneration != written { acknowledged = 0 }
-        guard acknowledged >= config.replicaAcks else {
+        guard redis.replicasConfirm(config.replicaAcks, within: config.replicaAckTimeout,
+                                    generation: redis.connectionGeneration) else {
             let now = ContinuousClock.now
             unconfirmedUntil = now + .seconds(2)
             if now - lastAckWarning >= .seconds(10) {
                 lastAckWarning = now
                 context.logger.warning("audit records not acknowledged by enough Redis replicas; kept in the local spool until replayed",
-                                       metadata: ["acknowledged": "\(acknowledged)", "wanted": "\(config.replicaAcks)"])
+                                       metadata: ["wanted": "\(config.replicaAcks)"])
             }
             return false
         }

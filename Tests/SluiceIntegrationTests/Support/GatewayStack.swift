@@ -191,25 +191,8 @@ final class GatewayStack {
 
     /// Audit records in the stream per request id.
     func auditCounts() throws -> [String: Int] {
-        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: redisPort)),
-                                                        timeout: .seconds(5)))
-        var counts: [String: Int] = [:]
-        var cursor = "-"
-        while true {
-            guard case .array(let entries) = try redis.checked(["XRANGE", "sluice:audit", cursor, "+", "COUNT", "5000"]),
-                  !entries.isEmpty else { break }
-            var last = ""
-            for entry in entries {
-                guard case .array(let parts) = entry, parts.count == 2, let id = parts[0].text else { continue }
-                last = id
-                guard let text = parts[1].fieldMap["record"],
-                      let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                      let requestId = object["request_id"] as? String else { continue }
-                counts[requestId, default: 0] += 1
-            }
-            cursor = "(" + last
-        }
-        return counts
+        try callRecordCounts(RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: redisPort)),
+                                                                 timeout: .seconds(5))))
     }
 
     /// Runs a `sluice` subcommand against this stack's config.
@@ -302,6 +285,26 @@ final class GatewayStack {
 struct StackError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The call records in the audit stream (`sluice:audit`) per request id, read in pages.
+func callRecordCounts(_ redis: RedisConnection) throws -> [String: Int] {
+    var counts: [String: Int] = [:]
+    var cursor = "-"
+    while true {
+        guard case .array(let entries) = try redis.checked(["XRANGE", "sluice:audit", cursor, "+", "COUNT", "5000"]),
+              !entries.isEmpty else { break }
+        var last = ""
+        for entry in entries {
+            guard case .array(let parts) = entry, parts.count == 2, let id = parts[0].text else { continue }
+            last = id
+            let fields = parts[1].fieldMap
+            guard fields["kind"] == "call", let requestId = fields["rid"] else { continue }
+            counts[requestId, default: 0] += 1
+        }
+        cursor = "(" + last
+    }
+    return counts
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes.

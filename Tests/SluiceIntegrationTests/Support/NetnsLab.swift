@@ -284,22 +284,7 @@ final class NetnsLab: @unchecked Sendable {
 
     /// Audit records per request id, read from the current primary.
     func auditCounts() throws -> [String: Int] {
-        let redis = redis()
-        var counts: [String: Int] = [:]
-        var cursor = "-"
-        while true {
-            guard case .array(let entries) = try redis.checked(["XRANGE", "sluice:audit", cursor, "+", "COUNT", "5000"]),
-                  !entries.isEmpty else { break }
-            var last = ""
-            for entry in entries {
-                guard case .array(let parts) = entry, parts.count == 2, let id = parts[0].text else { continue }
-                last = id
-                guard let requestId = parts[1].fieldMap["rid"] else { continue }
-                counts[requestId, default: 0] += 1
-            }
-            cursor = "(" + last
-        }
-        return counts
+        try callRecordCounts(redis())
     }
 
     /// The mock provider's requests by the body's `user` field.
