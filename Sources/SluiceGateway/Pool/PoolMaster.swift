@@ -21,6 +21,12 @@ public final class PoolMaster {
     private var workers: [pid_t: Worker] = [:]
     private var pendingRestarts: [ContinuousClock.Instant] = []
     private var quickDeaths = 0
+    /// Workers tell the master they accept; under systemd (`Type=notify`) the master then
+    /// sends READY=1, once per generation (start, and after each reload).
+    private let readiness = ReadinessPipe()
+    private let systemd = SystemdNotifier()
+    private var readyPids: Set<pid_t> = []
+    private var announcedGeneration = 0
 
     public init(options: PoolOptions) {
         self.options = options
@@ -57,10 +63,28 @@ public final class PoolMaster {
             default: break
             }
             restartDue()
+            announceReadiness()
         }
     }
 
-    private var spawner: WorkerSpawner? { socket.map { WorkerSpawner(listenDescriptor: $0.descriptor) } }
+    private var spawner: WorkerSpawner? {
+        socket.map { WorkerSpawner(listenDescriptor: $0.descriptor, readyDescriptor: readiness?.writeDescriptor) }
+    }
+
+    /// Once every worker of the current generation accepts: logs it and, under systemd,
+    /// sends READY=1 (which also ends a reload's RELOADING=1).
+    private func announceReadiness() {
+        guard let readiness else { return }
+        readyPids.formUnion(readiness.readyPids())
+        guard announcedGeneration != generation else { return }
+        let current = workers.filter { $0.value.generation == generation }.map(\.key)
+        guard let config = snapshots[generation]?.config, current.count == workerCount(config),
+              current.allSatisfy(readyPids.contains) else { return }
+        announcedGeneration = generation
+        readyPids = readyPids.filter { workers[$0] != nil }
+        logger.info("every worker accepts", metadata: ["generation": "\(generation)", "workers": "\(current.count)"])
+        systemd?.notify(["READY=1", "STATUS=serving: \(current.count) workers × \(threads(config)) threads, generation \(generation)"])
+    }
 
     private func loadSnapshot() throws -> WorkerSpawner.Snapshot {
         let text: String
@@ -127,11 +151,13 @@ public final class PoolMaster {
 
     private func reload() {
         logger.info("reloading configuration", metadata: ["config": "\(options.configPath)"])
+        systemd?.notify(["RELOADING=1", SystemdNotifier.monotonicMicroseconds, "STATUS=reloading"])
         let snapshot: WorkerSpawner.Snapshot
         do {
             snapshot = try loadSnapshot()
         } catch {
             logger.error("reload refused, the running configuration stays in service:\n\(error)")
+            systemd?.notify(["READY=1", "STATUS=reload refused; generation \(generation) keeps serving (see the log)"])
             return
         }
         if let socket, options.listen == nil,
@@ -147,6 +173,7 @@ public final class PoolMaster {
 
     private func shutdown() -> Int32 {
         logger.info("shutting down: no new connections; draining workers")
+        systemd?.notify(["STOPPING=1", "STATUS=draining"])
         // Refuse new connections before anything else, so nginx sends them elsewhere at once.
         socket?.stopListening()
         for pid in workers.keys { kill(pid, SIGTERM) }

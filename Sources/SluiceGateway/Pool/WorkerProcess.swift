@@ -60,6 +60,7 @@ public enum WorkerProcess {
             logger.error("cannot start the keep-warm thread; endpoints with keep_warm will not be pinged")
         }
         logger.info("worker ready", metadata: ["threads": "\(threads)"])
+        ReadinessPipe.reportReady()
 
         while true {
             if let signal = Signals.wait(for: [SIGTERM, SIGINT, SIGQUIT, SIGHUP], timeout: .seconds(1)) {

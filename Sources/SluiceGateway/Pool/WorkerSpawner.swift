@@ -2,11 +2,14 @@ import Glibc
 import SluiceCore
 
 /// Starts worker processes: this same executable, re-executed as `sluice worker`, with the
-/// listening socket as descriptor 3 and the validated config snapshot as descriptor 4.
+/// listening socket as descriptor 3, the validated config snapshot as descriptor 4 and the
+/// readiness pipe as descriptor 5.
 /// Spawning (fork + exec in one call) rather than a bare fork gives each worker a clean
 /// runtime with no locks inherited from the master.
 struct WorkerSpawner {
     let listenDescriptor: Int32
+    /// The readiness pipe's write end (`ReadinessPipe`), handed over as descriptor 5.
+    let readyDescriptor: Int32?
 
     /// A generation's config, snapshotted into an unlinked temp file so every worker of
     /// the generation (restarts included) reads exactly the text the master validated.
@@ -46,6 +49,7 @@ struct WorkerSpawner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listenDescriptor, WorkerProcess.listenDescriptor)
         posix_spawn_file_actions_adddup2(&actions, snapshot.descriptor, WorkerProcess.configDescriptor)
+        if let readyDescriptor { posix_spawn_file_actions_adddup2(&actions, readyDescriptor, ReadinessPipe.workerDescriptor) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -32,7 +32,9 @@ final class GatewayStack {
     /// Starts the stack with `config` (the standard test config when `nil`).
     /// `persistentRedis`: Redis keeps an append-only file (fsync on every write), so
     /// `stopRedis` / `startRedis` lose nothing, as a production Redis restart would not.
-    init(config: ((GatewayStack) -> String)? = nil, persistentRedis: Bool = false) throws {
+    /// `poolEnvironment`: added to the pool's environment (e.g. `NOTIFY_SOCKET`).
+    init(config: ((GatewayStack) -> String)? = nil, persistentRedis: Bool = false,
+         poolEnvironment: [String: String] = [:]) throws {
         guard let redisServerPath = which("redis-server"), which("nginx") != nil else {
             throw XCTSkip("redis-server and nginx are needed (scripts/up or .ci/run installs them)")
         }
@@ -49,6 +51,7 @@ final class GatewayStack {
         redisArguments = ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--dir", directory.path]
             + (persistentRedis ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"])
         redisServer = redisServerPath
+        self.poolEnvironment = poolEnvironment
         do {
             try start(config: config)
         } catch {
@@ -70,7 +73,8 @@ final class GatewayStack {
         try waitForPort(mockPort)
         pool = try ManagedProcess(name: "pool", executable: binary,
                                   arguments: ["serve", "--config", configPath, "--pid-file", directory.appendingPathComponent("sluice.pid").path],
-                                  environment: ["SLUICE_TEST_MOCK_KEY": mockKey], logDirectory: directory)
+                                  environment: poolEnvironment.merging(["SLUICE_TEST_MOCK_KEY": mockKey]) { $1 },
+                                  logDirectory: directory)
         let nginxDirectory = directory.appendingPathComponent("nginx")
         let nginxConfig = nginxDirectory.appendingPathComponent("nginx.conf").path
         let rendered = try runCommand(Self.repository.path + "/scripts/render-nginx",
@@ -86,6 +90,7 @@ final class GatewayStack {
     }
 
     private let redisArguments: [String]
+    private let poolEnvironment: [String: String]
     private let redisServer: String
 
     /// Where `swift build` put this test bundle, and `sluice` and `sluice-mock` beside it
