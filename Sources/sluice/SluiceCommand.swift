@@ -6,6 +6,6 @@ struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "An AI gateway for nginx estates: a FastCGI responder pool in front of model providers.",
-        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, EndpointsCommand.self, ScriptsCommand.self, AuditCommand.self, UsageCommand.self, WorkerCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, KeysCommand.self, EndpointsCommand.self, ScriptsCommand.self, AuditCommand.self, UsageCommand.self, ReportCommand.self, WorkerCommand.self]
     )
 }

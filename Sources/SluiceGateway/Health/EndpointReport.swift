@@ -35,7 +35,7 @@ public struct EndpointReport: Sendable {
         try read(config, redis: RedisConnection(config: config.redis))
     }
 
-    static func read(_ config: GatewayConfig, redis: RedisConnection) throws(RedisError) -> EndpointReport {
+    public static func read(_ config: GatewayConfig, redis: RedisConnection) throws(RedisError) -> EndpointReport {
         let keys = RedisKeys(prefix: config.redis.keyPrefix)
         let endpoints = config.routeOrder.compactMap { config.routes[$0] }.flatMap { route in
             route.endpoints.map { (route, $0) }

@@ -6,10 +6,10 @@ import SluiceRedis
 public struct UsageReport: Sendable {
     public struct Row: Sendable, Equatable {
         public var group: String
-        public var requests: Int
-        public var promptTokens: Int
-        public var completionTokens: Int
-        public var costMicros: Int
+        public var requests = 0
+        public var promptTokens = 0
+        public var completionTokens = 0
+        public var costMicros = 0
         /// Prompt tokens read from / written to the provider's prompt cache; output tokens
         /// spent reasoning.
         public var cacheReadTokens = 0
@@ -19,42 +19,64 @@ public struct UsageReport: Sendable {
         /// Prompt tokens served from the cache ÷ prompt tokens: when a client's caching
         /// collapses (its prompt prefix changes every call), this falls towards 0.
         public var cacheHitRatio: Double? { promptTokens > 0 ? Double(cacheReadTokens) / Double(promptTokens) : nil }
+
+        public init(group: String) { self.group = group }
     }
 
     public var dimension: String
     public var days: [String]
+    /// Totals over `days`, busiest first.
     public var rows: [Row]
+    /// Each day's rows by group, in the order of `days`.
+    public var daily: [[String: Row]]
 
     /// `dimension`: `route`, `key`, `model` or `tag:NAME`; `days`: UTC days ending today.
     public static func read(_ config: GatewayConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
         let redis = RedisConnection(config: config.redis)
-        let keys = RedisKeys(prefix: config.redis.keyPrefix)
+        defer { redis.close() }
+        let days = try recentDays(count, redis: redis)
+        return try read(redis: redis, keys: RedisKeys(prefix: config.redis.keyPrefix), dimension: dimension, days: days)
+    }
+
+    /// The `count` UTC days ending today by Redis's clock, oldest first (`yyyy-mm-dd`).
+    public static func recentDays(_ count: Int, redis: RedisConnection) throws(RedisError) -> [String] {
         guard case .array(let time) = try redis.checked(["TIME"], idempotent: true), let seconds = time.first?.integer else {
             throw RedisError(.server, "unexpected reply to TIME")
         }
         let today = Int64(seconds) * 1000
-        let days = (0..<max(1, count)).reversed().map { String(AuditRecord.iso8601(today - Int64($0) * 86_400_000).prefix(10)) }
+        return (0..<max(1, count)).reversed().map { String(AuditRecord.iso8601(today - Int64($0) * 86_400_000).prefix(10)) }
+    }
+
+    /// One dimension over `days`, on an open connection.
+    public static func read(redis: RedisConnection, keys: RedisKeys, dimension: String,
+                            days: [String]) throws(RedisError) -> UsageReport {
         let replies = try redis.pipeline(days.map { ["HGETALL", keys.usage(day: $0, dimension: dimension)] }, idempotent: true)
         var totals: [String: Row] = [:]
+        var daily: [[String: Row]] = []
         for reply in replies {
+            var day: [String: Row] = [:]
             for (field, value) in reply.fieldMap {
                 guard let bar = field.lastIndex(of: "|"), let number = Int(value) else { continue }
                 let group = String(field[..<bar])
-                var row = totals[group] ?? Row(group: group, requests: 0, promptTokens: 0, completionTokens: 0, costMicros: 0)
-                switch field[field.index(after: bar)...] {
-                case "requests": row.requests += number
-                case "prompt_tokens": row.promptTokens += number
-                case "completion_tokens": row.completionTokens += number
-                case "cost_micros": row.costMicros += number
-                case "cache_read_tokens": row.cacheReadTokens += number
-                case "cache_write_tokens": row.cacheWriteTokens += number
-                case "reasoning_tokens": row.reasoningTokens += number
-                default: break
-                }
-                totals[group] = row
+                add(number, as: field[field.index(after: bar)...], to: &day[group, default: Row(group: group)])
+                add(number, as: field[field.index(after: bar)...], to: &totals[group, default: Row(group: group)])
             }
+            daily.append(day)
         }
         let rows = totals.values.sorted { ($0.requests, $1.group) > ($1.requests, $0.group) }
-        return UsageReport(dimension: dimension, days: days, rows: rows)
+        return UsageReport(dimension: dimension, days: days, rows: rows, daily: daily)
+    }
+
+    private static func add(_ number: Int, as field: Substring, to row: inout Row) {
+        switch field {
+        case "requests": row.requests += number
+        case "prompt_tokens": row.promptTokens += number
+        case "completion_tokens": row.completionTokens += number
+        case "cost_micros": row.costMicros += number
+        case "cache_read_tokens": row.cacheReadTokens += number
+        case "cache_write_tokens": row.cacheWriteTokens += number
+        case "reasoning_tokens": row.reasoningTokens += number
+        default: break
+        }
     }
 }

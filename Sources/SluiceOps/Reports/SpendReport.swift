@@ -1,0 +1,57 @@
+import SluiceCore
+import SluiceGateway
+import SluiceRedis
+
+/// What `sluice report` puts on its page: usage per day by route, key and every tag seen in
+/// the window, budgets with their burn rate, and endpoint health, read from Redis.
+public struct SpendReport {
+    /// Redis's clock when the report was read (ms since the epoch).
+    public var nowMs: Int64
+    public var days: [String]
+    public var routes: UsageReport
+    public var keys: UsageReport
+    /// One per tag name with usage in the window, by name.
+    public var tags: [UsageReport]
+    public var budgets: BudgetReport
+    public var endpoints: EndpointReport
+
+    /// Reads `days` UTC days ending today. `tagNames`: the tags to chart (`nil`: every tag
+    /// with usage in the window, found with `SCAN`).
+    public static func read(_ config: GatewayConfig, days count: Int, tagNames: [String]? = nil) throws -> SpendReport {
+        let redis = RedisConnection(config: config.redis)
+        defer { redis.close() }
+        let keys = RedisKeys(prefix: config.redis.keyPrefix)
+        let days = try UsageReport.recentDays(count, redis: redis)
+        let names = try tagNames ?? tagDimensions(redis: redis, keys: keys, days: Set(days))
+        let routes = try UsageReport.read(redis: redis, keys: keys, dimension: "route", days: days)
+        let endpoints = try EndpointReport.read(config, redis: redis)
+        return SpendReport(nowMs: endpoints.now, days: days, routes: routes,
+                           keys: try UsageReport.read(redis: redis, keys: keys, dimension: "key", days: days),
+                           tags: try names.sorted().map {
+                               try UsageReport.read(redis: redis, keys: keys, dimension: "tag:" + $0, days: days)
+                           },
+                           budgets: try BudgetReport.read(config, nowMs: endpoints.now),
+                           endpoints: endpoints)
+    }
+
+    /// Tag names that have a usage hash on one of `days` (`<prefix>:usage:<day>:tag:<name>`).
+    static func tagDimensions(redis: RedisConnection, keys: RedisKeys, days: Set<String>) throws(RedisError) -> [String] {
+        let pattern = keys.usage(day: "*", dimension: "tag:*")
+        let prefix = keys.usage(day: "", dimension: "").dropLast()  // "<prefix>:usage:"
+        var names = Set<String>()
+        var cursor = "0"
+        for _ in 0..<10_000 {  // bounded: SCAN ends when the cursor returns to 0
+            guard case .array(let reply) = try redis.checked(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"], idempotent: true),
+                  reply.count == 2, let next = reply[0].text else { break }
+            for key in reply[1].arrayTexts where key.hasPrefix(prefix) {
+                let rest = key.dropFirst(prefix.count)       // "<day>:tag:<name>"
+                guard let colon = rest.firstIndex(of: ":"), days.contains(String(rest[..<colon])) else { continue }
+                let dimension = rest[rest.index(after: colon)...]
+                if dimension.hasPrefix("tag:") { names.insert(String(dimension.dropFirst(4))) }
+            }
+            cursor = next
+            if cursor == "0" { break }
+        }
+        return names.sorted()
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import SluiceGateway
+import SluiceOps
+
+/// `sluice report`: the spend report as one self-contained HTML page.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write the spend report: one self-contained HTML page (inline SVG, no script, no network).",
+        discussion: """
+            Spend per day by route and by each tag seen in the window, budgets with their burn-down \
+            and forecast, top routes and keys, the prompt-cache hit ratio per route, and endpoint \
+            error rates. Reads Redis only: provider secrets in the config need not resolve.
+            """)
+
+    @Option(help: "The configuration file (for the Redis address, budgets and endpoints).") var config: String = "sluice.yaml"
+    @Option(help: "How far back, in whole UTC days (1d = today).") var since: String = "30d"
+    @Option(name: .customLong("tag"), help: "A tag to chart (repeatable; default: every tag with usage in the window).")
+    var tags: [String] = []
+    @Option(help: "Where to write the page (- for standard output).") var out: String = "sluice-report.html"
+
+    func validate() throws {
+        guard days != nil else { throw ValidationError("--since takes a number of days from 1 to 3650, like 30d") }
+    }
+
+    private var days: Int? {
+        let digits = since.hasSuffix("d") ? String(since.dropLast()) : since
+        return Int(digits).flatMap { (1...3650).contains($0) ? $0 : nil }
+    }
+
+    func run() throws {
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
+        let report = try SpendReport.read(loaded.config, days: days ?? 30, tagNames: tags.isEmpty ? nil : tags)
+        let page = SpendReportPage.render(report)
+        if out == "-" {
+            print(page, terminator: "")
+        } else {
+            try page.write(toFile: out, atomically: true, encoding: .utf8)
+            printError("wrote \(out) (\(report.days.first ?? "") .. \(report.days.last ?? ""), \(page.utf8.count) bytes)")
+        }
+    }
+}
