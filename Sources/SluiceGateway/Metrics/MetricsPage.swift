@@ -51,6 +51,9 @@ enum MetricsPage {
         }
 
         if let directory = redis.sentinelDirectory { sentinel(directory, into: &out) }
+        if !context.config.governance.budgets.isEmpty {
+            budgets(try BudgetReport.read(context.config, redis: redis, nowMs: nowMs), into: &out)
+        }
 
         let report = try EndpointReport.read(context.config, redis: redis)
         out += "# HELP sluice_endpoint_up 1 when the endpoint takes traffic, 0 while it cools down or is probed.\n"
@@ -65,6 +68,26 @@ enum MetricsPage {
             out += "sluice_endpoint_trips_total{route=\"\(row.route)\",endpoint=\"\(row.endpoint)\"} \(row.trips)\n"
         }
         return out
+    }
+
+    /// Each budget's spend and amount in its current period (alert at a share of the two).
+    private static func budgets(_ report: BudgetReport, into out: inout String) {
+        out += "# HELP sluice_budget_spent_usd Spend of the budget's current period, in US dollars.\n"
+        out += "# TYPE sluice_budget_spent_usd gauge\n"
+        var amounts = ""
+        for row in report.rows {
+            let labels = "budget=\"\(label(row.budget))\",per=\"\(label(row.per))\",scope=\"\(label(row.scope))\""
+            out += "sluice_budget_spent_usd{\(labels)} \(Money.fixed(Double(row.spentNanos) / 1e9, 9))\n"
+            amounts += "sluice_budget_amount_usd{\(labels)} \(Money.fixed(Double(row.amountNanos) / 1e9, 9))\n"
+        }
+        out += "# HELP sluice_budget_amount_usd The budget's amount per period, in US dollars.\n"
+        out += "# TYPE sluice_budget_amount_usd gauge\n" + amounts
+    }
+
+    /// A label value in Prometheus's text format: backslash, quote and newline escaped.
+    private static func label(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
     }
 
     /// Under Redis Sentinel: the primary in use and the failovers Sentinel has made.

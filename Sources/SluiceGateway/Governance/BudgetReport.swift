@@ -1,6 +1,5 @@
 import Foundation
 import SluiceCore
-import SluiceGateway
 import SluiceRedis
 
 /// `sluice usage budgets`: each budget's spend in its current period, the burn rate over
@@ -32,6 +31,11 @@ public struct BudgetReport {
     public static func read(_ config: GatewayConfig, nowMs: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) throws -> BudgetReport {
         let redis = RedisConnection(config: config.redis)
         defer { redis.close() }
+        return try read(config, redis: redis, nowMs: nowMs)
+    }
+
+    /// The same on an open connection (`/metrics` uses its own).
+    public static func read(_ config: GatewayConfig, redis: RedisConnection, nowMs: Int64) throws(RedisError) -> BudgetReport {
         let keys = RedisKeys(prefix: config.redis.keyPrefix)
         let periods = BudgetPeriods(defaultZone: config.governance.budgetTimeZone)
         var bases = Set(try redis.checked(["SMEMBERS", keys.budgetIndex], idempotent: true).arrayTexts)
@@ -109,7 +113,7 @@ public struct BudgetReport {
 
 extension RedisValue {
     /// The texts of an array reply (empty for anything else).
-    var arrayTexts: [String] {
+    public var arrayTexts: [String] {
         guard case .array(let items) = self else { return [] }
         return items.compactMap(\.text)
     }
