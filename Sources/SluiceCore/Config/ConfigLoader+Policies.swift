@@ -102,6 +102,42 @@ extension ConfigLoader.Reader {
         return config
     }
 
+    /// `telemetry:`: `{otlp_endpoint, headers, service_name, max_queue, max_batch, interval, timeout}`.
+    func telemetryConfig(_ node: Node, at path: String) -> TelemetryConfig? {
+        let allowed = ["otlp_endpoint", "headers", "service_name", "max_queue", "max_batch", "interval", "timeout"]
+        guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
+        guard let endpointNode = required(fields, "otlp_endpoint"),
+              let endpoint = nonEmptyString(endpointNode, at: fields.path("otlp_endpoint")) else { return nil }
+        guard endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            report("expected an http:// or https:// URL (OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces)",
+                   at: endpointNode, field: fields.path("otlp_endpoint"))
+            return nil
+        }
+        var config = TelemetryConfig(endpoint: endpoint)
+        if let headersNode = fields["headers"], let entries = entries(headersNode, at: fields.path("headers")) {
+            for entry in entries {
+                let field = ConfigLoader.join(fields.path("headers"), entry.key)
+                guard !entry.key.isEmpty, entry.key.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+                    report("not a valid header name", at: entry.keyNode, field: field)
+                    continue
+                }
+                if let value = secret(entry.value, at: field) { config.headers.append((entry.key, value)) }
+            }
+        }
+        if let name = fields["service_name"].flatMap({ nonEmptyString($0, at: fields.path("service_name")) }) {
+            config.serviceName = name
+        }
+        if let queue = fields["max_queue"].flatMap({ int($0, at: fields.path("max_queue"), in: 1...1_000_000) }) {
+            config.maxQueue = queue
+        }
+        if let batch = fields["max_batch"].flatMap({ int($0, at: fields.path("max_batch"), in: 1...100_000) }) {
+            config.maxBatch = batch
+        }
+        if let interval = fields["interval"].flatMap({ duration($0, at: fields.path("interval")) }) { config.interval = interval }
+        if let timeout = fields["timeout"].flatMap({ duration($0, at: fields.path("timeout")) }) { config.timeout = timeout }
+        return config
+    }
+
     /// `principals:`: identity → `{routes, tags, client_tags, limits}`; `"*"` is the policy
     /// for everyone else.
     func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {

@@ -10,7 +10,8 @@ extension ConfigLoader.Reader {
 
     /// Resolves the text of a secret field; see `secret(_:at:)`.
     func resolveSecret(_ text: String, at node: Node, field: String) -> Secret? {
-        if !secrets.resolvesProviderSecrets && field.hasPrefix("providers.") && text.hasPrefix("${") {
+        if !secrets.resolvesProviderSecrets && (field.hasPrefix("providers.") || field.hasPrefix("telemetry."))
+            && text.hasPrefix("${") {
             return Secret("unresolved", origin: "not read (\(field))")
         }
         guard text.hasPrefix("${"), text.hasSuffix("}"), text.count >= 3 else {

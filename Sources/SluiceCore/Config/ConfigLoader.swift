@@ -48,7 +48,8 @@ public enum ConfigLoader {
 
     /// The top-level keys of `sluice.yaml`.
     static let topLevelFields = ["server", "redis", "providers", "routes", "principals", "health", "audit", "limits",
-                                 "required_tags", "admission", "prices", "budgets", "budget_time_zone", "responses"]
+                                 "required_tags", "admission", "prices", "budgets", "budget_time_zone", "responses",
+                                 "telemetry"]
 
     /// A Yams error as an issue that names the line, without quoting the file's text
     /// (the offending line could hold a literal secret).
@@ -103,10 +104,11 @@ extension ConfigLoader.Reader {
         let audit = fields["audit"].map { auditConfig($0, at: "audit") } ?? AuditConfig()
         let responses = fields["responses"].map { responsesConfig($0, at: "responses") } ?? ResponsesConfig()
         let governance = self.governance(fields, routeNames: routes?.order ?? [])
+        let telemetry = fields["telemetry"].flatMap { telemetryConfig($0, at: "telemetry") }
 
         guard let redis, let providers, let routes else { return nil }
         return GatewayConfig(server: server, redis: redis, providers: providers.byName, routes: routes.byName,
                              routeOrder: routes.order, principals: principals, health: health, audit: audit,
-                             governance: governance, responses: responses)
+                             governance: governance, responses: responses, telemetry: telemetry)
     }
 }

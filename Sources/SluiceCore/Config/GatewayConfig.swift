@@ -24,12 +24,16 @@ public struct GatewayConfig: Sendable {
     public var governance: GovernanceConfig
     /// The Responses API's kept conversations and pins.
     public var responses: ResponsesConfig
+    /// OpenTelemetry traces (`telemetry:`); off when absent.
+    public var telemetry: TelemetryConfig?
 
     public init(server: ServerConfig, redis: RedisConfig, providers: [String: ProviderConfig],
                 routes: [String: RouteConfig], routeOrder: [String], principals: PrincipalPolicies,
                 health: HealthPolicy = HealthPolicy(), audit: AuditConfig = AuditConfig(),
-                governance: GovernanceConfig = GovernanceConfig(), responses: ResponsesConfig = ResponsesConfig()) {
+                governance: GovernanceConfig = GovernanceConfig(), responses: ResponsesConfig = ResponsesConfig(),
+                telemetry: TelemetryConfig? = nil) {
         self.responses = responses
+        self.telemetry = telemetry
         self.server = server
         self.redis = redis
         self.providers = providers
@@ -39,6 +43,42 @@ public struct GatewayConfig: Sendable {
         self.health = health
         self.audit = audit
         self.governance = governance
+    }
+}
+
+/// `telemetry:` — a span per call following OpenTelemetry's GenAI semantic conventions,
+/// exported with OTLP/HTTP (protobuf) in batches by a thread of each worker.
+public struct TelemetryConfig: Sendable, Equatable {
+    /// The OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`.
+    public var endpoint: String
+    /// Headers sent with every export (a collector's API key): secrets, never logged.
+    public var headers: [(name: String, value: Secret)]
+    /// `service.name` of the resource.
+    public var serviceName: String
+    /// Spans a worker holds for export; more are dropped and counted.
+    public var maxQueue: Int
+    /// Spans per export request.
+    public var maxBatch: Int
+    /// How long a span waits for its batch to fill.
+    public var interval: Duration
+    /// Time limit of one export request.
+    public var timeout: Duration
+
+    public init(endpoint: String, headers: [(name: String, value: Secret)] = [], serviceName: String = "sluice",
+                maxQueue: Int = 4096, maxBatch: Int = 512, interval: Duration = .seconds(1), timeout: Duration = .seconds(5)) {
+        self.endpoint = endpoint
+        self.headers = headers
+        self.serviceName = serviceName
+        self.maxQueue = maxQueue
+        self.maxBatch = maxBatch
+        self.interval = interval
+        self.timeout = timeout
+    }
+
+    public static func == (lhs: TelemetryConfig, rhs: TelemetryConfig) -> Bool {
+        lhs.endpoint == rhs.endpoint && lhs.serviceName == rhs.serviceName && lhs.maxQueue == rhs.maxQueue
+            && lhs.maxBatch == rhs.maxBatch && lhs.interval == rhs.interval && lhs.timeout == rhs.timeout
+            && lhs.headers.map(\.name) == rhs.headers.map(\.name) && lhs.headers.map(\.value) == rhs.headers.map(\.value)
     }
 }
 

@@ -42,6 +42,12 @@ final class CallRecord {
     var responsesOutcome: ResponsesStreamOutcome?
     /// Headers every response to this call carries (`x-ratelimit-*`, ignored tags).
     var responseHeaders: [(name: String, value: String)] = []
+    /// Trace context (the client's `traceparent`, or a new trace when tracing is on), the
+    /// wall-clock start for spans, each attempt's span, and what the answer says of itself.
+    var trace: CallTrace?
+    var startedUnixNanos: UInt64 = 0
+    var attemptSpans: [(spanId: [UInt8], start: ContinuousClock.Instant, end: ContinuousClock.Instant)] = []
+    var answer = AnswerFacts()
 
     init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
         self.requestId = requestId

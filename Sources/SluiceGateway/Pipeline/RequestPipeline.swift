@@ -56,6 +56,7 @@ public final class RequestPipeline {
                               startedMs: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
         // Every API call gets an audit record; the health check and metrics do not.
         self.call = path == "/sluice/healthz" || path == "/metrics" ? nil : call
+        if self.call != nil { startTrace(call, fcgi: fcgi) }
         let writer = ClientWriter(request: fcgi, requestId: requestId, call: call)
         guard let body = fcgi.readBody(limit: context.config.server.maxBodyBytes) else {
             writer.send(GatewayError(.requestTooLarge,
@@ -264,7 +265,7 @@ public final class RequestPipeline {
         var lastError = GatewayError(.upstreamError, "The endpoint '\(endpoint.name)' failed.")
 
         let translator: ProviderTranslator
-        let upstream: UpstreamRequest
+        var upstream: UpstreamRequest
         let request: APIRequest
         do {
             let made: (APIRequest, ProviderTranslator)?
@@ -300,6 +301,7 @@ public final class RequestPipeline {
         }
         let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
                                   translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
+        let attemptSpan = propagateTrace(into: &upstream, call: writer.call)
         let attemptStart = ContinuousClock.now
         let outcome = http.perform(upstream, handler: relay)
         bufferedAnswerBytes += relay.body.count
@@ -313,6 +315,7 @@ public final class RequestPipeline {
             attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
                                           status: status, errorClass: errorClass, latencyMs: elapsed,
                                           retryAfterMs: retryAfter, wasProbe: wasProbe))
+            if let attemptSpan { call.attemptSpans.append((attemptSpan, attemptStart, .now)) }
             call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
                                                      error: errorClass, latencyMs: elapsed, probe: wasProbe))
         }
@@ -402,6 +405,7 @@ public final class RequestPipeline {
                 break
             }
             record(.ok, status: status, errorClass: "ok")
+            if context.traceExporter != nil { call.answer.scan(relay.body) }
             let answer = translated ?? relay.body
             if request.operation == .countTokens {
                 (call.usage, call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .provider)
@@ -509,6 +513,7 @@ public final class RequestPipeline {
         if let finished {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
+            if let record = done.record { exportSpans(of: finished, record: record) }
         }
         guard done.record != nil || done.health != nil || done.settlement != nil else { return }
         settler.submit(done)

@@ -128,6 +128,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 return false
             }
             let call = writer.call
+            if context.traceExporter != nil { event.withUnsafeBytes { call.answer.scan($0) } }
             if let output = translated.output {
                 request.write(output)
                 if call.redactor != nil { output.withUnsafeBytes { call.captureResponse($0) } }

@@ -40,6 +40,8 @@ public final class WorkerContext: Sendable {
     let alertNotifier: AlertNotifier
     /// The process's admissions and settlements, combined into shared Redis round trips.
     let governance: any GovernancePort
+    /// Sends spans to an OTLP collector (`telemetry:`); `nil` when tracing is off.
+    let traceExporter: TraceExporter?
 
     public convenience init(config: GatewayConfig, loadedAt: Int, logger: Logger) {
         self.init(config: config, loadedAt: loadedAt, logger: logger, governance: nil)
@@ -61,6 +63,7 @@ public final class WorkerContext: Sendable {
             let aws = provider.awsCredentials.map { [$0.secretAccessKey, $0.sessionToken] } ?? []
             return ([provider.apiKey] + provider.headers.map(\.value) + aws).compactMap { $0?.exposedValue }
         } + config.routes.values.flatMap { $0.endpoints.flatMap { $0.headers.map(\.value.exposedValue) } }
+            + (config.telemetry?.headers.map(\.value.exposedValue) ?? [])
         self.budgetPeriods = BudgetPeriods(defaultZone: config.governance.budgetTimeZone)
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
                                              window: config.governance.admission.localWindow)
@@ -71,7 +74,10 @@ public final class WorkerContext: Sendable {
         self.auditJournal = AuditJournals(directory: config.audit.spoolDirectory, stripes: config.server.threads + 1,
                                           logger: logger)
         var name = [CChar](repeating: 0, count: 256)
-        self.hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
+        let hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
+        self.hostName = hostName
+        let metrics = self.metrics
+        self.traceExporter = config.telemetry.map { TraceExporter(config: $0, metrics: metrics, logger: logger, hostName: hostName) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         self.loadedAtMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000

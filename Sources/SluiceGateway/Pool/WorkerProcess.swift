@@ -56,6 +56,9 @@ public enum WorkerProcess {
         if !context.alertNotifier.start(state: state) {
             logger.error("cannot start the alert thread; budget alerts will not reach their webhooks")
         }
+        if let exporter = context.traceExporter, !exporter.start(state: state) {
+            logger.error("cannot start the trace exporter thread; no spans will be exported")
+        }
         if !KeepWarmThread(context: context, state: state).start() {
             logger.error("cannot start the keep-warm thread; endpoints with keep_warm will not be pinged")
         }
