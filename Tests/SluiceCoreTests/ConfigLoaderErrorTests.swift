@@ -24,6 +24,43 @@ final class ConfigLoaderErrorTests: XCTestCase {
                        #"sluice.yaml:8:19: routes.chat.endpoints[0].provider: unknown provider "opnai" (known: openai, local)"#)
     }
 
+    func testTelemetryFieldsAreCheckedByName() {
+        let error = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            telemetry:
+              otlp_endpoint: "grpc://collector:4317"
+              headers: { "bad header": x }
+              max_queue: 0
+              sampler: always
+            """)
+        XCTAssertEqual(summary(error), [
+            "5 telemetry.otlp_endpoint: expected an http:// or https:// URL (OTLP/HTTP, e.g. http://127.0.0.1:4318/v1/traces)",
+            "8 telemetry.sampler: unknown field 'sampler' (known: otlp_endpoint, headers, service_name, max_queue, max_batch, interval, timeout)",
+        ])
+        let second = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            telemetry:
+              otlp_endpoint: "grpc://collector:4317"
+              headers: { "bad header": x }
+              max_queue: 0
+            """)
+        XCTAssertEqual(summary(second).map { String($0.prefix(41)) }, ["5 telemetry.otlp_endpoint: expected an ht"])
+        let third = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            telemetry:
+              otlp_endpoint: "http://collector:4318/v1/traces"
+              headers: { "bad header": x }
+              max_queue: 0
+            """)
+        XCTAssertEqual(summary(third).map { String($0.prefix(30)) }, ["6 telemetry.headers.bad header", "7 telemetry.max_queue: must be"])
+    }
+
     func testUnknownFieldSuggestsTheNearestKnownField() {
         let error = configIssues("""
             redis: { url: "redis://localhost" }
