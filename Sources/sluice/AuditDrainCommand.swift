@@ -39,7 +39,7 @@ struct AuditDrainCommand: ParsableCommand {
         // Before anything starts a thread: the signals must be blocked in every thread.
         let stopRequested = AuditDrainer.stopOnTerminationSignals()
         LogSetup.bootstrap()
-        let loaded = try ConfigFile.load(path: config)
+        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
         let redis = loaded.config.redis
         let drainer = AuditDrainer(redis: redis, keys: RedisKeys(prefix: redis.keyPrefix),
                                    destination: try AuditDestinations.make(to), options: try options(),
