@@ -108,6 +108,7 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertEqual(finished.value, 2, "the in-flight stream completed")
         XCTAssertEqual(pool.process.terminationStatus, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: stack.socketPath), "the socket file is removed")
+        XCTAssertFalse(pool.log.contains("accept failed"), "a shut listener is no error:\n\(pool.log)")
     }
 }
 

@@ -52,7 +52,9 @@ final class AcceptorThread: @unchecked Sendable {
             guard accepted else {
                 if state.stopping.load(ordering: .acquiring) { break }
                 failures += 1
-                if failures == 1 || failures % 1000 == 0 {
+                // The master shut the listener and is about to tell this worker to drain:
+                // accept fails at once until then, which is no error worth a log line.
+                if (failures == 1 || failures % 1000 == 0) && !Self.listenerShut() {
                     context.logger.error("accept failed on the FastCGI socket (\(failures) times)")
                 }
                 usleep(10_000)
@@ -73,11 +75,18 @@ final class AcceptorThread: @unchecked Sendable {
         finished.store(true, ordering: .releasing)
     }
 
+    /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`).
+    private static func listenerShut() -> Bool {
+        var descriptor = pollfd(fd: WorkerProcess.listenDescriptor, events: Int16(POLLIN) | readHangUp, revents: 0)
+        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & (readHangUp | Int16(POLLHUP)) != 0
+    }
+
+    private static let readHangUp: Int16 = 0x2000  // POLLRDHUP (Linux; Glibc exports it only with _GNU_SOURCE)
+
     /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`) and
     /// may still hold queued connections. An accept that then finds none blocks until the
     /// drain's wake signal, or fails at once (TCP), and the loop ends.
     private static func listenerShutWithBacklog() -> Bool {
-        let readHangUp: Int16 = 0x2000  // POLLRDHUP (Linux; Glibc exports it only with _GNU_SOURCE)
         var descriptor = pollfd(fd: WorkerProcess.listenDescriptor, events: Int16(POLLIN) | readHangUp, revents: 0)
         return poll(&descriptor, 1, 0) == 1 && descriptor.revents & readHangUp != 0
             && descriptor.revents & Int16(POLLIN) != 0
