@@ -29,7 +29,8 @@ import Synchronization
 ///   body's exact bytes, for byte-for-byte comparison (`body` replaces invalid UTF-8).
 ///   Bedrock requests by the model id of their path, percent-decoded (suffix included).
 /// - `keep_warm_pings`: requests carrying an `x-sluice-keep-warm` header (any value);
-///   they are counted in `requests`, `by_path` and `by_model` as well.
+///   they are counted in `requests`, `by_path` and `by_model` as well, but never become
+///   `last_request` (a warm endpoint's pings would otherwise race a test's own call).
 /// - `streams_aborted`: the client went away mid-stream (a write failed or it hung up).
 /// - `streams_dropped`: the mock closed a stream on purpose (`drop` fault).
 /// - `responses_abandoned`: the client went away during a `delay`, before the headers.
@@ -69,7 +70,8 @@ final class MockStats: Sendable {
 
     private let counters = Mutex(Counters())
 
-    /// Counts a request that `route` serves and keeps it as the last one; repeated
+    /// Counts a request that `route` serves and keeps it as the last one (unless it is a
+    /// keep-warm ping); repeated
     /// headers are joined with ", ". `model` counts it under that model instead of the
     /// route's choice (Bedrock names it in the path).
     func record(_ request: HTTPRequest, route: MockRoute, model pathModel: String? = nil) {
@@ -89,8 +91,7 @@ final class MockStats: Sendable {
             $0.byPath[request.path, default: 0] += 1
             if let model { $0.byModel[model, default: 0] += 1 }
             $0.byAPI[route.api, default: 0] += 1
-            if keepWarm { $0.keepWarmPings += 1 }
-            $0.lastRequest = last
+            if keepWarm { $0.keepWarmPings += 1 } else { $0.lastRequest = last }
         }
     }
 

@@ -25,6 +25,7 @@ struct AuditTailCommand: ParsableCommand {
         commandName: "tail", abstract: "Follow audit records as calls complete, optionally filtered.")
 
     @OptionGroup var source: RedisSource
+    @Option(help: "Only records of these kinds: call, alert, admin (comma-separated; default: all).") var kind: String?
     @Option(help: "Only calls to this route.") var route: String?
     @Option(help: "Only calls with this tag, as k=v (repeat: all must match).") var tag: [String] = []
     @Option(help: "Only calls by this principal or key id.") var principal: String?
@@ -71,7 +72,15 @@ struct AuditTailCommand: ParsableCommand {
             }
             statusMatch = parsed
         }
-        return AuditFilter(route: route, tags: tags, principal: principal, status: statusMatch)
+        var filter = AuditFilter(route: route, tags: tags, principal: principal, status: statusMatch)
+        if let kind {
+            let kinds = Set(kind.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard !kinds.isEmpty, kinds.isSubset(of: ["call", "alert", "admin"]) else {
+                throw ValidationError("--kind takes call, alert or admin (comma-separated), not \(kind)")
+            }
+            filter.kinds = kinds
+        }
+        return filter
     }
 
     /// One line straight to stdout (unbuffered, so `| grep` sees each call at once).

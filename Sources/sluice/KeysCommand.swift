@@ -17,6 +17,28 @@ struct KeysCommand: ParsableCommand {
             let redis = try source.redisConfig()
             return KeyDirectory(redis: RedisConnection(config: redis), names: RedisKeys(prefix: redis.keyPrefix))
         }
+
+        /// Records what was done as an `admin` audit record; a failure is reported and makes
+        /// the command exit non-zero (the change itself was made).
+        func audit(_ action: AdminAudit.Action) throws {
+            let loaded = try source.loadConfig()
+            let redis = try source.redisConfig(loaded)
+            let maxLength = loaded?.config.audit.maxLength ?? AuditConfig().maxLength
+            let connection = RedisConnection(config: redis)
+            defer { connection.close() }
+            let batch = AdminAudit.prepared(action, keys: RedisKeys(prefix: redis.keyPrefix))
+            do {
+                try AdminAudit.record(batch, redis: connection, keys: RedisKeys(prefix: redis.keyPrefix), maxLength: maxLength)
+            } catch {
+                // Once more (the same writer and number: appended at most once).
+                do {
+                    try AdminAudit.record(batch, redis: connection, keys: RedisKeys(prefix: redis.keyPrefix), maxLength: maxLength)
+                } catch {
+                    printError("\(action.name) was done, but its admin audit record could not be written: \(error)")
+                    throw ExitCode(1)
+                }
+            }
+        }
     }
 
     struct Create: ParsableCommand {
@@ -45,6 +67,13 @@ struct KeysCommand: ParsableCommand {
                 expiresAtMs = Int64(Date().timeIntervalSince1970 * 1000) + duration.wholeMilliseconds
             }
             let (key, record) = try connection.directory().create(name: name, policy: policy, expiresAtMs: expiresAtMs)
+            try connection.audit(AdminAudit.Action("keys.create", details: [
+                ("key_id", JSONText.quoted(record.id)), ("name", JSONText.quoted(record.name)),
+                ("routes", record.routes.map { AdminAudit.list($0.sorted()) } ?? JSONText.quoted("*")),
+                ("tags", AdminAudit.list(record.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
+                ("limits", AdminAudit.list(record.limits.map(LimitText.format))),
+                ("expires", record.expiresAtMs.map { JSONText.quoted(AuditRecord.iso8601(Int64($0))) } ?? "null"),
+            ]))
             if json {
                 return try KeysCommand.printJSON(KeysCommand.object(record).merging(["key": key]) { $1 })
             }
@@ -75,6 +104,11 @@ struct KeysCommand: ParsableCommand {
                 printError("no active key with id \(id)")
                 throw ExitCode(1)
             }
+            try connection.audit(AdminAudit.Action("keys.rotate", details: [
+                ("key_id", JSONText.quoted(id)), ("new_key_id", JSONText.quoted(rotated.record.id)),
+                ("name", JSONText.quoted(rotated.record.name)),
+                ("old_key_until", JSONText.quoted(AuditRecord.iso8601(Int64(rotated.old.expiresAtMs ?? 0)))),
+            ]))
             if json {
                 let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
                 return try KeysCommand.printJSON(KeysCommand.object(rotated.record)
@@ -189,6 +223,7 @@ struct KeysCommand: ParsableCommand {
                 printError("no key with id \(id)")
                 throw ExitCode(1)
             }
+            try connection.audit(AdminAudit.Action("keys.revoke", details: [("key_id", JSONText.quoted(id))]))
             if json { return try KeysCommand.printJSON(["id": id, "revoked": true]) }
             print("revoked \(id)")
         }

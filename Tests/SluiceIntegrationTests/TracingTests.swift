@@ -159,8 +159,10 @@ final class TracingTests: XCTestCase {
         usleep(500_000)
         let text = (try? String(contentsOfFile: spansFile, encoding: .utf8)) ?? ""
         XCTAssertFalse(text.contains(Data(hex: trace3).base64EncodedString()), "an unsampled trace is not exported")
-        let metrics = stack.client.send(.get, "/metrics").text
-        XCTAssertTrue(metrics.contains(#"sluice_otel_spans_total{result="exported"}"#), metrics)
+        // Counted in /metrics once the process adds its sums to Redis (once a second).
+        try waitUntil("exported spans are counted", timeout: .seconds(5)) {
+            stack.client.send(.get, "/metrics").text.contains(#"sluice_otel_spans_total{result="exported"}"#)
+        }
     }
 
     func testWithTracingOffTheClientsTraceparentStillReachesTheProviderAndAFullQueueDropsSpans() throws {

@@ -58,7 +58,13 @@ public struct AuditBatch: Sendable {
 
     /// An alert record (its JSON already made) as record number `sequence`.
     public static func prepareAlert(json: String, requestId: String, sequence: Int) -> Prepared {
-        Prepared(sequence: sequence, requestId: requestId, kind: "alert", json: json, record: nil, increments: [])
+        prepareEntry(kind: "alert", json: json, requestId: requestId, sequence: sequence)
+    }
+
+    /// A record that is not a call's (`alert`, `admin`; its JSON already made), counted in
+    /// no usage total.
+    public static func prepareEntry(kind: String, json: String, requestId: String, sequence: Int) -> Prepared {
+        Prepared(sequence: sequence, requestId: requestId, kind: kind, json: json, record: nil, increments: [])
     }
 
     /// Adds a call's record (numbered and signed with the writer here); returns it as stored.

@@ -27,6 +27,11 @@ public final class PoolMaster {
     private let systemd = SystemdNotifier()
     private var readyPids: Set<pid_t> = []
     private var announcedGeneration = 0
+    /// Admin records of reloads Redis has not taken yet.
+    private var reloadAudit = ReloadAudit()
+    /// The text of the config file as last read (for the reload's SHA-256).
+    private var lastText: String?
+    private var lastAuditTry = ContinuousClock.now
 
     public init(options: PoolOptions) {
         self.options = options
@@ -64,6 +69,10 @@ public final class PoolMaster {
             }
             restartDue()
             announceReadiness()
+            if !reloadAudit.isEmpty && ContinuousClock.now - lastAuditTry >= .seconds(1) {
+                lastAuditTry = .now
+                _ = reloadAudit.flush()
+            }
         }
     }
 
@@ -93,6 +102,7 @@ public final class PoolMaster {
         } catch {
             throw PoolError("cannot read \(options.configPath): \(error.localizedDescription)")
         }
+        lastText = text
         let loaded = try ConfigFile.load(text: text, name: options.configPath)
         LogSetup.apply(loaded.config.server.logFormat)
         for warning in loaded.warnings { logger.warning("config: \(warning)") }
@@ -153,12 +163,21 @@ public final class PoolMaster {
         logger.info("reloading configuration", metadata: ["config": "\(options.configPath)"])
         systemd?.notify(["RELOADING=1", SystemdNotifier.monotonicMicroseconds, "STATUS=reloading"])
         let snapshot: WorkerSpawner.Snapshot
+        lastText = nil
         do {
             snapshot = try loadSnapshot()
         } catch {
             logger.error("reload refused, the running configuration stays in service:\n\(error)")
             systemd?.notify(["READY=1", "STATUS=reload refused; generation \(generation) keeps serving (see the log)"])
+            if let running = snapshots[generation]?.config {
+                audit(ReloadAudit.action(path: options.configPath, text: lastText, old: running, new: nil,
+                                         generation: generation, error: "\(error)"), config: running)
+            }
             return
+        }
+        if let running = snapshots[generation]?.config {
+            audit(ReloadAudit.action(path: options.configPath, text: lastText, old: running, new: snapshot.config,
+                                     generation: generation + 1, error: nil), config: snapshot.config)
         }
         if let socket, options.listen == nil,
            let address = try? ListenAddress(parsing: snapshot.config.server.listen), address != socket.address {
@@ -169,6 +188,13 @@ public final class PoolMaster {
         startGeneration(snapshot)
         for pid in old { kill(pid, SIGTERM) }
         logger.info("configuration reloaded", metadata: ["generation": "\(generation)", "draining": "\(old.count)"])
+    }
+
+    /// Appends a reload's admin record (kept and retried while Redis does not take it).
+    private func audit(_ action: AdminAudit.Action, config: GatewayConfig) {
+        for error in reloadAudit.record(action, config: config) {
+            logger.error("the reload's admin audit record waits for Redis: \(error)")
+        }
     }
 
     private func shutdown() -> Int32 {
@@ -189,6 +215,9 @@ public final class PoolMaster {
             waitpid(pid, nil, 0)
         }
         socket?.close()
+        if !reloadAudit.isEmpty {
+            for error in reloadAudit.flush() { logger.error("a reload's admin audit record is lost: \(error)") }
+        }
         if let pidFile = options.pidFile { unlink(pidFile) }
         logger.info("stopped")
         return 0

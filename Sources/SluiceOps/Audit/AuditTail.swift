@@ -186,6 +186,8 @@ public struct AuditFilter: Sendable, Equatable {
         }
     }
 
+    /// Entry kinds to show (`call`, `alert`, `admin`); empty: every kind.
+    public var kinds: Set<String> = []
     public var route: String?
     /// Tags the request must carry, each with this value.
     public var tags: [String: String]
@@ -201,11 +203,14 @@ public struct AuditFilter: Sendable, Equatable {
     }
 
     /// True when nothing is filtered.
-    public var isEmpty: Bool { route == nil && tags.isEmpty && principal == nil && status == nil }
+    public var isEmpty: Bool { kinds.isEmpty && route == nil && tags.isEmpty && principal == nil && status == nil }
 
-    /// Whether `entry` passes. A record that is not JSON passes only an empty filter.
+    /// Whether `entry` passes. A record that is not JSON passes only an empty filter. The
+    /// call filters (route, tags, principal, status) apply to call records only.
     public func matches(_ entry: AuditTail.Entry) -> Bool {
         if isEmpty { return true }
+        if !kinds.isEmpty && !kinds.contains(entry.kind.isEmpty ? "call" : entry.kind) { return false }
+        if route == nil && tags.isEmpty && principal == nil && status == nil { return true }
         guard let record = entry.record else { return false }
         if let route, record["route"] as? String != route { return false }
         if !tags.isEmpty {

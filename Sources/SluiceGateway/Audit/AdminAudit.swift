@@ -1,0 +1,81 @@
+import Glibc
+import SluiceCore
+import SluiceRedis
+
+/// Admin actions as audit records of kind `admin`, in the same chained stream as calls:
+/// key creation, rotation and revocation, and configuration reloads (applied or refused,
+/// with the routes and budgets that changed and the file's SHA-256, never its secrets).
+/// `who` is the OS user (and `SUDO_USER`), the host and the process.
+public enum AdminAudit {
+    /// One admin record. `details`: already-encoded JSON values by name (`JSONText.quoted`
+    /// for strings).
+    public struct Action {
+        public var name: String
+        public var details: [(key: String, json: String)]
+
+        public init(_ name: String, details: [(key: String, json: String)]) {
+            self.name = name
+            self.details = details
+        }
+
+        /// The record's JSON: `kind`, `time`, `request_id`, `action`, `who`, `details`.
+        func json(requestId: String, nowMs: Int64, who: [(key: String, json: String)]) -> String {
+            func object(_ members: [(key: String, json: String)]) -> String {
+                "{" + members.map { JSONText.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
+            }
+            return object([("kind", JSONText.quoted("admin")), ("time", JSONText.quoted(AuditRecord.iso8601(nowMs))),
+                           ("request_id", JSONText.quoted(requestId)), ("action", JSONText.quoted(name)),
+                           ("who", object(who)), ("details", object(details))])
+        }
+    }
+
+    /// Appends `action` to the audit stream (its own writer, numbered 1, so it is appended
+    /// once however often it is retried).
+    public static func record(_ action: Action, redis: RedisConnection, keys: RedisKeys,
+                              maxLength: Int = AuditConfig().maxLength) throws(RedisError) {
+        try record(prepared(action, keys: keys), redis: redis, keys: keys, maxLength: maxLength)
+    }
+
+    /// The batch that appends `action`, made once so a retry sends the same writer and number.
+    public static func prepared(_ action: Action, keys: RedisKeys) -> AuditBatch {
+        var random = SystemRandomNumberGenerator()
+        let suffix = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nowMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let writer = "admin:\(hostName):\(getpid()):\(suffix)"
+        var batch = AuditBatch(writer: writer, firstSequence: 1)
+        batch.add(AuditBatch.prepareEntry(kind: "admin", json: action.json(requestId: "admin-" + suffix, nowMs: nowMs, who: who),
+                                          requestId: "admin-" + suffix, sequence: 1))
+        return batch
+    }
+
+    public static func record(_ batch: AuditBatch, redis: RedisConnection, keys: RedisKeys, maxLength: Int) throws(RedisError) {
+        let call = batch.call(keys: keys, maxLength: maxLength, usageTTLSeconds: 86_400)
+        _ = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
+    }
+
+    /// The OS user, `SUDO_USER` when run through sudo, the host and the process.
+    static var who: [(key: String, json: String)] {
+        let uid = getuid()
+        var members: [(key: String, json: String)] = []
+        if let entry = getpwuid(uid), let name = entry.pointee.pw_name {
+            members.append(("user", JSONText.quoted(String(cString: name))))
+        }
+        members.append(("uid", String(uid)))
+        if let sudo = getenv("SUDO_USER").map({ String(cString: $0) }), !sudo.isEmpty {
+            members.append(("sudo_user", JSONText.quoted(String(sudo.prefix(64)))))
+        }
+        members.append(("host", JSONText.quoted(hostName)))
+        members.append(("pid", String(getpid())))
+        return members
+    }
+
+    static var hostName: String {
+        var name = [CChar](repeating: 0, count: 256)
+        return gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
+    }
+
+    /// `["a","b"]`.
+    public static func list(_ names: [String]) -> String { "[" + names.map(JSONText.quoted).joined(separator: ",") + "]" }
+}
