@@ -18,13 +18,14 @@ public enum AdminAudit {
             self.details = details
         }
 
-        /// The record's JSON: `kind`, `time`, `request_id`, `action`, `who`, `details`.
+        /// The record's JSON: `kind`, `time`, `ts_ms`, `request_id`, `action`, `who`, `details`
+        /// (as alert records have them, so drains store both alike).
         func json(requestId: String, nowMs: Int64, who: [(key: String, json: String)]) -> String {
             func object(_ members: [(key: String, json: String)]) -> String {
                 "{" + members.map { JSONText.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
             }
             return object([("kind", JSONText.quoted("admin")), ("time", JSONText.quoted(AuditRecord.iso8601(nowMs))),
-                           ("request_id", JSONText.quoted(requestId)), ("action", JSONText.quoted(name)),
+                           ("ts_ms", String(nowMs)), ("request_id", JSONText.quoted(requestId)), ("action", JSONText.quoted(name)),
                            ("who", object(who)), ("details", object(details))])
         }
     }
