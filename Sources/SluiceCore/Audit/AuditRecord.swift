@@ -74,6 +74,9 @@ public struct AuditRecord: Sendable, Equatable {
     public var reasoningTokens: Int?
     public var usageSource: UsageSource
     public var cost: Double?
+    /// On a route with a response cache: `hit`, `miss` or `bypass` (the client's
+    /// `Cache-Control: no-cache` / `no-store`); absent elsewhere.
+    public var cache: String?
     public var stream: Bool
     public var streamCompleted: Bool?
     public var writer: String
@@ -198,6 +201,7 @@ public struct AuditRecord: Sendable, Equatable {
         out.append(cost.map { String($0) } ?? "null")
         bool("stream", stream)
         bool("stream_completed", streamCompleted)
+        if let cache { string("cache", cache) }
         string("writer", writer)
         int("seq", seq)
         string("request_body", requestBody)

@@ -25,7 +25,7 @@ extension ConfigLoader.Reader {
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
         let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture",
-                       "required_tags"]
+                       "required_tags", "cache"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -46,7 +46,36 @@ extension ConfigLoader.Reader {
                                 timeouts: timeouts ?? Timeouts(), limits: limits ?? [], defaultEndpoint: defaultEndpoint,
                                 retry: retry, preferWarm: preferWarm, capture: capture)
         if let node = fields["required_tags"] { route.requiredTags = requiredTags(node, at: fields.path("required_tags")) }
+        if let node = fields["cache"] { route.cache = cache(node, at: fields.path("cache")) }
         return route
+    }
+
+    /// `cache:` — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key|route|tag:NAME}`.
+    private func cache(_ node: Node, at path: String) -> ResponseCacheConfig? {
+        guard let fields = fields(node, at: path, allowed: ["ttl", "max_bytes", "ignore_fields", "namespace"]) else { return nil }
+        var cache = ResponseCacheConfig()
+        if let ttl = fields["ttl"].flatMap({ duration($0, at: fields.path("ttl")) }) { cache.ttl = ttl }
+        if let bytes = fields["max_bytes"].flatMap({ byteSize($0, at: fields.path("max_bytes")) }) { cache.maxBytes = bytes }
+        if let node = fields["ignore_fields"], let items = sequence(node, at: fields.path("ignore_fields")) {
+            for (index, item) in items.enumerated() {
+                guard let name = string(item, at: "\(fields.path("ignore_fields"))[\(index)]") else { continue }
+                guard !["model", "stream"].contains(name) else {
+                    report("'\(name)' changes the answer; it cannot be ignored", at: item,
+                           field: "\(fields.path("ignore_fields"))[\(index)]")
+                    continue
+                }
+                cache.ignoreFields.insert(name)
+            }
+        }
+        if let node = fields["namespace"], let text = string(node, at: fields.path("namespace")) {
+            switch text {
+            case "key": cache.namespace = .key
+            case "route": cache.namespace = .route
+            case _ where text.hasPrefix("tag:") && text.count > 4: cache.namespace = .tag(String(text.dropFirst(4)))
+            default: report("expected key, route or tag:NAME", at: node, field: fields.path("namespace"))
+            }
+        }
+        return cache
     }
 
     /// A reference to one of the route's endpoints (`use:`, `default:`).

@@ -388,6 +388,8 @@ public struct RouteConfig: Sendable {
     public var capture: PayloadCaptureConfig
     /// Tags every call of this route must carry (besides the gateway-wide ones).
     public var requiredTags: RequiredTags = RequiredTags()
+    /// Exact-match response cache in Redis (`cache:`); off when `nil`.
+    public var cache: ResponseCacheConfig?
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
                 timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,
@@ -403,6 +405,32 @@ public struct RouteConfig: Sendable {
         self.retry = retry
         self.preferWarm = preferWarm
         self.capture = capture
+    }
+}
+
+/// `cache:` of a route — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key}`.
+/// A request is answered from the cache when its route, its namespace and its body (minus
+/// `ignore_fields`, members in any order) match a stored successful answer.
+public struct ResponseCacheConfig: Sendable, Equatable {
+    /// Whose answers a request may read: the caller's key (or principal) by default, so
+    /// one tenant never reads another's; `route` shares them across callers; `tag:NAME`
+    /// shares them among callers with the same value of that tag.
+    public enum Namespace: Sendable, Equatable {
+        case key, route, tag(String)
+    }
+
+    public var ttl: Duration
+    public var maxBytes: Int
+    /// Top-level request members that do not change the answer (`user`, `metadata`, …).
+    public var ignoreFields: Set<String>
+    public var namespace: Namespace
+
+    public init(ttl: Duration = .seconds(600), maxBytes: Int = 256 << 10, ignoreFields: Set<String> = [],
+                namespace: Namespace = .key) {
+        self.ttl = ttl
+        self.maxBytes = maxBytes
+        self.ignoreFields = ignoreFields
+        self.namespace = namespace
     }
 }
 

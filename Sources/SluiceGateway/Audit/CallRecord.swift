@@ -48,6 +48,8 @@ final class CallRecord {
     var startedUnixNanos: UInt64 = 0
     var attemptSpans: [(spanId: [UInt8], start: ContinuousClock.Instant, end: ContinuousClock.Instant)] = []
     var answer = AnswerFacts()
+    /// The response cache's part in this call (routes with `cache:` only).
+    var cache: CallCache?
 
     init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
         self.requestId = requestId
@@ -92,6 +94,7 @@ final class CallRecord {
                            completionTokens: usage?.completion, usageSource: usageSource,
                            cost: costNanos.map { Double($0) / 1e9 }, stream: stream,
                            streamCompleted: streamCompleted)
+        record.cache = cache?.result.rawValue
         if let usage {
             record.cacheReadTokens = usage.cached
             record.cacheWriteTokens = usage.cacheWrite

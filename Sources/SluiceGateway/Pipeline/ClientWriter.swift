@@ -19,6 +19,10 @@ struct ClientWriter {
         request.write(ResponseHead(status: status, headers: headers).encoded)
         request.write(body)
         if call.redactor != nil { body.withUnsafeBytes { call.captureResponse($0) } }
+        if let cache = call.cache, status == 200 {
+            cache.contentType = contentType
+            body.withUnsafeBytes { cache.capture($0) }
+        }
     }
 
     /// A JSON response made by the gateway itself.
@@ -59,6 +63,7 @@ struct ClientWriter {
         ]
         headers += extraHeaders + call.responseHeaders
         call.sent(status: 200)
+        call.cache?.contentType = contentType
         request.write(ResponseHead(status: 200, headers: headers).encoded)
         return flush ? request.flush() : true
     }

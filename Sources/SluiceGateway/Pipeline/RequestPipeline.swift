@@ -200,6 +200,7 @@ public final class RequestPipeline {
         if let refusal {
             return writer.send(refusal, extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0")])
         }
+        if answerFromCache(clientRequest, route: route, writer: writer) { return }
         var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
         var lastEndpoint = plan.first
         var machine = AttemptMachine(plan: plan.map { AttemptMachine.Target(name: $0.name, provider: $0.provider) },
@@ -473,7 +474,8 @@ public final class RequestPipeline {
         // Admitted from the local allowance (Redis was unreachable): nothing was reserved,
         // and trying Redis again here would hold the response for its timeout.
         guard let finished = call, plans.contains(where: { $0.atMs != nil }) else { return }
-        let cost = governor.cost(of: finished.usage, at: finished.endpoint)
+        // A cache hit costs nothing; its reservation is settled at zero usage.
+        let cost = finished.cache?.result == .hit ? 0 : governor.cost(of: finished.usage, at: finished.endpoint)
         finished.costNanos = cost
         let settlements = plans.map { pending in
             let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
@@ -497,6 +499,8 @@ public final class RequestPipeline {
 
     /// The settlement `settleBeforeFinish` worked out, for the settler.
     private var pendingSettlement: GovernanceTicket?
+    /// An answer to store in the route's cache once the response is out.
+    private var pendingCacheEntry: (key: String, fields: [String], ttl: Duration)?
 
     /// Hands the call just answered to the settler, before its response completes
     /// (`FCGX_Finish`): its audit record (journaled at once), its settlement (sent with the
@@ -514,6 +518,7 @@ public final class RequestPipeline {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
             done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
             if let record = done.record { exportSpans(of: finished, record: record) }
+            pendingCacheEntry = Self.cacheEntry(of: finished)
         }
         guard done.record != nil || done.health != nil || done.settlement != nil else { return }
         settler.submit(done)
@@ -521,6 +526,8 @@ public final class RequestPipeline {
 
     /// After the response completed: gives back the memory a large answer took.
     public func afterFinish() {
+        if let entry = pendingCacheEntry { storeInCache(entry) }
+        pendingCacheEntry = nil
         MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
         bufferedAnswerBytes = 0
     }

@@ -132,10 +132,12 @@ final class UpstreamRelay: UpstreamResponseHandler {
             if let output = translated.output {
                 request.write(output)
                 if call.redactor != nil { output.withUnsafeBytes { call.captureResponse($0) } }
+                if let cache = call.cache { output.withUnsafeBytes { cache.capture($0) } }
             } else {
                 event.withUnsafeBytes {
                     _ = request.write($0)
                     if call.redactor != nil { call.captureResponse($0) }
+                    call.cache?.capture($0)
                 }
             }
             if translated.isTerminal { sawTerminal = true }

@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+
+/// The exact-match response cache: a repeated request is answered from Redis, JSON and
+/// streams byte for byte, without a provider call; per key by default; bypassed with
+/// `Cache-Control: no-cache`; hits audited as `cache: hit` at zero cost, and still
+/// counted by the route's request limits.
+final class ResponseCacheTests: XCTestCase {
+    private var stack: GatewayStack!
+
+    override func setUpWithError() throws {
+        stack = try GatewayStack(config: { stack in
+            """
+            server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4 }
+            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+            audit: { spool_dir: "\(stack.directory.path)/spool" }
+            providers:
+              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            prices:
+              cache-model: { input: 1.0, output: 4.0 }
+            routes:
+              cached:
+                type: chat
+                cache: { ttl: 1m, max_bytes: 64k, ignore_fields: [user] }
+                endpoints: [ { provider: mock, model: "cache-model@words=12" } ]
+              limited:
+                type: chat
+                cache: { ttl: 1m }
+                limits: [ { per: route, requests: 2, window: 1m } ]
+                endpoints: [ { provider: mock, model: limited-model } ]
+            principals:
+              "*": {}
+            """
+        })
+    }
+
+    override func tearDown() {
+        stack?.stop()
+        super.tearDown()
+    }
+
+    func testRepeatedRequestsAreAnsweredFromTheCacheExactly() throws {
+        let key = try stack.createKey(name: "cache-a"), other = try stack.createKey(name: "cache-b")
+        let body = #"{"model":"cached","messages":[{"role":"user","content":"what is a sluice?"}],"user":"u1"}"#
+        let first = stack.client.post("/v1/chat/completions", key: key, body)
+        XCTAssertEqual(first.status, 200, first.text)
+        XCTAssertEqual(first.header("x-sluice-cache"), "miss")
+        let calls = stack.mockCount(model: "cache-model@words=12")
+        XCTAssertEqual(calls, 1)
+
+        // The same request (members reordered, another `user`): a hit, byte for byte.
+        var second = stack.client.post("/v1/chat/completions", key: key,
+                                       #"{"user":"u2","messages":[{"role":"user","content":"what is a sluice?"}],"model":"cached"}"#)
+        for _ in 0..<20 where second.header("x-sluice-cache") != "hit" {  // stored once the first response was out
+            usleep(50_000)
+            second = stack.client.post("/v1/chat/completions", key: key, body)
+        }
+        XCTAssertEqual(second.status, 200)
+        XCTAssertEqual(second.header("x-sluice-cache"), "hit")
+        XCTAssertEqual(second.text, first.text)
+        XCTAssertEqual(second.header("x-sluice-attempts"), "0")
+        XCTAssertEqual(stack.mockCount(model: "cache-model@words=12"), calls, "no provider call for a hit")
+        let record = try stack.auditRecord(of: second)
+        XCTAssertEqual(record["cache"] as? String, "hit")
+        XCTAssertEqual(record["cost"] as? Double, 0)
+        XCTAssertEqual(record["status"] as? Int, 200)
+        XCTAssertEqual(try stack.auditRecord(of: first)["cache"] as? String, "miss")
+
+        // Another key has its own namespace; a client's no-cache bypasses the cache.
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: other, body).header("x-sluice-cache"), "miss")
+        let bypass = stack.client.post("/v1/chat/completions", key: key, body, extraHeaders: [("Cache-Control", "no-cache")])
+        XCTAssertEqual(bypass.header("x-sluice-cache"), "bypass")
+        XCTAssertEqual(stack.mockCount(model: "cache-model@words=12"), calls + 2)
+        // A different question is a miss.
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key,
+                                         #"{"model":"cached","messages":[{"role":"user","content":"and a weir?"}]}"#)
+            .header("x-sluice-cache"), "miss")
+        try waitUntil("hits are counted in /metrics", timeout: .seconds(5)) {
+            stack.client.send(.get, "/metrics").text.contains(#"sluice_response_cache_total{route="cached",result="hit"}"#)
+        }
+    }
+
+    func testAStreamIsReplayedAsTheSameStream() throws {
+        let key = try stack.createKey(name: "cache-stream")
+        let body = #"{"model":"cached","stream":true,"messages":[{"role":"user","content":"stream it"}]}"#
+        let first = stack.client.post("/v1/chat/completions", key: key, body)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertTrue(first.text.hasSuffix("data: [DONE]\n\n"), first.text)
+        var second = stack.client.post("/v1/chat/completions", key: key, body)
+        for _ in 0..<20 where second.header("x-sluice-cache") != "hit" {
+            usleep(50_000)
+            second = stack.client.post("/v1/chat/completions", key: key, body)
+        }
+        XCTAssertEqual(second.header("x-sluice-cache"), "hit")
+        XCTAssertEqual(second.header("content-type"), first.header("content-type"))
+        XCTAssertEqual(second.text, first.text, "the same events, byte for byte")
+        // The JSON form of the same question is a different entry.
+        let json = stack.client.post("/v1/chat/completions", key: key,
+                                     #"{"model":"cached","messages":[{"role":"user","content":"stream it"}]}"#)
+        XCTAssertEqual(json.header("x-sluice-cache"), "miss")
+        XCTAssertTrue(json.text.hasPrefix("{"))
+    }
+
+    func testHitsStillCountAgainstRequestLimits() throws {
+        let key = try stack.createKey(name: "cache-limits")
+        let body = #"{"model":"limited","messages":[{"role":"user","content":"hi"}]}"#
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).status, 200)
+        usleep(200_000)
+        let hit = stack.client.post("/v1/chat/completions", key: key, body)
+        XCTAssertEqual(hit.status, 200)
+        XCTAssertEqual(hit.header("x-sluice-cache"), "hit")
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).status, 429, "the third request in the minute")
+        XCTAssertEqual(stack.mockCount(model: "limited-model"), 1)
+    }
+}
