@@ -49,6 +49,9 @@ import Foundation
 ///   text/event-stream` with only a comment line and then the end of the body;
 ///   `bad_events` — `200 text/event-stream` whose events carry an HTML line, not JSON. Error
 ///   answers (`status=`) are never garbled.
+/// - `context_window=N`: a request body of more than 4·N bytes (about N tokens) gets the
+///   provider's own "context length exceeded" 400: OpenAI's `context_length_exceeded`
+///   code, Anthropic's `prompt is too long: M tokens > N maximum`.
 /// - `content_filter=1`: Azure OpenAI only: answer with Azure's 400 `content_filter`
 ///   error for the prompt.
 /// - `tools`, `exception`, `stream_exception`, `stream_error`, `bad_crc` on Bedrock paths:
@@ -68,11 +71,12 @@ struct MockFaults: Sendable, Equatable {
     var contentFilter = false
     var garble: Garble?
     var pad: Int?
+    var contextWindow: Int?
     /// Keys only the Bedrock paths use.
     var bedrock = MockBedrockFaults()
 
     private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
-                                     "tools", "stream_error", "content_filter", "garble", "pad"]
+                                     "tools", "stream_error", "content_filter", "garble", "pad", "context_window"]
 
     /// What `garble=` makes of a successful answer.
     enum Garble: String, Sendable, CaseIterable {
@@ -111,6 +115,13 @@ struct MockFaults: Sendable, Equatable {
             try faults.set(pair[0], pair[1], param: param)
         }
         return faults
+    }
+
+    /// The tokens a body of `bytes` bytes is taken for, when it is more than the
+    /// `context_window` fault allows.
+    func tokensOverWindow(bodyBytes bytes: Int) -> (tokens: Int, window: Int)? {
+        guard let contextWindow, bytes > contextWindow * 4 else { return nil }
+        return ((bytes + 3) / 4, contextWindow)
     }
 
     /// The error these faults answer with instead of a normal reply, if any.
@@ -154,6 +165,9 @@ struct MockFaults: Sendable, Equatable {
         case "pad":
             guard let bytes = Int(value), (0...(64 << 20)).contains(bytes) else { throw Self.bad(key, value, param) }
             pad = bytes
+        case "context_window":
+            guard let tokens = Int(value), tokens >= 1 else { throw Self.bad(key, value, param) }
+            contextWindow = tokens
         case "garble":
             guard let kind = Garble(rawValue: value) else { throw Self.bad(key, value, param) }
             garble = kind

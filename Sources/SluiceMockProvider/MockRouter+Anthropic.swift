@@ -30,6 +30,9 @@ extension MockRouter {
             let name: String
             (name, faults) = try self.faults(for: MockMessagesRequest.model(of: body), request: request)
             if let error = MockAPIError.anthropicInjected(faults) { throw error }
+            if let over = faults.tokensOverWindow(bodyBytes: request.body.count) {
+                throw .anthropicInvalid("prompt is too long: \(over.tokens) tokens > \(over.window) maximum")
+            }
             let parsed = try MockMessagesRequest(body: body, countTokens: countTokens)
             let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970), model: name, faults: faults)
             let answer: MockReply.Body

@@ -123,6 +123,11 @@ final class MockRouter: Sendable {
         let name: String
         (name, faults) = try self.faults(for: model, request: request)
         if let error = faults.injectedError { throw error }
+        if let over = faults.tokensOverWindow(bodyBytes: request.body.count) {
+            throw MockAPIError(status: 400, type: "invalid_request_error", code: "context_length_exceeded", param: "messages",
+                               message: "This model's maximum context length is \(over.window) tokens. However, your messages "
+                                   + "resulted in \(over.tokens) tokens. Please reduce the length of the messages.")
+        }
         let call = MockCall(serial: serial, created: Int(Date().timeIntervalSince1970), model: name, faults: faults)
         let caching = MockChat.Caching(cache: promptCache, bodyBytes: request.body.count)
         return MockReply(status: 200, body: try Self.generate(operation, body: body, call: call, caching: caching))

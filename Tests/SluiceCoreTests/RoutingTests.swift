@@ -186,3 +186,27 @@ private func tagsFailure(_ header: String, file: StaticString = #filePath, line:
         return error
     }
 }
+
+final class ContextWindowTests: XCTestCase {
+    func testProvidersTooLongAnswersAreRecognised() {
+        let yes = [
+            (400, #"{"error":{"message":"This model's maximum context length is 8192 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#),
+            (400, #"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#),
+            (400, #"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit: 188240 + 21333 > 200000"}}"#),
+            (400, #"{"message":"Input is too long for requested model."}"#),
+        ]
+        for (status, body) in yes { XCTAssertTrue(ContextWindow.isExceeded(status: status, body: Array(body.utf8)), body) }
+        XCTAssertFalse(ContextWindow.isExceeded(status: 500, body: Array("context_length_exceeded".utf8)), "only a client error")
+        XCTAssertFalse(ContextWindow.isExceeded(status: 400, body: Array(#"{"error":{"message":"Invalid 'temperature'"}}"#.utf8)))
+    }
+
+    func testEndpointsWithoutAWindowAlwaysFit() {
+        var small = EndpointConfig(name: "small", provider: "p", model: "m")
+        small.contextWindow = 100
+        let open = EndpointConfig(name: "open", provider: "p", model: "n")
+        let result = ContextWindow.fitting([small, open], needed: 150)
+        XCTAssertEqual(result.fit.map(\.name), ["open"])
+        XCTAssertEqual(result.skipped, ["small"])
+        XCTAssertEqual(ContextWindow.fitting([small, open], needed: 100).fit.map(\.name), ["small", "open"])
+    }
+}

@@ -181,7 +181,7 @@ extension ConfigLoader.Reader {
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
             let allowed = ["name", "provider", "model", "weight", "fallback_only", "timeouts", "params", "headers",
-                           "keep_warm", "cold_after"]
+                           "keep_warm", "cold_after", "context_window"]
             guard let fields = fields(item, at: itemPath, allowed: allowed) else { continue }
             let provider = required(fields, "provider").flatMap { node -> String? in
                 guard let provider = string(node, at: fields.path("provider")) else { return nil }
@@ -199,6 +199,9 @@ extension ConfigLoader.Reader {
             let headers = fields["headers"].map { extraHeaders($0, at: fields.path("headers")) } ?? []
             let keepWarm = fields["keep_warm"].flatMap { duration($0, at: fields.path("keep_warm")) }
             let coldAfter = fields["cold_after"].flatMap { duration($0, at: fields.path("cold_after")) }
+            let contextWindow = fields["context_window"].flatMap {
+                int($0, at: fields.path("context_window"), in: 1...100_000_000)
+            }
             if !fallbackOnly { primaryWeights.append(weight) }
 
             let nameNode = fields["name"] ?? item
@@ -212,9 +215,11 @@ extension ConfigLoader.Reader {
                 names.append(name)
             }
             guard let provider, let model else { continue }
-            endpoints.append(EndpointConfig(name: name, provider: provider, model: model, weight: weight,
-                                            fallbackOnly: fallbackOnly, timeouts: timeouts, params: params,
-                                            headers: headers, keepWarm: keepWarm, coldAfter: coldAfter))
+            var endpoint = EndpointConfig(name: name, provider: provider, model: model, weight: weight,
+                                          fallbackOnly: fallbackOnly, timeouts: timeouts, params: params,
+                                          headers: headers, keepWarm: keepWarm, coldAfter: coldAfter)
+            endpoint.contextWindow = contextWindow
+            endpoints.append(endpoint)
         }
         if !items.isEmpty && primaryWeights.isEmpty {
             report("every endpoint is fallback_only; at least one must serve first", at: node, field: path)

@@ -489,6 +489,9 @@ public struct EndpointConfig: Sendable, Equatable {
     public var name: String
     public var provider: String { didSet { upstreamKey = "\(provider)/\(model)" } }
     public var model: String { didSet { upstreamKey = "\(provider)/\(model)" } }
+    /// The model's context window in tokens (`context_window`): a request estimated to need
+    /// more (prompt + `max_tokens`) skips this endpoint.
+    public var contextWindow: Int?
     /// The upstream this endpoint calls (`provider/model`): health and warmth are shared by
     /// every route's endpoint with the same provider account and model.
     public private(set) var upstreamKey: String

@@ -3,7 +3,7 @@ extension GatewayError {
     /// The HTTP status the client gets.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidRequest, .routeWrongType, .missingTag: return 400
+        case .invalidJSON, .invalidRequest, .routeWrongType, .missingTag, .contextLengthExceeded: return 400
         case .rateLimited, .budgetExceeded: return 429
         case .missingCredential, .invalidCredential: return 401
         case .routeNotAllowed, .identityNotAllowed: return 403
@@ -22,7 +22,7 @@ extension GatewayError {
     public var errorType: String {
         switch code {
         case .invalidJSON, .invalidRequest, .routeWrongType, .routeNotFound, .notFound, .methodNotAllowed,
-             .requestTooLarge, .missingTag:
+             .requestTooLarge, .missingTag, .contextLengthExceeded:
             return "invalid_request_error"
         case .rateLimited: return upstreamType ?? "requests"
         case .budgetExceeded: return "insufficient_quota"

@@ -18,6 +18,8 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case notFound = "not_found"
         case methodNotAllowed = "method_not_allowed"
         case requestTooLarge = "request_too_large"
+        /// No endpoint of the route has a context window the request fits in.
+        case contextLengthExceeded = "context_length_exceeded"
         case upstreamUnavailable = "upstream_unavailable"
         case upstreamTimeout = "upstream_timeout"
         case upstreamError = "upstream_error"

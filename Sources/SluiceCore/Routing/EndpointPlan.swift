@@ -58,3 +58,37 @@ public enum EndpointPlan {
         return endpoints.last { $0.weight > 0 }
     }
 }
+
+/// Context windows: which endpoints a request fits, and a provider's "too long" answer.
+public enum ContextWindow {
+    /// Tokens a request needs: its body estimated generously (about four bytes a token,
+    /// JSON punctuation included) plus the output it asks room for (`max_tokens`).
+    public static func needed(_ request: APIRequest) -> Int {
+        TokenUsage.estimate(bytes: request.body.count) + (request.maxTokens ?? 0)
+    }
+
+    /// The endpoints of `plan` that fit `needed`, and the names of those that do not.
+    public static func fitting(_ plan: [EndpointConfig], needed: Int) -> (fit: [EndpointConfig], skipped: [String]) {
+        let fit = plan.filter { ($0.contextWindow ?? .max) >= needed }
+        return (fit, plan.filter { ($0.contextWindow ?? .max) < needed }.map(\.name))
+    }
+
+    /// The 400 for a request no endpoint of the route fits.
+    public static func error(needed: Int, route: RouteConfig) -> GatewayError {
+        let largest = route.endpoints.compactMap(\.contextWindow).max() ?? 0
+        return GatewayError(.contextLengthExceeded,
+                            "The request needs about \(needed) tokens (its prompt, estimated, plus max_tokens), more than "
+                                + "the largest context window of the model '\(route.name)' (\(largest) tokens). "
+                                + "Shorten the messages or lower max_tokens.", param: "messages")
+    }
+
+    /// Whether a provider's error answer says the prompt does not fit its context window:
+    /// OpenAI's and Azure's `context_length_exceeded`, Anthropic's `prompt is too long` and
+    /// `exceed context limit`, Bedrock's `Input is too long`, vLLM's `maximum context length`.
+    public static func isExceeded(status: Int, body: [UInt8]) -> Bool {
+        guard status == 400 || status == 413 || status == 422, body.count < 64 << 10 else { return false }
+        let text = String(decoding: body, as: UTF8.self).lowercased()
+        return ["context_length_exceeded", "prompt is too long", "exceed context limit", "input is too long",
+                "maximum context length", "too many input tokens"].contains { text.contains($0) }
+    }
+}

@@ -1,10 +1,12 @@
+import Glibc
 import SluiceCore
 import SluiceHTTP
 import SluiceProviders
 
 /// What one upstream attempt is judged by: its time limits, the provider's requested wait,
 /// whether a successful answer is what the provider's API sends, and the error a failed
-/// transfer becomes.
+/// transfer becomes; and the small parts around attempts (the wait between them, the
+/// visibility headers, the token-count estimate, the cut-stream log line).
 extension RequestPipeline {
     /// The endpoint's timeouts over the route's, the provider's and the defaults.
     static func limits(endpoint: EndpointConfig, route: RouteConfig, config: GatewayConfig) -> TransferLimits {
@@ -56,5 +58,40 @@ extension RequestPipeline {
         case .aborted:
             return GatewayError(.upstreamError, "The call to the endpoint '\(endpoint.name)' was cancelled.")
         }
+    }
+
+    /// `count_tokens` on a route whose provider cannot count: the gateway's estimate (about
+    /// four bytes a token), marked as one by `X-Sluice-Token-Count: estimate`. Nothing is
+    /// generated or charged.
+    func answerTokenCountEstimate(_ request: APIRequest, endpoint: EndpointConfig,
+                                  headers: [(name: String, value: String)], writer: ClientWriter) {
+        writer.call.endpoint = endpoint
+        (writer.call.usage, writer.call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .estimated)
+        let tokens = TokenUsage.estimate(bytes: request.member("messages")?.count ?? 0)
+            + TokenUsage.estimate(bytes: request.member("system")?.count ?? 0)
+            + TokenUsage.estimate(bytes: request.member("tools")?.count ?? 0)
+        writer.send(status: 200, contentType: "application/json", body: Array("{\"input_tokens\":\(tokens)}".utf8),
+                    extraHeaders: headers + [("X-Sluice-Token-Count", "estimate")])
+    }
+
+    /// Waits before another attempt; `false` if the client left meanwhile.
+    func pause(_ wait: Duration, writer: ClientWriter) -> Bool {
+        let end = ContinuousClock.now + wait
+        while ContinuousClock.now < end {
+            if writer.request.peerClosed() { return false }
+            let step = min(end - ContinuousClock.now, .milliseconds(50))
+            usleep(UInt32(max(1, Self.milliseconds(step)) * 1000))
+        }
+        return true
+    }
+
+    /// `x-sluice-route`, `x-sluice-endpoint` (a name, never a URL) and `x-sluice-attempts`.
+    func visibility(_ route: RouteConfig, _ endpoint: EndpointConfig, _ attempts: Int) -> [(name: String, value: String)] {
+        [("X-Sluice-Route", route.name), ("X-Sluice-Endpoint", endpoint.name), ("X-Sluice-Attempts", String(attempts))]
+    }
+
+    func logIncomplete(_ route: RouteConfig, _ endpoint: EndpointConfig, reason: String) {
+        context.logger.warning("stream cut after the first byte; the call is incomplete",
+                               metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)", "reason": "\(reason)"])
     }
 }

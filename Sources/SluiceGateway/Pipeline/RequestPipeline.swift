@@ -192,6 +192,12 @@ public final class RequestPipeline {
                 refusal = error
             }
         }
+        let needed = ContextWindow.needed(clientRequest), fitting = ContextWindow.fitting(plan, needed: needed)
+        if !fitting.skipped.isEmpty {
+            writer.call.responseHeaders.append(("X-Sluice-Context-Skipped", fitting.skipped.joined(separator: ",")))
+            if fitting.fit.isEmpty && refusal == nil { refusal = ContextWindow.error(needed: needed, route: route) }
+            plan = fitting.fit
+        }
         var granted = Set(route.endpoints.filter { health?.health(of: $0).state == .probeGranted }.map(\.upstreamKey))
         var attempts: [AttemptRecord] = []
         defer {
@@ -242,6 +248,8 @@ public final class RequestPipeline {
             guard let moveOn else { return }
             lastError = moveOn.error
             machine.record(.failed(index: index, retryAfterMs: moveOn.askedWait, quotaExhausted: moveOn.quotaExhausted))
+            // Too long for this endpoint: another round would not change that.
+            if moveOn.contextExceeded { machine.record(.refusedByLimits(index: index)) }
             context.logger.notice("endpoint failed", metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)",
                                                                 "attempt": "\(attempts.count)", "error": "\(lastError)"])
         }
@@ -255,6 +263,8 @@ public final class RequestPipeline {
         /// What the provider asked to wait, when it answered with an error status.
         var askedWait: Int?
         var quotaExhausted: Bool
+        /// The provider said the prompt is longer than its context window.
+        var contextExceeded = false
     }
 
     /// Calls `endpoint` once. When that ends the call (an answer, or an error the route does
@@ -340,6 +350,7 @@ public final class RequestPipeline {
         // What the provider asked, when it answered with an error status.
         var askedWait: Int?
         var quotaExhausted = false
+        var contextExceeded = false
         switch outcome {
         case .completed(let status) where relay.streamStarted:
             streamedUsage(complete: relay.sawTerminal && !relay.endedWithError)
@@ -447,9 +458,12 @@ public final class RequestPipeline {
                                                provider: provider)
             askedWait = Self.retryAfterMilliseconds(relay.headers)
             quotaExhausted = RetryPolicy.isQuotaExhausted(lastError)
+            // The prompt does not fit this endpoint's context window: the next one may take it.
+            contextExceeded = ContextWindow.isExceeded(status: status, body: relay.body)
             record(RetryPolicy.isEndpointFailure(status: status) ? .fail : .neutral, status: status,
-                   errorClass: String(status), retryAfter: quotaExhausted ? max(askedWait ?? 0, 60_000) : askedWait ?? 0)
-            guard RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
+                   errorClass: contextExceeded ? "context_length" : String(status),
+                   retryAfter: quotaExhausted ? max(askedWait ?? 0, 60_000) : askedWait ?? 0)
+            guard contextExceeded || RetryPolicy.shouldTryNext(status: status, on: route.retry.on) else {
                 return writer.send(lastError, extraHeaders: visible)
             }
         case .failed(let failure, _):
@@ -459,7 +473,8 @@ public final class RequestPipeline {
                 return writer.send(lastError, extraHeaders: visible)
             }
         }
-        moveOn = MoveOn(error: lastError, askedWait: askedWait, quotaExhausted: quotaExhausted)
+        moveOn = MoveOn(error: lastError, askedWait: askedWait, quotaExhausted: quotaExhausted,
+                        contextExceeded: contextExceeded)
     }
 
     /// Works out the settlement of the call just answered, before its response leaves for
@@ -530,41 +545,6 @@ public final class RequestPipeline {
         pendingCacheEntry = nil
         MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
         bufferedAnswerBytes = 0
-    }
-
-    /// `count_tokens` on a route whose provider cannot count: the gateway's estimate (about
-    /// four bytes a token), marked as one by `X-Sluice-Token-Count: estimate`. Nothing is
-    /// generated or charged.
-    private func answerTokenCountEstimate(_ request: APIRequest, endpoint: EndpointConfig,
-                                          headers: [(name: String, value: String)], writer: ClientWriter) {
-        writer.call.endpoint = endpoint
-        (writer.call.usage, writer.call.usageSource) = (TokenUsage(prompt: 0, completion: 0), .estimated)
-        let tokens = TokenUsage.estimate(bytes: request.member("messages")?.count ?? 0)
-            + TokenUsage.estimate(bytes: request.member("system")?.count ?? 0)
-            + TokenUsage.estimate(bytes: request.member("tools")?.count ?? 0)
-        writer.send(status: 200, contentType: "application/json", body: Array("{\"input_tokens\":\(tokens)}".utf8),
-                    extraHeaders: headers + [("X-Sluice-Token-Count", "estimate")])
-    }
-
-    /// Waits before another attempt; `false` if the client left meanwhile.
-    private func pause(_ wait: Duration, writer: ClientWriter) -> Bool {
-        let end = ContinuousClock.now + wait
-        while ContinuousClock.now < end {
-            if writer.request.peerClosed() { return false }
-            let step = min(end - ContinuousClock.now, .milliseconds(50))
-            usleep(UInt32(max(1, Self.milliseconds(step)) * 1000))
-        }
-        return true
-    }
-
-    /// `x-sluice-route`, `x-sluice-endpoint` (a name, never a URL) and `x-sluice-attempts`.
-    private func visibility(_ route: RouteConfig, _ endpoint: EndpointConfig, _ attempts: Int) -> [(name: String, value: String)] {
-        [("X-Sluice-Route", route.name), ("X-Sluice-Endpoint", endpoint.name), ("X-Sluice-Attempts", String(attempts))]
-    }
-
-    private func logIncomplete(_ route: RouteConfig, _ endpoint: EndpointConfig, reason: String) {
-        context.logger.warning("stream cut after the first byte; the call is incomplete",
-                               metadata: ["route": "\(route.name)", "endpoint": "\(endpoint.name)", "reason": "\(reason)"])
     }
 
     /// How long a probe lease lasts: long enough to learn whether the endpoint answers.
