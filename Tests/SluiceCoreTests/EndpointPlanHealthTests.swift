@@ -193,18 +193,19 @@ final class EndpointPlanHealthTests: XCTestCase {
     func testHealthSnapshotParse() throws {
         let upstreams = ["p/healthy", "p/cooling", "p/granted", "p/probing", "p/odd"]
         let values = [1_000,
-                      0, 0, 900, 42,
-                      1, 4_000, 0, -1,
-                      2, 500, 800, 0,
-                      3, 600, -1, 17,
-                      9, 7, 0, -5]
+                      0, 0, 900, 42, 40,
+                      1, 4_000, 0, -1, -1,
+                      2, 500, 800, 0, -1,
+                      3, 600, -1, 17, 20,
+                      9, 7, 0, -5, -1]
         let parsed = try XCTUnwrap(HealthSnapshot.parse(values, upstreams: upstreams))
         XCTAssertEqual(parsed.now, 1_000)
         XCTAssertEqual(parsed.byUpstream.count, 5)
-        XCTAssertEqual(parsed.byUpstream["p/healthy"], EndpointHealth(state: .healthy, lastSuccess: 900, lastLatencyMs: 42))
+        XCTAssertEqual(parsed.byUpstream["p/healthy"], EndpointHealth(state: .healthy, lastSuccess: 900, lastLatencyMs: 42,
+                                                                      averageLatencyMs: 40))
         XCTAssertEqual(parsed.byUpstream["p/cooling"], EndpointHealth(state: .cooling(until: 4_000)))
         XCTAssertEqual(parsed.byUpstream["p/granted"], EndpointHealth(state: .probeGranted, lastSuccess: 800, lastLatencyMs: 0))
-        XCTAssertEqual(parsed.byUpstream["p/probing"], EndpointHealth(state: .probing, lastLatencyMs: 17))
+        XCTAssertEqual(parsed.byUpstream["p/probing"], EndpointHealth(state: .probing, lastLatencyMs: 17, averageLatencyMs: 20))
         XCTAssertEqual(parsed.byUpstream["p/odd"], EndpointHealth(state: .healthy))
         XCTAssertEqual(parsed.availableAt(ep("cooling")), 4_000)
         XCTAssertEqual(parsed.availableAt(ep("probing")), 1_000)
@@ -220,11 +221,11 @@ final class EndpointPlanHealthTests: XCTestCase {
     func testHealthSnapshotParseRejectsWrongLengths() {
         XCTAssertNil(HealthSnapshot.parse([], upstreams: []))
         XCTAssertNil(HealthSnapshot.parse([1], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, 0], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1], upstreams: ["p/a", "p/b"]))
-        XCTAssertNil(HealthSnapshot.parse([0, 0, 0, -1], upstreams: ["p/a"]), "the time must come first")
-        XCTAssertNotNil(HealthSnapshot.parse([1, 0, 0, 0, -1], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1, 0], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1], upstreams: ["p/a", "p/b"]))
+        XCTAssertNil(HealthSnapshot.parse([0, 0, 0, -1, -1], upstreams: ["p/a"]), "the time must come first")
+        XCTAssertNotNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1], upstreams: ["p/a"]))
     }
 
     // MARK: RetryPolicy
@@ -360,6 +361,33 @@ final class EndpointPlanHealthTests: XCTestCase {
     }
 
     // MARK: Helpers
+
+    // MARK: balance: latency
+
+    func testLatencyBalancingPicksTheFastestExceptWhenExploring() {
+        var route = planRoute([ep("a"), ep("b"), ep("c", weight: 0), ep("spare", fallbackOnly: true)])
+        route.balance = .latency(explore: 0.2)
+        let health = snapshot(["a": EndpointHealth(state: .healthy, averageLatencyMs: 900),
+                               "b": EndpointHealth(state: .healthy, averageLatencyMs: 120),
+                               "c": EndpointHealth(state: .healthy, averageLatencyMs: 5)])
+        // Draws at or above 0.2 take the fastest with a positive weight (c has weight 0).
+        for draw in [0.2, 0.5, 0.99] {
+            XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: draw, health: health).first?.name, "b")
+        }
+        // Draws below go by weight over the whole band: a below 0.1, b from 0.1.
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.05, health: health).first?.name, "a")
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.15, health: health).first?.name, "b")
+        // An endpoint not measured yet is tried first, so it gets measured.
+        let fresh = snapshot(["a": EndpointHealth(state: .healthy, averageLatencyMs: 900),
+                              "b": EndpointHealth(state: .healthy)])
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.5, health: fresh).first?.name, "b")
+        // A cooling endpoint is not picked however fast it was; fallbacks stay last.
+        let cooling = snapshot(["a": EndpointHealth(state: .healthy, averageLatencyMs: 900),
+                                "b": EndpointHealth(state: .cooling(until: now + 1000), averageLatencyMs: 1)])
+        XCTAssertEqual(names(EndpointPlan.order(for: route, tags: [:], draw: 0.5, health: cooling)), ["a", "c", "spare"])
+        // Without a snapshot (one endpoint, or Redis away) it is a weighted draw.
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: nil).first?.name, "b")
+    }
 
     private func ep(_ name: String, weight: Int = 1, fallbackOnly: Bool = false, coldAfter: Duration? = nil) -> EndpointConfig {
         EndpointConfig(name: name, provider: "p", model: name, weight: weight, fallbackOnly: fallbackOnly, coldAfter: coldAfter)

@@ -25,7 +25,7 @@ extension ConfigLoader.Reader {
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
         let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture",
-                       "required_tags", "cache"]
+                       "required_tags", "cache", "balance"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -47,7 +47,40 @@ extension ConfigLoader.Reader {
                                 retry: retry, preferWarm: preferWarm, capture: capture)
         if let node = fields["required_tags"] { route.requiredTags = requiredTags(node, at: fields.path("required_tags")) }
         if let node = fields["cache"] { route.cache = cache(node, at: fields.path("cache")) }
+        if let node = fields["balance"], let balance = balance(node, at: fields.path("balance")) { route.balance = balance }
         return route
+    }
+
+    /// `balance:` — `weighted`, `latency`, or `{by: latency, explore: 0.1}`.
+    private func balance(_ node: Node, at path: String) -> Balance? {
+        if case .scalar = node {
+            guard let text = string(node, at: path) else { return nil }
+            switch text {
+            case "weighted": return .weighted
+            case "latency": return .latency(explore: 0.1)
+            default:
+                report("expected weighted or latency", at: node, field: path)
+                return nil
+            }
+        }
+        guard let fields = fields(node, at: path, allowed: ["by", "explore"]),
+              let by = required(fields, "by").flatMap({ string($0, at: fields.path("by")) }) else { return nil }
+        var explore = 0.1
+        if let node = fields["explore"] {
+            if let share = Double(string(node, at: fields.path("explore")) ?? "x"), node.tag.rawValue != Tag.Name.str.rawValue,
+               (0...1).contains(share) {
+                explore = share
+            } else {
+                report("expected a share between 0 and 1, such as 0.1", at: node, field: fields.path("explore"))
+            }
+        }
+        switch by {
+        case "weighted": return .weighted
+        case "latency": return .latency(explore: explore)
+        default:
+            report("expected weighted or latency", at: fields["by"] ?? node, field: fields.path("by"))
+            return nil
+        }
     }
 
     /// `cache:` — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key|route|tag:NAME}`.

@@ -390,6 +390,8 @@ public struct RouteConfig: Sendable {
     public var requiredTags: RequiredTags = RequiredTags()
     /// Exact-match response cache in Redis (`cache:`); off when `nil`.
     public var cache: ResponseCacheConfig?
+    /// How the first endpoint is chosen among the route's primaries (`balance:`).
+    public var balance: Balance = .weighted
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
                 timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,
@@ -406,6 +408,15 @@ public struct RouteConfig: Sendable {
         self.preferWarm = preferWarm
         self.capture = capture
     }
+}
+
+/// `balance:` of a route: `weighted` (the default: a draw by `weight`), or `latency`: the
+/// primary with the lowest average latency in the shared health (a stream's time to its
+/// first event), except for a share `explore` of calls drawn by weight so every endpoint
+/// keeps being measured. An endpoint with weight 0 is never the latency pick.
+public enum Balance: Sendable, Equatable {
+    case weighted
+    case latency(explore: Double)
 }
 
 /// `cache:` of a route — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key}`.

@@ -16,11 +16,14 @@ public struct EndpointHealth: Sendable, Equatable {
     public var lastSuccess: Int64?
     /// Latency of the last successful call.
     public var lastLatencyMs: Int?
+    /// Moving average of successful calls' latency (each weighs 1/5), for `balance: latency`.
+    public var averageLatencyMs: Int?
 
-    public init(state: State, lastSuccess: Int64? = nil, lastLatencyMs: Int? = nil) {
+    public init(state: State, lastSuccess: Int64? = nil, lastLatencyMs: Int? = nil, averageLatencyMs: Int? = nil) {
         self.state = state
         self.lastSuccess = lastSuccess
         self.lastLatencyMs = lastLatencyMs
+        self.averageLatencyMs = averageLatencyMs
     }
 
     /// Whether a request may call the endpoint now.
@@ -62,13 +65,13 @@ public struct HealthSnapshot: Sendable {
         return Duration.milliseconds(now - last) > coldAfter
     }
 
-    /// Parses the reply of `HealthScripts.snapshot`: the time, then four integers per key
-    /// (state, cooldown end, last success, last latency; 0 / -1 for unknown).
+    /// Parses the reply of `HealthScripts.snapshot`: the time, then five integers per key
+    /// (state, cooldown end, last success, last latency, average latency; 0 / -1 for unknown).
     public static func parse(_ values: [Int], upstreams: [String]) -> HealthSnapshot? {
-        guard values.count == 1 + 4 * upstreams.count else { return nil }
+        guard values.count == 1 + 5 * upstreams.count else { return nil }
         var byUpstream: [String: EndpointHealth] = [:]
         for (index, upstream) in upstreams.enumerated() {
-            let base = 1 + index * 4
+            let base = 1 + index * 5
             let state: EndpointHealth.State
             switch values[base] {
             case 1: state = .cooling(until: Int64(values[base + 1]))
@@ -78,7 +81,8 @@ public struct HealthSnapshot: Sendable {
             }
             byUpstream[upstream] = EndpointHealth(state: state,
                                                   lastSuccess: values[base + 2] > 0 ? Int64(values[base + 2]) : nil,
-                                                  lastLatencyMs: values[base + 3] >= 0 ? values[base + 3] : nil)
+                                                  lastLatencyMs: values[base + 3] >= 0 ? values[base + 3] : nil,
+                                                  averageLatencyMs: values[base + 4] >= 0 ? values[base + 4] : nil)
         }
         return HealthSnapshot(now: Int64(values[0]), byUpstream: byUpstream)
     }

@@ -9,6 +9,8 @@
 /// - `w_idx`, `w_ok`, `w_fail`, `p_ok`, `p_fail`: outcomes in the current and previous window.
 /// - `last_ok`, `last_latency`, `last_fail`, `last_error`, `last_traffic`, `last_ping`: warmth
 ///   and the most recent failure.
+/// - `lat_ewma`: successful calls' latency (a stream's time to its first event), moving
+///   average weighting each call 1/5, for `balance: latency`.
 ///
 /// The failure ratio uses a sliding window: the previous window's counts are weighted by how
 /// much of it still overlaps the last `window` ms. So an endpoint never looks healthy just
@@ -18,8 +20,9 @@ public enum HealthScripts {
     /// lease (for `ARGV[1]` ms, held by the token `ARGV[2]`) of every upstream whose cooldown
     /// is over and that nobody probes.
     ///
-    /// Reply: `[now, state, until, last_ok, last_latency, …]` with state 0 healthy, 1 cooling,
-    /// 2 probe granted to the caller, 3 probed by another responder.
+    /// Reply: `[now, state, until, last_ok, last_latency, lat_ewma, …]` with state 0 healthy,
+    /// 1 cooling, 2 probe granted to the caller, 3 probed by another responder (-1 for an
+    /// unknown latency).
     public static let snapshot = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -27,7 +30,7 @@ public enum HealthScripts {
         local owner = ARGV[2] or ''
         local out = {now}
         for _, key in ipairs(KEYS) do
-          local h = redis.call('HMGET', key, 'until', 'probe_until', 'last_ok', 'last_latency')
+          local h = redis.call('HMGET', key, 'until', 'probe_until', 'last_ok', 'last_latency', 'lat_ewma')
           local cooldownEnd = tonumber(h[1]) or 0
           local probe = tonumber(h[2]) or 0
           local state = 0
@@ -45,6 +48,7 @@ public enum HealthScripts {
           out[#out + 1] = cooldownEnd
           out[#out + 1] = tonumber(h[3]) or 0
           out[#out + 1] = tonumber(h[4]) or -1
+          out[#out + 1] = math.floor(tonumber(h[5]) or -1)
         end
         return out
         """)
@@ -94,7 +98,8 @@ public enum HealthScripts {
           elseif outcome == 'none' then
             if probe then giveBack(key) end
           else
-            local h = redis.call('HMGET', key, 'until', 'strikes', 'tripped_at', 'w_idx', 'w_ok', 'w_fail', 'p_ok', 'p_fail')
+            local h = redis.call('HMGET', key, 'until', 'strikes', 'tripped_at', 'w_idx', 'w_ok', 'w_fail', 'p_ok', 'p_fail',
+                                 'lat_ewma')
             local cooldownEnd = tonumber(h[1]) or 0
             local strikes = tonumber(h[2]) or 0
             local trippedAt = tonumber(h[3]) or 0
@@ -124,7 +129,10 @@ public enum HealthScripts {
             if outcome == 'ok' or outcome == 'neutral' then
               if outcome == 'ok' then
                 wOk = wOk + count
-                extra = {'last_ok', now, 'last_latency', latency}
+                -- Each of `count` calls weighs 1/5 (several oks travel as one entry).
+                local ewma = tonumber(h[9])
+                if ewma == nil then ewma = latency else ewma = latency + (ewma - latency) * (0.8 ^ math.min(count, 20)) end
+                extra = {'last_ok', now, 'last_latency', latency, 'lat_ewma', string.format('%.1f', ewma)}
               end
               if cooldownEnd > 0 and (probe or now >= cooldownEnd) then
                 cooldownEnd = 0

@@ -39,11 +39,30 @@ public enum EndpointPlan {
             warm = primaries.filter { !health.isCold($0) }
             cold = primaries.filter { health.isCold($0) }
         }
-        if let picked = weightedPick(warm.isEmpty ? cold : warm, draw: draw) { add(picked) }
+        let candidates = warm.isEmpty ? cold : warm
+        // Latency balancing: the fastest, except for the draws below `explore`, which go by
+        // weight (rescaled to the whole band).
+        if case .latency(let explore) = route.balance, let health, draw >= explore,
+           let fastest = fastest(candidates, health: health) {
+            add(fastest)
+        } else if case .latency(let explore) = route.balance, health != nil, explore > 0, draw < explore,
+                  let picked = weightedPick(candidates, draw: draw / explore) {
+            add(picked)
+        } else if let picked = weightedPick(candidates, draw: draw) {
+            add(picked)
+        }
         warm.forEach(add)
         cold.forEach(add)
         usable.filter(\.fallbackOnly).forEach(add)
         return order
+    }
+
+    /// Among endpoints with a positive weight: one not measured yet (so it gets measured),
+    /// else the one with the lowest average latency.
+    static func fastest(_ endpoints: [EndpointConfig], health: HealthSnapshot) -> EndpointConfig? {
+        let eligible = endpoints.filter { $0.weight > 0 }
+        if let unmeasured = eligible.first(where: { health.health(of: $0).averageLatencyMs == nil }) { return unmeasured }
+        return eligible.min { (health.health(of: $0).averageLatencyMs ?? 0) < (health.health(of: $1).averageLatencyMs ?? 0) }
     }
 
     /// The endpoint whose cumulative weight band contains `draw`; the first if all weights are zero.
