@@ -37,6 +37,10 @@ public struct RedisKeys: Sendable {
     /// Hash holding one upstream's shared health and warmth (`EndpointConfig.upstreamKey`).
     public func endpointHealth(_ upstream: String) -> String { "\(prefix):ep:\(upstream)" }
 
+    /// Calls in flight to an upstream, pool-wide (`balance: least_busy`): a sorted set of
+    /// call tokens scored by when each is given up for lost.
+    public func inFlight(_ upstream: String) -> String { "\(prefix):busy:\(upstream)" }
+
     /// The base name of one limit counter.
     public func limit(_ name: String) -> String { "\(prefix):lim:\(name)" }
 

@@ -276,8 +276,8 @@ final class HealthScriptTests: XCTestCase {
             throw FixtureError("unexpected snapshot reply")
         }
         let values = items.compactMap(\.integer)
-        XCTAssertEqual(values.count, 6, "\(reply)", file: file, line: line)
-        guard values.count == 6 else { throw FixtureError("unexpected snapshot reply") }
+        XCTAssertEqual(values.count, 7, "\(reply)", file: file, line: line)
+        guard values.count == 7 else { throw FixtureError("unexpected snapshot reply") }
         // The reply also parses as a HealthSnapshot.
         let parsed = try XCTUnwrap(HealthSnapshot.parse(values, upstreams: ["u"]), file: file, line: line)
         XCTAssertEqual(parsed.now, Int64(values[0]), file: file, line: line)

@@ -193,16 +193,16 @@ final class EndpointPlanHealthTests: XCTestCase {
     func testHealthSnapshotParse() throws {
         let upstreams = ["p/healthy", "p/cooling", "p/granted", "p/probing", "p/odd"]
         let values = [1_000,
-                      0, 0, 900, 42, 40,
-                      1, 4_000, 0, -1, -1,
-                      2, 500, 800, 0, -1,
-                      3, 600, -1, 17, 20,
-                      9, 7, 0, -5, -1]
+                      0, 0, 900, 42, 40, 3,
+                      1, 4_000, 0, -1, -1, -1,
+                      2, 500, 800, 0, -1, -1,
+                      3, 600, -1, 17, 20, -1,
+                      9, 7, 0, -5, -1, -1]
         let parsed = try XCTUnwrap(HealthSnapshot.parse(values, upstreams: upstreams))
         XCTAssertEqual(parsed.now, 1_000)
         XCTAssertEqual(parsed.byUpstream.count, 5)
         XCTAssertEqual(parsed.byUpstream["p/healthy"], EndpointHealth(state: .healthy, lastSuccess: 900, lastLatencyMs: 42,
-                                                                      averageLatencyMs: 40))
+                                                                      averageLatencyMs: 40, inFlight: 3))
         XCTAssertEqual(parsed.byUpstream["p/cooling"], EndpointHealth(state: .cooling(until: 4_000)))
         XCTAssertEqual(parsed.byUpstream["p/granted"], EndpointHealth(state: .probeGranted, lastSuccess: 800, lastLatencyMs: 0))
         XCTAssertEqual(parsed.byUpstream["p/probing"], EndpointHealth(state: .probing, lastLatencyMs: 17, averageLatencyMs: 20))
@@ -221,11 +221,11 @@ final class EndpointPlanHealthTests: XCTestCase {
     func testHealthSnapshotParseRejectsWrongLengths() {
         XCTAssertNil(HealthSnapshot.parse([], upstreams: []))
         XCTAssertNil(HealthSnapshot.parse([1], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1, 0], upstreams: ["p/a"]))
-        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1], upstreams: ["p/a", "p/b"]))
-        XCTAssertNil(HealthSnapshot.parse([0, 0, 0, -1, -1], upstreams: ["p/a"]), "the time must come first")
-        XCTAssertNotNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1, -1, 0], upstreams: ["p/a"]))
+        XCTAssertNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1, -1], upstreams: ["p/a", "p/b"]))
+        XCTAssertNil(HealthSnapshot.parse([0, 0, 0, -1, -1, -1], upstreams: ["p/a"]), "the time must come first")
+        XCTAssertNotNil(HealthSnapshot.parse([1, 0, 0, 0, -1, -1, -1], upstreams: ["p/a"]))
     }
 
     // MARK: RetryPolicy
@@ -387,6 +387,19 @@ final class EndpointPlanHealthTests: XCTestCase {
         XCTAssertEqual(names(EndpointPlan.order(for: route, tags: [:], draw: 0.5, health: cooling)), ["a", "c", "spare"])
         // Without a snapshot (one endpoint, or Redis away) it is a weighted draw.
         XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: nil).first?.name, "b")
+    }
+
+    func testLeastBusyPicksTheEndpointWithFewestCallsInFlight() {
+        var route = planRoute([ep("a"), ep("b", weight: 3), ep("c"), ep("idle", weight: 0)])
+        route.balance = .leastBusy
+        let health = snapshot(["a": EndpointHealth(state: .healthy, inFlight: 4), "b": EndpointHealth(state: .healthy, inFlight: 1),
+                               "c": EndpointHealth(state: .healthy, inFlight: 1), "idle": EndpointHealth(state: .healthy, inFlight: 0)])
+        // b and c tie at 1 (weight 0 is never picked): drawn by weight, b 3/4 of the band.
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.1, health: health).first?.name, "b")
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.8, health: health).first?.name, "c")
+        let quiet = snapshot(["a": EndpointHealth(state: .healthy, inFlight: 0), "b": EndpointHealth(state: .healthy, inFlight: 2),
+                              "c": EndpointHealth(state: .healthy, inFlight: 5)])
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: quiet).first?.name, "a")
     }
 
     private func ep(_ name: String, weight: Int = 1, fallbackOnly: Bool = false, coldAfter: Duration? = nil) -> EndpointConfig {

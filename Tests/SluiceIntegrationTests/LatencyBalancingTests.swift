@@ -1,4 +1,6 @@
 import Foundation
+import SluiceCore
+import SluiceRedis
 import XCTest
 
 /// `balance: latency`: traffic moves away from an endpoint that slows down within seconds,
@@ -48,5 +50,56 @@ final class LatencyBalancingTests: XCTestCase {
         XCTAssertLessThanOrEqual(onSlow, 8, "the last 30 calls: \(recent)")  // explore: ~10%, at most a few
         let health = try stack.sluice(["endpoints", "--config", stack.configPath, "--json"]).output
         XCTAssertTrue(health.contains("lat-one"), health)
+    }
+}
+
+/// `balance: least_busy`: calls go to the endpoint with the fewest calls in flight,
+/// counted pool-wide in Redis.
+final class LeastBusyBalancingTests: XCTestCase {
+    func testCallsAvoidTheEndpointThatHoldsThemLongest() throws {
+        let stack = try GatewayStack(config: { stack in
+            """
+            server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 8 }
+            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+            audit: { spool_dir: "\(stack.directory.path)/spool" }
+            providers:
+              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            routes:
+              busy:
+                type: chat
+                balance: least_busy
+                endpoints:
+                  - { name: slow, provider: mock, model: "busy-slow@delay=1500ms" }
+                  - { name: quick, provider: mock, model: "busy-quick@delay=50ms" }
+            principals:
+              "*": {}
+            """
+        })
+        defer { stack.stop() }
+        let key = try stack.createKey(name: "busy")
+        let client = stack.client
+        let done = Counter()
+        // 24 calls, one every 60 ms: a weighted draw would send about half to "slow"; the
+        // least busy one sends there only while "slow" holds no more calls than "quick".
+        for _ in 0..<24 {
+            Thread.detachNewThread {
+                _ = client.post("/v1/chat/completions", key: key, #"{"model":"busy","messages":[{"role":"user","content":"hi"}]}"#)
+                done.add()
+            }
+            usleep(60_000)
+        }
+        try waitUntil("every call ends", timeout: .seconds(15)) { done.value == 24 }
+        let slow = stack.mockCount(model: "busy-slow@delay=1500ms"), quick = stack.mockCount(model: "busy-quick@delay=50ms")
+        XCTAssertEqual(slow + quick, 24)
+        XCTAssertLessThanOrEqual(slow, 5, "slow \(slow), quick \(quick)")
+        // Nothing stays counted once the calls are over.
+        let redis = RedisConnection(config: RedisConfig(url: RedisURL(address: .tcp(host: "127.0.0.1", port: stack.redisPort)),
+                                                        keyPrefix: "sluice"))
+        defer { redis.close() }
+        try waitUntil("the in-flight sets are empty", timeout: .seconds(5)) {
+            let a = (try? redis.checked(["ZCARD", "sluice:busy:mock/busy-slow@delay=1500ms"]))?.integer ?? -1
+            let b = (try? redis.checked(["ZCARD", "sluice:busy:mock/busy-quick@delay=50ms"]))?.integer ?? -1
+            return a == 0 && b == 0
+        }
     }
 }

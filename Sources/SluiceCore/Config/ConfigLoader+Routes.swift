@@ -51,15 +51,16 @@ extension ConfigLoader.Reader {
         return route
     }
 
-    /// `balance:` — `weighted`, `latency`, or `{by: latency, explore: 0.1}`.
+    /// `balance:` — `weighted`, `latency`, `least_busy`, or `{by: latency, explore: 0.1}`.
     private func balance(_ node: Node, at path: String) -> Balance? {
         if case .scalar = node {
             guard let text = string(node, at: path) else { return nil }
             switch text {
             case "weighted": return .weighted
             case "latency": return .latency(explore: 0.1)
+            case "least_busy": return .leastBusy
             default:
-                report("expected weighted or latency", at: node, field: path)
+                report("expected weighted, latency or least_busy", at: node, field: path)
                 return nil
             }
         }
@@ -77,8 +78,9 @@ extension ConfigLoader.Reader {
         switch by {
         case "weighted": return .weighted
         case "latency": return .latency(explore: explore)
+        case "least_busy": return .leastBusy
         default:
-            report("expected weighted or latency", at: fields["by"] ?? node, field: fields.path("by"))
+            report("expected weighted, latency or least_busy", at: fields["by"] ?? node, field: fields.path("by"))
             return nil
         }
     }

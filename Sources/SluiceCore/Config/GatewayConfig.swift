@@ -410,13 +410,15 @@ public struct RouteConfig: Sendable {
     }
 }
 
-/// `balance:` of a route: `weighted` (the default: a draw by `weight`), or `latency`: the
+/// `balance:` of a route: `weighted` (the default: a draw by `weight`); `latency`: the
 /// primary with the lowest average latency in the shared health (a stream's time to its
 /// first event), except for a share `explore` of calls drawn by weight so every endpoint
-/// keeps being measured. An endpoint with weight 0 is never the latency pick.
+/// keeps being measured; `least_busy`: the primary with the fewest calls in flight
+/// pool-wide (ties drawn by weight). An endpoint with weight 0 is never the pick of either.
 public enum Balance: Sendable, Equatable {
     case weighted
     case latency(explore: Double)
+    case leastBusy
 }
 
 /// `cache:` of a route — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key}`.

@@ -18,12 +18,16 @@ public struct EndpointHealth: Sendable, Equatable {
     public var lastLatencyMs: Int?
     /// Moving average of successful calls' latency (each weighs 1/5), for `balance: latency`.
     public var averageLatencyMs: Int?
+    /// Calls in flight to it, pool-wide (`balance: least_busy` routes only).
+    public var inFlight: Int?
 
-    public init(state: State, lastSuccess: Int64? = nil, lastLatencyMs: Int? = nil, averageLatencyMs: Int? = nil) {
+    public init(state: State, lastSuccess: Int64? = nil, lastLatencyMs: Int? = nil, averageLatencyMs: Int? = nil,
+                inFlight: Int? = nil) {
         self.state = state
         self.lastSuccess = lastSuccess
         self.lastLatencyMs = lastLatencyMs
         self.averageLatencyMs = averageLatencyMs
+        self.inFlight = inFlight
     }
 
     /// Whether a request may call the endpoint now.
@@ -65,13 +69,14 @@ public struct HealthSnapshot: Sendable {
         return Duration.milliseconds(now - last) > coldAfter
     }
 
-    /// Parses the reply of `HealthScripts.snapshot`: the time, then five integers per key
-    /// (state, cooldown end, last success, last latency, average latency; 0 / -1 for unknown).
+    /// Parses the reply of `HealthScripts.snapshot`: the time, then six integers per key
+    /// (state, cooldown end, last success, last latency, average latency, in flight; 0 / -1
+    /// for unknown).
     public static func parse(_ values: [Int], upstreams: [String]) -> HealthSnapshot? {
-        guard values.count == 1 + 5 * upstreams.count else { return nil }
+        guard values.count == 1 + 6 * upstreams.count else { return nil }
         var byUpstream: [String: EndpointHealth] = [:]
         for (index, upstream) in upstreams.enumerated() {
-            let base = 1 + index * 5
+            let base = 1 + index * 6
             let state: EndpointHealth.State
             switch values[base] {
             case 1: state = .cooling(until: Int64(values[base + 1]))
@@ -82,7 +87,8 @@ public struct HealthSnapshot: Sendable {
             byUpstream[upstream] = EndpointHealth(state: state,
                                                   lastSuccess: values[base + 2] > 0 ? Int64(values[base + 2]) : nil,
                                                   lastLatencyMs: values[base + 3] >= 0 ? values[base + 3] : nil,
-                                                  averageLatencyMs: values[base + 4] >= 0 ? values[base + 4] : nil)
+                                                  averageLatencyMs: values[base + 4] >= 0 ? values[base + 4] : nil,
+                                                  inFlight: values[base + 5] >= 0 ? values[base + 5] : nil)
         }
         return HealthSnapshot(now: Int64(values[0]), byUpstream: byUpstream)
     }

@@ -20,16 +20,23 @@ public enum HealthScripts {
     /// lease (for `ARGV[1]` ms, held by the token `ARGV[2]`) of every upstream whose cooldown
     /// is over and that nobody probes.
     ///
-    /// Reply: `[now, state, until, last_ok, last_latency, lat_ewma, …]` with state 0 healthy,
-    /// 1 cooling, 2 probe granted to the caller, 3 probed by another responder (-1 for an
-    /// unknown latency).
+    /// With `ARGV[3]` = `busy`, `KEYS` holds the health hashes and then as many in-flight
+    /// sets (`RedisKeys.inFlight`): each set's live members are counted (members past their
+    /// expiry score, left by a responder that died mid-call, are removed first).
+    ///
+    /// Reply: `[now, state, until, last_ok, last_latency, lat_ewma, in_flight, …]` with state
+    /// 0 healthy, 1 cooling, 2 probe granted to the caller, 3 probed by another responder
+    /// (-1 for an unknown latency, and for in-flight counts not asked for).
     public static let snapshot = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local lease = tonumber(ARGV[1])
         local owner = ARGV[2] or ''
+        local busy = ARGV[3] == 'busy'
+        local n = busy and (#KEYS / 2) or #KEYS
         local out = {now}
-        for _, key in ipairs(KEYS) do
+        for i = 1, n do
+          local key = KEYS[i]
           local h = redis.call('HMGET', key, 'until', 'probe_until', 'last_ok', 'last_latency', 'lat_ewma')
           local cooldownEnd = tonumber(h[1]) or 0
           local probe = tonumber(h[2]) or 0
@@ -49,6 +56,12 @@ public enum HealthScripts {
           out[#out + 1] = tonumber(h[3]) or 0
           out[#out + 1] = tonumber(h[4]) or -1
           out[#out + 1] = math.floor(tonumber(h[5]) or -1)
+          if busy then
+            redis.call('ZREMRANGEBYSCORE', KEYS[n + i], '-inf', now)
+            out[#out + 1] = redis.call('ZCARD', KEYS[n + i])
+          else
+            out[#out + 1] = -1
+          end
         end
         return out
         """)

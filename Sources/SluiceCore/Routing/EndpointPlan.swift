@@ -45,6 +45,8 @@ public enum EndpointPlan {
         if case .latency(let explore) = route.balance, let health, draw >= explore,
            let fastest = fastest(candidates, health: health) {
             add(fastest)
+        } else if route.balance == .leastBusy, let health, let idlest = leastBusy(candidates, health: health, draw: draw) {
+            add(idlest)
         } else if case .latency(let explore) = route.balance, health != nil, explore > 0, draw < explore,
                   let picked = weightedPick(candidates, draw: draw / explore) {
             add(picked)
@@ -63,6 +65,14 @@ public enum EndpointPlan {
         let eligible = endpoints.filter { $0.weight > 0 }
         if let unmeasured = eligible.first(where: { health.health(of: $0).averageLatencyMs == nil }) { return unmeasured }
         return eligible.min { (health.health(of: $0).averageLatencyMs ?? 0) < (health.health(of: $1).averageLatencyMs ?? 0) }
+    }
+
+    /// Among endpoints with a positive weight, those with the fewest calls in flight, one of
+    /// them drawn by weight.
+    static func leastBusy(_ endpoints: [EndpointConfig], health: HealthSnapshot, draw: Double) -> EndpointConfig? {
+        let eligible = endpoints.filter { $0.weight > 0 }
+        guard let fewest = eligible.map({ health.health(of: $0).inFlight ?? 0 }).min() else { return nil }
+        return weightedPick(eligible.filter { (health.health(of: $0).inFlight ?? 0) == fewest }, draw: draw)
     }
 
     /// The endpoint whose cumulative weight band contains `draw`; the first if all weights are zero.

@@ -24,16 +24,31 @@ final class EndpointHealthStore {
 
     /// The route's upstreams now; probe leases last `probeLease` and are held by `owner`.
     /// `nil` when Redis is unavailable.
-    func snapshot(of endpoints: [EndpointConfig], probeLease: Duration, owner: String) -> HealthSnapshot? {
-        let call = snapshotCall(of: endpoints, probeLease: probeLease, owner: owner)
+    func snapshot(of endpoints: [EndpointConfig], probeLease: Duration, owner: String, inFlight: Bool = false) -> HealthSnapshot? {
+        let call = snapshotCall(of: endpoints, probeLease: probeLease, owner: owner, inFlight: inFlight)
         return snapshot(from: run(call.script, keys: call.keys, arguments: call.arguments), of: endpoints)
     }
 
-    /// The script call `snapshot` makes, for sending it in a pipeline with admission.
-    func snapshotCall(of endpoints: [EndpointConfig], probeLease: Duration,
-                      owner: String) -> (script: RedisScript, keys: [String], arguments: [String]) {
+    /// The script call `snapshot` makes, for sending it in a pipeline with admission;
+    /// `inFlight`: also count the calls in flight to each (`balance: least_busy`).
+    func snapshotCall(of endpoints: [EndpointConfig], probeLease: Duration, owner: String,
+                      inFlight: Bool = false) -> (script: RedisScript, keys: [String], arguments: [String]) {
         let upstreams = Self.distinct(endpoints.map(\.upstreamKey))
-        return (HealthScripts.snapshot, upstreams.map(keys.endpointHealth), [String(probeLease.wholeMilliseconds), owner])
+        let arguments = [String(probeLease.wholeMilliseconds), owner]
+        guard inFlight else { return (HealthScripts.snapshot, upstreams.map(keys.endpointHealth), arguments) }
+        return (HealthScripts.snapshot, upstreams.map(keys.endpointHealth) + upstreams.map(keys.inFlight), arguments + ["busy"])
+    }
+
+    /// Counts a call in flight to `upstream` until `release` (or, if this process dies, until
+    /// `expiresAtMs`); `false` if Redis did not take it.
+    func markInFlight(_ upstream: String, token: String, expiresAtMs: Int64) -> Bool {
+        (try? redis.command(["ZADD", keys.inFlight(upstream), String(expiresAtMs), token])) != nil
+    }
+
+    /// Ends what `markInFlight` counted.
+    func release(_ marks: [(upstream: String, token: String)]) {
+        guard !marks.isEmpty else { return }
+        _ = try? redis.pipeline(marks.map { ["ZREM", keys.inFlight($0.upstream), $0.token] })
     }
 
     /// What a `snapshotCall` reply says; `nil` for no (or an error) reply.

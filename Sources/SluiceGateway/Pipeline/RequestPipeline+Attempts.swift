@@ -60,6 +60,19 @@ extension RequestPipeline {
         }
     }
 
+    /// Counts this attempt in flight to its upstream, pool-wide, until the response is out
+    /// (or, should this process die, until the attempt's time limit has passed).
+    func markInFlight(_ endpoint: EndpointConfig, limits: TransferLimits) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nowMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        var random = ThreadRandom()
+        let token = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
+        if healthStore.markInFlight(endpoint.upstreamKey, token: token, expiresAtMs: nowMs + limits.total.wholeMilliseconds) {
+            inFlightMarks.append((endpoint.upstreamKey, token))
+        }
+    }
+
     /// `count_tokens` on a route whose provider cannot count: the gateway's estimate (about
     /// four bytes a token), marked as one by `X-Sluice-Token-Count: estimate`. Nothing is
     /// generated or charged.

@@ -165,8 +165,9 @@ public final class RequestPipeline {
         let owner = EndpointHealthStore.newOwner(using: &random)
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
+        let busy = route.balance == .leastBusy
         let snapshotCall = route.endpoints.count > 1
-            ? healthStore.snapshotCall(of: route.endpoints, probeLease: probeLease(for: route), owner: owner) : nil
+            ? healthStore.snapshotCall(of: route.endpoints, probeLease: probeLease(for: route), owner: owner, inFlight: busy) : nil
         var health: HealthSnapshot?
         var refusal: GatewayError?
         if let admission {
@@ -182,7 +183,7 @@ public final class RequestPipeline {
                 refusal = error
             }
         } else if snapshotCall != nil {
-            health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner)
+            health = healthStore.snapshot(of: route.endpoints, probeLease: probeLease(for: route), owner: owner, inFlight: busy)
         }
         var plan = EndpointPlan.order(for: route, tags: tags, draw: Double.random(in: 0..<1, using: &random), health: health)
         if let turn = responsesTurn, refusal == nil {
@@ -313,6 +314,7 @@ public final class RequestPipeline {
         let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
                                   translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
         let attemptSpan = propagateTrace(into: &upstream, call: writer.call)
+        if route.balance == .leastBusy, route.endpoints.count > 1 { markInFlight(endpoint, limits: limits) }
         let attemptStart = ContinuousClock.now
         let outcome = http.perform(upstream, handler: relay)
         bufferedAnswerBytes += relay.body.count
@@ -514,6 +516,8 @@ public final class RequestPipeline {
 
     /// The settlement `settleBeforeFinish` worked out, for the settler.
     private var pendingSettlement: GovernanceTicket?
+    /// Calls this request counted in flight (`balance: least_busy`), released after it.
+    var inFlightMarks: [(upstream: String, token: String)] = []
     /// An answer to store in the route's cache once the response is out.
     private var pendingCacheEntry: (key: String, fields: [String], ttl: Duration)?
 
@@ -543,6 +547,8 @@ public final class RequestPipeline {
     public func afterFinish() {
         if let entry = pendingCacheEntry { storeInCache(entry) }
         pendingCacheEntry = nil
+        healthStore.release(inFlightMarks)
+        inFlightMarks = []
         MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
         bufferedAnswerBytes = 0
     }
