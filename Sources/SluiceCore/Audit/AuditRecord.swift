@@ -77,6 +77,9 @@ public struct AuditRecord: Sendable, Equatable {
     /// On a route with a response cache: `hit`, `miss` or `bypass` (the client's
     /// `Cache-Control: no-cache` / `no-store`); absent elsewhere.
     public var cache: String?
+    /// What guardrails found, as JSON (`[{"name","direction","action","found":{kind: n}}]`);
+    /// absent when none found anything.
+    public var guardrails: String?
     public var stream: Bool
     public var streamCompleted: Bool?
     public var writer: String
@@ -202,6 +205,10 @@ public struct AuditRecord: Sendable, Equatable {
         bool("stream", stream)
         bool("stream_completed", streamCompleted)
         if let cache { string("cache", cache) }
+        if let guardrails {
+            key("guardrails")
+            out.append(guardrails)
+        }
         string("writer", writer)
         int("seq", seq)
         string("request_body", requestBody)

@@ -25,7 +25,7 @@ extension ConfigLoader.Reader {
     /// `routes.NAME:`.
     private func routeConfig(named name: String, _ node: Node, at path: String, providerNames: [String]) -> RouteConfig? {
         let allowed = ["type", "endpoints", "rules", "default", "timeouts", "limits", "retry", "prefer_warm", "capture",
-                       "required_tags", "cache", "balance"]
+                       "required_tags", "cache", "balance", "guardrails"]
         guard let fields = fields(node, at: path, allowed: allowed) else { return nil }
         let type: RouteType = fields["type"].flatMap { choice($0, at: fields.path("type"), what: "route type") } ?? .chat
         let endpoints = required(fields, "endpoints").map {
@@ -48,6 +48,7 @@ extension ConfigLoader.Reader {
         if let node = fields["required_tags"] { route.requiredTags = requiredTags(node, at: fields.path("required_tags")) }
         if let node = fields["cache"] { route.cache = cache(node, at: fields.path("cache")) }
         if let node = fields["balance"], let balance = balance(node, at: fields.path("balance")) { route.balance = balance }
+        if let node = fields["guardrails"] { route.guardrails = guardrails(node, at: fields.path("guardrails")) }
         return route
     }
 

@@ -392,6 +392,8 @@ public struct RouteConfig: Sendable {
     public var cache: ResponseCacheConfig?
     /// How the first endpoint is chosen among the route's primaries (`balance:`).
     public var balance: Balance = .weighted
+    /// Checks of requests' and answers' text (`guardrails:`), in order.
+    public var guardrails: [GuardrailConfig] = []
 
     public init(name: String, type: RouteType, endpoints: [EndpointConfig], rules: [RouteRule] = [],
                 timeouts: Timeouts = Timeouts(), limits: [LimitConfig] = [], defaultEndpoint: String? = nil,

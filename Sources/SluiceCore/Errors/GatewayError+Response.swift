@@ -3,7 +3,8 @@ extension GatewayError {
     /// The HTTP status the client gets.
     public var httpStatus: Int {
         switch code {
-        case .invalidJSON, .invalidRequest, .routeWrongType, .missingTag, .contextLengthExceeded: return 400
+        case .invalidJSON, .invalidRequest, .routeWrongType, .missingTag, .contextLengthExceeded, .contentBlocked: return 400
+        case .answerBlocked: return 422
         case .rateLimited, .budgetExceeded: return 429
         case .missingCredential, .invalidCredential: return 401
         case .routeNotAllowed, .identityNotAllowed: return 403
@@ -22,7 +23,7 @@ extension GatewayError {
     public var errorType: String {
         switch code {
         case .invalidJSON, .invalidRequest, .routeWrongType, .routeNotFound, .notFound, .methodNotAllowed,
-             .requestTooLarge, .missingTag, .contextLengthExceeded:
+             .requestTooLarge, .missingTag, .contextLengthExceeded, .contentBlocked, .answerBlocked:
             return "invalid_request_error"
         case .rateLimited: return upstreamType ?? "requests"
         case .budgetExceeded: return "insufficient_quota"

@@ -20,6 +20,9 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case requestTooLarge = "request_too_large"
         /// No endpoint of the route has a context window the request fits in.
         case contextLengthExceeded = "context_length_exceeded"
+        /// A guardrail blocked the request (400) or the answer (422).
+        case contentBlocked = "content_blocked"
+        case answerBlocked = "answer_blocked"
         case upstreamUnavailable = "upstream_unavailable"
         case upstreamTimeout = "upstream_timeout"
         case upstreamError = "upstream_error"

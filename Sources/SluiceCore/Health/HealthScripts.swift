@@ -10,7 +10,7 @@
 /// - `last_ok`, `last_latency`, `last_fail`, `last_error`, `last_traffic`, `last_ping`: warmth
 ///   and the most recent failure.
 /// - `lat_ewma`: successful calls' latency (a stream's time to its first event), moving
-///   average weighting each call 1/5, for `balance: latency`.
+///   average weighting each call 1/5, in tenths of a millisecond, for `balance: latency`.
 ///
 /// The failure ratio uses a sliding window: the previous window's counts are weighted by how
 /// much of it still overlaps the last `window` ms. So an endpoint never looks healthy just
@@ -55,7 +55,7 @@ public enum HealthScripts {
           out[#out + 1] = cooldownEnd
           out[#out + 1] = tonumber(h[3]) or 0
           out[#out + 1] = tonumber(h[4]) or -1
-          out[#out + 1] = math.floor(tonumber(h[5]) or -1)
+          out[#out + 1] = h[5] and math.floor(tonumber(h[5]) / 10) or -1
           if busy then
             redis.call('ZREMRANGEBYSCORE', KEYS[n + i], '-inf', now)
             out[#out + 1] = redis.call('ZCARD', KEYS[n + i])
@@ -143,9 +143,9 @@ public enum HealthScripts {
               if outcome == 'ok' then
                 wOk = wOk + count
                 -- Each of `count` calls weighs 1/5 (several oks travel as one entry).
-                local ewma = tonumber(h[9])
-                if ewma == nil then ewma = latency else ewma = latency + (ewma - latency) * (0.8 ^ math.min(count, 20)) end
-                extra = {'last_ok', now, 'last_latency', latency, 'lat_ewma', string.format('%.1f', ewma)}
+                local ewma, tenths = tonumber(h[9]), latency * 10
+                if ewma == nil then ewma = tenths else ewma = tenths + (ewma - tenths) * (0.8 ^ math.min(count, 20)) end
+                extra = {'last_ok', now, 'last_latency', latency, 'lat_ewma', math.floor(ewma + 0.5)}
               end
               if cooldownEnd > 0 and (probe or now >= cooldownEnd) then
                 cooldownEnd = 0

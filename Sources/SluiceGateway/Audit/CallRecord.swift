@@ -50,6 +50,8 @@ final class CallRecord {
     var answer = AnswerFacts()
     /// The response cache's part in this call (routes with `cache:` only).
     var cache: CallCache?
+    /// The route's guardrails for this call (routes with `guardrails:` only).
+    var guardrails: CallGuardrails?
 
     init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
         self.requestId = requestId
@@ -95,6 +97,7 @@ final class CallRecord {
                            cost: costNanos.map { Double($0) / 1e9 }, stream: stream,
                            streamCompleted: streamCompleted)
         record.cache = cache?.result.rawValue
+        record.guardrails = guardrails?.auditJSON
         if let usage {
             record.cacheReadTokens = usage.cached
             record.cacheWriteTokens = usage.cacheWrite

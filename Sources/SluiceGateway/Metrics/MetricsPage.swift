@@ -125,6 +125,7 @@ enum MetricsPage {
             "sluice_admission_refused_total": ("counter", "Calls refused by a rate limit or a budget."),
             "sluice_admission_redis_unavailable_total": ("counter", "Admissions decided without Redis (fail-open / fail-closed)."),
             "sluice_budget_alerts_total": ("counter", "Budget thresholds reached."),
+            "sluice_guardrail_total": ("counter", "Guardrail decisions by route, guardrail, direction and action."),
             "sluice_response_cache_total": ("counter", "Calls on routes with a response cache, by result (hit, miss, bypass)."),
             "sluice_otel_spans_total": ("counter", "Trace spans sent to the OTLP collector, dropped (queue full) or failed (export refused)."),
         ]

@@ -11,6 +11,13 @@ struct ClientWriter {
 
     /// A complete response with a body and its length.
     func send(status: Int, contentType: String, body: [UInt8], extraHeaders: [(name: String, value: String)] = []) {
+        var body = body
+        if status == 200, let guardrails = call.guardrails, call.cache?.result != .hit {
+            switch guardrails.checkAnswer(body) {
+            case .pass(let checked): body = checked
+            case .block(let error): return send(error, extraHeaders: extraHeaders)
+            }
+        }
         var headers: [(name: String, value: String)] = [
             ("Content-Type", contentType), ("Content-Length", String(body.count)), ("X-Sluice-Request-Id", requestId),
         ]

@@ -148,6 +148,7 @@ public final class RequestPipeline {
         writer.call.tags = tags
         try context.config.governance.requiredTags.check(tags, scope: "This gateway")
         try route.requiredTags.check(tags, scope: "The model '\(route.name)'")
+        try checkGuardrails(&request, route: route, call: writer.call)
         responsesTurn = operation == .responses ? try ResponsesTurn(request: request, route: route, caller: caller,
                                                                       redis: redis, keys: context.redisKeys) : nil
         defer { responsesTurn = nil }
@@ -193,8 +194,9 @@ public final class RequestPipeline {
                 refusal = error
             }
         }
-        let needed = ContextWindow.needed(clientRequest), fitting = ContextWindow.fitting(plan, needed: needed)
-        if !fitting.skipped.isEmpty {
+        let windows = route.endpoints.contains { $0.contextWindow != nil }
+        let needed = windows ? ContextWindow.needed(clientRequest) : 0
+        if windows, case let fitting = ContextWindow.fitting(plan, needed: needed), !fitting.skipped.isEmpty {
             writer.call.responseHeaders.append(("X-Sluice-Context-Skipped", fitting.skipped.joined(separator: ",")))
             if fitting.fit.isEmpty && refusal == nil { refusal = ContextWindow.error(needed: needed, route: route) }
             plan = fitting.fit
@@ -375,6 +377,11 @@ public final class RequestPipeline {
                                           "The gateway restarted while answering; retry the request.", retryAfter: 1)
             guard relay.streamStarted else { return writer.send(restarting, extraHeaders: visible) }
             relay.endStream(with: restarting)
+            return
+        case .failed(.aborted, _) where relay.stopReason == .blockedByGuardrail:
+            // The endpoint answered; the gateway's guardrail ended the stream.
+            record(.neutral, status: relay.status, errorClass: "guardrail")
+            streamedUsage(complete: false)
             return
         case .failed(.aborted, _) where relay.stopReason == .clientGone:
             record(.neutral, status: relay.status, errorClass: "client_gone")

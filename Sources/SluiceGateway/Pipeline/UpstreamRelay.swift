@@ -43,6 +43,8 @@ final class UpstreamRelay: UpstreamResponseHandler {
         /// The stream failed before its first event reached the client: malformed, or an
         /// error event first (`startFailure` says which).
         case failedBeforeStart
+        /// A guardrail blocked the answer; the client has the error event.
+        case blockedByGuardrail
     }
 
     /// Why a stream failed before its first event: the error for the client and the
@@ -129,6 +131,23 @@ final class UpstreamRelay: UpstreamResponseHandler {
             }
             let call = writer.call
             if context.traceExporter != nil { event.withUnsafeBytes { call.answer.scan($0) } }
+            if let guardrails = call.guardrails {
+                // What the client would get, checked first; a block ends the stream here.
+                switch guardrails.checkEvent(translated.output ?? Array(event)) {
+                case .block(let error):
+                    request.write(writer.streamErrorEvent(error))
+                    call.sent(status: 200, error: error)
+                    endedWithError = true
+                    stopReason = .blockedByGuardrail
+                    return false
+                case .pass(let checked):
+                    request.write(checked)
+                    if call.redactor != nil { checked.withUnsafeBytes { call.captureResponse($0) } }
+                    if let cache = call.cache { checked.withUnsafeBytes { cache.capture($0) } }
+                    if translated.isTerminal { sawTerminal = true }
+                    return true
+                }
+            }
             if let output = translated.output {
                 request.write(output)
                 if call.redactor != nil { output.withUnsafeBytes { call.captureResponse($0) } }

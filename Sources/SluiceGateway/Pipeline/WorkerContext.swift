@@ -40,6 +40,8 @@ public final class WorkerContext: Sendable {
     let alertNotifier: AlertNotifier
     /// The process's admissions and settlements, combined into shared Redis round trips.
     let governance: any GovernancePort
+    /// Each route's guardrails, compiled once (routes with `guardrails:` only).
+    let guardrails: [String: GuardrailEngine]
     /// Sends spans to an OTLP collector (`telemetry:`); `nil` when tracing is off.
     let traceExporter: TraceExporter?
 
@@ -59,6 +61,7 @@ public final class WorkerContext: Sendable {
             redactors[name] = try? PayloadRedactor(route.capture)  // validated when the config was loaded
         }
         self.redactors = redactors
+        self.guardrails = config.routes.compactMapValues { $0.guardrails.isEmpty ? nil : GuardrailEngine($0.guardrails) }
         self.providerSecrets = config.providers.values.flatMap { provider in
             let aws = provider.awsCredentials.map { [$0.secretAccessKey, $0.sessionToken] } ?? []
             return ([provider.apiKey] + provider.headers.map(\.value) + aws).compactMap { $0?.exposedValue }

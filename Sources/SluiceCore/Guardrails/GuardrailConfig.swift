@@ -1,0 +1,146 @@
+/// `guardrails:` of a route: checks of the text of requests and answers, each blocking,
+/// masking or only logging what it finds.
+public struct GuardrailConfig: Sendable, Equatable {
+    public enum Action: String, Sendable, CaseIterable { case block, mask, log }
+    public enum Direction: String, Sendable, CaseIterable { case request, response, both }
+
+    /// A webhook classifier (`kind: webhook`): called with the text only.
+    public struct Webhook: Sendable, Equatable {
+        public var url: String
+        public var timeout: Duration
+        /// What a failing webhook (no answer, an error status, a body it cannot read) means.
+        public var failOpen: Bool
+
+        public init(url: String, timeout: Duration = .seconds(2), failOpen: Bool = false) {
+            self.url = url
+            self.timeout = timeout
+            self.failOpen = failOpen
+        }
+    }
+
+    public var name: String
+    public var detectors: [Detector] = []
+    /// Whole words or phrases, matched case-insensitively (ASCII).
+    public var words: [String] = []
+    /// Topic name → keywords (matched like `words`; the finding names the topic).
+    public var topics: [(name: String, keywords: [String])] = []
+    /// POSIX extended regular expressions (no back-references: matched without backtracking).
+    public var patterns: [String] = []
+    public var webhook: Webhook?
+    public var action: Action = .block
+    /// With `mask`: the answer gets the original values back in place of the placeholders.
+    public var restore = false
+    public var applyTo: Direction = .both
+
+    public init(name: String) {
+        self.name = name
+    }
+
+    public var checksRequests: Bool { applyTo != .response }
+    public var checksResponses: Bool { applyTo != .request }
+
+    public static func == (lhs: GuardrailConfig, rhs: GuardrailConfig) -> Bool {
+        lhs.name == rhs.name && lhs.detectors == rhs.detectors && lhs.words == rhs.words && lhs.patterns == rhs.patterns
+            && lhs.topics.map(\.name) == rhs.topics.map(\.name) && lhs.topics.map(\.keywords) == rhs.topics.map(\.keywords)
+            && lhs.webhook == rhs.webhook && lhs.action == rhs.action && lhs.restore == rhs.restore && lhs.applyTo == rhs.applyTo
+    }
+}
+
+/// What a guardrail found: which guardrail, what kind (`email`, `word`, `topic:medical`,
+/// `pattern`, `webhook`), and where in the scanned bytes. Never the text itself.
+public struct GuardrailFinding: Sendable, Equatable {
+    public var guardrail: String
+    public var kind: String
+    public var range: Range<Int>
+
+    public init(guardrail: String, kind: String, range: Range<Int>) {
+        self.guardrail = guardrail
+        self.kind = kind
+        self.range = range
+    }
+}
+
+/// The text a guardrail reads in a JSON body: the string values of members that carry
+/// content (`content`, `text`, `input`, `prompt`, `system`, `instructions`, `arguments`,
+/// `thinking`…), at any depth, as byte ranges of the raw body (escapes kept). Keys, ids,
+/// roles, model names and base64 data members are not read. One pass.
+public enum GuardrailText {
+    static let textKeys: Set<String> = ["content", "text", "input", "prompt", "system", "instructions", "arguments",
+                                        "thinking", "query", "document", "message", "description", "output", "delta",
+                                        "partial_json"]
+
+    public static func ranges(in body: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var index = 0
+        var lastKey: [UInt8] = []
+        var valueOfTextKey = false
+        // Inside an array that is the value of a text key (`"input": ["a", "b"]`).
+        var arrayDepthOfText: Int? = nil
+        var depth = 0
+        while index < body.count {
+            let c = body[index]
+            if c == UInt8(ascii: "\"") {
+                let start = index + 1
+                var end = start
+                while end < body.count, body[end] != UInt8(ascii: "\"") {
+                    end += body[end] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard end < body.count else { break }
+                var after = end + 1
+                while after < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[after]) { after += 1 }
+                if after < body.count, body[after] == UInt8(ascii: ":") {
+                    lastKey = Array(body[start..<end])
+                    valueOfTextKey = textKeys.contains(String(decoding: lastKey, as: UTF8.self))
+                } else if valueOfTextKey || arrayDepthOfText == depth {
+                    if end > start { ranges.append(start..<end) }
+                    valueOfTextKey = false
+                }
+                index = end + 1
+                continue
+            }
+            switch c {
+            case UInt8(ascii: "["):
+                depth += 1
+                if valueOfTextKey && arrayDepthOfText == nil { arrayDepthOfText = depth }
+                valueOfTextKey = false
+            case UInt8(ascii: "]"):
+                if arrayDepthOfText == depth { arrayDepthOfText = nil }
+                depth -= 1
+            case UInt8(ascii: "{"):
+                depth += 1
+                valueOfTextKey = false
+            case UInt8(ascii: "}"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                if arrayDepthOfText == nil { valueOfTextKey = false }
+            default:
+                break
+            }
+            index += 1
+        }
+        return ranges
+    }
+
+    /// Finds every whole-word, case-insensitive (ASCII) occurrence of `phrase` in `text`.
+    public static func wordMatches(_ phrase: [UInt8], in text: UnsafeRawBufferPointer) -> [Range<Int>] {
+        guard !phrase.isEmpty, text.count >= phrase.count else { return [] }
+        func lower(_ c: UInt8) -> UInt8 { c >= 65 && c <= 90 ? c + 32 : c }
+        var found: [Range<Int>] = []
+        var index = 0
+        let last = text.count - phrase.count
+        while index <= last {
+            if lower(text[index]) == phrase[0], index == 0 || !Detector.isWord(text[index - 1]) {
+                var offset = 1
+                while offset < phrase.count, lower(text[index + offset]) == phrase[offset] { offset += 1 }
+                let end = index + phrase.count
+                if offset == phrase.count, end == text.count || !Detector.isWord(text[end]) {
+                    found.append(index..<end)
+                    index = end
+                    continue
+                }
+            }
+            index += 1
+        }
+        return found
+    }
+}
