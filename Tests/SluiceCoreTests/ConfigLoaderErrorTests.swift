@@ -61,6 +61,30 @@ final class ConfigLoaderErrorTests: XCTestCase {
         XCTAssertEqual(summary(third).map { String($0.prefix(30)) }, ["6 telemetry.headers.bad header", "7 telemetry.max_queue: must be"])
     }
 
+    func testGuardrailMistakesAreNamed() {
+        let error = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes:
+              chat:
+                endpoints: [ { provider: openai, model: gpt-4o } ]
+                guardrails:
+                  - { name: a, detect: [emails] }
+                  - { name: b, patterns: ['(x)\\1', '[unclosed'] }
+                  - { name: c, action: shout, words: [x] }
+                  - { name: d }
+                  - { name: a, words: [y] }
+            """)
+        XCTAssertEqual(summary(error).map { String($0.prefix(50)) }, [
+            "7 routes.chat.guardrails[0].detect[0]: unknown det",
+            "8 routes.chat.guardrails[1].patterns[0]: back-refe",
+            "8 routes.chat.guardrails[1].patterns[1]: not a val",
+            "9 routes.chat.guardrails[2].action: unknown guardr",
+            "10 routes.chat.guardrails[3]: a guardrail needs de",
+            "11 routes.chat.guardrails[4].name: duplicate guard",
+        ])
+    }
+
     func testUnknownFieldSuggestsTheNearestKnownField() {
         let error = configIssues("""
             redis: { url: "redis://localhost" }

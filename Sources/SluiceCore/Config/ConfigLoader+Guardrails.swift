@@ -7,13 +7,14 @@ extension ConfigLoader.Reader {
     func guardrails(_ node: Node, at path: String) -> [GuardrailConfig] {
         guard let items = sequence(node, at: path) else { return [] }
         var guardrails: [GuardrailConfig] = []
+        var names = Set<String>()
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
             let allowed = ["name", "detect", "words", "topics", "patterns", "kind", "url", "timeout", "fail", "action",
                            "restore", "apply_to"]
             guard let fields = fields(item, at: itemPath, allowed: allowed),
                   let name = required(fields, "name").flatMap({ nonEmptyString($0, at: fields.path("name")) }) else { continue }
-            if guardrails.contains(where: { $0.name == name }) {
+            guard names.insert(name).inserted else {
                 report("duplicate guardrail name '\(name)'", at: fields["name"], field: fields.path("name"))
                 continue
             }
@@ -89,10 +90,14 @@ extension ConfigLoader.Reader {
             }) {
                 guardrail.applyTo = direction
             }
-            if guardrail.detectors.isEmpty && guardrail.words.isEmpty && guardrail.topics.isEmpty
-                && guardrail.patterns.isEmpty && guardrail.webhook == nil {
+            let checks = ["detect", "words", "topics", "patterns", "kind"]
+            if !checks.contains(where: { fields[$0] != nil }) {
                 report("a guardrail needs detect, words, topics, patterns or kind: webhook", at: item, field: itemPath)
                 continue
+            }
+            if guardrail.detectors.isEmpty && guardrail.words.isEmpty && guardrail.topics.isEmpty
+                && guardrail.patterns.isEmpty && guardrail.webhook == nil {
+                continue  // what it named was refused above
             }
             guardrails.append(guardrail)
         }

@@ -1,12 +1,30 @@
 import Foundation
 import Synchronization
 
-/// A tiny HTTP server on a loopback port that answers 200 to every request and keeps the
-/// bodies it received (budget alert webhooks in tests). Stopped by closing its socket.
+/// A tiny HTTP server on a loopback port that answers every request (200 with no body,
+/// unless `respond` sets another answer) and keeps the bodies it received (budget alert
+/// webhooks, guardrail classifiers in tests). Stopped by closing its socket.
 final class WebhookReceiver: @unchecked Sendable {
     let port: Int
     private let listener: Int32
     private let bodies = Mutex<[String]>([])
+    private let answer = Mutex<(status: Int, body: String)>((200, ""))
+
+    /// What every later request gets.
+    func respond(status: Int, body: String) {
+        answer.withLock { $0 = (status, body) }
+    }
+
+    /// The bodies received, once there are at least `count` (nil after `timeout`).
+    func waitForRequests(_ count: Int, timeout: Duration) -> [String]? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let now = received
+            if now.count >= count { return now }
+            usleep(20_000)
+        }
+        return nil
+    }
 
     init() throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -72,7 +90,9 @@ final class WebhookReceiver: @unchecked Sendable {
                     break
                 }
             }
-            let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            let (status, text) = answer.withLock { $0 }
+            let reply = "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(text.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n" + text
             _ = reply.withCString { write(connection, $0, strlen($0)) }
             close(connection)
         }

@@ -1,0 +1,134 @@
+import Foundation
+import XCTest
+
+/// Guardrails through nginx: a secret blocks the request (in the client API's error
+/// shape, naming the guardrail, never the text); PII is masked before the provider sees
+/// it and restored in the answer; an answer-side word blocks a JSON answer (422) and ends
+/// a stream with an error event; a webhook classifier decides; decisions are audited.
+final class GuardrailTests: XCTestCase {
+    private var stack: GatewayStack!
+    private var hook: WebhookReceiver!
+    private var key = ""
+
+    override func setUpWithError() throws {
+        hook = try WebhookReceiver()
+        let hookPort = hook.port
+        stack = try GatewayStack(config: { stack in
+            """
+            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
+            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+            audit: { spool_dir: "\(stack.directory.path)/spool" }
+            providers:
+              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+              mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            routes:
+              guarded:
+                type: chat
+                guardrails:
+                  - { name: secrets, detect: [secrets], action: block }
+                  - { name: pii, detect: [email, credit_card], action: mask, restore: true, apply_to: request }
+                  - { name: tickets, patterns: ['INC-[0-9]{6}'], action: log }
+                  - { name: no-weather, topics: { weather: [forecast, rainfall] }, action: block, apply_to: request }
+                  - { name: answers, words: [forbidden], action: block, apply_to: response }
+                endpoints: [ { provider: mock, model: guard-model } ]
+              claude-guarded:
+                type: chat
+                guardrails: [ { name: secrets, detect: [secrets], action: block } ]
+                endpoints: [ { provider: mock-anthropic, model: claude-guard } ]
+              classified:
+                type: chat
+                guardrails: [ { name: classifier, kind: webhook, url: "http://127.0.0.1:\(hookPort)/classify", timeout: 1s, fail: closed } ]
+                endpoints: [ { provider: mock, model: classified-model } ]
+            principals:
+              "*": {}
+            """
+        })
+        key = try stack.createKey(name: "guardrails")
+    }
+
+    override func tearDown() {
+        stack?.stop()
+        hook?.stop()
+        super.tearDown()
+    }
+
+    private func chat(_ route: String, _ text: String, stream: Bool = false) -> TestResponse {
+        stack.client.post("/v1/chat/completions", key: key,
+                          #"{"model":"\#(route)","stream":\#(stream),"messages":[{"role":"user","content":"\#(text)"}]}"#)
+    }
+
+    func testSecretsBlockAndPIIIsMaskedThenRestored() throws {
+        let before = stack.mockCount(model: "guard-model")
+        let blocked = chat("guarded", "my key is AKIAIOSFODNN7EXAMPLE please")
+        XCTAssertEqual(blocked.status, 400)
+        XCTAssertEqual(blocked.errorCode, "content_blocked")
+        XCTAssertTrue(blocked.text.contains("'secrets'") && blocked.text.contains("aws_key"), blocked.text)
+        XCTAssertFalse(blocked.text.contains("AKIAIOSFODNN7EXAMPLE"), "the matched text is never echoed")
+        XCTAssertEqual(stack.mockCount(model: "guard-model"), before, "a blocked request reaches no provider")
+        let blockedRecord = try stack.auditRecord(of: blocked)
+        let decisions = try XCTUnwrap(blockedRecord["guardrails"] as? [[String: Any]])
+        XCTAssertEqual(decisions.first?["name"] as? String, "secrets")
+        XCTAssertEqual(decisions.first?["action"] as? String, "block")
+        XCTAssertEqual((decisions.first?["found"] as? [String: Int])?["aws_key"], 1)
+        XCTAssertFalse("\(blockedRecord)".contains("AKIAIOSFODNN7EXAMPLE"))
+
+        // The provider sees placeholders; the client gets its values back (the mock echoes).
+        let masked = chat("guarded", "mail alice@example.com, card 4111 1111 1111 1111, again alice@example.com, INC-123456")
+        XCTAssertEqual(masked.status, 200, masked.text)
+        let sent = try XCTUnwrap((stack.mockStats()["last_request"] as? [String: Any])?["body"] as? String)
+        XCTAssertTrue(sent.contains("mail <EMAIL_1>, card <CREDIT_CARD_1>, again <EMAIL_1>, INC-123456"), sent)
+        XCTAssertFalse(sent.contains("alice@example.com") || sent.contains("4111"), sent)
+        let content = ((masked.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+        XCTAssertEqual(content, "Echo: mail alice@example.com, card 4111 1111 1111 1111, again alice@example.com, INC-123456")
+        let record = try stack.auditRecord(of: masked)
+        let found = (record["guardrails"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) {
+            $0[$1["name"] as? String ?? ""] = $1["action"] as? String
+        }
+        XCTAssertEqual(found, ["pii": "mask", "tickets": "log"])
+
+        // A topic keyword blocks; Anthropic's API gets Anthropic's error shape.
+        XCTAssertEqual(chat("guarded", "what is the rainfall forecast").errorCode, "content_blocked")
+        let anthropic = stack.client.post("/v1/messages", key: key,
+                                          #"{"model":"claude-guarded","max_tokens":50,"messages":[{"role":"user","content":"token ghp_\#(String(repeating: "x1", count: 18))"}]}"#,
+                                          extraHeaders: [("anthropic-version", "2023-06-01")])
+        XCTAssertEqual(anthropic.status, 400)
+        XCTAssertEqual(anthropic.json["type"] as? String, "error")
+        XCTAssertEqual((anthropic.json["error"] as? [String: Any])?["type"] as? String, "invalid_request_error")
+        XCTAssertTrue(anthropic.text.contains("github_token"), anthropic.text)
+        try waitUntil("decisions are counted in /metrics", timeout: .seconds(5)) {
+            stack.client.send(.get, "/metrics").text.contains(#"sluice_guardrail_total{route="guarded",guardrail="pii",direction="request",action="mask"}"#)
+        }
+    }
+
+    func testAnswerSideGuardrailsBlockJSONAndEndStreams() throws {
+        // The mock echoes the prompt, so the answer carries the word.
+        let json = chat("guarded", "say the forbidden word")
+        XCTAssertEqual(json.status, 422)
+        XCTAssertEqual(json.errorCode, "answer_blocked")
+        XCTAssertFalse(json.text.contains("forbidden word"), json.text)
+
+        let stream = chat("guarded", "now say the forbidden word slowly", stream: true)
+        XCTAssertEqual(stream.status, 200)
+        XCTAssertTrue(stream.text.contains("answer_blocked"), stream.text)
+        XCTAssertFalse(stream.text.contains("[DONE]"), "a blocked stream is not complete")
+        XCTAssertFalse(stream.text.contains("forbidden"), "the event with the word never reaches the client")
+        let record = try stack.auditRecord(of: stream)
+        XCTAssertEqual(record["stream_completed"] as? Bool, false)
+        XCTAssertTrue("\(record["guardrails"] ?? "")".contains("answers"))
+        // A clean stream passes whole.
+        XCTAssertTrue(chat("guarded", "a harmless line", stream: true).text.contains("[DONE]"))
+    }
+
+    func testAWebhookClassifierDecidesAndFailsClosed() throws {
+        hook.respond(status: 200, body: #"{"action":"block","reason":"off-policy"}"#)
+        let blocked = chat("classified", "tell me something")
+        XCTAssertEqual(blocked.errorCode, "content_blocked")
+        let received = try XCTUnwrap(hook.waitForRequests(1, timeout: .seconds(5))?.last)
+        XCTAssertTrue(received.contains(#""text":"tell me something""#), received)
+        XCTAssertTrue(received.contains(#""direction":"request""#), received)
+        hook.respond(status: 200, body: #"{"action":"allow"}"#)
+        XCTAssertEqual(chat("classified", "tell me something").status, 200)
+        hook.respond(status: 500, body: "down")
+        XCTAssertEqual(chat("classified", "tell me something").errorCode, "content_blocked", "fail: closed")
+    }
+}
