@@ -16,7 +16,9 @@ identical-looking answers (plain, streamed with exactly one usage chunk, tool ca
 streamed tool calls, structured outputs through `chat.completions.parse`), every answer
 and chunk must carry what OpenAI's OpenAPI document requires, and the Anthropic SDK the
 same through /v1/messages (prompt caching, extended thinking over a tool-use round
-trip, count_tokens). With --live (a gateway in
+trip, count_tokens). Gateway features through the SDKs on `chat-guarded`, `chat-cached`
+and `chat-sized`: a blocked secret (both SDKs), masked and restored personal data, a
+stream replayed from the cache, a context-window skip and refusal. With --live (a gateway in
 front of real models) the checks that depend on the mock's exact text are
 relaxed to "non-empty".
 
@@ -326,6 +328,8 @@ def main() -> int:
         checks.run(f"{route}: embeddings, base64 (SDK default) and float", lambda: embeddings(route))
     responses_checks(checks, client, mock)
     anthropic_checks(checks, args, mock)
+    if mock:
+        feature_checks(checks, client, args)
     checks.run("models.list() has the default routes", models)
     checks.run("bad key -> AuthenticationError", bad_key)
     checks.run("unknown model -> NotFoundError", unknown_model)
@@ -433,6 +437,71 @@ def responses_checks(checks: Checks, client, mock: bool) -> None:
         checks.run(f"responses, {route}: stream=True", lambda: streamed(route))
         checks.run(f"responses, {route}: function tool round trip + previous_response_id", lambda: tool_round_trip(route))
     checks.run("responses, chat-anthropic: Agents SDK call shape", lambda: agents_shape("chat-anthropic"))
+
+
+def feature_checks(checks: Checks, client, args) -> None:
+    """Guardrails, the response cache and context windows as SDK users meet them
+    (routes chat-guarded, chat-cached, chat-sized of the default config)."""
+    secret = "my key is AKIAIOSFODNN7EXAMPLE, keep it"
+
+    def blocked():
+        detail = expect_raises(openai.BadRequestError, lambda: client.chat.completions.create(
+            model="chat-guarded", messages=[{"role": "user", "content": secret}]), code="content_blocked")
+        return detail
+
+    def masked_and_restored():
+        r = client.chat.completions.create(model="chat-guarded", messages=[
+            {"role": "user", "content": "write to alice@example.com or call +1 415 555 0132"}])
+        text = r.choices[0].message.content
+        expect(text == "Echo: write to alice@example.com or call +1 415 555 0132", f"answer {text!r}")
+        return "the echo carries the originals back"
+
+    def anthropic_blocked():
+        if anthropic is None:
+            raise AssertionError("the anthropic package is missing")
+        base = args.base_url[:-3] if args.base_url.endswith("/v1") else args.base_url
+        claude = anthropic.Anthropic(base_url=base, api_key=args.key, max_retries=0, timeout=60)
+        try:
+            claude.messages.create(model="chat-guarded", max_tokens=50, messages=[{"role": "user", "content": secret}])
+        except anthropic.BadRequestError as error:
+            expect(error.body["error"]["type"] == "invalid_request_error", f"error {error.body}")
+            expect("AKIA" not in str(error.body), "the secret is echoed")
+            return f"BadRequestError, {error.body['error']['type']}"
+        raise AssertionError("the call succeeded")
+
+    def cached_stream():
+        def run(user):
+            raw = client.chat.completions.with_raw_response.create(
+                model="chat-cached", stream=True, user=user,
+                messages=[{"role": "user", "content": "a question worth caching " + str(os.getpid())}])
+            chunks = list(raw.parse())
+            return raw.headers.get("x-sluice-cache"), [c.model_dump_json() for c in chunks]
+        first_state, first = run("u1")
+        import time
+        for _ in range(20):  # stored once the first response is out
+            second_state, second = run("u2")
+            if second_state == "hit":
+                break
+            time.sleep(0.05)
+        expect(first_state == "miss" and second_state == "hit", f"cache {first_state} then {second_state}")
+        expect(first == second, "the replayed stream differs")
+        return f"{len(second)} chunks replayed byte for byte"
+
+    def context_window():
+        long = " ".join(["lorem"] * 300)
+        raw = client.chat.completions.with_raw_response.create(
+            model="chat-sized", messages=[{"role": "user", "content": long}])
+        expect(raw.headers.get("x-sluice-endpoint") == "large", f"served by {raw.headers.get('x-sluice-endpoint')}")
+        expect(raw.headers.get("x-sluice-context-skipped") == "small", f"skipped {raw.headers.get('x-sluice-context-skipped')}")
+        return expect_raises(openai.BadRequestError, lambda: client.chat.completions.create(
+            model="chat-sized", max_tokens=300000, messages=[{"role": "user", "content": "hi"}]),
+            code="context_length_exceeded")
+
+    checks.run("chat-guarded: a secret -> BadRequestError content_blocked", blocked)
+    checks.run("chat-guarded: personal data masked for the provider, restored in the answer", masked_and_restored)
+    checks.run("anthropic SDK, chat-guarded: a secret -> BadRequestError", anthropic_blocked)
+    checks.run("chat-cached: a stream asked twice is replayed from the cache", cached_stream)
+    checks.run("chat-sized: a long prompt skips the small window; too long for all -> 400", context_window)
 
 
 def anthropic_checks(checks: Checks, args, mock: bool) -> None:
