@@ -54,11 +54,15 @@ struct KeysCommand: ParsableCommand {
         @Option(name: .customLong("limit"), help: "A limit of this key: requests=N/WINDOW or tokens=N/WINDOW (repeatable), e.g. requests=100/1m.")
         var limits: [String] = []
         @Option(help: "Expire the key after this long (e.g. 30d, 12h).") var expires: String?
+        @Option(name: .customLong("guardrails-off"), help: "Comma-separated route guardrails that do not apply to this key's calls.")
+        var guardrailsOff: String?
         @Flag(help: "Print only the key.") var quiet = false
         @Flag(help: "Print one JSON object: the key (shown only now) and its record.") var json = false
 
         func run() throws {
-            let policy = try KeysCommand.policy(routes: routes, tags: tags, clientTags: clientTags, limits: limits)
+            var policy = try KeysCommand.policy(routes: routes, tags: tags, clientTags: clientTags, limits: limits)
+            policy.guardrailsOff = Set((guardrailsOff ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty })
             var expiresAtMs: Int64?
             if let expires {
                 guard let duration = DurationText.parse(expires), duration > .zero else {
@@ -72,6 +76,7 @@ struct KeysCommand: ParsableCommand {
                 ("routes", record.routes.map { AdminAudit.list($0.sorted()) } ?? JSONText.quoted("*")),
                 ("tags", AdminAudit.list(record.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })),
                 ("limits", AdminAudit.list(record.limits.map(LimitText.format))),
+                ("guardrails_off", AdminAudit.list(record.guardrailsOff.sorted())),
                 ("expires", record.expiresAtMs.map { JSONText.quoted(AuditRecord.iso8601(Int64($0))) } ?? "null"),
             ]))
             if json {

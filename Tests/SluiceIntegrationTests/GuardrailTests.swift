@@ -119,6 +119,20 @@ final class GuardrailTests: XCTestCase {
         XCTAssertTrue(chat("guarded", "a harmless line", stream: true).text.contains("[DONE]"))
     }
 
+    func testAKeyPolicyCanTurnAGuardrailOff() throws {
+        let created = try stack.sluice(["keys", "create", "--config", stack.configPath, "--name", "ops", "--quiet",
+                                        "--guardrails-off", "secrets"])
+        let opsKey = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let response = stack.client.post("/v1/chat/completions", key: opsKey,
+                                          #"{"model":"guarded","messages":[{"role":"user","content":"rotate AKIAIOSFODNN7EXAMPLE now"}]}"#)
+        XCTAssertEqual(response.status, 200, response.text)
+        let decisions = try XCTUnwrap(try stack.auditRecord(of: response)["guardrails"] as? [[String: Any]])
+        XCTAssertEqual(decisions.first?["name"] as? String, "secrets")
+        XCTAssertEqual(decisions.first?["action"] as? String, "off", "the record says whose calls skip the guardrail")
+        // Other keys are still held to it.
+        XCTAssertEqual(chat("guarded", "rotate AKIAIOSFODNN7EXAMPLE now").errorCode, "content_blocked")
+    }
+
     func testAWebhookClassifierDecidesAndFailsClosed() throws {
         hook.respond(status: 200, body: #"{"action":"block","reason":"off-policy"}"#)
         let blocked = chat("classified", "tell me something")

@@ -149,7 +149,8 @@ extension ConfigLoader.Reader {
                 report("a principal name must not be empty", at: entry.keyNode, field: field)
                 continue
             }
-            guard let fields = fields(entry.value, at: field, allowed: ["routes", "tags", "client_tags", "limits"]) else {
+            guard let fields = fields(entry.value, at: field, allowed: ["routes", "tags", "client_tags", "limits",
+                                                                       "guardrails_off"]) else {
                 continue
             }
             var policy = AccessPolicy()
@@ -169,6 +170,11 @@ extension ConfigLoader.Reader {
             }
             if let tagsNode = fields["tags"] { policy.tags = tagValues(tagsNode, at: fields.path("tags")) }
             if let node = fields["client_tags"] { policy.clientTags = clientTagPolicy(node, at: fields.path("client_tags")) }
+            if let node = fields["guardrails_off"], let items = sequence(node, at: fields.path("guardrails_off")) {
+                policy.guardrailsOff = Set(items.enumerated().compactMap {
+                    nonEmptyString($1, at: "\(fields.path("guardrails_off"))[\($0)]")
+                })
+            }
             if let node = fields["limits"] { policy.limits = limits(node, at: fields.path("limits"), implied: .principal) }
             if entry.key == "*" {
                 policies.fallback = policy

@@ -10,6 +10,9 @@ public struct AccessPolicy: Sendable, Equatable {
     public var clientTags: ClientTagPolicy
     /// Limits of this identity, counted per key (for a key) or per principal.
     public var limits: [LimitConfig]
+    /// Route guardrails that do not apply to this identity's calls, by name (recorded as
+    /// `off` in each call's audit record).
+    public var guardrailsOff: Set<String> = []
 
     public init(routes: Set<String>? = nil, tags: [String: String] = [:], clientTags: ClientTagPolicy = .any,
                 limits: [LimitConfig] = []) {

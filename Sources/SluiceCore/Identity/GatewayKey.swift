@@ -27,6 +27,8 @@ public struct GatewayKeyRecord: Sendable, Equatable {
     public var expiresAtMs: Int64?
     /// The id of the key that replaced this one (`sluice keys rotate`).
     public var rotatedTo: String?
+    /// Route guardrails that do not apply to this key's calls.
+    public var guardrailsOff: Set<String> = []
 
     public init(id: String, name: String, hash: String, displayPrefix: String, routes: Set<String>?, createdAt: Int,
                 revokedAt: Int? = nil, tags: [String: String] = [:], clientTags: ClientTagPolicy = .any,
@@ -46,7 +48,11 @@ public struct GatewayKeyRecord: Sendable, Equatable {
     }
 
     /// The access policy this key carries.
-    public var policy: AccessPolicy { AccessPolicy(routes: routes, tags: tags, clientTags: clientTags, limits: limits) }
+    public var policy: AccessPolicy {
+        var policy = AccessPolicy(routes: routes, tags: tags, clientTags: clientTags, limits: limits)
+        policy.guardrailsOff = guardrailsOff
+        return policy
+    }
 
     /// Whether the key is accepted at `nowMs` (not revoked, not expired).
     public func isValid(atMs nowMs: Int64) -> Bool {
@@ -66,6 +72,7 @@ public struct GatewayKeyRecord: Sendable, Equatable {
         if let revokedAt { out.append(("revoked_at", String(revokedAt))) }
         if let expiresAtMs { out.append(("expires_at_ms", String(expiresAtMs))) }
         if let rotatedTo { out.append(("rotated_to", rotatedTo)) }
+        if !guardrailsOff.isEmpty { out.append(("guardrails_off", guardrailsOff.sorted().joined(separator: ","))) }
         return out
     }
 
@@ -85,6 +92,7 @@ public struct GatewayKeyRecord: Sendable, Equatable {
                   clientTags: fields["client_tags"].map(ClientTagPolicy.init(text:)) ?? .any,
                   limits: (fields["limits"] ?? "").split(separator: ";").compactMap { LimitText.parse(String($0)) },
                   expiresAtMs: fields["expires_at_ms"].flatMap { Int64($0) }, rotatedTo: fields["rotated_to"])
+        guardrailsOff = Set((fields["guardrails_off"] ?? "").split(separator: ",").map(String.init))
     }
 }
 

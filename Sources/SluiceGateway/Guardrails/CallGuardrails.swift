@@ -14,6 +14,8 @@ final class CallGuardrails {
     let engine: GuardrailEngine
     let route: String
     private let metrics: MetricsBuffer
+    /// Guardrails the caller's policy turns off (`guardrails_off`).
+    private let skipping: Set<String>
     /// Masked values to put back into the answer (guardrails with `restore: true`).
     private(set) var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
     private var decisions: [(direction: String, guardrail: String, action: String, counts: [String: Int])] = []
@@ -21,16 +23,21 @@ final class CallGuardrails {
     private var window: [UInt8] = []
     private static let windowBytes = 256
 
-    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer) {
+    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, skipping: Set<String>) {
         self.engine = engine
         self.route = route
         self.metrics = metrics
+        self.skipping = skipping
+        // Turned off for this caller: on the record, so an audit shows whose calls skip what.
+        for name in engine.guardrails.map(\.config.name) where skipping.contains(name) {
+            decisions.append(("request", name, "off", [:]))
+        }
     }
 
     /// The masked request body (nil: send it as it came), or the error that blocks it.
     func checkRequest(_ body: [UInt8], http: HTTPClient) throws(GatewayError) -> [UInt8]? {
         guard engine.checksRequests else { return nil }
-        let outcome = engine.check(body, requests: true, http: http)
+        let outcome = engine.check(body, requests: true, skipping: skipping, http: http)
         note(outcome.decisions, direction: "request")
         if let blocked = outcome.blocked {
             throw GatewayError(.contentBlocked, "The request was blocked by the guardrail '\(blocked.guardrail)' ("
@@ -45,7 +52,7 @@ final class CallGuardrails {
     func checkAnswer(_ body: [UInt8]) -> Verdict {
         var answer = body
         if engine.checksResponses {
-            let outcome = engine.check(body, requests: false)
+            let outcome = engine.check(body, requests: false, skipping: skipping)
             note(outcome.decisions, direction: "response")
             if let blocked = outcome.blocked { return .block(Self.answerError(blocked.guardrail, blocked.kinds)) }
             if let masked = outcome.masked { answer = masked }
@@ -63,7 +70,7 @@ final class CallGuardrails {
         if engine.checksResponses, !text.isEmpty {
             let scanned = window + text
             // Only what reaches into this event's text is new.
-            let fresh = engine.scanText(scanned).compactMap { item -> (GuardrailEngine.Compiled, [GuardrailFinding])? in
+            let fresh = engine.scanText(scanned, skipping: skipping).compactMap { item -> (GuardrailEngine.Compiled, [GuardrailFinding])? in
                 let new = item.findings.filter { $0.range.upperBound > window.count }
                 return new.isEmpty ? nil : (item.compiled, new)
             }
@@ -109,7 +116,8 @@ extension RequestPipeline {
     /// request with its masked form when one masks.
     func checkGuardrails(_ request: inout APIRequest, route: RouteConfig, call: CallRecord) throws(GatewayError) {
         guard let engine = context.guardrails[route.name] else { return }
-        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics)
+        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics,
+                                        skipping: call.caller?.policy.guardrailsOff ?? [])
         call.guardrails = guardrails
         guard let masked = try guardrails.checkRequest(request.body, http: http) else { return }
         let headers = request.clientHeaders

@@ -68,12 +68,13 @@ final class GuardrailEngine: @unchecked Sendable {
     var checksResponses: Bool { guardrails.contains { $0.config.checksResponses } }
 
     /// Checks the text of `body` (a JSON request or answer) for `direction`.
-    func check(_ body: [UInt8], requests: Bool, http: HTTPClient? = nil) -> Outcome {
+    func check(_ body: [UInt8], requests: Bool, skipping: Set<String> = [], http: HTTPClient? = nil) -> Outcome {
         var outcome = Outcome()
         var masks: [(range: Range<Int>, label: String)] = []
         body.withUnsafeBytes { raw in
             let ranges = GuardrailText.ranges(in: raw)
-            for compiled in guardrails where requests ? compiled.config.checksRequests : compiled.config.checksResponses {
+            for compiled in guardrails where !skipping.contains(compiled.config.name)
+                && (requests ? compiled.config.checksRequests : compiled.config.checksResponses) {
                 var findings = find(compiled, in: raw, ranges: ranges)
                 if let webhook = compiled.config.webhook, findings.isEmpty, let http {
                     if Self.webhookBlocks(webhook, guardrail: compiled.config.name, text: raw, ranges: ranges,
@@ -105,9 +106,9 @@ final class GuardrailEngine: @unchecked Sendable {
     }
 
     /// Findings in plain text (a stream's recent answer text), by guardrail, for answers.
-    func scanText(_ text: [UInt8]) -> [(compiled: Compiled, findings: [GuardrailFinding])] {
+    func scanText(_ text: [UInt8], skipping: Set<String>) -> [(compiled: Compiled, findings: [GuardrailFinding])] {
         text.withUnsafeBytes { raw in
-            guardrails.filter { $0.config.checksResponses }.compactMap { compiled in
+            guardrails.filter { $0.config.checksResponses && !skipping.contains($0.config.name) }.compactMap { compiled in
                 let findings = find(compiled, in: raw, ranges: [0..<raw.count])
                 return findings.isEmpty ? nil : (compiled, findings)
             }

@@ -22,10 +22,11 @@ public struct KeyDirectory {
                        expiresAtMs: Int64? = nil) throws(RedisError) -> (key: String, record: GatewayKeyRecord) {
         var generator = SystemRandomNumberGenerator()
         let (key, id) = GatewayKeyFormat.generate(using: &generator)
-        let record = GatewayKeyRecord(id: id, name: name, hash: GatewayKeyFormat.hash(key),
+        var record = GatewayKeyRecord(id: id, name: name, hash: GatewayKeyFormat.hash(key),
                                       displayPrefix: GatewayKeyFormat.displayPrefix(of: key), routes: policy.routes,
                                       createdAt: Int(Date().timeIntervalSince1970), tags: policy.tags,
                                       clientTags: policy.clientTags, limits: policy.limits, expiresAtMs: expiresAtMs)
+        record.guardrailsOff = policy.guardrailsOff
         try store(record)
         return (key, record)
     }
