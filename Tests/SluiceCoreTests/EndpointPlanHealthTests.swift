@@ -389,6 +389,21 @@ final class EndpointPlanHealthTests: XCTestCase {
         XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: nil).first?.name, "b")
     }
 
+    func testWeightsCapTheFastestEndpointsShare() {
+        var route = planRoute([ep("light", weight: 1), ep("heavy", weight: 9)])
+        route.balance = .latency(explore: 0)
+        let health = snapshot(["light": EndpointHealth(state: .healthy, averageLatencyMs: 10),
+                               "heavy": EndpointHealth(state: .healthy, averageLatencyMs: 500)])
+        var picks: [String: Int] = [:]
+        for step in 0..<900 {
+            let first = EndpointPlan.order(for: route, tags: [:], draw: (Double(step) + 0.5) / 900, health: health).first!.name
+            picks[first, default: 0] += 1
+        }
+        // The fast light endpoint: its cap (1/9 of the picks) plus its weighted share of
+        // the rest (1/10 of 8/9) — about 20%, not everything.
+        XCTAssertEqual(Double(picks["light"] ?? 0) / 900, 1.0 / 9 + 0.8 / 9, accuracy: 0.01)
+    }
+
     func testLeastBusyPicksTheEndpointWithFewestCallsInFlight() {
         var route = planRoute([ep("a"), ep("b", weight: 3), ep("c"), ep("idle", weight: 0)])
         route.balance = .leastBusy

@@ -415,8 +415,11 @@ public struct RouteConfig: Sendable {
 /// `balance:` of a route: `weighted` (the default: a draw by `weight`); `latency`: the
 /// primary with the lowest average latency in the shared health (a stream's time to its
 /// first event), except for a share `explore` of calls drawn by weight so every endpoint
-/// keeps being measured; `least_busy`: the primary with the fewest calls in flight
-/// pool-wide (ties drawn by weight). An endpoint with weight 0 is never the pick of either.
+/// keeps being measured, and with weights capping the fastest's share (its weight over the
+/// largest weight: equal weights do not limit it, weights 1 and 9 hold the lighter one to
+/// about a ninth of the latency picks); `least_busy`: the primary with the fewest calls in
+/// flight pool-wide (ties drawn by weight). An endpoint with weight 0 is never the pick of
+/// either.
 public enum Balance: Sendable, Equatable {
     case weighted
     case latency(explore: Double)

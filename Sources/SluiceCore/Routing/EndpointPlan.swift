@@ -41,10 +41,16 @@ public enum EndpointPlan {
         }
         let candidates = warm.isEmpty ? cold : warm
         // Latency balancing: the fastest, except for the draws below `explore`, which go by
-        // weight (rescaled to the whole band).
+        // weight (rescaled to the whole band); weights cap the fastest's share (below).
         if case .latency(let explore) = route.balance, let health, draw >= explore,
            let fastest = fastest(candidates, health: health) {
-            add(fastest)
+            let share = (draw - explore) / max(1 - explore, 1e-9)
+            let cap = weightCap(fastest, among: candidates)
+            if share < cap {
+                add(fastest)
+            } else if let picked = weightedPick(candidates, draw: (share - cap) / max(1 - cap, 1e-9)) {
+                add(picked)
+            }
         } else if route.balance == .leastBusy, let health, let idlest = leastBusy(candidates, health: health, draw: draw) {
             add(idlest)
         } else if case .latency(let explore) = route.balance, health != nil, explore > 0, draw < explore,
@@ -57,6 +63,13 @@ public enum EndpointPlan {
         cold.forEach(add)
         usable.filter(\.fallbackOnly).forEach(add)
         return order
+    }
+
+    /// The most of the latency picks an endpoint takes: its weight over the largest weight
+    /// among `endpoints` (1 for the heaviest, so equal weights do not limit it).
+    static func weightCap(_ endpoint: EndpointConfig, among endpoints: [EndpointConfig]) -> Double {
+        let heaviest = endpoints.map(\.weight).max() ?? 1
+        return heaviest > 0 ? min(1, Double(max(0, endpoint.weight)) / Double(heaviest)) : 1
     }
 
     /// Among endpoints with a positive weight: one not measured yet (so it gets measured),
