@@ -11,6 +11,7 @@ final class GatewayErrorTests: XCTestCase {
         .routeNotAllowed: 403, .identityNotAllowed: 403,
         .routeNotFound: 404, .notFound: 404,
         .methodNotAllowed: 405, .requestTooLarge: 413,
+        .contextLengthExceeded: 400, .contentBlocked: 400, .answerBlocked: 422,
         .upstreamUnavailable: 502, .upstreamError: 502, .upstreamTimeout: 504,
         .backendUnavailable: 503, .internalError: 500,
         .upstreamStatus: 502,  // without an upstream status
@@ -21,6 +22,8 @@ final class GatewayErrorTests: XCTestCase {
         .routeWrongType: "invalid_request_error", .routeNotFound: "invalid_request_error",
         .notFound: "invalid_request_error", .methodNotAllowed: "invalid_request_error",
         .requestTooLarge: "invalid_request_error", .missingTag: "invalid_request_error",
+        .contextLengthExceeded: "invalid_request_error", .contentBlocked: "invalid_request_error",
+        .answerBlocked: "invalid_request_error",
         .rateLimited: "requests", .budgetExceeded: "insufficient_quota",
         .missingCredential: "authentication_error", .invalidCredential: "authentication_error",
         .routeNotAllowed: "permission_error", .identityNotAllowed: "permission_error",
