@@ -71,6 +71,16 @@ struct KeysCommand: ParsableCommand {
                 expiresAtMs = Int64(Date().timeIntervalSince1970 * 1000) + duration.wholeMilliseconds
             }
             let (key, record) = try connection.directory().create(name: name, policy: policy, expiresAtMs: expiresAtMs)
+            if json {
+                try KeysCommand.printJSON(KeysCommand.object(record).merging(["key": key]) { $1 })
+            } else if quiet {
+                print(key)
+            } else {
+                KeysCommand.describe(record)
+                print("key:         \(key)")
+                print("The key is shown only now; Sluice stores its SHA-256 hash.")
+            }
+            // After the key is shown: a failed record must not lose it.
             try connection.audit(AdminAudit.Action("keys.create", details: [
                 ("key_id", JSONText.quoted(record.id)), ("name", JSONText.quoted(record.name)),
                 ("routes", record.routes.map { AdminAudit.list($0.sorted()) } ?? JSONText.quoted("*")),
@@ -79,16 +89,6 @@ struct KeysCommand: ParsableCommand {
                 ("guardrails_off", AdminAudit.list(record.guardrailsOff.sorted())),
                 ("expires", record.expiresAtMs.map { JSONText.quoted(AuditRecord.iso8601(Int64($0))) } ?? "null"),
             ]))
-            if json {
-                return try KeysCommand.printJSON(KeysCommand.object(record).merging(["key": key]) { $1 })
-            }
-            if quiet {
-                print(key)
-            } else {
-                KeysCommand.describe(record)
-                print("key:         \(key)")
-                print("The key is shown only now; Sluice stores its SHA-256 hash.")
-            }
         }
     }
 
@@ -109,24 +109,23 @@ struct KeysCommand: ParsableCommand {
                 printError("no active key with id \(id)")
                 throw ExitCode(1)
             }
+            let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
+            if json {
+                try KeysCommand.printJSON(KeysCommand.object(rotated.record)
+                    .merging(["key": rotated.key, "replaces": id, "old_key_until": until]) { $1 })
+            } else if quiet {
+                print(rotated.key)
+            } else {
+                KeysCommand.describe(rotated.record)
+                print("key:         \(rotated.key)")
+                print("The old key \(id) works until \(until), then every responder refuses it.")
+            }
+            // After the new key is shown: the old one is already on its way out.
             try connection.audit(AdminAudit.Action("keys.rotate", details: [
                 ("key_id", JSONText.quoted(id)), ("new_key_id", JSONText.quoted(rotated.record.id)),
                 ("name", JSONText.quoted(rotated.record.name)),
                 ("old_key_until", JSONText.quoted(AuditRecord.iso8601(Int64(rotated.old.expiresAtMs ?? 0)))),
             ]))
-            if json {
-                let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
-                return try KeysCommand.printJSON(KeysCommand.object(rotated.record)
-                    .merging(["key": rotated.key, "replaces": id, "old_key_until": until]) { $1 })
-            }
-            if quiet {
-                print(rotated.key)
-                return
-            }
-            KeysCommand.describe(rotated.record)
-            print("key:         \(rotated.key)")
-            let until = Date(timeIntervalSince1970: Double(rotated.old.expiresAtMs ?? 0) / 1000).ISO8601Format()
-            print("The old key \(id) works until \(until), then every responder refuses it.")
         }
     }
 
@@ -228,9 +227,8 @@ struct KeysCommand: ParsableCommand {
                 printError("no key with id \(id)")
                 throw ExitCode(1)
             }
+            if json { try KeysCommand.printJSON(["id": id, "revoked": true]) } else { print("revoked \(id)") }
             try connection.audit(AdminAudit.Action("keys.revoke", details: [("key_id", JSONText.quoted(id))]))
-            if json { return try KeysCommand.printJSON(["id": id, "revoked": true]) }
-            print("revoked \(id)")
         }
     }
 }

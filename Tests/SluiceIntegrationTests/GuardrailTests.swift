@@ -31,6 +31,13 @@ final class GuardrailTests: XCTestCase {
                   - { name: no-weather, topics: { weather: [forecast, rainfall] }, action: block, apply_to: request }
                   - { name: answers, words: [forbidden], action: block, apply_to: response }
                 endpoints: [ { provider: mock, model: guard-model } ]
+              mixed:
+                type: chat
+                cache: { ttl: 1m }
+                guardrails:
+                  - { name: secrets, detect: [secrets], action: mask }
+                  - { name: pii, detect: [pii], action: mask, restore: true, apply_to: request }
+                endpoints: [ { provider: mock, model: mixed-model } ]
               claude-guarded:
                 type: chat
                 guardrails: [ { name: secrets, detect: [secrets], action: block } ]
@@ -117,6 +124,26 @@ final class GuardrailTests: XCTestCase {
         XCTAssertTrue("\(record["guardrails"] ?? "")".contains("answers"))
         // A clean stream passes whole.
         XCTAssertTrue(chat("guarded", "a harmless line", stream: true).text.contains("[DONE]"))
+    }
+
+    func testMasksRespectEscapesRestoreOnlyTheirOwnAndNeverShareACachedAnswer() throws {
+        // An escape before the value: the placeholder replaces the value only (valid JSON).
+        let first = chat("mixed", #"line one\nalice@example.com, key AKIAIOSFODNN7EXAMPLE"#)
+        XCTAssertEqual(first.status, 200, first.text)
+        let sent = try XCTUnwrap((stack.mockStats()["last_request"] as? [String: Any])?["body"] as? String)
+        XCTAssertTrue(sent.contains(#"line one\n<EMAIL_1>, key <SECRET_1>"#), sent)
+        let content = { (response: TestResponse) in
+            ((response.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+        }
+        // The guardrail that restores gets its value back; the one that does not, does not.
+        XCTAssertEqual(content(first), "Echo: line one alice@example.com, key <SECRET_1>")  // the mock echoes words
+        // Masked alike, not alike: another address is a miss with its own answer.
+        usleep(200_000)
+        let second = chat("mixed", #"line one\nbob@example.org, key AKIAIOSFODNN7EXAMPLE"#)
+        XCTAssertEqual(second.header("x-sluice-cache"), "miss")
+        XCTAssertEqual(content(second), "Echo: line one bob@example.org, key <SECRET_1>")
+        // A date and time is not a phone number.
+        XCTAssertEqual(content(chat("mixed", "meet 2024-01-15 12:30")), "Echo: meet 2024-01-15 12:30")
     }
 
     func testAKeyPolicyCanTurnAGuardrailOff() throws {

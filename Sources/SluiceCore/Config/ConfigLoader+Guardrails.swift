@@ -90,6 +90,13 @@ extension ConfigLoader.Reader {
             }) {
                 guardrail.applyTo = direction
             }
+            // A webhook classifies requests (answers would wait for it before each event).
+            if guardrail.webhook != nil {
+                if let node = fields["apply_to"], guardrail.applyTo != .request {
+                    report("a webhook guardrail checks requests only (apply_to: request)", at: node, field: fields.path("apply_to"))
+                }
+                guardrail.applyTo = .request
+            }
             let checks = ["detect", "words", "topics", "patterns", "kind"]
             if !checks.contains(where: { fields[$0] != nil }) {
                 report("a guardrail needs detect, words, topics, patterns or kind: webhook", at: item, field: itemPath)

@@ -54,19 +54,21 @@ extension ConfigLoader.Reader {
 
     /// `balance:` — `weighted`, `latency`, `least_busy`, or `{by: latency, explore: 0.1}`.
     private func balance(_ node: Node, at path: String) -> Balance? {
-        if case .scalar = node {
-            guard let text = string(node, at: path) else { return nil }
+        func named(_ text: String, explore: Double, at node: Node, field: String) -> Balance? {
             switch text {
             case "weighted": return .weighted
-            case "latency": return .latency(explore: 0.1)
+            case "latency": return .latency(explore: explore)
             case "least_busy": return .leastBusy
             default:
-                report("expected weighted, latency or least_busy", at: node, field: path)
+                report("expected weighted, latency or least_busy", at: node, field: field)
                 return nil
             }
         }
-        guard let fields = fields(node, at: path, allowed: ["by", "explore"]),
-              let by = required(fields, "by").flatMap({ string($0, at: fields.path("by")) }) else { return nil }
+        if case .scalar = node {
+            return string(node, at: path).flatMap { named($0, explore: 0.1, at: node, field: path) }
+        }
+        guard let fields = fields(node, at: path, allowed: ["by", "explore"]), let byNode = required(fields, "by"),
+              let by = string(byNode, at: fields.path("by")) else { return nil }
         var explore = 0.1
         if let node = fields["explore"] {
             if let share = Double(string(node, at: fields.path("explore")) ?? "x"), node.tag.rawValue != Tag.Name.str.rawValue,
@@ -76,14 +78,7 @@ extension ConfigLoader.Reader {
                 report("expected a share between 0 and 1, such as 0.1", at: node, field: fields.path("explore"))
             }
         }
-        switch by {
-        case "weighted": return .weighted
-        case "latency": return .latency(explore: explore)
-        case "least_busy": return .leastBusy
-        default:
-            report("expected weighted, latency or least_busy", at: fields["by"] ?? node, field: fields.path("by"))
-            return nil
-        }
+        return named(by, explore: explore, at: byNode, field: fields.path("by"))
     }
 
     /// `cache:` — `{ttl: 10m, max_bytes: 256k, ignore_fields: [user], namespace: key|route|tag:NAME}`.

@@ -73,7 +73,10 @@ public enum Detector: String, Sendable, CaseIterable {
                           || c == UInt8(ascii: ")") || (c == UInt8(ascii: "+") && index == start)) { break }
                 index += 1
             }
-            guard (10...15).contains(digits), end == t.count || !Self.isWord(t[end]) else { return nil }
+            // Not a date and time ("2024-01-15 12:30"): no digit run right before a colon.
+            guard (10...15).contains(digits), end == t.count || (!Self.isWord(t[end]) && t[end] != UInt8(ascii: ":")) else {
+                return nil
+            }
             // Not a plain run of 13+ digits (card numbers, ids): a phone number has
             // separators, a leading +, or 10–12 digits.
             let plain = (start..<end).allSatisfy { Self.isDigit(t[$0]) }

@@ -121,6 +121,23 @@ public enum GuardrailText {
         return ranges
     }
 
+    /// The parts of `ranges` between JSON escapes (`\n`, `\"`, `\u00e9`…): detectors run on
+    /// these, so an escape is a boundary and a masked value never takes part of one.
+    public static func segments(of ranges: [Range<Int>], in body: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var segments: [Range<Int>] = []
+        for range in ranges {
+            var start = range.lowerBound, index = range.lowerBound
+            while index < range.upperBound {
+                guard body[index] == UInt8(ascii: "\\") else { index += 1; continue }
+                if index > start { segments.append(start..<index) }
+                index += index + 1 < range.upperBound && body[index + 1] == UInt8(ascii: "u") ? 6 : 2
+                start = min(index, range.upperBound)
+            }
+            if range.upperBound > start { segments.append(start..<range.upperBound) }
+        }
+        return segments
+    }
+
     /// Finds every whole-word, case-insensitive (ASCII) occurrence of `phrase` in `text`.
     public static func wordMatches(_ phrase: [UInt8], in text: UnsafeRawBufferPointer) -> [Range<Int>] {
         guard !phrase.isEmpty, text.count >= phrase.count else { return [] }

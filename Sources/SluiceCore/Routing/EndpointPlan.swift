@@ -103,10 +103,12 @@ public enum EndpointPlan {
 
 /// Context windows: which endpoints a request fits, and a provider's "too long" answer.
 public enum ContextWindow {
-    /// Tokens a request needs: its body estimated generously (about four bytes a token,
-    /// JSON punctuation included) plus the output it asks room for (`max_tokens`).
+    /// Tokens a request needs: its text (the content strings, as guardrails read them —
+    /// not image data or other base64 members) at about four bytes a token, plus the output
+    /// it asks room for (`max_tokens`).
     public static func needed(_ request: APIRequest) -> Int {
-        TokenUsage.estimate(bytes: request.body.count) + (request.maxTokens ?? 0)
+        let text = request.body.withUnsafeBytes { GuardrailText.ranges(in: $0).reduce(0) { $0 + $1.count } }
+        return TokenUsage.estimate(bytes: text) + (request.maxTokens ?? 0)
     }
 
     /// The endpoints of `plan` that fit `needed`, and the names of those that do not.

@@ -1,5 +1,5 @@
-/// The gateway's version: `sluice --version`, the OTLP resource's `service.version`, the
-/// Debian package's version (`scripts/package` reads it from here).
+/// The gateway's version: `sluice --version` and the OTLP resource's `service.version`
+/// (the Debian package's version comes from `git describe`, see `scripts/package`).
 public enum SluiceVersion {
     public static let text = "0.9.0"
 }

@@ -15,7 +15,7 @@ public struct SpanData: Sendable {
     public var startUnixNanos: UInt64
     public var endUnixNanos: UInt64
     public var attributes: [(key: String, value: Value)]
-    /// `nil`: unset; otherwise error (with its message) or ok.
+    /// The status message of a failed span.
     public var error: String?
     public var failed: Bool
 

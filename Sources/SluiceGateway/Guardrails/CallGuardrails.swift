@@ -16,6 +16,9 @@ final class CallGuardrails {
     private let metrics: MetricsBuffer
     /// Guardrails the caller's policy turns off (`guardrails_off`).
     private let skipping: Set<String>
+    /// The request as the client sent it, when guardrails masked it (the cache keys on it,
+    /// so two requests masked alike never share an answer).
+    private(set) var unmaskedBody: [UInt8]?
     /// Masked values to put back into the answer (guardrails with `restore: true`).
     private(set) var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
     private var decisions: [(direction: String, guardrail: String, action: String, counts: [String: Int])] = []
@@ -43,8 +46,8 @@ final class CallGuardrails {
             throw GatewayError(.contentBlocked, "The request was blocked by the guardrail '\(blocked.guardrail)' ("
                                    + blocked.kinds.joined(separator: ", ") + ").")
         }
-        let restoring = Set(engine.guardrails.filter { $0.config.restore }.map(\.config.name))
-        if !restoring.isEmpty { placeholders = outcome.placeholders }
+        placeholders = outcome.placeholders  // only those of guardrails that restore
+        if outcome.masked != nil { unmaskedBody = body }
         return outcome.masked
     }
 
@@ -63,9 +66,14 @@ final class CallGuardrails {
     /// One stream event: checked with the text before it (the window), placeholders
     /// restored within it. A block ends the stream (the caller sends the error event).
     func checkEvent(_ event: [UInt8]) -> Verdict {
+        guard engine.checksResponses || !placeholders.isEmpty else { return .pass(event) }
         var text: [UInt8] = []
         event.withUnsafeBytes { raw in
-            for range in GuardrailText.ranges(in: raw) { text += raw[range] }
+            // Escapes are boundaries within an event; deltas of successive events join up.
+            for (index, range) in GuardrailText.segments(of: GuardrailText.ranges(in: raw), in: raw).enumerated() {
+                if index > 0 { text.append(UInt8(ascii: " ")) }
+                text += raw[range]
+            }
         }
         if engine.checksResponses, !text.isEmpty {
             let scanned = window + text
@@ -94,7 +102,8 @@ final class CallGuardrails {
     private func note(_ made: [(guardrail: String, action: String, counts: [String: Int])], direction: String) {
         for decision in made {
             decisions.append((direction, decision.guardrail, decision.action, decision.counts))
-            metrics.add([("sluice_guardrail_total{route=\"\(route)\",guardrail=\"\(decision.guardrail)\","
+            metrics.add([("sluice_guardrail_total{route=\"\(MetricsPage.label(route))\","
+                          + "guardrail=\"\(MetricsPage.label(decision.guardrail))\","
                           + "direction=\"\(direction)\",action=\"\(decision.action)\"}", "1")])
         }
     }

@@ -53,29 +53,19 @@ final class GuardrailEngine: @unchecked Sendable {
         return regex
     }
 
-    /// Why `pattern` cannot be a guardrail pattern, or nil.
-    static func problem(with pattern: String) -> String? {
-        if pattern.range(of: #"\\[1-9]"#, options: .regularExpression) != nil {
-            return "back-references are not allowed (they need backtracking)"
-        }
-        guard let regex = compile(pattern) else { return "not a valid POSIX extended regular expression" }
-        regfree(regex)
-        regex.deallocate()
-        return nil
-    }
-
     var checksRequests: Bool { guardrails.contains { $0.config.checksRequests } }
     var checksResponses: Bool { guardrails.contains { $0.config.checksResponses } }
 
-    /// Checks the text of `body` (a JSON request or answer) for `direction`.
+    /// Checks the text of `body` (a JSON request when `requests`, else an answer).
     func check(_ body: [UInt8], requests: Bool, skipping: Set<String> = [], http: HTTPClient? = nil) -> Outcome {
         var outcome = Outcome()
-        var masks: [(range: Range<Int>, label: String)] = []
+        var masks: [(range: Range<Int>, label: String, restore: Bool)] = []
         body.withUnsafeBytes { raw in
             let ranges = GuardrailText.ranges(in: raw)
+            let segments = GuardrailText.segments(of: ranges, in: raw)
             for compiled in guardrails where !skipping.contains(compiled.config.name)
                 && (requests ? compiled.config.checksRequests : compiled.config.checksResponses) {
-                var findings = find(compiled, in: raw, ranges: ranges)
+                var findings = find(compiled, in: raw, ranges: segments)
                 if let webhook = compiled.config.webhook, findings.isEmpty, let http {
                     if Self.webhookBlocks(webhook, guardrail: compiled.config.name, text: raw, ranges: ranges,
                                           direction: requests ? "request" : "response", http: http) {
@@ -93,7 +83,7 @@ final class GuardrailEngine: @unchecked Sendable {
                 case .block:
                     if outcome.blocked == nil { outcome.blocked = (compiled.config.name, counts.keys.sorted()) }
                 case .mask:
-                    masks += findings.map { ($0.range, Self.label($0.kind)) }
+                    masks += findings.map { ($0.range, Self.label($0.kind), compiled.config.restore) }
                 case .log:
                     break
                 }
@@ -177,10 +167,11 @@ final class GuardrailEngine: @unchecked Sendable {
     }
 
     /// Replaces each range (outermost first where they overlap) with `<LABEL_n>`; one
-    /// value seen twice gets the same placeholder.
-    static func mask(_ body: [UInt8], _ masks: [(range: Range<Int>, label: String)])
+    /// value seen twice gets the same placeholder. Returns the placeholders of the masks
+    /// whose guardrail restores them.
+    static func mask(_ body: [UInt8], _ masks: [(range: Range<Int>, label: String, restore: Bool)])
         -> ([UInt8], [(placeholder: [UInt8], original: [UInt8])]) {
-        var kept: [(range: Range<Int>, label: String)] = []
+        var kept: [(range: Range<Int>, label: String, restore: Bool)] = []
         for item in masks.sorted(by: { ($0.range.lowerBound, -$0.range.count) < ($1.range.lowerBound, -$1.range.count) })
         where kept.last.map({ $0.range.upperBound <= item.range.lowerBound }) ?? true {
             kept.append(item)
@@ -188,6 +179,7 @@ final class GuardrailEngine: @unchecked Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(body.count)
         var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
+        var restoring: [(placeholder: [UInt8], original: [UInt8])] = []
         var numbers: [String: Int] = [:]
         var cursor = 0
         for item in kept {
@@ -201,11 +193,14 @@ final class GuardrailEngine: @unchecked Sendable {
                 placeholder = Array("<\(item.label)_\(numbers[item.label]!)>".utf8)
                 placeholders.append((placeholder, original))
             }
+            if item.restore, !restoring.contains(where: { $0.placeholder == placeholder }) {
+                restoring.append((placeholder, original))
+            }
             out += placeholder
             cursor = item.range.upperBound
         }
         out += body[cursor...]
-        return (out, placeholders)
+        return (out, restoring)
     }
 
     /// Puts the originals back where the answer repeats a placeholder.

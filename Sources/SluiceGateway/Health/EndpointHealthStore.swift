@@ -41,8 +41,11 @@ final class EndpointHealthStore {
 
     /// Counts a call in flight to `upstream` until `release` (or, if this process dies, until
     /// `expiresAtMs`); `false` if Redis did not take it.
-    func markInFlight(_ upstream: String, token: String, expiresAtMs: Int64) -> Bool {
-        (try? redis.command(["ZADD", keys.inFlight(upstream), String(expiresAtMs), token])) != nil
+    func markInFlight(_ upstream: String, token: String, expiresAtMs: Int64, lifetime: Duration) -> Bool {
+        let key = keys.inFlight(upstream)
+        // The set itself goes once nothing has been counted in it for a while.
+        let ttl = String(lifetime.wholeMilliseconds + 60_000)
+        return (try? redis.pipeline([["ZADD", key, String(expiresAtMs), token], ["PEXPIRE", key, ttl]])) != nil
     }
 
     /// Ends what `markInFlight` counted.

@@ -85,7 +85,7 @@ enum MetricsPage {
     }
 
     /// A label value in Prometheus's text format: backslash, quote and newline escaped.
-    private static func label(_ value: String) -> String {
+    static func label(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }

@@ -68,7 +68,8 @@ extension RequestPipeline {
         let nowMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
         var random = ThreadRandom()
         let token = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
-        if healthStore.markInFlight(endpoint.upstreamKey, token: token, expiresAtMs: nowMs + limits.total.wholeMilliseconds) {
+        if healthStore.markInFlight(endpoint.upstreamKey, token: token, expiresAtMs: nowMs + limits.total.wholeMilliseconds,
+                                    lifetime: limits.total) {
             inFlightMarks.append((endpoint.upstreamKey, token))
         }
     }

@@ -249,6 +249,9 @@ public final class RequestPipeline {
             attempt(endpoint, provider: provider, clientRequest: clientRequest, route: route, limits: limits,
                     attempts: &attempts, granted: &granted, conversions: &conversions, writer: writer, moveOn: &moveOn)
             guard let moveOn else { return }
+            // That endpoint is done with this call: not busy with it while the next one works.
+            healthStore.release(inFlightMarks)
+            inFlightMarks = []
             lastError = moveOn.error
             machine.record(.failed(index: index, retryAfterMs: moveOn.askedWait, quotaExhausted: moveOn.quotaExhausted))
             // Too long for this endpoint: another round would not change that.

@@ -39,10 +39,12 @@ final class CallCache {
         body.append(contentsOf: bytes)
     }
 
-    /// The Redis key of a request: `<prefix>:cache:<sha256>`.
-    static func key(prefix: String, route: String, namespace: String, body: [UInt8], ignoring: Set<String>) -> String? {
+    /// The Redis key of a request: `<prefix>:cache:<sha256>` of the route, the API operation
+    /// (a chat route answers OpenAI's and Anthropic's APIs alike), the namespace and the body.
+    static func key(prefix: String, route: String, operation: APIOperation, namespace: String, body: [UInt8],
+                    ignoring: Set<String>) -> String? {
         guard let members = try? JSONScanner.topLevelMembers(of: body) else { return nil }
-        var canonical: [UInt8] = Array("\(route)\n\(namespace)\n".utf8)
+        var canonical: [UInt8] = Array("\(route)\n\(operation.rawValue)\n\(namespace)\n".utf8)
         for member in members.filter({ !ignoring.contains($0.key) }).sorted(by: { $0.key < $1.key }) {
             canonical += Array(member.key.utf8)
             canonical.append(0)
@@ -62,7 +64,7 @@ extension RequestPipeline {
             return false
         }
         let call = writer.call
-        let namespace: String
+        var namespace: String
         switch config.namespace {
         case .route: namespace = "*"
         case .key:
@@ -73,8 +75,12 @@ extension RequestPipeline {
             }
         case .tag(let name): namespace = "tag:\(name)=" + (call.tags[name] ?? "")
         }
-        guard let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name, namespace: namespace,
-                                      body: request.body, ignoring: config.ignoreFields) else { return false }
+        // Callers that skip guardrails never share answers with callers held to them.
+        if let off = call.caller?.policy.guardrailsOff, !off.isEmpty { namespace += "|off:" + off.sorted().joined(separator: ",") }
+        // Keyed on what the client sent: masked requests that look alike are not alike.
+        guard let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name, operation: request.operation,
+                                      namespace: namespace, body: call.guardrails?.unmaskedBody ?? request.body,
+                                      ignoring: config.ignoreFields) else { return false }
         let control = (writer.request.param("HTTP_CACHE_CONTROL") ?? "").lowercased()
         let noStore = control.contains("no-store"), noCache = noStore || control.contains("no-cache")
         if noCache {
@@ -121,7 +127,8 @@ extension RequestPipeline {
     /// Stores an answer (after the client has it).
     func storeInCache(_ entry: (key: String, fields: [String], ttl: Duration)) {
         let ttl = String(max(1, entry.ttl.wholeMilliseconds))
-        _ = try? redis.pipeline([["DEL", entry.key], ["HSET", entry.key] + entry.fields, ["PEXPIRE", entry.key, ttl]])
+        _ = try? redis.pipeline([["MULTI"], ["DEL", entry.key], ["HSET", entry.key] + entry.fields, ["PEXPIRE", entry.key, ttl],
+                                 ["EXEC"]])
     }
 
     private func countCache(_ route: RouteConfig, _ result: CallCache.Result) {

@@ -131,8 +131,10 @@ final class UpstreamRelay: UpstreamResponseHandler {
             }
             let call = writer.call
             if context.traceExporter != nil { event.withUnsafeBytes { call.answer.scan($0) } }
+            // What the client gets: the translated event, or the provider's as it came;
+            // guardrails check it first, and a block ends the stream here.
+            var checked: [UInt8]?
             if let guardrails = call.guardrails {
-                // What the client would get, checked first; a block ends the stream here.
                 switch guardrails.checkEvent(translated.output ?? Array(event)) {
                 case .block(let error):
                     request.write(writer.streamErrorEvent(error))
@@ -140,24 +142,19 @@ final class UpstreamRelay: UpstreamResponseHandler {
                     endedWithError = true
                     stopReason = .blockedByGuardrail
                     return false
-                case .pass(let checked):
-                    request.write(checked)
-                    if call.redactor != nil { checked.withUnsafeBytes { call.captureResponse($0) } }
-                    if let cache = call.cache { checked.withUnsafeBytes { cache.capture($0) } }
-                    if translated.isTerminal { sawTerminal = true }
-                    return true
+                case .pass(let bytes):
+                    checked = bytes
                 }
             }
-            if let output = translated.output {
-                request.write(output)
-                if call.redactor != nil { output.withUnsafeBytes { call.captureResponse($0) } }
-                if let cache = call.cache { output.withUnsafeBytes { cache.capture($0) } }
+            func deliver(_ bytes: UnsafeRawBufferPointer) {
+                _ = request.write(bytes)
+                if call.redactor != nil { call.captureResponse(bytes) }
+                call.cache?.capture(bytes)
+            }
+            if let output = checked ?? translated.output {
+                output.withUnsafeBytes(deliver)
             } else {
-                event.withUnsafeBytes {
-                    _ = request.write($0)
-                    if call.redactor != nil { call.captureResponse($0) }
-                    call.cache?.capture($0)
-                }
+                event.withUnsafeBytes(deliver)
             }
             if translated.isTerminal { sawTerminal = true }
             return true

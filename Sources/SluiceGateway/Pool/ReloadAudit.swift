@@ -40,23 +40,21 @@ struct ReloadAudit {
         return flush()
     }
 
-    /// Sends what waits; returns the errors of what must wait longer.
+    /// Sends what waits, oldest first, until Redis refuses one (the master's loop must not
+    /// wait a timeout per record); returns that error.
     mutating func flush() -> [String] {
-        var errors: [String] = []
-        var left: [(batch: AuditBatch, redis: RedisConfig, maxLength: Int)] = []
-        for item in pending {
+        while let item = pending.first {
             let redis = RedisConnection(config: item.redis)
+            defer { redis.close() }
             do {
                 try AdminAudit.record(item.batch, redis: redis, keys: RedisKeys(prefix: item.redis.keyPrefix),
                                       maxLength: item.maxLength)
+                pending.removeFirst()
             } catch {
-                errors.append("\(error)")
-                left.append(item)
+                return ["\(error)"]
             }
-            redis.close()
         }
-        pending = left
-        return errors
+        return []
     }
 
     var isEmpty: Bool { pending.isEmpty }
