@@ -7,13 +7,7 @@ import XCTest
 final class ContextWindowTests: XCTestCase {
     func testRequestsSkipEndpointsTheyDoNotFit() throws {
         let stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             routes:
               sized:
                 type: chat
@@ -29,7 +23,7 @@ final class ContextWindowTests: XCTestCase {
                   - { name: roomy, provider: mock, model: roomy-model, fallback_only: true }
             principals:
               "*": {}
-            """
+            """)
         })
         defer { stack.stop() }
         let key = try stack.createKey(name: "context")

@@ -14,13 +14,7 @@ final class GuardrailTests: XCTestCase {
         hook = try WebhookReceiver()
         let hookPort = hook.port
         stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             routes:
               guarded:
                 type: chat
@@ -48,7 +42,7 @@ final class GuardrailTests: XCTestCase {
                 endpoints: [ { provider: mock, model: classified-model } ]
             principals:
               "*": {}
-            """
+            """)
         })
         key = try stack.createKey(name: "guardrails")
     }

@@ -8,12 +8,7 @@ import XCTest
 final class LatencyBalancingTests: XCTestCase {
     func testTrafficMovesAwayFromASlowedEndpoint() throws {
         let stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 2, threads: 4, """
             routes:
               balanced:
                 type: chat
@@ -23,7 +18,7 @@ final class LatencyBalancingTests: XCTestCase {
                   - { name: two, provider: mock, model: lat-two }
             principals:
               "*": {}
-            """
+            """)
         })
         defer { stack.stop() }
         let key = try stack.createKey(name: "balance")
@@ -58,12 +53,7 @@ final class LatencyBalancingTests: XCTestCase {
 final class LeastBusyBalancingTests: XCTestCase {
     func testCallsAvoidTheEndpointThatHoldsThemLongest() throws {
         let stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 8 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 2, threads: 8, """
             routes:
               busy:
                 type: chat
@@ -73,7 +63,7 @@ final class LeastBusyBalancingTests: XCTestCase {
                   - { name: quick, provider: mock, model: "busy-quick@delay=50ms" }
             principals:
               "*": {}
-            """
+            """)
         })
         defer { stack.stop() }
         let key = try stack.createKey(name: "busy")

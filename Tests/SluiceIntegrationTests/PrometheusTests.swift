@@ -12,12 +12,7 @@ final class PrometheusTests: XCTestCase {
             throw XCTSkip("prometheus is not installed (apt-get install prometheus)")
         }
         let stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             prices:
               priced-model: { input: 2.0, output: 8.0 }
             budgets:
@@ -26,7 +21,7 @@ final class PrometheusTests: XCTestCase {
               chat: { type: chat, endpoints: [ { provider: mock, model: "priced-model@words=20" } ] }
             principals:
               "*": {}
-            """
+            """)
         })
         defer { stack.stop() }
         let key = try stack.createKey(name: "prometheus")

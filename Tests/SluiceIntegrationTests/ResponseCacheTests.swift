@@ -10,12 +10,7 @@ final class ResponseCacheTests: XCTestCase {
 
     override func setUpWithError() throws {
         stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 2, threads: 4, """
             prices:
               cache-model: { input: 1.0, output: 4.0 }
             routes:
@@ -30,7 +25,7 @@ final class ResponseCacheTests: XCTestCase {
                 endpoints: [ { provider: mock, model: limited-model } ]
             principals:
               "*": {}
-            """
+            """)
         })
     }
 

@@ -13,12 +13,7 @@ final class SpendReportTests: XCTestCase {
             throw XCTSkip("chromium is not installed (apt-get install chromium)")
         }
         let stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+            GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             prices:
               priced-model: { input: 2.0, output: 8.0 }
             budgets:
@@ -28,7 +23,7 @@ final class SpendReportTests: XCTestCase {
               priced: { type: chat, endpoints: [ { provider: mock, model: "priced-model@words=40" } ] }
             principals:
               "*": {}
-            """
+            """)
         })
         defer { stack.stop() }
         let created = try stack.sluice(["keys", "create", "--config", stack.configPath, "--name", "report", "--quiet",

@@ -18,18 +18,12 @@ final class TracingTests: XCTestCase {
         }
         let port = freeLoopbackPort()
         stack = try GatewayStack(config: { stack in
-            """
-            server: { listen: "unix:\(stack.socketPath)", workers: 1, threads: 4 }
-            redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-            audit: { spool_dir: "\(stack.directory.path)/spool" }
+            GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             telemetry:
               otlp_endpoint: "http://127.0.0.1:\(port)/v1/traces"
               headers: { x-collector-key: "${env:SLUICE_TEST_MOCK_KEY}" }
               service_name: sluice-test
               interval: 100ms
-            providers:
-              mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
-              mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
             routes:
               chat: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }
               claude: { type: chat, endpoints: [ { provider: mock-anthropic, model: claude-mock } ] }
@@ -40,7 +34,7 @@ final class TracingTests: XCTestCase {
                   - { name: backup, provider: mock, model: mock-gpt, fallback_only: true }
             principals:
               "*": {}
-            """
+            """)
         })
         spansFile = stack.directory.appendingPathComponent("spans.jsonl").path
         receiver = try ManagedProcess(name: "otlp", executable: "/usr/bin/env",

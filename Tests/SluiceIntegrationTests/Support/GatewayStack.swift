@@ -256,6 +256,21 @@ final class GatewayStack {
     }
 
     /// The configuration every integration test runs against.
+    /// A config with the test server, Redis, audit spool and the mock provider in two
+    /// wire formats (`mock`: OpenAI-compatible, `mock-anthropic`), then `rest` (routes,
+    /// principals, prices, budgets, telemetry…).
+    static func mockConfig(_ stack: GatewayStack, workers: Int = 1, threads: Int = 4, _ rest: String) -> String {
+        """
+        server: { listen: "unix:\(stack.socketPath)", workers: \(workers), threads: \(threads) }
+        redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
+        audit: { spool_dir: "\(stack.directory.path)/spool" }
+        providers:
+          mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+          mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
+        \(rest)
+        """
+    }
+
     static func config(_ stack: GatewayStack, extraRoutes: String = "") -> String {
         """
         server: { listen: "unix:\(stack.socketPath)", workers: 2, threads: 4, drain_timeout: 10s }
