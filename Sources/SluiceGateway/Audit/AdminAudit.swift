@@ -41,9 +41,7 @@ public enum AdminAudit {
     public static func prepared(_ action: Action, keys: RedisKeys) -> AuditBatch {
         var random = SystemRandomNumberGenerator()
         let suffix = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let nowMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let nowMs = Governor.nowMs()
         let writer = "admin:\(hostName):\(getpid()):\(suffix)"
         var batch = AuditBatch(writer: writer, firstSequence: 1)
         batch.add(AuditBatch.prepareEntry(kind: "admin", json: action.json(requestId: "admin-" + suffix, nowMs: nowMs, who: who),
@@ -72,10 +70,7 @@ public enum AdminAudit {
         return members
     }
 
-    static var hostName: String {
-        var name = [CChar](repeating: 0, count: 256)
-        return gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
-    }
+    static var hostName: String { HostName.current }
 
     /// `["a","b"]`.
     public static func list(_ names: [String]) -> String { "[" + names.map(JSONText.quoted).joined(separator: ",") + "]" }

@@ -63,9 +63,7 @@ extension RequestPipeline {
     /// Counts this attempt in flight to its upstream, pool-wide, until the response is out
     /// (or, should this process die, until the attempt's time limit has passed).
     func markInFlight(_ endpoint: EndpointConfig, limits: TransferLimits) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let nowMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let nowMs = Governor.nowMs()
         var random = ThreadRandom()
         let token = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
         if healthStore.markInFlight(endpoint.upstreamKey, token: token, expiresAtMs: nowMs + limits.total.wholeMilliseconds,

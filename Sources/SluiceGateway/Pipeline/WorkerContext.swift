@@ -76,8 +76,7 @@ public final class WorkerContext: Sendable {
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
         self.auditJournal = AuditJournals(directory: config.audit.spoolDirectory, stripes: config.server.threads + 1,
                                           logger: logger)
-        var name = [CChar](repeating: 0, count: 256)
-        let hostName = gethostname(&name, 255) == 0 ? String(cString: name) : "localhost"
+        let hostName = HostName.current
         self.hostName = hostName
         let metrics = self.metrics
         self.traceExporter = config.telemetry.map { TraceExporter(config: $0, metrics: metrics, logger: logger, hostName: hostName) }
