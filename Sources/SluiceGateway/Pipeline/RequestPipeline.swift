@@ -495,7 +495,7 @@ public final class RequestPipeline {
     /// off the next request's path. Every reservation is settled with the true usage (none
     /// for endpoints that did not answer).
     public func settleBeforeFinish() {
-        reportProbeBeforeFinish()
+        reportNewsBeforeFinish()
         let plans = pendingPlans
         pendingPlans = []
         // Admitted from the local allowance (Redis was unreachable): nothing was reserved,
@@ -512,13 +512,15 @@ public final class RequestPipeline {
         pendingSettlement = GovernanceTicket(admission: nil, extra: nil, settlements: settlements)
     }
 
-    /// A request that held the pool's probe lease of a cooled-down endpoint records its
-    /// outcome before its response completes (one round trip, once per cooldown), so the
-    /// client's next call, on any responder, finds the endpoint recovered or cooling again
-    /// instead of still being probed. Other reports travel with the settler's next batch.
-    private func reportProbeBeforeFinish() {
+    /// A request that held the pool's probe lease of a cooled-down endpoint, or saw an
+    /// endpoint fail, records its outcome before its response completes (one round trip, on
+    /// those paths only), so the client's next call, on any responder, finds the endpoint
+    /// recovered or cooling instead of calling it again. Reports of calls that went well
+    /// travel with the settler's next batch.
+    private func reportNewsBeforeFinish() {
         guard let report = pendingReport,
-              !report.unusedProbes.isEmpty || report.attempts.contains(where: \.wasProbe) else { return }
+              !report.unusedProbes.isEmpty || report.attempts.contains(where: { $0.wasProbe || $0.outcome == .fail })
+        else { return }
         pendingReport = nil
         let changes = healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner)
         EndpointHealthStore.log(changes, to: context.logger)
@@ -571,26 +573,6 @@ public final class RequestPipeline {
 
     private func limits(endpoint: EndpointConfig, route: RouteConfig) -> TransferLimits {
         Self.limits(endpoint: endpoint, route: route, config: context.config)
-    }
-
-    private func models(path: String, caller: Caller, writer: ClientWriter) throws(GatewayError) {
-        if path == "/v1/models" {
-            return writer.sendJSON(status: 200, ModelList.list(for: caller, context: context))
-        }
-        let name = String(path.dropFirst("/v1/models/".count))
-        guard context.config.routes[name] != nil, caller.policy.allows(route: name) else {
-            throw GatewayError(.routeNotFound, "The model '\(GatewayError.quote(name))' does not exist or you do not have access to it.")
-        }
-        writer.sendJSON(status: 200, ModelList.object(name, context: context))
-    }
-
-    private func health(_ writer: ClientWriter) {
-        do {
-            _ = try redis.checked(["PING"], idempotent: true)
-            writer.sendJSON(status: 200, "{\"status\":\"ok\",\"redis\":\"ok\"}")
-        } catch {
-            writer.sendJSON(status: 503, "{\"status\":\"degraded\",\"redis\":\"unreachable\"}")
-        }
     }
 
     private static func newRequestId() -> String {
