@@ -28,7 +28,7 @@ let package = Package(
         .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq",
                        providers: [.apt(["libpq-dev"])]),
         // glibc's <malloc.h> (mallopt, malloc_trim): the worker's memory policy.
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
         // Pure Swift: no C, no I/O.
         .target(name: "SluiceCore", dependencies: [
@@ -45,7 +45,7 @@ let package = Package(
 
         // The request pipeline and the process pool.
         .target(name: "SluiceGateway", dependencies: [
-            "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis", "CMalloc",
+            "SluiceCore", "SluiceProviders", "SluiceFastCGI", "SluiceHTTP", "SluiceRedis", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Operator tools outside the request path: audit tail, verify and drain (files,

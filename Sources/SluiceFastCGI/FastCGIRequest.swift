@@ -2,20 +2,22 @@ import CFastCGI
 import Glibc
 
 /// One thread's FastCGI request slot (`FCGX_Request`), reused for every request the
-/// thread accepts. Follows libfcgi's `fcgiapp.h` and the `threaded.c` example, without
-/// its accept mutex (Linux does not need it, and it deadlocks with keep-conn).
+/// thread serves. Follows libfcgi's `fcgiapp.h`, except that libfcgi never accepts: the
+/// worker's dispatcher does, and hands each connection (new or kept) to `read(from:)`.
 public final class FastCGIRequest {
     private let request: UnsafeMutablePointer<FCGX_Request>
     private var accepted = false
     /// Reused by every `readBody` of this slot.
     private var chunk = [UInt8](repeating: 0, count: 16 * 1024)
 
-    /// Call `FastCGIRequest.initializeLibrary()` once per process before the first one.
-    public init(listeningSocket: Int32) {
+    /// A slot that never accepts by itself: every request comes on a connection handed to
+    /// `read(from:)` (the worker's dispatcher accepts, and holds kept connections). Call
+    /// `FastCGIRequest.initializeLibrary()` once per process before the first one.
+    public init() {
         request = .allocate(capacity: 1)
-        // FCGI_FAIL_ACCEPT_ON_INTR: a signal interrupts a blocked accept, which is how a
-        // draining worker wakes its acceptors without touching the shared socket.
-        FCGX_InitRequest(request, listeningSocket, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
+        // No listening socket (-1): should libfcgi ever fall back to accepting (a
+        // connection that brought no request), the accept fails at once.
+        FCGX_InitRequest(request, -1, Int32(FCGI_FAIL_ACCEPT_ON_INTR))
     }
 
     deinit {
@@ -29,33 +31,46 @@ public final class FastCGIRequest {
         FCGX_Init()
     }
 
-    /// Tells libfcgi the process is shutting down (`FCGX_ShutdownPending`): an accept
-    /// interrupted from now on fails instead of retrying.
-    public static func shutdownPending() {
-        FCGX_ShutdownPending()
-    }
-
-    /// Waits for the next request. Returns `false` when accepting failed or was
-    /// interrupted (shutdown); the previous request, if any, is finished first.
-    public func accept() -> Bool {
+    /// Reads the next request from `connection`, a connection just accepted or one nginx
+    /// kept. Returns `false` when no request came (nginx closed it, or sent garbage): the
+    /// connection is closed then. A slot made with `init()` never falls back to accepting.
+    public func read(from connection: Int32) -> Bool {
+        request.pointee.ipcFd = connection
+        // Said so, `FCGX_Accept_r` does not close the connection while finishing the
+        // previous request; the request's own BEGIN record sets it anew.
+        request.pointee.keepConnection = 1
+        // A connection that brings no request is closed at once, not with libfcgi's
+        // lingering close (which waits on `select`, unusable above descriptor 1023).
+        request.pointee.detached = 1
         accepted = FCGX_Accept_r(request) >= 0
+        if !accepted, request.pointee.ipcFd >= 0 {
+            close(request.pointee.ipcFd)
+            request.pointee.ipcFd = -1
+        }
         return accepted
     }
 
-    /// Completes the current request: flushes output (with `FCGI_END_REQUEST`) and closes
-    /// the connection.
+    /// Completes the current request: flushes output (with `FCGI_END_REQUEST`), and returns
+    /// its connection when nginx asked to keep it (`FCGI_KEEP_CONN`) and `keep` allows: the
+    /// slot lets go of it, and the caller holds it until nginx's next request. Otherwise the
+    /// connection is closed and the result is `nil`.
     ///
-    /// The request is detached first (`FCGX_Detach`), so the close is a plain `close()`
-    /// rather than libfcgi's lingering close (`shutdown`, then up to 2 s of `poll` and
+    /// The request is detached first (`FCGX_Detach`), so a close is a plain `close()`
+    /// rather than libfcgi's lingering close (`shutdown`, then up to 2 s of `select` and
     /// `read` until nginx hangs up), which costs three system calls and a wait for nginx
     /// on every request. The lingering close guards against a TCP reset discarding the
     /// response when unread input is left; the body is always read to its end (`readBody`)
     /// and nginx sends nothing after it, so none is left.
-    public func finish() {
-        guard accepted else { return }
+    public func finish(keep: Bool) -> Int32? {
+        guard accepted else { return nil }
+        if !keep { request.pointee.keepConnection = 0 }
         FCGX_Detach(request)
         FCGX_Finish_r(request)
         accepted = false
+        let connection = request.pointee.ipcFd
+        guard connection >= 0 else { return nil }
+        request.pointee.ipcFd = -1
+        return connection
     }
 
     /// A FastCGI param (`REQUEST_METHOD`, `SLUICE_PRINCIPAL`, …), `nil` if nginx did not send it.

@@ -2,8 +2,9 @@ import Glibc
 import SluiceFastCGI
 import Synchronization
 
-/// One OS thread that accepts and serves FastCGI requests. Everything C it uses (the
-/// FastCGI request, the curl handle, the Redis connection) is created on this thread
+/// One OS thread that serves FastCGI requests, on connections the worker's
+/// `ConnectionDispatcher` hands it (new ones and ones nginx kept). Everything C it uses
+/// (the FastCGI request, the curl handle, the Redis connection) is created on this thread
 /// and never leaves it. Started with `pthread_create`, not on Swift's cooperative pool,
 /// because every call it makes blocks.
 final class AcceptorThread: @unchecked Sendable {
@@ -11,17 +12,20 @@ final class AcceptorThread: @unchecked Sendable {
     private let context: WorkerContext
     private let settler: CallSettler
     private let state: DrainState
+    private let dispatcher: ConnectionDispatcher
     private var thread = pthread_t()
-    /// The thread is (about to be) blocked in accept.
+    /// The thread is (about to be) waiting for a connection.
     let waiting = Atomic<Bool>(false)
     /// The thread has left its loop.
     let finished = Atomic<Bool>(false)
 
-    init(index: Int, context: WorkerContext, settler: CallSettler, state: DrainState) {
+    init(index: Int, context: WorkerContext, settler: CallSettler, state: DrainState,
+         dispatcher: ConnectionDispatcher) {
         self.index = index
         self.context = context
         self.settler = settler
         self.state = state
+        self.dispatcher = dispatcher
     }
 
     /// Starts the thread; `false` if the system refused.
@@ -31,36 +35,45 @@ final class AcceptorThread: @unchecked Sendable {
         return true
     }
 
-    /// Interrupts a blocked accept.
+    /// Interrupts a blocked wait.
     func wake() {
         pthread_kill(thread, Signals.wake)
     }
 
     private func loop() {
         Signals.unblock([Signals.wake])
-        let request = FastCGIRequest(listeningSocket: WorkerProcess.listenDescriptor)
+        let request = FastCGIRequest()
         let pipeline = RequestPipeline(context: context, settler: settler)
-        var failures = 0
+        var graceEnd: ContinuousClock.Instant?
         while true {
-            // Draining: when the pool is stopping (the master shut the socket, so nothing new
-            // arrives), serve the connections still queued, then leave; when only this
-            // worker drains (a reload), the next generation takes them.
-            if state.stopping.load(ordering: .acquiring) && !Self.listenerShutWithBacklog() { break }
-            waiting.store(true, ordering: .releasing)
-            let accepted = request.accept()
-            waiting.store(false, ordering: .releasing)
-            guard accepted else {
-                if state.stopping.load(ordering: .acquiring) { break }
-                failures += 1
-                // The master shut the listener and is about to tell this worker to drain:
-                // accept fails at once until then, which is no error worth a log line.
-                if (failures == 1 || failures % 1000 == 0) && !Self.listenerShut() {
-                    context.logger.error("accept failed on the FastCGI socket (\(failures) times)")
+            let connection: Int32
+            if state.stopping.load(ordering: .acquiring) {
+                if Self.listenerShutWithBacklog(), let queued = dispatcher.acceptQueued() {
+                    // The pool is stopping (the master shut the socket, so nothing new
+                    // arrives): serve the connections still queued.
+                    connection = queued
+                } else {
+                    // Kept connections get one more request each (closed after its answer)
+                    // for a grace period; then whatever is still idle is closed and the
+                    // thread leaves. When only this worker drains (a reload), the next
+                    // generation accepts the new connections.
+                    let end = graceEnd ?? .now + Self.drainGrace
+                    graceEnd = end
+                    if dispatcher.idleCount == 0 || ContinuousClock.now >= end {
+                        dispatcher.closeIdle()
+                        break
+                    }
+                    guard let next = dispatcher.next(timeoutMs: 20) else { continue }
+                    connection = next
                 }
-                usleep(10_000)
-                continue
+            } else {
+                waiting.store(true, ordering: .releasing)
+                let next = dispatcher.next()
+                waiting.store(false, ordering: .releasing)
+                guard let next else { continue }
+                connection = next
             }
-            failures = 0
+            guard request.read(from: connection) else { continue }
             context.busyThreads.add(1, ordering: .relaxed)
             pipeline.handle(request)
             pipeline.settleBeforeFinish()
@@ -68,20 +81,19 @@ final class AcceptorThread: @unchecked Sendable {
             // dies after this point leaves it to be replayed, one that dies before it
             // never completed the response.
             pipeline.handOffBeforeFinish()
-            request.finish()
+            if let kept = request.finish(keep: !state.stopping.load(ordering: .acquiring)) {
+                dispatcher.keep(kept)
+            }
             pipeline.afterFinish()
             context.busyThreads.subtract(1, ordering: .relaxed)
         }
         finished.store(true, ordering: .releasing)
     }
 
-    /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`).
-    private static func listenerShut() -> Bool {
-        var descriptor = pollfd(fd: WorkerProcess.listenDescriptor, events: Int16(POLLIN) | readHangUp, revents: 0)
-        return poll(&descriptor, 1, 0) == 1 && descriptor.revents & (readHangUp | Int16(POLLHUP)) != 0
-    }
-
     private static let readHangUp: Int16 = 0x2000  // POLLRDHUP (Linux; Glibc exports it only with _GNU_SOURCE)
+
+    /// How long a draining worker keeps answering on nginx's kept connections.
+    private static let drainGrace = Duration.seconds(1)
 
     /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`) and
     /// may still hold queued connections. An accept that then finds none blocks until the

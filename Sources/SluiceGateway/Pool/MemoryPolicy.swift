@@ -1,4 +1,4 @@
-import CMalloc
+import CLinux
 
 /// How a worker gives memory back after a large answer.
 ///

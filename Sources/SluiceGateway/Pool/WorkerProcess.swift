@@ -5,11 +5,12 @@ import SluiceFastCGI
 import SluiceHTTP
 import Synchronization
 
-/// One worker process: M acceptor threads on the inherited listening socket, and a main
-/// thread that waits for signals. SIGTERM, SIGINT or SIGQUIT drain it: stop accepting,
-/// finish in-flight requests, exit. The socket is shared with other workers (and with
-/// the next generation after a reload), so draining never shuts it down; idle acceptors
-/// are woken with a signal instead.
+/// One worker process: M acceptor threads fed by one `ConnectionDispatcher` (the inherited
+/// listening socket and nginx's kept connections), and a main thread that waits for
+/// signals. SIGTERM, SIGINT or SIGQUIT drain it: stop accepting, finish in-flight requests,
+/// close nginx's kept connections, exit. The socket is shared with other workers (and with the
+/// next generation after a reload), so draining never shuts it down; idle acceptors are
+/// woken with a signal.
 public enum WorkerProcess {
     /// Descriptors the master hands every worker.
     public static let listenDescriptor: Int32 = 3
@@ -42,7 +43,14 @@ public enum WorkerProcess {
             logger.critical("cannot start the settler thread")
             return 71
         }
-        let acceptors = (0..<threads).map { AcceptorThread(index: $0, context: context, settler: settler, state: state) }
+        ConnectionDispatcher.prepare(listener: listenDescriptor)
+        guard let dispatcher = ConnectionDispatcher(listener: listenDescriptor) else {
+            logger.critical("cannot set up the connection dispatcher (epoll): \(errnoText())")
+            return 71
+        }
+        let acceptors = (0..<threads).map {
+            AcceptorThread(index: $0, context: context, settler: settler, state: state, dispatcher: dispatcher)
+        }
         for acceptor in acceptors {
             guard acceptor.start() else {
                 logger.critical("cannot start acceptor thread \(acceptor.index)")
@@ -75,7 +83,7 @@ public enum WorkerProcess {
                 break
             }
         }
-        let status = drain(acceptors, state: state, context: context, timeout: drainTimeout)
+        let status = drain(acceptors, dispatcher: dispatcher, state: state, context: context, timeout: drainTimeout)
         // Every call the acceptors finished is written (or spooled) before the process exits.
         if !settler.finish(until: .now + .seconds(10)) {
             logger.error("the settler did not finish in time; \(settler.backlog) finished calls are not written")
@@ -84,10 +92,10 @@ public enum WorkerProcess {
         return status
     }
 
-    private static func drain(_ acceptors: [AcceptorThread], state: DrainState, context: WorkerContext,
-                              timeout: Duration) -> Int32 {
+    private static func drain(_ acceptors: [AcceptorThread], dispatcher: ConnectionDispatcher, state: DrainState,
+                              context: WorkerContext, timeout: Duration) -> Int32 {
         state.stopping.store(true, ordering: .sequentiallyConsistent)
-        FastCGIRequest.shutdownPending()
+        dispatcher.stop()
         if waitForAcceptors(acceptors, until: .now + timeout) {
             context.logger.info("worker drained")
             return 0

@@ -1,0 +1,160 @@
+import CLinux
+import Glibc
+import Synchronization
+
+/// Hands nginx's FastCGI connections to a worker's threads, new and kept alike.
+///
+/// nginx keeps its connections to the pool open between requests (`fastcgi_keep_conn on`
+/// with an upstream `keepalive`), which spares both sides a connect, an accept and a
+/// close per request. Between requests a kept connection waits here, in one epoll set,
+/// not in a thread: a thread only ever holds a connection while it serves a request, so
+/// nginx may keep more idle connections than the pool has threads without stalling
+/// anything. The listening socket is in the same set; each ready connection (or pending
+/// accept) wakes exactly one idle thread (every entry is `EPOLLONESHOT` and re-armed by
+/// whoever took it).
+///
+/// Draining (`stop()`): no new connection is accepted, and every kept connection is closed
+/// right after its next response, or when it is still idle at the end of the drain's grace
+/// period. nginx does not resend a POST it wrote into a connection the pool had just
+/// closed (the client would get a 502), so the pool closes kept connections when nginx
+/// is least likely to be writing into them: just after answering on them (nginx sees the
+/// end of the connection with the answer), and after they sat idle (nginx reuses its
+/// most recently used connections first).
+final class ConnectionDispatcher: @unchecked Sendable {
+    private let epoll: Int32
+    private let listener: Int32
+    /// Idle kept connections, each with the generation it was handed back under (an event
+    /// for an older generation of the same descriptor number is stale and ignored).
+    private let idle = Mutex<IdleSet>(IdleSet())
+
+    private struct IdleSet {
+        var generations: [Int32: UInt32] = [:]
+        var next: UInt32 = 1
+        var closed = false
+    }
+
+    private static let listenerToken = UInt64.max
+
+    /// `nil` when the system refuses an epoll set.
+    init?(listener: Int32) {
+        self.listener = listener
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0, Self.control(epoll, EPOLL_CTL_ADD, listener, Self.armed, Self.listenerToken) else {
+            if epoll >= 0 { close(epoll) }
+            return nil
+        }
+    }
+
+    deinit {
+        close(epoll)
+    }
+
+    /// Waits for a connection with a request to read: a new one just accepted, or a kept
+    /// one nginx sent its next request on. `nil` when the wait was interrupted (a signal:
+    /// the worker drains) or timed out, or the connection turned out to be gone; the caller
+    /// checks why and waits again. Once stopped, it accepts nothing (the listener is left
+    /// disarmed, to the other workers and the next generation).
+    func next(timeoutMs: Int32 = -1) -> Int32? {
+        var event = epoll_event()
+        guard epoll_wait(epoll, &event, 1, timeoutMs) == 1 else { return nil }
+        switch event.data.u64 {
+        case Self.listenerToken:
+            if idle.withLock({ $0.closed }) { return nil }
+            // Another worker may have taken the connection: the listener is non-blocking,
+            // so that is EAGAIN, not a thread stuck in accept.
+            let connection = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            // Out of descriptors or memory: the connection stays queued; wait a little
+            // rather than wake again at once.
+            if connection < 0 && [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { usleep(10_000) }
+            // EINVAL: the master shut the listener (the pool stops); it stays disarmed.
+            if connection >= 0 || errno != EINVAL {
+                _ = Self.control(epoll, EPOLL_CTL_MOD, listener, Self.armed, Self.listenerToken)
+            }
+            return connection >= 0 ? connection : nil
+        case let token:
+            let connection = Int32(truncatingIfNeeded: token & 0xffff_ffff)
+            let generation = UInt32(truncatingIfNeeded: token >> 32)
+            let taken = idle.withLock { set in
+                guard set.generations[connection] == generation else { return false }
+                set.generations[connection] = nil
+                return true
+            }
+            guard taken else { return nil }
+            // nginx closed it (its keepalive timeout, a reload of nginx): nothing to read.
+            if event.events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+                close(connection)
+                return nil
+            }
+            return connection
+        }
+    }
+
+    /// Takes back a connection nginx keeps, until its next request. Closes it instead once
+    /// the dispatcher stopped.
+    func keep(_ connection: Int32) {
+        let generation: UInt32? = idle.withLock { set in
+            guard !set.closed else { return nil }
+            let generation = set.next
+            set.next = set.next == UInt32.max ? 1 : set.next + 1
+            set.generations[connection] = generation
+            return generation
+        }
+        guard let generation else {
+            close(connection)
+            return
+        }
+        let token = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: connection))
+        let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
+        // Registered since an earlier request (a oneshot entry stays in the set, disarmed),
+        // or new: one system call either way after the first.
+        if !Self.control(epoll, EPOLL_CTL_MOD, connection, events, token) {
+            if errno != ENOENT || !Self.control(epoll, EPOLL_CTL_ADD, connection, events, token) {
+                _ = idle.withLock { $0.generations[connection] = nil }
+                close(connection)
+            }
+        }
+    }
+
+    /// Draining: accepts nothing more, and closes every connection handed back from now on.
+    func stop() {
+        idle.withLock { $0.closed = true }
+    }
+
+    /// Kept connections waiting for nginx's next request.
+    var idleCount: Int {
+        idle.withLock { $0.generations.count }
+    }
+
+    /// Closes the idle connections (the end of a drain's grace period).
+    func closeIdle() {
+        let connections = idle.withLock { set in
+            defer { set.generations = [:] }
+            return Array(set.generations.keys)
+        }
+        for connection in connections { close(connection) }
+    }
+
+    /// A connection still queued on a listener the master shut (the pool is stopping), or
+    /// `nil` when none is left.
+    func acceptQueued() -> Int32? {
+        let connection = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        return connection >= 0 ? connection : nil
+    }
+
+    /// Makes the shared listening socket non-blocking, so a thread woken for a connection
+    /// another worker took gets EAGAIN instead of blocking in accept.
+    static func prepare(listener: Int32) {
+        let flags = fcntl(listener, F_GETFL)
+        if flags >= 0 && flags & O_NONBLOCK == 0 { _ = fcntl(listener, F_SETFL, flags | O_NONBLOCK) }
+    }
+
+    private static let armed = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+
+    private static func control(_ epoll: Int32, _ operation: Int32, _ descriptor: Int32, _ events: UInt32,
+                                _ token: UInt64) -> Bool {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = token
+        return epoll_ctl(epoll, operation, descriptor, &event) == 0
+    }
+}
