@@ -93,6 +93,36 @@ final class AuditBatchTests: XCTestCase {
         XCTAssertTrue(report.intact, "\(report.breaks)")
     }
 
+    func testTheJournalsOneRecordCallIsThatOfABatchOfIt() {
+        let record = call("solo", tags: ["team": "support", "app": "web"], cost: 0.5)
+        let prepared = AuditBatch.prepare(record, writer: "h:1:0", sequence: 7, keys: keys)
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 7)
+        batch.add(prepared)
+        let viaBatch = batch.call(keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        let alone = AuditBatch.call(of: prepared, writer: "h:1:0", keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        XCTAssertEqual(alone.keys, viaBatch.keys)
+        XCTAssertEqual(alone.arguments, viaBatch.arguments)
+        // route, key, key-route, model, tag:app, tag:team: six hashes, four fields each.
+        XCTAssertEqual(alone.keys.count, 3 + 6)
+        XCTAssertEqual(Array(alone.arguments[9...11]), ["4", "chat|requests", "1"])
+    }
+
+    func testABatchSumsEachHashsFieldsInTheOrderFirstSeen() {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("a", cost: nil), keys: keys)
+        batch.add(call("b", cost: 0.25), keys: keys)
+        batch.add(call("c", route: "other"), keys: keys)
+        let call = batch.call(keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        let routeHash = keys.usage(day: "2026-11-18", dimension: "route")
+        XCTAssertEqual(call.keys.filter { $0 == routeHash }.count, 1, "each hash once")
+        // After the three records: the route hash's fields, summed, cost last (first seen in b).
+        let at = try! XCTUnwrap(call.arguments.firstIndex(of: "chat|requests"))
+        XCTAssertEqual(call.arguments[at - 1], "7")
+        XCTAssertEqual(Array(call.arguments[at..<(at + 12)]),
+                       ["chat|requests", "2", "chat|prompt_tokens", "24", "chat|completion_tokens", "80",
+                        "chat|cost_micros", "250000", "other|requests", "1", "other|prompt_tokens", "12"])
+    }
+
     // MARK: Helpers
 
     private func call(_ requestId: String, route: String = "chat", keyId: String = "key_abc",

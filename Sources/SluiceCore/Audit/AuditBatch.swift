@@ -6,9 +6,13 @@ public struct AuditBatch: Sendable {
     /// The sequence number of the batch's first record.
     public let firstSequence: Int
     private var entries: [(requestId: String, kind: String, json: String)] = []
-    /// (usage hash, field) → amount, in first-seen order.
-    private var increments: [(key: String, field: String, amount: Int)] = []
-    private var incrementIndex: [String: [String: Int]] = [:]
+    /// Per usage hash, in first-seen order, its fields and amounts in first-seen order.
+    private var usage: [Usage] = []
+    /// Usage hash → its index in `usage` (a record's fields are few: found by a scan).
+    private var usageIndex: [String: Int] = [:]
+
+    /// One usage hash's increments.
+    typealias Usage = (key: String, fields: [(field: String, amount: Int)])
 
     public init(writer: String, firstSequence: Int) {
         self.writer = writer
@@ -28,7 +32,8 @@ public struct AuditBatch: Sendable {
         public let json: String
         /// The record as stored (writer and sequence filled in); nil for an alert.
         public let record: AuditRecord?
-        let increments: [(key: String, field: String, amount: Int)]
+        /// Its usage increments, per usage hash (each hash once).
+        let usage: [Usage]
     }
 
     /// `record` as record number `sequence` of `writer`: what `add(_:)` appends.
@@ -36,24 +41,25 @@ public struct AuditBatch: Sendable {
         var record = record
         record.writer = writer
         record.seq = sequence
-        var increments: [(key: String, field: String, amount: Int)] = []
+        var usage: [Usage] = []
         let day = String(AuditRecord.iso8601(record.timeMs).prefix(10))
         let prompt = record.promptTokens ?? 0
         let completion = record.completionTokens ?? 0
         let costMicros = Int(((record.cost ?? 0) * 1_000_000).rounded())
+        let writes = (record.cacheWriteTokens ?? 0) + (record.cacheWrite1hTokens ?? 0)
+        // Each dimension is its own hash, so no hash comes twice.
         for (dimension, group) in usageGroups(of: record) {
-            let key = keys.usage(day: day, dimension: dimension)
-            increments.append((key, group + "|requests", 1))
-            if prompt > 0 { increments.append((key, group + "|prompt_tokens", prompt)) }
-            if completion > 0 { increments.append((key, group + "|completion_tokens", completion)) }
-            if let read = record.cacheReadTokens, read > 0 { increments.append((key, group + "|cache_read_tokens", read)) }
-            let writes = (record.cacheWriteTokens ?? 0) + (record.cacheWrite1hTokens ?? 0)
-            if writes > 0 { increments.append((key, group + "|cache_write_tokens", writes)) }
-            if let reasoning = record.reasoningTokens, reasoning > 0 { increments.append((key, group + "|reasoning_tokens", reasoning)) }
-            if costMicros > 0 { increments.append((key, group + "|cost_micros", costMicros)) }
+            var fields: [(field: String, amount: Int)] = [(group + "|requests", 1)]
+            if prompt > 0 { fields.append((group + "|prompt_tokens", prompt)) }
+            if completion > 0 { fields.append((group + "|completion_tokens", completion)) }
+            if let read = record.cacheReadTokens, read > 0 { fields.append((group + "|cache_read_tokens", read)) }
+            if writes > 0 { fields.append((group + "|cache_write_tokens", writes)) }
+            if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((group + "|reasoning_tokens", reasoning)) }
+            if costMicros > 0 { fields.append((group + "|cost_micros", costMicros)) }
+            usage.append((keys.usage(day: day, dimension: dimension), fields))
         }
         return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
-                        increments: increments)
+                        usage: usage)
     }
 
     /// An alert record (its JSON already made) as record number `sequence`.
@@ -64,7 +70,7 @@ public struct AuditBatch: Sendable {
     /// A record that is not a call's (`alert`, `admin`; its JSON already made), counted in
     /// no usage total.
     public static func prepareEntry(kind: String, json: String, requestId: String, sequence: Int) -> Prepared {
-        Prepared(sequence: sequence, requestId: requestId, kind: kind, json: json, record: nil, increments: [])
+        Prepared(sequence: sequence, requestId: requestId, kind: kind, json: json, record: nil, usage: [])
     }
 
     /// Adds a call's record (numbered and signed with the writer here); returns it as stored.
@@ -79,7 +85,20 @@ public struct AuditBatch: Sendable {
     public mutating func add(_ prepared: Prepared) {
         precondition(prepared.sequence == nextSequence, "audit record \(prepared.sequence) out of order (expected \(nextSequence))")
         entries.append((prepared.requestId, prepared.kind, prepared.json))
-        for increment in prepared.increments { add(increment.key, increment.field, increment.amount) }
+        for hash in prepared.usage {
+            guard let at = usageIndex[hash.key] else {
+                usageIndex[hash.key] = usage.count
+                usage.append(hash)
+                continue
+            }
+            for (field, amount) in hash.fields {
+                if let slot = usage[at].fields.firstIndex(where: { $0.field == field }) {
+                    usage[at].fields[slot].amount += amount
+                } else {
+                    usage[at].fields.append((field, amount))
+                }
+            }
+        }
     }
 
     /// Adds a record of kind `alert` (its JSON already made).
@@ -89,22 +108,32 @@ public struct AuditBatch: Sendable {
 
     /// The script call.
     public func call(keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
-        var usageKeys: [String] = []
-        var fields: [String: [(field: String, amount: Int)]] = [:]
-        for increment in increments {
-            if fields[increment.key] == nil { usageKeys.append(increment.key) }
-            fields[increment.key, default: []].append((increment.field, increment.amount))
-        }
+        Self.call(writer: writer, firstSequence: firstSequence, entries: entries, usage: usage, keys: keys,
+                  maxLength: maxLength, usageTTLSeconds: usageTTLSeconds)
+    }
+
+    /// The script call of a batch of `prepared` alone (the journal's entry for it): the
+    /// same as adding it to an empty batch, without the batch.
+    public static func call(of prepared: Prepared, writer: String, keys: RedisKeys, maxLength: Int,
+                            usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
+        call(writer: writer, firstSequence: prepared.sequence, entries: [(prepared.requestId, prepared.kind, prepared.json)],
+             usage: prepared.usage, keys: keys, maxLength: maxLength, usageTTLSeconds: usageTTLSeconds)
+    }
+
+    private static func call(writer: String, firstSequence: Int, entries: [(requestId: String, kind: String, json: String)],
+                             usage: [Usage], keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
         var arguments = [AuditScripts.batchMarker, String(maxLength), writer, String(firstSequence), String(entries.count),
                          String(usageTTLSeconds)]
-        arguments.reserveCapacity(arguments.count + entries.count * 3 + usageKeys.count + increments.count * 2)
+        arguments.reserveCapacity(arguments.count + entries.count * 3 + usage.reduce(0) { $0 + 1 + 2 * $1.fields.count })
         for entry in entries { arguments += [entry.requestId, entry.kind, entry.json] }
-        for key in usageKeys {
-            let pairs = fields[key] ?? []
-            arguments.append(String(pairs.count))
-            for pair in pairs { arguments += [pair.field, String(pair.amount)] }
+        var usageKeys = [keys.auditStream, keys.auditHead, keys.auditWriters]
+        usageKeys.reserveCapacity(3 + usage.count)
+        for hash in usage {
+            usageKeys.append(hash.key)
+            arguments.append(String(hash.fields.count))
+            for pair in hash.fields { arguments += [pair.field, String(pair.amount)] }
         }
-        return (AuditScripts.appendBatch, [keys.auditStream, keys.auditHead, keys.auditWriters] + usageKeys, arguments)
+        return (AuditScripts.appendBatch, usageKeys, arguments)
     }
 
     /// The usage groups a record counts in: its route, its key (or principal), the pair of
@@ -120,14 +149,5 @@ public struct AuditBatch: Sendable {
         ]
         groups += record.tags.sorted { $0.key < $1.key }.map { ("tag:" + $0.key, $0.value) }
         return groups
-    }
-
-    private mutating func add(_ key: String, _ field: String, _ amount: Int) {
-        if let at = incrementIndex[key]?[field] {
-            increments[at].amount += amount
-        } else {
-            incrementIndex[key, default: [:]][field] = increments.count
-            increments.append((key, field, amount))
-        }
     }
 }

@@ -129,10 +129,9 @@ final class CallSettler: @unchecked Sendable {
 
     /// Writes `prepared` to the journal as a one-record batch.
     private func journal(_ prepared: AuditBatch.Prepared) {
-        var one = AuditBatch(writer: writerId, firstSequence: prepared.sequence)
-        one.add(prepared)
         let config = context.config.audit
-        let call = one.call(keys: context.redisKeys, maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
+        let call = AuditBatch.call(of: prepared, writer: writerId, keys: context.redisKeys, maxLength: config.maxLength,
+                                   usageTTLSeconds: config.usageDays * 86_400)
         context.auditJournal.current.append(sequence: prepared.sequence, keys: call.keys, arguments: call.arguments)
     }
 
