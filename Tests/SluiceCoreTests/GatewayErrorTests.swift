@@ -137,6 +137,16 @@ final class GatewayErrorTests: XCTestCase {
         }
         XCTAssertEqual(try RequestTags.parse(header: "team=search, sk=1"), ["team": "search", "sk": "1"])
     }
+
+    func testCredentialShapesAreRecognisedWhateverTheirCase() {
+        let key = "sk-sluice-" + String(repeating: "a", count: 40)
+        let credentials = [key, "SK-proj-0123456789abcdefghij", "sk-ant-api03-abcdefghijklmnop", "Bearer abc", "bearer x",
+                           "AKIAIOSFODNN7EXAMPLE", "ASIAIOSFODNN7EXAMPLE", "team sk-Sluice-xyz inside", "x sk-sluice-"]
+        let others = ["", "sk-", "sk-short", "support", "bearer", "akiaIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPL",
+                      "sk-sluic", "façade sk-sluice", "日本語のタグ"]
+        for value in credentials { XCTAssertTrue(GatewayError.looksLikeCredential(value), value) }
+        for value in others { XCTAssertFalse(GatewayError.looksLikeCredential(value), value) }
+    }
 }
 
 /// The `error` object of an OpenAI-shaped error body.

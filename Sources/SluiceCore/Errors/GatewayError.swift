@@ -99,11 +99,30 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// A gateway key, an OpenAI/Anthropic-style `sk-…` key, a bearer token or an AWS key id.
+    /// Compares bytes, ASCII case folded, without lowercasing a copy: every tag value of
+    /// every call passes here.
     public static func looksLikeCredential(_ value: String) -> Bool {
-        let lowered = value.lowercased()
-        return GatewayKeyFormat.looksValid(value) || lowered.contains("sk-sluice-")
-            || (lowered.hasPrefix("sk-") && value.utf8.count >= 20) || lowered.hasPrefix("bearer ")
-            || ((value.hasPrefix("AKIA") || value.hasPrefix("ASIA")) && value.utf8.count == 20)
+        var value = value
+        return value.withUTF8 { bytes in
+            let count = bytes.count
+            func folded(_ at: Int) -> UInt8 { bytes[at] >= 65 && bytes[at] <= 90 ? bytes[at] | 0x20 : bytes[at] }
+            func matches(_ pattern: StaticString, at start: Int, folding: Bool) -> Bool {
+                let length = pattern.utf8CodeUnitCount
+                guard start + length <= count else { return false }
+                let expected = pattern.utf8Start
+                for offset in 0..<length where (folding ? folded(start + offset) : bytes[start + offset]) != expected[offset] {
+                    return false
+                }
+                return true
+            }
+            if matches("sk-", at: 0, folding: true) && count >= 20 { return true }
+            if matches("bearer ", at: 0, folding: true) { return true }
+            if count == 20 && (matches("AKIA", at: 0, folding: false) || matches("ASIA", at: 0, folding: false)) { return true }
+            if count >= 10 {
+                for start in 0...(count - 10) where matches("sk-sluice-", at: start, folding: true) { return true }
+            }
+            return false
+        } || GatewayKeyFormat.looksValid(value)
     }
 }
 
