@@ -24,8 +24,15 @@ public struct RedisKeys: Sendable {
     /// Where `sluice audit drain` moves records that keep failing.
     public var auditDeadLetters: String { "\(prefix):audit:dead" }
 
-    /// Usage totals of one UTC day (`2026-11-26`) grouped by one dimension (`route`, `key`,
-    /// `model`, `tag:team`): fields `<group>|requests`, `|prompt_tokens`, `|completion_tokens`, `|cost_micros`.
+    /// Usage totals of one UTC day (`2026-11-26`), every dimension in one hash, so a batch of
+    /// records adds to one hash (three commands in the append script, where a hash per
+    /// dimension took fifteen): fields `<dimension>=<group>|<total>`, e.g.
+    /// `route=chat|requests`, `tag:team=support|cost_micros` (`AuditBatch.usageField`).
+    public func usage(day: String) -> String { "\(prefix):usage:\(day)" }
+
+    /// The layout before 2026-12-04, one hash per day and dimension (`route`, `key`,
+    /// `model`, `tag:team`) with fields `<group>|<total>`: still read by the reports, and
+    /// still written by a replay of a spool or journal line from before.
     public func usage(day: String, dimension: String) -> String { "\(prefix):usage:\(day):\(dimension)" }
 
     /// Pool-wide counters for `/metrics`: series text → value.

@@ -76,7 +76,7 @@ final class AuditBatchTests: XCTestCase {
         XCTAssertEqual(try usage("tag:team")["support|requests"], "2")
         XCTAssertEqual(try usage("tag:team")["ops|requests"], "1")
         XCTAssertEqual(try usage("model")["openai/gpt-4o|completion_tokens"], "120")
-        let ttl = try XCTUnwrap(try redis.command(["TTL", keys.usage(day: "2026-11-18", dimension: "route")]).integer)
+        let ttl = try XCTUnwrap(try redis.command(["TTL", keys.usage(day: "2026-11-18")]).integer)
         XCTAssertGreaterThan(ttl, 86_400)
     }
 
@@ -102,9 +102,9 @@ final class AuditBatchTests: XCTestCase {
         let alone = AuditBatch.call(of: prepared, writer: "h:1:0", keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
         XCTAssertEqual(alone.keys, viaBatch.keys)
         XCTAssertEqual(alone.arguments, viaBatch.arguments)
-        // route, key, key-route, model, tag:app, tag:team: six hashes, four fields each.
-        XCTAssertEqual(alone.keys.count, 3 + 6)
-        XCTAssertEqual(Array(alone.arguments[9...11]), ["4", "chat|requests", "1"])
+        // One hash for the day: route, key, key-route, model, tag:app, tag:team, four fields each.
+        XCTAssertEqual(alone.keys, [keys.auditStream, keys.auditHead, keys.auditWriters, keys.usage(day: "2026-11-18")])
+        XCTAssertEqual(Array(alone.arguments[9...11]), ["24", "route=chat|requests", "1"])
     }
 
     func testABatchSumsEachHashsFieldsInTheOrderFirstSeen() {
@@ -113,14 +113,36 @@ final class AuditBatchTests: XCTestCase {
         batch.add(call("b", cost: 0.25), keys: keys)
         batch.add(call("c", route: "other"), keys: keys)
         let call = batch.call(keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
-        let routeHash = keys.usage(day: "2026-11-18", dimension: "route")
-        XCTAssertEqual(call.keys.filter { $0 == routeHash }.count, 1, "each hash once")
-        // After the three records: the route hash's fields, summed, cost last (first seen in b).
-        let at = try! XCTUnwrap(call.arguments.firstIndex(of: "chat|requests"))
-        XCTAssertEqual(call.arguments[at - 1], "7")
-        XCTAssertEqual(Array(call.arguments[at..<(at + 12)]),
-                       ["chat|requests", "2", "chat|prompt_tokens", "24", "chat|completion_tokens", "80",
-                        "chat|cost_micros", "250000", "other|requests", "1", "other|prompt_tokens", "12"])
+        XCTAssertEqual(call.keys.count, 4, "one usage hash for the day")
+        // The day's fields, summed, each where it was first seen: a's four groups of three
+        // (no cost), then b's costs, then c's new route groups.
+        let at = try! XCTUnwrap(call.arguments.firstIndex(of: "route=chat|requests"))
+        XCTAssertEqual(Array(call.arguments[at..<(at + 6)]),
+                       ["route=chat|requests", "2", "route=chat|prompt_tokens", "24", "route=chat|completion_tokens", "80"])
+        let cost = try! XCTUnwrap(call.arguments.firstIndex(of: "route=chat|cost_micros"))
+        XCTAssertEqual(call.arguments[cost + 1], "250000")
+        XCTAssertGreaterThan(cost, try! XCTUnwrap(call.arguments.firstIndex(of: "tag:team=support|completion_tokens")))
+        XCTAssertEqual(call.arguments[try! XCTUnwrap(call.arguments.firstIndex(of: "route=other|requests")) + 1], "1")
+        XCTAssertEqual(call.arguments[try! XCTUnwrap(call.arguments.firstIndex(of: "model=openai/gpt-4o|requests")) + 1], "3")
+    }
+
+    func testUsageReportsAddTheDaysHashToTheLayoutBeforeIt() throws {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("a", tags: ["team": "support"], cost: 0.25), keys: keys)
+        batch.add(call("b", route: "other", tags: ["team": "ops=night"]), keys: keys)
+        _ = try run(batch)
+        // What a replayed spool line from before the day's hash writes.
+        _ = try redis.command(["HINCRBY", keys.usage(day: "2026-11-18", dimension: "route"), "chat|requests", "5"])
+        _ = try redis.command(["HINCRBY", keys.usage(day: "2026-11-18", dimension: "tag:app"), "web|requests", "1"])
+        let routes = try UsageReport.read(redis: redis, keys: keys, dimension: "route", days: ["2026-11-18"])
+        XCTAssertEqual(routes.rows.map(\.group), ["chat", "other"])
+        XCTAssertEqual(routes.rows.map(\.requests), [6, 1])
+        XCTAssertEqual(routes.rows[0].costMicros, 250_000)
+        let teams = try UsageReport.read(redis: redis, keys: keys, dimension: "tag:team", days: ["2026-11-18"])
+        XCTAssertEqual(Set(teams.rows.map(\.group)), ["support", "ops=night"])
+        let keyRoutes = try UsageReport.read(redis: redis, keys: keys, dimension: "key-route", days: ["2026-11-18"])
+        XCTAssertEqual(Set(keyRoutes.rows.map(\.group)), ["key_abc chat", "key_abc other"])
+        XCTAssertEqual(try SpendReport.tagDimensions(redis: redis, keys: keys, days: ["2026-11-18"]), ["app", "team"])
     }
 
     // MARK: Helpers
@@ -138,8 +160,12 @@ final class AuditBatchTests: XCTestCase {
         return try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments)
     }
 
+    /// One dimension's fields of the day's usage hash, without the `<dimension>=` stem.
     private func usage(_ dimension: String) throws -> [String: String] {
-        try redis.command(["HGETALL", keys.usage(day: "2026-11-18", dimension: dimension)]).fieldMap
+        let all = try redis.command(["HGETALL", keys.usage(day: "2026-11-18")]).fieldMap
+        return Dictionary(uniqueKeysWithValues: all.compactMap { field, value in
+            field.hasPrefix(dimension + "=") ? (String(field.dropFirst(dimension.count + 1)), value) : nil
+        })
     }
 
     private func entries() throws -> [[String: String]] {

@@ -6,10 +6,11 @@ public struct AuditBatch: Sendable {
     /// The sequence number of the batch's first record.
     public let firstSequence: Int
     private var entries: [(requestId: String, kind: String, json: String)] = []
-    /// Per usage hash, in first-seen order, its fields and amounts in first-seen order.
+    /// Per usage hash (one per UTC day), in first-seen order, its fields and amounts in
+    /// first-seen order.
     private var usage: [Usage] = []
-    /// Usage hash → its index in `usage` (a record's fields are few: found by a scan).
-    private var usageIndex: [String: Int] = [:]
+    /// Per entry of `usage`: field → its index in the entry's fields.
+    private var fieldIndex: [[String: Int]] = []
 
     /// One usage hash's increments.
     typealias Usage = (key: String, fields: [(field: String, amount: Int)])
@@ -47,19 +48,21 @@ public struct AuditBatch: Sendable {
         let completion = record.completionTokens ?? 0
         let costMicros = Int(((record.cost ?? 0) * 1_000_000).rounded())
         let writes = (record.cacheWriteTokens ?? 0) + (record.cacheWrite1hTokens ?? 0)
-        // Each dimension is its own hash, so no hash comes twice.
+        // Every dimension in the day's one hash; each (dimension, group) once, so no field
+        // comes twice.
+        var fields: [(field: String, amount: Int)] = []
         for (dimension, group) in usageGroups(of: record) {
-            var fields: [(field: String, amount: Int)] = [(group + "|requests", 1)]
-            if prompt > 0 { fields.append((group + "|prompt_tokens", prompt)) }
-            if completion > 0 { fields.append((group + "|completion_tokens", completion)) }
-            if let read = record.cacheReadTokens, read > 0 { fields.append((group + "|cache_read_tokens", read)) }
-            if writes > 0 { fields.append((group + "|cache_write_tokens", writes)) }
-            if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((group + "|reasoning_tokens", reasoning)) }
-            if costMicros > 0 { fields.append((group + "|cost_micros", costMicros)) }
-            usage.append((keys.usage(day: day, dimension: dimension), fields))
+            let stem = usageField(dimension: dimension, group: group, total: "")
+            fields.append((stem + "requests", 1))
+            if prompt > 0 { fields.append((stem + "prompt_tokens", prompt)) }
+            if completion > 0 { fields.append((stem + "completion_tokens", completion)) }
+            if let read = record.cacheReadTokens, read > 0 { fields.append((stem + "cache_read_tokens", read)) }
+            if writes > 0 { fields.append((stem + "cache_write_tokens", writes)) }
+            if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((stem + "reasoning_tokens", reasoning)) }
+            if costMicros > 0 { fields.append((stem + "cost_micros", costMicros)) }
         }
         return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
-                        usage: usage)
+                        usage: [(keys.usage(day: day), fields)])
     }
 
     /// An alert record (its JSON already made) as record number `sequence`.
@@ -86,15 +89,20 @@ public struct AuditBatch: Sendable {
         precondition(prepared.sequence == nextSequence, "audit record \(prepared.sequence) out of order (expected \(nextSequence))")
         entries.append((prepared.requestId, prepared.kind, prepared.json))
         for hash in prepared.usage {
-            guard let at = usageIndex[hash.key] else {
-                usageIndex[hash.key] = usage.count
+            // Nearly always the batch's one day.
+            guard let at = usage.firstIndex(where: { $0.key == hash.key }) else {
+                var index: [String: Int] = [:]
+                index.reserveCapacity(hash.fields.count * 2)
+                for (slot, pair) in hash.fields.enumerated() { index[pair.field] = slot }
                 usage.append(hash)
+                fieldIndex.append(index)
                 continue
             }
             for (field, amount) in hash.fields {
-                if let slot = usage[at].fields.firstIndex(where: { $0.field == field }) {
+                if let slot = fieldIndex[at][field] {
                     usage[at].fields[slot].amount += amount
                 } else {
+                    fieldIndex[at][field] = usage[at].fields.count
                     usage[at].fields.append((field, amount))
                 }
             }
@@ -134,6 +142,14 @@ public struct AuditBatch: Sendable {
             for pair in hash.fields { arguments += [pair.field, String(pair.amount)] }
         }
         return (AuditScripts.appendBatch, usageKeys, arguments)
+    }
+
+    /// A field of a day's usage hash: `<dimension>=<group>|<total>` (`route=chat|requests`).
+    /// A dimension has no `=` (`route`, `key`, `key-route`, `model`, `tag:<name>`: a tag
+    /// name ends at the header's `=`), so the first `=` ends it; a group may hold any
+    /// character, and the last `|` starts the total.
+    public static func usageField(dimension: String, group: String, total: String) -> String {
+        dimension + "=" + group + "|" + total
     }
 
     /// The usage groups a record counts in: its route, its key (or principal), the pair of

@@ -34,11 +34,24 @@ public struct SpendReport {
                            endpoints: endpoints)
     }
 
-    /// Tag names that have a usage hash on one of `days` (`<prefix>:usage:<day>:tag:<name>`).
-    static func tagDimensions(redis: RedisConnection, keys: RedisKeys, days: Set<String>) throws(RedisError) -> [String] {
+    /// Tag names with usage on one of `days`: fields `tag:<name>=…` of the day's hash, and
+    /// hashes `<prefix>:usage:<day>:tag:<name>` of the layout before 2026-12-04.
+    public static func tagDimensions(redis: RedisConnection, keys: RedisKeys, days: Set<String>) throws(RedisError) -> [String] {
+        var names = Set<String>()
+        for day in days.sorted() {
+            try UsageReport.scan(redis: redis, key: keys.usage(day: day), match: "tag:*") { field, _ in
+                guard let equals = field.firstIndex(of: "=") else { return }
+                names.insert(String(field[field.index(field.startIndex, offsetBy: 4)..<equals]))
+            }
+        }
+        return try legacyTagDimensions(redis: redis, keys: keys, days: days, into: names)
+    }
+
+    private static func legacyTagDimensions(redis: RedisConnection, keys: RedisKeys, days: Set<String>,
+                                            into found: Set<String>) throws(RedisError) -> [String] {
         let pattern = keys.usage(day: "*", dimension: "tag:*")
         let prefix = keys.usage(day: "", dimension: "").dropLast()  // "<prefix>:usage:"
-        var names = Set<String>()
+        var names = found
         var cursor = "0"
         for _ in 0..<10_000 {  // bounded: SCAN ends when the cursor returns to 0
             guard case .array(let reply) = try redis.checked(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"], idempotent: true),

@@ -2,7 +2,7 @@ import SluiceCore
 import SluiceRedis
 
 /// Requests, tokens and cost per group over recent days, from the daily usage totals the
-/// audit append keeps in Redis (`RedisKeys.usage`): milliseconds, whatever the stream holds.
+/// audit append keeps in Redis (`RedisKeys.usage(day:)`): milliseconds, whatever the stream holds.
 public struct UsageReport: Sendable {
     public struct Row: Sendable, Equatable {
         public var group: String
@@ -47,24 +47,60 @@ public struct UsageReport: Sendable {
         return (0..<max(1, count)).reversed().map { String(AuditRecord.iso8601(today - Int64($0) * 86_400_000).prefix(10)) }
     }
 
-    /// One dimension over `days`, on an open connection.
+    /// One dimension over `days`, on an open connection: each day's hash (its fields of
+    /// this dimension, read with HSCAN so a large day never blocks Redis), plus the
+    /// per-dimension hash of the layout before 2026-12-04.
     public static func read(redis: RedisConnection, keys: RedisKeys, dimension: String,
                             days: [String]) throws(RedisError) -> UsageReport {
-        let replies = try redis.pipeline(days.map { ["HGETALL", keys.usage(day: $0, dimension: dimension)] }, idempotent: true)
+        let legacy = try redis.pipeline(days.map { ["HGETALL", keys.usage(day: $0, dimension: dimension)] }, idempotent: true)
         var totals: [String: Row] = [:]
         var daily: [[String: Row]] = []
-        for reply in replies {
-            var day: [String: Row] = [:]
-            for (field, value) in reply.fieldMap {
-                guard let bar = field.lastIndex(of: "|"), let number = Int(value) else { continue }
+        let stem = dimension + "="
+        for (index, day) in days.enumerated() {
+            var rows: [String: Row] = [:]
+            func count(_ field: Substring, _ value: String) {
+                guard let bar = field.lastIndex(of: "|"), let number = Int(value) else { return }
                 let group = String(field[..<bar])
-                add(number, as: field[field.index(after: bar)...], to: &day[group, default: Row(group: group)])
+                add(number, as: field[field.index(after: bar)...], to: &rows[group, default: Row(group: group)])
                 add(number, as: field[field.index(after: bar)...], to: &totals[group, default: Row(group: group)])
             }
-            daily.append(day)
+            for (field, value) in legacy[index].fieldMap { count(Substring(field), value) }
+            try scan(redis: redis, key: keys.usage(day: day), match: globEscaped(stem) + "*") { field, value in
+                if field.hasPrefix(stem) { count(field.dropFirst(stem.count), value) }
+            }
+            daily.append(rows)
         }
         let rows = totals.values.sorted { ($0.requests, $1.group) > ($1.requests, $0.group) }
         return UsageReport(dimension: dimension, days: days, rows: rows, daily: daily)
+    }
+
+    /// Every field and value of hash `key` matching `match`, by HSCAN (bounded).
+    static func scan(redis: RedisConnection, key: String, match: String,
+                     _ each: (String, String) -> Void) throws(RedisError) {
+        var cursor = "0"
+        for _ in 0..<100_000 {  // bounded: HSCAN ends when the cursor returns to 0
+            guard case .array(let reply) = try redis.checked(["HSCAN", key, cursor, "MATCH", match, "COUNT", "1000"],
+                                                             idempotent: true),
+                  reply.count == 2, let next = reply[0].text else { return }
+            let items = reply[1].arrayTexts
+            var index = 0
+            while index + 1 < items.count {
+                each(items[index], items[index + 1])
+                index += 2
+            }
+            cursor = next
+            if cursor == "0" { return }
+        }
+    }
+
+    /// `text` as a literal in a Redis glob pattern.
+    static func globEscaped(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            if "*?[]\\".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
     }
 
     private static func add(_ number: Int, as field: Substring, to row: inout Row) {
