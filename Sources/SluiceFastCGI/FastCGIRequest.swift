@@ -40,7 +40,7 @@ public final class FastCGIRequest {
         // previous request; the request's own BEGIN record sets it anew.
         request.pointee.keepConnection = 1
         // A connection that brings no request is closed at once, not with libfcgi's
-        // lingering close (which waits on `select`, unusable above descriptor 1023).
+        // lingering close (`shutdown`, then up to 2 s of `poll` and `read`).
         request.pointee.detached = 1
         accepted = FCGX_Accept_r(request) >= 0
         if !accepted, request.pointee.ipcFd >= 0 {
@@ -56,7 +56,7 @@ public final class FastCGIRequest {
     /// connection is closed and the result is `nil`.
     ///
     /// The request is detached first (`FCGX_Detach`), so a close is a plain `close()`
-    /// rather than libfcgi's lingering close (`shutdown`, then up to 2 s of `select` and
+    /// rather than libfcgi's lingering close (`shutdown`, then up to 2 s of `poll` and
     /// `read` until nginx hangs up), which costs three system calls and a wait for nginx
     /// on every request. The lingering close guards against a TCP reset discarding the
     /// response when unread input is left; the body is always read to its end (`readBody`)

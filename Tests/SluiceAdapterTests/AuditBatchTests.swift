@@ -145,6 +145,18 @@ final class AuditBatchTests: XCTestCase {
         XCTAssertEqual(try SpendReport.tagDimensions(redis: redis, keys: keys, days: ["2026-11-18"]), ["app", "team"])
     }
 
+    func testABatchWithMoreUsageFieldsThanLuaCanUnpackAtOnceAddsThemAll() throws {
+        // 1,200 keys: key and key-route groups of three fields each, 7,200 fields and more
+        // in the day's hash, past Lua's ~8,000 values per unpack once paired for HSET.
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        for index in 0..<1_200 { batch.add(call("r\(index)", keyId: "key_\(index)"), keys: keys) }
+        XCTAssertNotEqual(try run(batch), .integer(0))
+        let byKey = try UsageReport.read(redis: redis, keys: keys, dimension: "key", days: ["2026-11-18"])
+        XCTAssertEqual(byKey.rows.count, 1_200)
+        XCTAssertTrue(byKey.rows.allSatisfy { $0.requests == 1 && $0.promptTokens == 12 && $0.completionTokens == 40 })
+        XCTAssertEqual(try usage("route")["chat|requests"], "1200")
+    }
+
     // MARK: Helpers
 
     private func call(_ requestId: String, route: String = "chat", keyId: String = "key_abc",

@@ -254,6 +254,7 @@ final class ConfigLoaderErrorTests: XCTestCase {
             principals:
               "alice@example.com": { routes: [chat, chta] }
               "*": { routes: chat }
+              "bob@example.com": { tags: { "team=x": y } }
             """)
         XCTAssertEqual(summary(error), [
             "7 routes.chat.limits[0].tag: missing required field 'tag' (per: tag counts the values of one tag)",
@@ -266,6 +267,7 @@ final class ConfigLoaderErrorTests: XCTestCase {
             "11 routes.chat.limits[4].window: missing required field 'window'",
             #"13 principals.alice@example.com.routes[1]: unknown route "chta" (known: chat)"#,
             "14 principals.*.routes: expected a list, found a string",
+            "15 principals.bob@example.com.tags.team=x: a tag name cannot contain '=' or ','",
         ])
     }
 

@@ -81,13 +81,18 @@ public enum AuditScripts {
             amounts[j] = tonumber(ARGV[p + 2 * j + 1])
           end
           p = p + 1 + 2 * f
-          local values = redis.call('HMGET', KEYS[k], unpack(fields))
-          local set = {}
-          for j = 1, f do
-            set[#set + 1] = fields[j]
-            set[#set + 1] = string.format('%d', (tonumber(values[j]) or 0) + amounts[j])
+          -- In chunks: Lua's unpack takes at most ~8000 values, and a day's one hash may get
+          -- more fields than that from a large batch.
+          for c = 1, f, 1000 do
+            local last = math.min(c + 999, f)
+            local values = redis.call('HMGET', KEYS[k], unpack(fields, c, last))
+            local set = {}
+            for j = c, last do
+              set[#set + 1] = fields[j]
+              set[#set + 1] = string.format('%d', (tonumber(values[j - c + 1]) or 0) + amounts[j])
+            end
+            redis.call('HSET', KEYS[k], unpack(set))
           end
-          redis.call('HSET', KEYS[k], unpack(set))
           redis.call('EXPIRE', KEYS[k], ttl)
         end
         return id

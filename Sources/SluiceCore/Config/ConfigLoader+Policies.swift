@@ -190,6 +190,12 @@ extension ConfigLoader.Reader {
         guard let entries = entries(node, at: path) else { return [:] }
         var tags: [String: String] = [:]
         for entry in entries {
+            // As in the X-Sluice-Tags header, where a name ends at its `=` (the usage totals'
+            // fields rely on it: `tag:<name>=<value>|…`).
+            if entry.key.contains("=") || entry.key.contains(",") {
+                report("a tag name cannot contain '=' or ','", at: entry.value, field: ConfigLoader.join(path, entry.key))
+                continue
+            }
             if let value = nonEmptyString(entry.value, at: ConfigLoader.join(path, entry.key)) { tags[entry.key] = value }
         }
         return tags

@@ -96,8 +96,8 @@ final class AcceptorThread: @unchecked Sendable {
     private static let drainGrace = Duration.seconds(1)
 
     /// Whether the shared listening socket was shut (`ListeningSocket.stopListening`) and
-    /// may still hold queued connections. An accept that then finds none blocks until the
-    /// drain's wake signal, or fails at once (TCP), and the loop ends.
+    /// may still hold queued connections. The dispatcher's accept does not block: once none
+    /// is left it fails at once, and the loop goes on to the kept connections' grace.
     private static func listenerShutWithBacklog() -> Bool {
         var descriptor = pollfd(fd: WorkerProcess.listenDescriptor, events: Int16(POLLIN) | readHangUp, revents: 0)
         return poll(&descriptor, 1, 0) == 1 && descriptor.revents & readHangUp != 0

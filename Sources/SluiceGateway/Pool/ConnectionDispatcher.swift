@@ -23,6 +23,9 @@ import Synchronization
 final class ConnectionDispatcher: @unchecked Sendable {
     private let epoll: Int32
     private let listener: Int32
+    /// The listener is TCP (a multi-host pool): accepted connections get `TCP_NODELAY`, as
+    /// libfcgi's own accept gave them, so a flushed stream chunk is not held by Nagle.
+    private let tcp: Bool
     /// Idle kept connections, each with the generation it was handed back under (an event
     /// for an older generation of the same descriptor number is stale and ignored).
     private let idle = Mutex<IdleSet>(IdleSet())
@@ -38,6 +41,12 @@ final class ConnectionDispatcher: @unchecked Sendable {
     /// `nil` when the system refuses an epoll set.
     init?(listener: Int32) {
         self.listener = listener
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        tcp = named == 0 && (Int32(address.ss_family) == AF_INET || Int32(address.ss_family) == AF_INET6)
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0, Self.control(epoll, EPOLL_CTL_ADD, listener, Self.armed, Self.listenerToken) else {
             if epoll >= 0 { close(epoll) }
@@ -66,6 +75,10 @@ final class ConnectionDispatcher: @unchecked Sendable {
             // Out of descriptors or memory: the connection stays queued; wait a little
             // rather than wake again at once.
             if connection < 0 && [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { usleep(10_000) }
+            if connection >= 0 && tcp {
+                var on: Int32 = 1
+                _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+            }
             // EINVAL: the master shut the listener (the pool stops); it stays disarmed.
             if connection >= 0 || errno != EINVAL {
                 _ = Self.control(epoll, EPOLL_CTL_MOD, listener, Self.armed, Self.listenerToken)
@@ -92,27 +105,22 @@ final class ConnectionDispatcher: @unchecked Sendable {
     /// Takes back a connection nginx keeps, until its next request. Closes it instead once
     /// the dispatcher stopped.
     func keep(_ connection: Int32) {
-        let generation: UInt32? = idle.withLock { set in
-            guard !set.closed else { return nil }
+        let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
+        // Registered under the lock: a draining thread's `closeIdle()` sees the connection
+        // either not yet idle or idle and armed, never half handed back.
+        let kept: Bool = idle.withLock { set in
+            guard !set.closed else { return false }
             let generation = set.next
             set.next = set.next == UInt32.max ? 1 : set.next + 1
+            let token = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: connection))
+            // Registered since an earlier request (a oneshot entry stays in the set,
+            // disarmed), or new: one system call either way after the first.
+            guard Self.control(epoll, EPOLL_CTL_MOD, connection, events, token)
+                    || (errno == ENOENT && Self.control(epoll, EPOLL_CTL_ADD, connection, events, token)) else { return false }
             set.generations[connection] = generation
-            return generation
+            return true
         }
-        guard let generation else {
-            close(connection)
-            return
-        }
-        let token = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: connection))
-        let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
-        // Registered since an earlier request (a oneshot entry stays in the set, disarmed),
-        // or new: one system call either way after the first.
-        if !Self.control(epoll, EPOLL_CTL_MOD, connection, events, token) {
-            if errno != ENOENT || !Self.control(epoll, EPOLL_CTL_ADD, connection, events, token) {
-                _ = idle.withLock { $0.generations[connection] = nil }
-                close(connection)
-            }
-        }
+        if !kept { close(connection) }
     }
 
     /// Draining: accepts nothing more, and closes every connection handed back from now on.
@@ -142,7 +150,10 @@ final class ConnectionDispatcher: @unchecked Sendable {
     }
 
     /// Makes the shared listening socket non-blocking, so a thread woken for a connection
-    /// another worker took gets EAGAIN instead of blocking in accept.
+    /// another worker took gets EAGAIN instead of blocking in accept. The flag belongs to
+    /// the socket every worker shares (the master's, inherited): a worker of a build from
+    /// before the dispatcher, still draining after an upgrade's reload, would see its
+    /// blocking accept fail with EAGAIN and retry every 10 ms until it leaves.
     static func prepare(listener: Int32) {
         let flags = fcntl(listener, F_GETFL)
         if flags >= 0 && flags & O_NONBLOCK == 0 { _ = fcntl(listener, F_SETFL, flags | O_NONBLOCK) }

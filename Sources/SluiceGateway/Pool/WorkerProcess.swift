@@ -113,7 +113,7 @@ public enum WorkerProcess {
         while ContinuousClock.now < deadline {
             let running = acceptors.filter { !$0.finished.load(ordering: .acquiring) }
             if running.isEmpty { return true }
-            // Re-signal every round: a thread may have been about to enter accept() when
+            // Re-signal every round: a thread may have been about to enter epoll_wait when
             // the previous signal arrived.
             for acceptor in running where acceptor.waiting.load(ordering: .acquiring) {
                 acceptor.wake()

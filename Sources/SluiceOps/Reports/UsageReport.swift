@@ -65,8 +65,13 @@ public struct UsageReport: Sendable {
                 add(number, as: field[field.index(after: bar)...], to: &totals[group, default: Row(group: group)])
             }
             for (field, value) in legacy[index].fieldMap { count(Substring(field), value) }
+            // HSCAN may return a field twice (a rehash during the scan): each counted once.
+            var fields: [String: String] = [:]
             try scan(redis: redis, key: keys.usage(day: day), match: globEscaped(stem) + "*") { field, value in
-                if field.hasPrefix(stem) { count(field.dropFirst(stem.count), value) }
+                if field.utf8.starts(with: stem.utf8) { fields[field] = value }
+            }
+            for (field, value) in fields {
+                count(Substring(String(decoding: field.utf8.dropFirst(stem.utf8.count), as: UTF8.self)), value)
             }
             daily.append(rows)
         }
