@@ -71,14 +71,10 @@ final class ConnectionDispatcher: @unchecked Sendable {
             if idle.withLock({ $0.closed }) { return nil }
             // Another worker may have taken the connection: the listener is non-blocking,
             // so that is EAGAIN, not a thread stuck in accept.
-            let connection = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let connection = acceptOne()
             // Out of descriptors or memory: the connection stays queued; wait a little
             // rather than wake again at once.
             if connection < 0 && [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { usleep(10_000) }
-            if connection >= 0 && tcp {
-                var on: Int32 = 1
-                _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-            }
             // EINVAL: the master shut the listener (the pool stops); it stays disarmed.
             if connection >= 0 || errno != EINVAL {
                 _ = Self.control(epoll, EPOLL_CTL_MOD, listener, Self.armed, Self.listenerToken)
@@ -145,8 +141,19 @@ final class ConnectionDispatcher: @unchecked Sendable {
     /// A connection still queued on a listener the master shut (the pool is stopping), or
     /// `nil` when none is left.
     func acceptQueued() -> Int32? {
-        let connection = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        let connection = acceptOne()
         return connection >= 0 ? connection : nil
+    }
+
+    /// One `accept4` on the (non-blocking) listener; a TCP connection gets `TCP_NODELAY`.
+    /// -1 with `errno` set when none was taken.
+    private func acceptOne() -> Int32 {
+        let connection = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        if connection >= 0 && tcp {
+            var on: Int32 = 1
+            _ = setsockopt(connection, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        return connection
     }
 
     /// Makes the shared listening socket non-blocking, so a thread woken for a connection

@@ -52,18 +52,13 @@ public struct SpendReport {
         let pattern = keys.usage(day: "*", dimension: "tag:*")
         let prefix = keys.usage(day: "", dimension: "").dropLast()  // "<prefix>:usage:"
         var names = found
-        var cursor = "0"
-        for _ in 0..<10_000 {  // bounded: SCAN ends when the cursor returns to 0
-            guard case .array(let reply) = try redis.checked(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"], idempotent: true),
-                  reply.count == 2, let next = reply[0].text else { break }
-            for key in reply[1].arrayTexts where key.hasPrefix(prefix) {
+        try UsageReport.pages(redis: redis, command: ["SCAN"], match: pattern) { keys in
+            for key in keys where key.hasPrefix(prefix) {
                 let rest = key.dropFirst(prefix.count)       // "<day>:tag:<name>"
                 guard let colon = rest.firstIndex(of: ":"), days.contains(String(rest[..<colon])) else { continue }
                 let dimension = rest[rest.index(after: colon)...]
                 if dimension.hasPrefix("tag:") { names.insert(String(dimension.dropFirst(4))) }
             }
-            cursor = next
-            if cursor == "0" { break }
         }
         return names.sorted()
     }

@@ -82,17 +82,25 @@ public struct UsageReport: Sendable {
     /// Every field and value of hash `key` matching `match`, by HSCAN (bounded).
     static func scan(redis: RedisConnection, key: String, match: String,
                      _ each: (String, String) -> Void) throws(RedisError) {
-        var cursor = "0"
-        for _ in 0..<100_000 {  // bounded: HSCAN ends when the cursor returns to 0
-            guard case .array(let reply) = try redis.checked(["HSCAN", key, cursor, "MATCH", match, "COUNT", "1000"],
-                                                             idempotent: true),
-                  reply.count == 2, let next = reply[0].text else { return }
-            let items = reply[1].arrayTexts
+        try pages(redis: redis, command: ["HSCAN", key], match: match) { items in
             var index = 0
             while index + 1 < items.count {
                 each(items[index], items[index + 1])
                 index += 2
             }
+        }
+    }
+
+    /// Runs a cursor command (`SCAN`, `HSCAN key`) with MATCH to its end, one page of reply
+    /// items at a time (bounded: the cursor returns to 0).
+    static func pages(redis: RedisConnection, command: [String], match: String,
+                      _ page: ([String]) -> Void) throws(RedisError) {
+        var cursor = "0"
+        for _ in 0..<100_000 {
+            guard case .array(let reply) = try redis.checked(command + [cursor, "MATCH", match, "COUNT", "1000"],
+                                                             idempotent: true),
+                  reply.count == 2, let next = reply[0].text else { return }
+            page(reply[1].arrayTexts)
             cursor = next
             if cursor == "0" { return }
         }
