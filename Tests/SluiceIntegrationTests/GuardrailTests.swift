@@ -40,6 +40,27 @@ final class GuardrailTests: XCTestCase {
                 type: chat
                 guardrails: [ { name: classifier, kind: webhook, url: "http://127.0.0.1:\(hookPort)/classify", timeout: 1s, fail: closed } ]
                 endpoints: [ { provider: mock, model: classified-model } ]
+              answer-classified:
+                type: chat
+                guardrails: [ { name: reviewer, kind: webhook, url: "http://127.0.0.1:\(hookPort)/review", timeout: 1s, apply_to: response } ]
+                endpoints: [ { provider: mock, model: reviewed-model } ]
+              split-words:
+                type: chat
+                guardrails: [ { name: codename, words: ["acme corp"], action: block, apply_to: response } ]
+                endpoints: [ { provider: mock, model: split-model } ]
+              guarded-text:
+                type: completions
+                guardrails: [ { name: secrets, detect: [secrets], action: block }, { name: pii, detect: [email], action: mask } ]
+                endpoints: [ { provider: mock, model: guard-instruct } ]
+              guarded-embed:
+                type: embeddings
+                guardrails: [ { name: secrets, detect: [secrets], action: block }, { name: pii, detect: [email], action: mask } ]
+                endpoints: [ { provider: mock, model: guard-embed } ]
+              captured:
+                type: chat
+                capture: { sample: 1 }
+                guardrails: [ { name: pii, detect: [email, us_ssn], action: mask, restore: true, apply_to: request } ]
+                endpoints: [ { provider: mock, model: captured-model } ]
             principals:
               "*": {}
             """)
@@ -165,5 +186,84 @@ final class GuardrailTests: XCTestCase {
         XCTAssertEqual(chat("classified", "tell me something").status, 200)
         hook.respond(status: 500, body: "down")
         XCTAssertEqual(chat("classified", "tell me something").errorCode, "content_blocked", "fail: closed")
+    }
+
+    private var lastSentBody: String {
+        ((stack.mockStats()["last_request"] as? [String: Any])?["body"] as? String) ?? ""
+    }
+
+    func testAJSONEscapeHidesNothingAndAPrivateKeyIsMaskedWhole() throws {
+        // \u0041 is 'A': the provider would read AKIA…, so the guardrail does too.
+        let escaped = chat("guarded", #"rotate \u0041KIAIOSFODNN7EXAMPLE now"#)
+        XCTAssertEqual(escaped.errorCode, "content_blocked", escaped.text)
+        XCTAssertEqual(chat("guarded", #"the forecast says rain\u0066all"#).errorCode, "content_blocked", "a topic word behind an escape")
+        // A PEM block inside JSON is split by \n escapes; all of it is masked, not its first line.
+        let pem = #"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretbody\nQWERTYsecondline\n-----END RSA PRIVATE KEY-----"#
+        let masked = chat("mixed", "store " + pem + " safely")
+        XCTAssertEqual(masked.status, 200, masked.text)
+        let sent = lastSentBody
+        XCTAssertTrue(sent.contains("store <SECRET_1> safely"), sent)
+        XCTAssertFalse(sent.contains("MIIEow") || sent.contains("QWERTY") || sent.contains("END RSA"), sent)
+    }
+
+    func testCompletionsAndEmbeddingsAreGuardedToo() throws {
+        let before = stack.mockCount(model: "guard-instruct") + stack.mockCount(model: "guard-embed")
+        let text = stack.client.post("/v1/completions", key: key, #"{"model":"guarded-text","prompt":"key AKIAIOSFODNN7EXAMPLE"}"#)
+        XCTAssertEqual(text.status, 400, text.text)
+        XCTAssertEqual(text.errorCode, "content_blocked")
+        let embed = stack.client.post("/v1/embeddings", key: key, #"{"model":"guarded-embed","input":["fine","key AKIAIOSFODNN7EXAMPLE"]}"#)
+        XCTAssertEqual(embed.status, 400, embed.text)
+        XCTAssertFalse(embed.text.contains("AKIA"))
+        XCTAssertEqual(stack.mockCount(model: "guard-instruct") + stack.mockCount(model: "guard-embed"), before,
+                       "blocked requests reach no provider")
+
+        XCTAssertEqual(stack.client.post("/v1/completions", key: key,
+                                         #"{"model":"guarded-text","prompt":"write to carol@example.com"}"#).status, 200)
+        XCTAssertTrue(lastSentBody.contains("write to <EMAIL_1>"), lastSentBody)
+        XCTAssertEqual(stack.client.post("/v1/embeddings", key: key,
+                                         #"{"model":"guarded-embed","input":"dave@example.com"}"#).status, 200)
+        XCTAssertTrue(lastSentBody.contains("<EMAIL_1>") && !lastSentBody.contains("dave@"), lastSentBody)
+    }
+
+    func testAStreamHoldsTextBackSoAValueSplitAcrossEventsNeverLeaks() throws {
+        // The mock streams a word per event: "acme" leaves the provider before " corp".
+        let blocked = chat("split-words", "we signed with acme corp today", stream: true)
+        XCTAssertEqual(blocked.status, 200)
+        XCTAssertTrue(blocked.text.contains("answer_blocked"), blocked.text)
+        XCTAssertFalse(blocked.text.lowercased().contains("acme"), "no part of the phrase reaches the client: \(blocked.text)")
+        // A clean stream arrives whole and in order.
+        let clean = chat("split-words", "we signed with acme today and corp later", stream: true)
+        XCTAssertTrue(clean.text.contains("[DONE]"), clean.text)
+        let deltas = clean.text.split(separator: "\n").filter { $0.hasPrefix("data: {") }.compactMap { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8))) as? [String: Any]).flatMap {
+                (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String
+            }
+        }
+        XCTAssertEqual(deltas.joined(), "Echo: we signed with acme today and corp later")
+    }
+
+    func testAWebhookCanReadAnswersJSONAndStreamed() throws {
+        hook.respond(status: 200, body: #"{"flagged":true}"#)
+        let json = chat("answer-classified", "tell me a secret")
+        XCTAssertEqual(json.status, 422, json.text)
+        XCTAssertEqual(json.errorCode, "answer_blocked")
+        let received = try XCTUnwrap(hook.waitForRequests(1, timeout: .seconds(5))?.last)
+        XCTAssertTrue(received.contains(#""direction":"response""#) && received.contains("Echo: tell me a secret"), received)
+        let stream = chat("answer-classified", "tell me a story", stream: true)
+        XCTAssertTrue(stream.text.contains("answer_blocked"), stream.text)
+        XCTAssertFalse(stream.text.contains("story"), "a stream a webhook reads is held until the webhook passed it")
+        hook.respond(status: 200, body: #"{"action":"allow"}"#)
+        XCTAssertEqual(chat("answer-classified", "tell me a story").status, 200)
+        let passed = chat("answer-classified", "tell me a story", stream: true)
+        XCTAssertTrue(passed.text.contains("story") && passed.text.contains("[DONE]"), passed.text)
+    }
+
+    func testCapturedPayloadsKeepNothingAGuardrailMatched() throws {
+        let response = chat("captured", "my mail is erin@example.com and ssn 123-45-6789")
+        XCTAssertEqual(response.status, 200, response.text)
+        let record = try stack.auditRecord(of: response)
+        let captured = "\(record["request_body"] ?? "")" + "\(record["response_body"] ?? "")"
+        XCTAssertTrue(captured.contains("<EMAIL_1>"), captured)
+        XCTAssertFalse(captured.contains("erin@example.com") || captured.contains("123-45-6789"), captured)
     }
 }

@@ -14,7 +14,7 @@
 # Call stack_settings first; every other function uses what it sets.
 
 # The Debian packages the build and the stack need.
-STACK_PACKAGES=(nginx redis-server libfcgi-dev libhiredis-dev libcurl4-openssl-dev
+STACK_PACKAGES=(nginx redis-server libfcgi-dev libhiredis-dev libcurl4-openssl-dev libre2-dev
                 pkg-config curl openssl ca-certificates libpq-dev postgresql)
 
 stack_log() { printf '==> %s\n' "$*"; }

@@ -1,4 +1,3 @@
-import Glibc
 import Yams
 
 extension ConfigLoader.Reader {
@@ -48,7 +47,7 @@ extension ConfigLoader.Reader {
                 for (position, entry) in list.enumerated() {
                     let entryPath = "\(fields.path("patterns"))[\(position)]"
                     guard let pattern = nonEmptyString(entry, at: entryPath) else { continue }
-                    if let problem = Self.patternProblem(pattern) {
+                    if let problem = LinearPattern.problem(pattern) {
                         report(problem, at: entry, field: entryPath)
                     } else {
                         guardrail.patterns.append(pattern)
@@ -90,13 +89,9 @@ extension ConfigLoader.Reader {
             }) {
                 guardrail.applyTo = direction
             }
-            // A webhook classifies requests (answers would wait for it before each event).
-            if guardrail.webhook != nil {
-                if let node = fields["apply_to"], guardrail.applyTo != .request {
-                    report("a webhook guardrail checks requests only (apply_to: request)", at: node, field: fields.path("apply_to"))
-                }
-                guardrail.applyTo = .request
-            }
+            // A webhook classifies requests unless told otherwise: on answers it holds a
+            // stream back until its end (the classifier reads the whole text).
+            if guardrail.webhook != nil, fields["apply_to"] == nil { guardrail.applyTo = .request }
             let checks = ["detect", "words", "topics", "patterns", "kind"]
             if !checks.contains(where: { fields[$0] != nil }) {
                 report("a guardrail needs detect, words, topics, patterns or kind: webhook", at: item, field: itemPath)
@@ -115,20 +110,5 @@ extension ConfigLoader.Reader {
     private func phrases(_ node: Node, at path: String) -> [String] {
         guard let list = sequence(node, at: path) else { return [] }
         return list.enumerated().compactMap { nonEmptyString($1, at: "\(path)[\($0)]") }
-    }
-
-    /// Why `pattern` cannot be used: back-references (they need backtracking), or not a
-    /// POSIX extended regular expression.
-    static func patternProblem(_ pattern: String) -> String? {
-        let bytes = Array(pattern.utf8)
-        for index in bytes.indices.dropLast() where bytes[index] == UInt8(ascii: "\\") {
-            if (49...57).contains(bytes[index + 1]) { return "back-references are not allowed (they need backtracking)" }
-        }
-        var regex = regex_t()
-        guard regcomp(&regex, pattern, REG_EXTENDED | REG_ICASE) == 0 else {
-            return "not a valid POSIX extended regular expression"
-        }
-        regfree(&regex)
-        return nil
     }
 }

@@ -84,14 +84,25 @@ public enum Detector: String, Sendable, CaseIterable {
             return start..<end
         case .creditCard:
             guard atBoundary, Self.isDigit(byte) else { return nil }
-            var index = start, digits: [UInt8] = [], end = start
-            while index < t.count, digits.count < 19 {
+            // Luhn sums kept both ways as the digits come (doubling the even or the odd
+            // positions from the left); the count's parity picks one at the end.
+            var index = start, count = 0, end = start, evenDoubled = 0, oddDoubled = 0
+            while index < t.count, count < 19 {
                 let c = t[index]
-                if Self.isDigit(c) { digits.append(c - 48); end = index + 1 }
-                else if c != UInt8(ascii: " ") && c != UInt8(ascii: "-") { break }
+                if Self.isDigit(c) {
+                    let digit = Int(c - 48), doubled = digit * 2 > 9 ? digit * 2 - 9 : digit * 2
+                    evenDoubled += count % 2 == 0 ? doubled : digit
+                    oddDoubled += count % 2 == 0 ? digit : doubled
+                    count += 1
+                    end = index + 1
+                } else if c != UInt8(ascii: " ") && c != UInt8(ascii: "-") {
+                    break
+                }
                 index += 1
             }
-            guard digits.count >= 13, end == t.count || !Self.isWord(t[end]), Self.luhn(digits) else { return nil }
+            guard count >= 13, end == t.count || !Self.isWord(t[end]), (count % 2 == 0 ? evenDoubled : oddDoubled) % 10 == 0 else {
+                return nil
+            }
             return start..<end
         case .iban:
             guard atBoundary, start + 4 <= t.count, Self.isUpper(t[start]), Self.isUpper(t[start + 1]),
@@ -167,16 +178,6 @@ public enum Detector: String, Sendable, CaseIterable {
     }
 
     // MARK: checks
-
-    static func luhn(_ digits: [UInt8]) -> Bool {
-        var sum = 0
-        for (offset, digit) in digits.reversed().enumerated() {
-            var value = Int(digit)
-            if offset % 2 == 1 { value *= 2; if value > 9 { value -= 9 } }
-            sum += value
-        }
-        return sum % 10 == 0
-    }
 
     /// ISO 13616: the first four characters moved to the end, letters as 10–35, mod 97 = 1.
     static func ibanValid(_ chars: [UInt8]) -> Bool {

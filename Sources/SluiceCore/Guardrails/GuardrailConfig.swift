@@ -121,21 +121,106 @@ public enum GuardrailText {
         return ranges
     }
 
-    /// The parts of `ranges` between JSON escapes (`\n`, `\"`, `\u00e9`…): detectors run on
-    /// these, so an escape is a boundary and a masked value never takes part of one.
-    public static func segments(of ranges: [Range<Int>], in body: UnsafeRawBufferPointer) -> [Range<Int>] {
-        var segments: [Range<Int>] = []
-        for range in ranges {
-            var start = range.lowerBound, index = range.lowerBound
-            while index < range.upperBound {
-                guard body[index] == UInt8(ascii: "\\") else { index += 1; continue }
-                if index > start { segments.append(start..<index) }
-                index += index + 1 < range.upperBound && body[index + 1] == UInt8(ascii: "u") ? 6 : 2
-                start = min(index, range.upperBound)
-            }
-            if range.upperBound > start { segments.append(start..<range.upperBound) }
+    /// One string value's text as detectors read it: its raw bytes when it holds no escape,
+    /// else the decoded bytes (`\n`, `\u0041`, surrogate pairs), each with where its source
+    /// starts in the body, so a match maps back to whole escapes and a mask never splits one.
+    /// An escape cannot hide a value from a guardrail.
+    public struct Piece {
+        public let range: Range<Int>
+        /// Nil: no escape, the text is `body[range]`.
+        public let decoded: [UInt8]?
+        /// For each decoded byte, the body offset of its source; one more for the end.
+        private let origins: [Int32]
+
+        /// Text that is already plain (decoded): read as it is.
+        public init(plain range: Range<Int>) {
+            self.range = range
+            decoded = nil
+            origins = []
         }
-        return segments
+
+        public init(_ range: Range<Int>, in body: UnsafeRawBufferPointer) {
+            self.range = range
+            guard UnsafeRawBufferPointer(rebasing: body[range]).contains(UInt8(ascii: "\\")) else {
+                decoded = nil
+                origins = []
+                return
+            }
+            var out: [UInt8] = [], origins: [Int32] = []
+            out.reserveCapacity(range.count)
+            origins.reserveCapacity(range.count + 1)
+            func append(_ scalar: UInt32, from source: Int) {
+                for byte in String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8 {
+                    out.append(byte)
+                    origins.append(Int32(source))
+                }
+            }
+            func hex4(_ at: Int) -> UInt32? {
+                guard at + 4 <= range.upperBound else { return nil }
+                var value: UInt32 = 0
+                for index in at..<(at + 4) {
+                    let c = body[index]
+                    guard Detector.isHex(c) else { return nil }
+                    value = value << 4 | UInt32(c <= 57 ? c - 48 : (c | 0x20) - 87)
+                }
+                return value
+            }
+            var index = range.lowerBound
+            while index < range.upperBound {
+                let c = body[index]
+                guard c == UInt8(ascii: "\\"), index + 1 < range.upperBound else {
+                    out.append(c)
+                    origins.append(Int32(index))
+                    index += 1
+                    continue
+                }
+                let escape = body[index + 1]
+                if escape == UInt8(ascii: "u"), let value = hex4(index + 2) {
+                    if (0xD800...0xDBFF).contains(value), index + 12 <= range.upperBound, body[index + 6] == UInt8(ascii: "\\"),
+                       body[index + 7] == UInt8(ascii: "u"), let low = hex4(index + 8), (0xDC00...0xDFFF).contains(low) {
+                        append(0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00), from: index)
+                        index += 12
+                    } else {
+                        append(value, from: index)
+                        index += 6
+                    }
+                    continue
+                }
+                switch escape {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                default: out.append(escape)
+                }
+                origins.append(Int32(index))
+                index += 2
+            }
+            origins.append(Int32(range.upperBound))
+            decoded = out
+            self.origins = origins
+        }
+
+        /// Calls `body` with the text detectors read.
+        public func withText<R>(in raw: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+            guard let decoded else { return body(UnsafeRawBufferPointer(rebasing: raw[range])) }
+            return decoded.withUnsafeBytes(body)
+        }
+
+        /// The body's bytes behind `match`, a range of the text: whole escapes only.
+        public func rawRange(_ match: Range<Int>) -> Range<Int> {
+            guard decoded != nil else { return (range.lowerBound + match.lowerBound)..<(range.lowerBound + match.upperBound) }
+            let start = Int(origins[match.lowerBound])
+            // The end is where the source of the byte after the match starts (a byte decoded
+            // from the middle of an escape leaves that escape out).
+            return start..<max(start, Int(origins[match.upperBound]))
+        }
+    }
+
+    /// The text of every content string of `body`, decoded.
+    public static func pieces(in body: UnsafeRawBufferPointer) -> [Piece] {
+        ranges(in: body).map { Piece($0, in: body) }
     }
 
     /// Finds every whole-word, case-insensitive (ASCII) occurrence of `phrase` in `text`.

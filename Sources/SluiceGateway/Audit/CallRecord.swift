@@ -106,8 +106,10 @@ final class CallRecord {
         }
         if let redactor {
             let known = secrets + (credential.map { [$0] } ?? [])
-            record.requestBody = redactor.redact(requestBody, secrets: known)
-            record.responseBody = redactor.redact(responseBody, secrets: known)
+            // What a guardrail matched (masked, blocked or logged) is not kept either.
+            let engine = guardrails?.engine
+            record.requestBody = redactor.redact(engine?.redact(requestBody) ?? requestBody, secrets: known)
+            record.responseBody = redactor.redact(engine?.redact(responseBody) ?? responseBody, secrets: known)
         }
         return record
     }

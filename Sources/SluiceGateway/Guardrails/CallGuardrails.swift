@@ -11,26 +11,49 @@ final class CallGuardrails {
         case block(GatewayError)
     }
 
+    /// What a stream event released: the events the client may have now (in order), or the
+    /// error that ends the stream (the events held back never leave).
+    enum StreamVerdict {
+        case release([[UInt8]])
+        case block(GatewayError)
+    }
+
     let engine: GuardrailEngine
     let route: String
     private let metrics: MetricsBuffer
+    private let http: HTTPClient
     /// Guardrails the caller's policy turns off (`guardrails_off`).
     private let skipping: Set<String>
     /// The request as the client sent it, when guardrails masked it (the cache keys on it,
     /// so two requests masked alike never share an answer).
     private(set) var unmaskedBody: [UInt8]?
     /// Masked values to put back into the answer (guardrails with `restore: true`).
-    private(set) var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
+    private(set) var placeholders: [[UInt8]: [UInt8]] = [:]
     private var decisions: [(direction: String, guardrail: String, action: String, counts: [String: Int])] = []
     /// The end of the stream's text so far, so a value split across events is still found.
     private var window: [UInt8] = []
     private static let windowBytes = 256
+    /// Events checked but not yet sent: each with the stream's text count at its end and
+    /// whether it carried text.
+    private var held: [(event: [UInt8], textEnd: Int, hasText: Bool)] = []
+    private var textCount = 0
+    /// A webhook reads this call's answers: a stream is held until its end.
+    private let holdsWholeStreams: Bool
+    /// The webhook's own client for a stream's end, which comes while the thread's client is
+    /// still busy with the provider's transfer.
+    private lazy var streamHTTP = HTTPClient()
+    /// The whole answer text, when a webhook reads answers.
+    private var streamText: [UInt8] = []
 
-    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, skipping: Set<String>) {
+    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: HTTPClient, skipping: Set<String>) {
         self.engine = engine
         self.route = route
         self.metrics = metrics
+        self.http = http
         self.skipping = skipping
+        holdsWholeStreams = engine.guardrails.contains {
+            $0.config.checksResponses && $0.config.webhook != nil && !skipping.contains($0.config.name)
+        }
         // Turned off for this caller: on the record, so an audit shows whose calls skip what.
         for name in engine.guardrails.map(\.config.name) where skipping.contains(name) {
             decisions.append(("request", name, "off", [:]))
@@ -38,7 +61,7 @@ final class CallGuardrails {
     }
 
     /// The masked request body (nil: send it as it came), or the error that blocks it.
-    func checkRequest(_ body: [UInt8], http: HTTPClient) throws(GatewayError) -> [UInt8]? {
+    func checkRequest(_ body: [UInt8]) throws(GatewayError) -> [UInt8]? {
         guard engine.checksRequests else { return nil }
         let outcome = engine.check(body, requests: true, skipping: skipping, http: http)
         note(outcome.decisions, direction: "request")
@@ -55,7 +78,7 @@ final class CallGuardrails {
     func checkAnswer(_ body: [UInt8]) -> Verdict {
         var answer = body
         if engine.checksResponses {
-            let outcome = engine.check(body, requests: false, skipping: skipping)
+            let outcome = engine.check(body, requests: false, skipping: skipping, http: http)
             note(outcome.decisions, direction: "response")
             if let blocked = outcome.blocked { return .block(Self.answerError(blocked.guardrail, blocked.kinds)) }
             if let masked = outcome.masked { answer = masked }
@@ -63,19 +86,23 @@ final class CallGuardrails {
         return .pass(GuardrailEngine.restore(answer, placeholders))
     }
 
-    /// One stream event: checked with the text before it (the window), placeholders
-    /// restored within it. A block ends the stream (the caller sends the error event).
-    func checkEvent(_ event: [UInt8]) -> Verdict {
-        guard engine.checksResponses || !placeholders.isEmpty else { return .pass(event) }
+    /// One stream event, checked with the text before it (the window). Its text is held
+    /// back until `streamHoldBytes` more text has followed (or the stream ends: `final`),
+    /// so a value split across events never partly reaches the client before the check
+    /// that blocks it. Placeholders are restored within an event.
+    func checkEvent(_ event: [UInt8], final: Bool) -> StreamVerdict {
+        guard engine.checksResponses else {
+            return .release([placeholders.isEmpty ? event : GuardrailEngine.restore(event, placeholders)])
+        }
         var text: [UInt8] = []
         event.withUnsafeBytes { raw in
-            // Escapes are boundaries within an event; deltas of successive events join up.
-            for (index, range) in GuardrailText.segments(of: GuardrailText.ranges(in: raw), in: raw).enumerated() {
+            // Pieces of one event are apart; deltas of successive events join up.
+            for (index, piece) in GuardrailText.pieces(in: raw).enumerated() {
                 if index > 0 { text.append(UInt8(ascii: " ")) }
-                text += raw[range]
+                piece.withText(in: raw) { text += $0 }
             }
         }
-        if engine.checksResponses, !text.isEmpty {
+        if !text.isEmpty {
             let scanned = window + text
             // Only what reaches into this event's text is new.
             let fresh = engine.scanText(scanned, skipping: skipping).compactMap { item -> (GuardrailEngine.Compiled, [GuardrailFinding])? in
@@ -85,14 +112,46 @@ final class CallGuardrails {
             for (compiled, findings) in fresh {
                 var counts: [String: Int] = [:]
                 for finding in findings { counts[finding.kind, default: 0] += 1 }
-                // Text already sent cannot be masked: in a stream, mask acts as log.
+                // An event's JSON is not rewritten: in a stream, mask acts as log.
                 let action = compiled.config.action == .block ? "block" : "log"
                 note([(compiled.config.name, action, counts)], direction: "response")
-                if action == "block" { return .block(Self.answerError(compiled.config.name, counts.keys.sorted())) }
+                if action == "block" {
+                    held = []
+                    return .block(Self.answerError(compiled.config.name, counts.keys.sorted()))
+                }
             }
             window = Array(scanned.suffix(Self.windowBytes))
+            textCount += text.count
+            if holdsWholeStreams { streamText += text }
         }
-        return .pass(GuardrailEngine.restore(event, placeholders))
+        held.append((GuardrailEngine.restore(event, placeholders), textCount, !text.isEmpty))
+        if final { return releaseHeld() }
+        guard !holdsWholeStreams else { return .release([]) }
+        var ready = 0
+        while ready < held.count, !held[ready].hasText || textCount - held[ready].textEnd >= engine.streamHoldBytes { ready += 1 }
+        defer { held.removeFirst(ready) }
+        return .release(held[..<ready].map(\.event))
+    }
+
+    /// The stream ends (its terminal event, an error or a cut): what is held goes out,
+    /// once a webhook that reads answers has passed the whole text.
+    func releaseHeld() -> StreamVerdict {
+        defer { held = [] }
+        if holdsWholeStreams {
+            let quoted = Array(JSONText.quoted(String(decoding: streamText, as: UTF8.self)).utf8)
+            for compiled in engine.guardrails where compiled.config.checksResponses && !skipping.contains(compiled.config.name) {
+                guard let webhook = compiled.config.webhook else { continue }
+                let blocks = quoted.withUnsafeBytes { raw in
+                    GuardrailEngine.webhookBlocks(webhook, guardrail: compiled.config.name, text: raw,
+                                                  ranges: [1..<(raw.count - 1)], direction: "response", http: streamHTTP)
+                }
+                guard blocks else { continue }
+                let action = compiled.config.action == .log ? "log" : "block"
+                note([(compiled.config.name, action, ["webhook": 1])], direction: "response")
+                if action == "block" { return .block(Self.answerError(compiled.config.name, ["webhook"])) }
+            }
+        }
+        return .release(held.map(\.event))
     }
 
     private static func answerError(_ guardrail: String, _ kinds: [String]) -> GatewayError {
@@ -125,10 +184,10 @@ extension RequestPipeline {
     /// request with its masked form when one masks.
     func checkGuardrails(_ request: inout APIRequest, route: RouteConfig, call: CallRecord) throws(GatewayError) {
         guard let engine = context.guardrails[route.name] else { return }
-        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics,
+        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics, http: http,
                                         skipping: call.caller?.policy.guardrailsOff ?? [])
         call.guardrails = guardrails
-        guard let masked = try guardrails.checkRequest(request.body, http: http) else { return }
+        guard let masked = try guardrails.checkRequest(request.body) else { return }
         let headers = request.clientHeaders
         request = try APIRequest(operation: request.operation, body: masked)
         request.clientHeaders = headers

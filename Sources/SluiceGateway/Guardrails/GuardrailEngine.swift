@@ -1,15 +1,15 @@
-import Glibc
 import SluiceCore
 import SluiceHTTP
 
-/// A route's guardrails, ready to run: regular expressions compiled once (POSIX extended,
-/// glibc's matcher, which does not backtrack without back-references), words lower-cased.
+/// A route's guardrails, ready to run: patterns compiled once (RE2: linear time in the
+/// text), words lower-cased. Every check reads the decoded text of a body's content
+/// strings, so a JSON escape (`\u0041KIA…`, a PEM block's `\n`) hides nothing.
 final class GuardrailEngine: @unchecked Sendable {
     struct Compiled {
         let config: GuardrailConfig
         let words: [[UInt8]]
         let topics: [(name: String, keywords: [[UInt8]])]
-        let patterns: [UnsafeMutablePointer<regex_t>]
+        let patterns: [LinearPattern]
     }
 
     /// What a check decided.
@@ -19,7 +19,7 @@ final class GuardrailEngine: @unchecked Sendable {
         /// The body with masked values replaced by placeholders (nil: unchanged).
         var masked: [UInt8]?
         /// Placeholder → the original bytes, for `restore`.
-        var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
+        var placeholders: [[UInt8]: [UInt8]] = [:]
         /// Per guardrail: its action and the counts by kind, for the audit record.
         var decisions: [(guardrail: String, action: String, counts: [String: Int])] = []
     }
@@ -30,28 +30,17 @@ final class GuardrailEngine: @unchecked Sendable {
         guardrails = configs.map { config in
             Compiled(config: config, words: config.words.map { Array($0.lowercased().utf8) },
                      topics: config.topics.map { ($0.name, $0.keywords.map { Array($0.lowercased().utf8) }) },
-                     patterns: config.patterns.compactMap(Self.compile))
+                     patterns: config.patterns.compactMap(LinearPattern.init))  // the config check refuses bad ones
         }
+        // A stream's text is held back by this much, so a value split across events is
+        // checked whole before any of it leaves: the longest built-in shape's minimum, or
+        // the longest word.
+        let longest = guardrails.flatMap { $0.words + $0.topics.flatMap(\.keywords) }.map(\.count).max() ?? 0
+        streamHoldBytes = guardrails.contains { $0.config.checksResponses } ? max(64, longest + 1) : 0
     }
 
-    deinit {
-        for compiled in guardrails {
-            for pattern in compiled.patterns {
-                regfree(pattern)
-                pattern.deallocate()
-            }
-        }
-    }
-
-    /// A POSIX extended expression, or nil (the config check reports bad ones).
-    static func compile(_ pattern: String) -> UnsafeMutablePointer<regex_t>? {
-        let regex = UnsafeMutablePointer<regex_t>.allocate(capacity: 1)
-        guard regcomp(regex, pattern, REG_EXTENDED | REG_ICASE) == 0 else {
-            regex.deallocate()
-            return nil
-        }
-        return regex
-    }
+    /// Text bytes a stream keeps back from the client (0: answers are not checked).
+    let streamHoldBytes: Int
 
     var checksRequests: Bool { guardrails.contains { $0.config.checksRequests } }
     var checksResponses: Bool { guardrails.contains { $0.config.checksResponses } }
@@ -61,16 +50,14 @@ final class GuardrailEngine: @unchecked Sendable {
         var outcome = Outcome()
         var masks: [(range: Range<Int>, label: String, restore: Bool)] = []
         body.withUnsafeBytes { raw in
-            let ranges = GuardrailText.ranges(in: raw)
-            let segments = GuardrailText.segments(of: ranges, in: raw)
+            let pieces = GuardrailText.pieces(in: raw)
             for compiled in guardrails where !skipping.contains(compiled.config.name)
                 && (requests ? compiled.config.checksRequests : compiled.config.checksResponses) {
-                var findings = find(compiled, in: raw, ranges: segments)
-                if let webhook = compiled.config.webhook, findings.isEmpty, let http {
-                    if Self.webhookBlocks(webhook, guardrail: compiled.config.name, text: raw, ranges: ranges,
-                                          direction: requests ? "request" : "response", http: http) {
-                        findings.append(GuardrailFinding(guardrail: compiled.config.name, kind: "webhook", range: 0..<0))
-                    }
+                var findings = find(compiled, in: raw, pieces: pieces)
+                if let webhook = compiled.config.webhook, findings.isEmpty, let http,
+                   Self.webhookBlocks(webhook, guardrail: compiled.config.name, text: raw, ranges: pieces.map(\.range),
+                                      direction: requests ? "request" : "response", http: http) {
+                    findings.append(GuardrailFinding(guardrail: compiled.config.name, kind: "webhook", range: 0..<0))
                 }
                 guard !findings.isEmpty else { continue }
                 var counts: [String: Int] = [:]
@@ -95,70 +82,47 @@ final class GuardrailEngine: @unchecked Sendable {
         return outcome
     }
 
+    /// `bytes` (a captured request or answer) with everything any guardrail finds replaced
+    /// by placeholders, whatever the guardrail's action: payload capture never keeps what a
+    /// guardrail matched.
+    func redact(_ bytes: [UInt8]) -> [UInt8] {
+        let masks = bytes.withUnsafeBytes { raw in
+            let pieces = GuardrailText.pieces(in: raw)
+            return guardrails.flatMap { find($0, in: raw, pieces: pieces) }.map { ($0.range, Self.label($0.kind), false) }
+        }
+        return masks.isEmpty ? bytes : Self.mask(bytes, masks).0
+    }
+
     /// Findings in plain text (a stream's recent answer text), by guardrail, for answers.
     func scanText(_ text: [UInt8], skipping: Set<String>) -> [(compiled: Compiled, findings: [GuardrailFinding])] {
         text.withUnsafeBytes { raw in
             guardrails.filter { $0.config.checksResponses && !skipping.contains($0.config.name) }.compactMap { compiled in
-                let findings = find(compiled, in: raw, ranges: [0..<raw.count])
+                let findings = find(compiled, in: raw, pieces: [GuardrailText.Piece(plain: 0..<raw.count)])
                 return findings.isEmpty ? nil : (compiled, findings)
             }
         }
     }
 
-    private func find(_ compiled: Compiled, in raw: UnsafeRawBufferPointer, ranges: [Range<Int>]) -> [GuardrailFinding] {
+    /// What one guardrail finds in the pieces' text, as ranges of the raw body.
+    private func find(_ compiled: Compiled, in raw: UnsafeRawBufferPointer, pieces: [GuardrailText.Piece]) -> [GuardrailFinding] {
         var findings: [GuardrailFinding] = []
         let name = compiled.config.name
-        for range in ranges {
-            let text = UnsafeRawBufferPointer(rebasing: raw[range])
-            for detector in compiled.config.detectors {
-                for match in detector.matches(in: text) {
-                    findings.append(GuardrailFinding(guardrail: name, kind: detector.rawValue, range: (match.lowerBound + range.lowerBound)..<(match.upperBound + range.lowerBound)))
-                }
-            }
-            for word in compiled.words {
-                for match in GuardrailText.wordMatches(word, in: text) {
-                    findings.append(GuardrailFinding(guardrail: name, kind: "word", range: (match.lowerBound + range.lowerBound)..<(match.upperBound + range.lowerBound)))
-                }
-            }
-            for topic in compiled.topics {
-                for keyword in topic.keywords {
-                    for match in GuardrailText.wordMatches(keyword, in: text) {
-                        findings.append(GuardrailFinding(guardrail: name, kind: "topic:" + topic.name,
-                                                         range: (match.lowerBound + range.lowerBound)..<(match.upperBound + range.lowerBound)))
+        for piece in pieces {
+            piece.withText(in: raw) { text in
+                func add(_ kind: String, _ matches: [Range<Int>]) {
+                    for match in matches {
+                        findings.append(GuardrailFinding(guardrail: name, kind: kind, range: piece.rawRange(match)))
                     }
                 }
-            }
-            if !compiled.patterns.isEmpty {
-                var cString = Array(text)
-                cString.append(0)
-                for pattern in compiled.patterns {
-                    findings += Self.regexMatches(pattern, in: &cString).map {
-                        GuardrailFinding(guardrail: name, kind: "pattern", range: ($0.lowerBound + range.lowerBound)..<($0.upperBound + range.lowerBound))
-                    }
+                for detector in compiled.config.detectors { add(detector.rawValue, detector.matches(in: text)) }
+                for word in compiled.words { add("word", GuardrailText.wordMatches(word, in: text)) }
+                for topic in compiled.topics {
+                    for keyword in topic.keywords { add("topic:" + topic.name, GuardrailText.wordMatches(keyword, in: text)) }
                 }
+                for pattern in compiled.patterns { add("pattern", pattern.matches(in: text)) }
             }
         }
         return findings
-    }
-
-    /// Every non-overlapping match of `regex` in the NUL-terminated `text`.
-    private static func regexMatches(_ regex: UnsafeMutablePointer<regex_t>, in text: inout [UInt8]) -> [Range<Int>] {
-        var found: [Range<Int>] = []
-        var offset = 0
-        let length = text.count - 1
-        text.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
-                var match = regmatch_t()
-                while offset <= length, found.count < 10_000 {
-                    let flags = offset > 0 ? REG_NOTBOL : 0
-                    guard regexec(regex, base + offset, 1, &match, flags) == 0 else { break }
-                    let start = offset + Int(match.rm_so), end = offset + Int(match.rm_eo)
-                    if end > start { found.append(start..<end) }
-                    offset = max(end, start + 1)
-                }
-            }
-        }
-        return found
     }
 
     /// `email` → `EMAIL`; words, topics and patterns → `REDACTED`.
@@ -170,32 +134,30 @@ final class GuardrailEngine: @unchecked Sendable {
     /// value seen twice gets the same placeholder. Returns the placeholders of the masks
     /// whose guardrail restores them.
     static func mask(_ body: [UInt8], _ masks: [(range: Range<Int>, label: String, restore: Bool)])
-        -> ([UInt8], [(placeholder: [UInt8], original: [UInt8])]) {
+        -> ([UInt8], [[UInt8]: [UInt8]]) {
         var kept: [(range: Range<Int>, label: String, restore: Bool)] = []
         for item in masks.sorted(by: { ($0.range.lowerBound, -$0.range.count) < ($1.range.lowerBound, -$1.range.count) })
-        where kept.last.map({ $0.range.upperBound <= item.range.lowerBound }) ?? true {
+        where !item.range.isEmpty && (kept.last.map({ $0.range.upperBound <= item.range.lowerBound }) ?? true) {
             kept.append(item)
         }
         var out: [UInt8] = []
         out.reserveCapacity(body.count)
-        var placeholders: [(placeholder: [UInt8], original: [UInt8])] = []
-        var restoring: [(placeholder: [UInt8], original: [UInt8])] = []
+        var placeholders: [ArraySlice<UInt8>: [UInt8]] = [:]
+        var restoring: [[UInt8]: [UInt8]] = [:]
         var numbers: [String: Int] = [:]
         var cursor = 0
         for item in kept {
             out += body[cursor..<item.range.lowerBound]
-            let original = Array(body[item.range])
+            let original = body[item.range]
             let placeholder: [UInt8]
-            if let existing = placeholders.first(where: { $0.original == original }) {
-                placeholder = existing.placeholder
+            if let existing = placeholders[original] {
+                placeholder = existing
             } else {
                 numbers[item.label, default: 0] += 1
                 placeholder = Array("<\(item.label)_\(numbers[item.label]!)>".utf8)
-                placeholders.append((placeholder, original))
+                placeholders[original] = placeholder
             }
-            if item.restore, !restoring.contains(where: { $0.placeholder == placeholder }) {
-                restoring.append((placeholder, original))
-            }
+            if item.restore { restoring[placeholder] = Array(original) }
             out += placeholder
             cursor = item.range.upperBound
         }
@@ -203,17 +165,21 @@ final class GuardrailEngine: @unchecked Sendable {
         return (out, restoring)
     }
 
-    /// Puts the originals back where the answer repeats a placeholder.
-    static func restore(_ answer: [UInt8], _ placeholders: [(placeholder: [UInt8], original: [UInt8])]) -> [UInt8] {
+    /// The longest placeholder: `<CREDIT_CARD_123456>` and then some.
+    private static let placeholderLimit = 40
+
+    /// Puts the originals back where the answer repeats a placeholder (one lookup per `<`).
+    static func restore(_ answer: [UInt8], _ placeholders: [[UInt8]: [UInt8]]) -> [UInt8] {
         guard !placeholders.isEmpty, answer.contains(UInt8(ascii: "<")) else { return answer }
         var out: [UInt8] = []
         out.reserveCapacity(answer.count)
         var index = 0
         while index < answer.count {
             if answer[index] == UInt8(ascii: "<"),
-               let hit = placeholders.first(where: { answer[index...].starts(with: $0.placeholder) }) {
-                out += hit.original
-                index += hit.placeholder.count
+               let close = answer[index..<min(answer.count, index + placeholderLimit)].firstIndex(of: UInt8(ascii: ">")),
+               let original = placeholders[Array(answer[index...close])] {
+                out += original
+                index = close + 1
             } else {
                 out.append(answer[index])
                 index += 1

@@ -125,33 +125,23 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 }
             }
             if let error = translated.error {
-                request.write(writer.streamErrorEvent(error))
-                endedWithError = true
+                endStream(with: error)
                 return false
             }
             let call = writer.call
             if context.traceExporter != nil { event.withUnsafeBytes { call.answer.scan($0) } }
             // What the client gets: the translated event, or the provider's as it came;
-            // guardrails check it first, and a block ends the stream here.
-            var checked: [UInt8]?
+            // guardrails check it first (and may hold it back a little), and a block ends
+            // the stream here.
             if let guardrails = call.guardrails {
-                switch guardrails.checkEvent(translated.output ?? Array(event)) {
+                switch guardrails.checkEvent(translated.output ?? Array(event), final: translated.isTerminal) {
                 case .block(let error):
-                    request.write(writer.streamErrorEvent(error))
-                    call.sent(status: 200, error: error)
-                    endedWithError = true
-                    stopReason = .blockedByGuardrail
+                    blocked(error)
                     return false
-                case .pass(let bytes):
-                    checked = bytes
+                case .release(let events):
+                    for released in events { released.withUnsafeBytes(deliver) }
                 }
-            }
-            func deliver(_ bytes: UnsafeRawBufferPointer) {
-                _ = request.write(bytes)
-                if call.redactor != nil { call.captureResponse(bytes) }
-                call.cache?.capture(bytes)
-            }
-            if let output = checked ?? translated.output {
+            } else if let output = translated.output {
                 output.withUnsafeBytes(deliver)
             } else {
                 event.withUnsafeBytes(deliver)
@@ -181,10 +171,37 @@ final class UpstreamRelay: UpstreamResponseHandler {
         return true
     }
 
-    /// Ends a started stream that failed or was cut: an explicit error event, never the
-    /// terminal marker, so no client mistakes it for a complete answer.
+    /// Sends one event to the client (and to payload capture and the response cache).
+    private func deliver(_ bytes: UnsafeRawBufferPointer) {
+        _ = writer.request.write(bytes)
+        let call = writer.call
+        if call.redactor != nil { call.captureResponse(bytes) }
+        call.cache?.capture(bytes)
+    }
+
+    /// A guardrail blocked the answer: the error event ends the stream.
+    private func blocked(_ error: GatewayError) {
+        writer.request.write(writer.streamErrorEvent(error))
+        writer.call.sent(status: 200, error: error)
+        endedWithError = true
+        stopReason = .blockedByGuardrail
+    }
+
+    /// Ends a started stream that failed or was cut: what guardrails held back, then an
+    /// explicit error event, never the terminal marker, so no client mistakes it for a
+    /// complete answer.
     func endStream(with error: GatewayError) {
         guard streamStarted, !endedWithError, stopReason != .clientGone else { return }
+        if let guardrails = writer.call.guardrails {
+            switch guardrails.releaseHeld() {
+            case .block(let blockedBy):
+                blocked(blockedBy)
+                _ = writer.request.flush()
+                return
+            case .release(let events):
+                for released in events { released.withUnsafeBytes(deliver) }
+            }
+        }
         let request = writer.request
         request.write(writer.streamErrorEvent(error))
         endedWithError = true
