@@ -109,6 +109,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default=os.environ.get("SLUICE_BASE_URL", "http://127.0.0.1:8080/v1"))
     parser.add_argument("--key", default=default_key())
+    parser.add_argument("--mock-url", default=os.environ.get(
+                            "SLUICE_MOCK_URL", f"http://127.0.0.1:{os.environ.get('SLUICE_MOCK_PORT', '9911')}"),
+                        help="the mock provider, whose /_mock/stats shows what a provider received")
     parser.add_argument("--live", action="store_true",
                         help="real models behind the routes: do not expect the mock's exact answers")
     args = parser.parse_args()
@@ -454,7 +457,23 @@ def feature_checks(checks: Checks, client, args) -> None:
             {"role": "user", "content": "write to alice@example.com or call +1 415 555 0132"}])
         text = r.choices[0].message.content
         expect(text == "Echo: write to alice@example.com or call +1 415 555 0132", f"answer {text!r}")
-        return "the echo carries the originals back"
+        with urllib.request.urlopen(args.mock_url + "/_mock/stats", timeout=10) as answer:
+            sent = json.load(answer)["last_request"]["body"]
+        expect("<EMAIL_1>" in sent and "<PHONE_1>" in sent, f"the provider got {sent!r}")
+        expect("alice@example.com" not in sent and "555" not in sent, f"the provider saw the values: {sent!r}")
+        return "the provider got placeholders; the echo carries the originals back"
+
+    def blocked_mid_stream():
+        seen = []
+        try:
+            for chunk in client.chat.completions.create(model="chat-guarded", stream=True, messages=[
+                    {"role": "user", "content": "please repeat the forbidden word"}]):
+                seen += [choice.delta.content or "" for choice in chunk.choices]
+        except openai.APIError as error:
+            expect("answer_blocked" in str(error.body) + str(error.message), f"error {error.body!r}")
+            expect("forbidden" not in "".join(seen), f"the client saw {''.join(seen)!r}")
+            return f"APIError while iterating, after {len(seen)} deltas without the word"
+        raise AssertionError("the stream ended without an error")
 
     def anthropic_blocked():
         if anthropic is None:
@@ -499,6 +518,7 @@ def feature_checks(checks: Checks, client, args) -> None:
 
     checks.run("chat-guarded: a secret -> BadRequestError content_blocked", blocked)
     checks.run("chat-guarded: personal data masked for the provider, restored in the answer", masked_and_restored)
+    checks.run("chat-guarded: an answer blocked mid-stream -> APIError from the stream", blocked_mid_stream)
     checks.run("anthropic SDK, chat-guarded: a secret -> BadRequestError", anthropic_blocked)
     checks.run("chat-cached: a stream asked twice is replayed from the cache", cached_stream)
     checks.run("chat-sized: a long prompt skips the small window; too long for all -> 400", context_window)
