@@ -251,10 +251,11 @@ final class ConfigLoaderErrorTests: XCTestCase {
                   - { per: user, requests: 0, window: soon }
                   - { per: route, tag: team, tokens: 5, window: 1s }
                   - { requests: 5 }
+                guardrails: [ { name: secrets, detect: [secrets] } ]
             principals:
               "alice@example.com": { routes: [chat, chta] }
               "*": { routes: chat }
-              "bob@example.com": { tags: { "team=x": y } }
+              "bob@example.com": { tags: { "team=x": y }, guardrails_off: [secrets, secret] }
             """)
         XCTAssertEqual(summary(error), [
             "7 routes.chat.limits[0].tag: missing required field 'tag' (per: tag counts the values of one tag)",
@@ -265,9 +266,10 @@ final class ConfigLoaderErrorTests: XCTestCase {
             "10 routes.chat.limits[3].tag: 'tag' applies only to limits with per: tag",
             "11 routes.chat.limits[4].per: missing required field 'per'",
             "11 routes.chat.limits[4].window: missing required field 'window'",
-            #"13 principals.alice@example.com.routes[1]: unknown route "chta" (known: chat)"#,
-            "14 principals.*.routes: expected a list, found a string",
-            "15 principals.bob@example.com.tags.team=x: a tag name cannot contain '=' or ','",
+            #"14 principals.alice@example.com.routes[1]: unknown route "chta" (known: chat)"#,
+            "15 principals.*.routes: expected a list, found a string",
+            "16 principals.bob@example.com.tags.team=x: a tag name cannot contain '=' or ','",
+            #"16 principals.bob@example.com.guardrails_off[1]: no route has a guardrail named "secret" (known: secrets)"#,
         ])
     }
 

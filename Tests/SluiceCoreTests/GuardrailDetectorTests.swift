@@ -21,6 +21,10 @@ final class GuardrailDetectorTests: XCTestCase {
         XCTAssertEqual(found(.ipAddress, "from 10.0.0.7 and 2001:db8::8a2e:370:7334, not 999.1.1.1 or 1.2.3"),
                        ["10.0.0.7", "2001:db8::8a2e:370:7334"])
         XCTAssertEqual(found(.ipAddress, "at 12:30 on v1.2.3.4.5"), [])
+        XCTAssertEqual(found(.ipAddress, "mapped ::ffff:192.0.2.1 and 64:ff9b::10.0.0.1, not ::ffff:999.0.2.1x"),
+                       ["::ffff:192.0.2.1", "64:ff9b::10.0.0.1"])
+        XCTAssertEqual(found(.iban, "lower gb82 west 1234 5698 7654 32"), ["gb82 west 1234 5698 7654 32"])
+        XCTAssertEqual(found(.usSSN, "spaced 123 45 6789, mixed 123-45 6789"), ["123 45 6789"])
         XCTAssertEqual(found(.awsKey, "key AKIAIOSFODNN7EXAMPLE here"), ["AKIAIOSFODNN7EXAMPLE"])
         XCTAssertEqual(found(.openAIKey, "sk-proj-abcdefghijklmnopqrstuvwxyz123456 sk-ant-api03-xyz sk-short"),
                        ["sk-proj-abcdefghijklmnopqrstuvwxyz123456"])
@@ -36,6 +40,10 @@ final class GuardrailDetectorTests: XCTestCase {
         let body = Array(#"{"model":"alice@example.com","messages":[{"role":"user","content":"hi bob@example.com"},{"role":"user","content":[{"type":"text","text":"x@y.io"},{"type":"image_url","image_url":{"url":"data:a@b.cd"}}]}],"input":["one","two"],"user":"u@v.io"}"#.utf8)
         let texts = body.withUnsafeBytes { raw in GuardrailText.ranges(in: raw).map { String(decoding: body[$0], as: UTF8.self) } }
         XCTAssertEqual(texts, ["hi bob@example.com", "x@y.io", "one", "two"])
+        // A tool call's input object: every string value in it, whatever its member names.
+        let tool = Array(#"{"content":[{"type":"tool_use","id":"t1","name":"send","input":{"to":"a@b.io","cc":["c@d.io"],"n":3}},{"type":"text","text":"ok"}]}"#.utf8)
+        let toolTexts = tool.withUnsafeBytes { raw in GuardrailText.ranges(in: raw).map { String(decoding: tool[$0], as: UTF8.self) } }
+        XCTAssertEqual(toolTexts, ["a@b.io", "c@d.io", "ok"])
     }
 
     func testWordsMatchWholeWordsIgnoringCase() {

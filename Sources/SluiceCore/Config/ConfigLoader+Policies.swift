@@ -140,7 +140,7 @@ extension ConfigLoader.Reader {
 
     /// `principals:`: identity → `{routes, tags, client_tags, limits}`; `"*"` is the policy
     /// for everyone else.
-    func principalPolicies(_ node: Node, at path: String, routeNames: [String]) -> PrincipalPolicies {
+    func principalPolicies(_ node: Node, at path: String, routeNames: [String], guardrailNames: Set<String>) -> PrincipalPolicies {
         var policies = PrincipalPolicies()
         guard let entries = entries(node, at: path) else { return policies }
         for entry in entries {
@@ -171,9 +171,17 @@ extension ConfigLoader.Reader {
             if let tagsNode = fields["tags"] { policy.tags = tagValues(tagsNode, at: fields.path("tags")) }
             if let node = fields["client_tags"] { policy.clientTags = clientTagPolicy(node, at: fields.path("client_tags")) }
             if let node = fields["guardrails_off"], let items = sequence(node, at: fields.path("guardrails_off")) {
-                policy.guardrailsOff = Set(items.enumerated().compactMap {
-                    nonEmptyString($1, at: "\(fields.path("guardrails_off"))[\($0)]")
-                })
+                for (index, item) in items.enumerated() {
+                    let itemPath = "\(fields.path("guardrails_off"))[\(index)]"
+                    guard let name = nonEmptyString(item, at: itemPath) else { continue }
+                    // A misspelt name would turn nothing off, silently.
+                    if guardrailNames.contains(name) {
+                        policy.guardrailsOff.insert(name)
+                    } else {
+                        report("no route has a guardrail named \"\(name)\" (known: \(guardrailNames.sorted().joined(separator: ", ")))",
+                               at: item, field: itemPath)
+                    }
+                }
             }
             if let node = fields["limits"] { policy.limits = limits(node, at: fields.path("limits"), implied: .principal) }
             if entry.key == "*" {

@@ -98,7 +98,8 @@ extension ConfigLoader.Reader {
             routeConfigs($0, at: "routes", providerNames: providers?.names ?? [])
         }
         let principals = fields["principals"].map {
-            principalPolicies($0, at: "principals", routeNames: routes?.order ?? [])
+            principalPolicies($0, at: "principals", routeNames: routes?.order ?? [],
+                              guardrailNames: Set(routes?.byName.values.flatMap { $0.guardrails.map(\.name) } ?? []))
         } ?? PrincipalPolicies()
         let health = fields["health"].map { healthPolicy($0, at: "health") } ?? HealthPolicy()
         let audit = fields["audit"].map { auditConfig($0, at: "audit") } ?? AuditConfig()

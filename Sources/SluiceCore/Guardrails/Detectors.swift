@@ -105,19 +105,22 @@ public enum Detector: String, Sendable, CaseIterable {
             }
             return start..<end
         case .iban:
-            guard atBoundary, start + 4 <= t.count, Self.isUpper(t[start]), Self.isUpper(t[start + 1]),
+            // Upper or lower case (the checksum reads letters either way).
+            guard atBoundary, start + 4 <= t.count, Self.isAlpha(t[start]), Self.isAlpha(t[start + 1]),
                   Self.isDigit(t[start + 2]), Self.isDigit(t[start + 3]) else { return nil }
             var index = start, chars: [UInt8] = [], end = start
             while index < t.count, chars.count < 34 {
                 let c = t[index]
-                if Self.isDigit(c) || Self.isUpper(c) { chars.append(c); end = index + 1 }
+                if Self.isDigit(c) || Self.isAlpha(c) { chars.append(Self.isUpper(c) || Self.isDigit(c) ? c : c - 32); end = index + 1 }
                 else if c != UInt8(ascii: " ") { break }
                 index += 1
             }
             guard chars.count >= 15, end == t.count || !Self.isWord(t[end]), Self.ibanValid(chars) else { return nil }
             return start..<end
         case .usSSN:
-            guard atBoundary, start + 11 <= t.count, t[start + 3] == UInt8(ascii: "-"), t[start + 6] == UInt8(ascii: "-") else {
+            // 123-45-6789 or 123 45 6789 (one separator throughout).
+            guard atBoundary, start + 11 <= t.count, t[start + 3] == UInt8(ascii: "-") || t[start + 3] == UInt8(ascii: " "),
+                  t[start + 6] == t[start + 3] else {
                 return nil
             }
             let digits = [0, 1, 2, 4, 5, 7, 8, 9, 10].map { t[start + $0] }
@@ -212,6 +215,10 @@ public enum Detector: String, Sendable, CaseIterable {
             if isHex(c) {
                 digits += 1
                 guard digits <= 4 else { return nil }
+            } else if c == UInt8(ascii: "."), compressed || groups == 6, digits > 0, let end = ipv4(at: index - digits, in: t) {
+                // An IPv4 tail (`::ffff:192.0.2.1`) counts as two groups.
+                guard groups + 2 <= 8, compressed || groups + 2 == 8 else { return nil }
+                return end
             } else if c == UInt8(ascii: ":") {
                 if digits > 0 { groups += 1 }
                 if index + 1 < t.count, t[index + 1] == UInt8(ascii: ":") {
@@ -228,7 +235,8 @@ public enum Detector: String, Sendable, CaseIterable {
             index += 1
         }
         if digits > 0 { groups += 1 }
-        guard index == t.count || !isWord(t[index]), groups <= 8, compressed ? groups >= 1 : groups == 8 else { return nil }
+        guard index == t.count || !(isWord(t[index]) || t[index] == UInt8(ascii: ".")), groups <= 8,
+              compressed ? groups >= 1 : groups == 8 else { return nil }
         guard compressed || groups == 8, t[index - 1] != UInt8(ascii: ":") || compressed else { return nil }
         // A time such as 12:30 is not an address: ask for a `::` or eight groups.
         return index

@@ -62,20 +62,27 @@ public struct GuardrailFinding: Sendable, Equatable {
 
 /// The text a guardrail reads in a JSON body: the string values of members that carry
 /// content (`content`, `text`, `input`, `prompt`, `system`, `instructions`, `arguments`,
-/// `thinking`…), at any depth, as byte ranges of the raw body (escapes kept). Keys, ids,
+/// `thinking`…), at any depth, and every string value inside the object of an `input` or
+/// `arguments` member (a tool call's), as byte ranges of the raw body (escapes kept). Keys, ids,
 /// roles, model names and base64 data members are not read. One pass.
 public enum GuardrailText {
     static let textKeys: Set<String> = ["content", "text", "input", "prompt", "system", "instructions", "arguments",
                                         "thinking", "query", "document", "message", "description", "output", "delta",
                                         "partial_json"]
+    /// Text keys whose object value is a tool call's arguments: all its string values are text.
+    static let objectTextKeys: Set<String> = ["input", "arguments"]
 
     public static func ranges(in body: UnsafeRawBufferPointer) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
         var index = 0
         var lastKey: [UInt8] = []
         var valueOfTextKey = false
+        var valueOfObjectTextKey = false
         // Inside an array that is the value of a text key (`"input": ["a", "b"]`).
         var arrayDepthOfText: Int? = nil
+        // Inside an object that is the value of a text key (a tool call's `"input": {…}`):
+        // every string value in it, at any depth, is text.
+        var objectDepthOfText: Int? = nil
         var depth = 0
         while index < body.count {
             let c = body[index]
@@ -90,10 +97,12 @@ public enum GuardrailText {
                 while after < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[after]) { after += 1 }
                 if after < body.count, body[after] == UInt8(ascii: ":") {
                     lastKey = Array(body[start..<end])
-                    valueOfTextKey = textKeys.contains(String(decoding: lastKey, as: UTF8.self))
-                } else if valueOfTextKey || arrayDepthOfText == depth {
+                    let key = String(decoding: lastKey, as: UTF8.self)
+                    valueOfTextKey = textKeys.contains(key)
+                    valueOfObjectTextKey = objectTextKeys.contains(key)
+                } else if valueOfTextKey || arrayDepthOfText == depth || objectDepthOfText != nil {
                     if end > start { ranges.append(start..<end) }
-                    valueOfTextKey = false
+                    valueOfTextKey = false; valueOfObjectTextKey = false
                 }
                 index = end + 1
                 continue
@@ -102,17 +111,19 @@ public enum GuardrailText {
             case UInt8(ascii: "["):
                 depth += 1
                 if valueOfTextKey && arrayDepthOfText == nil { arrayDepthOfText = depth }
-                valueOfTextKey = false
+                valueOfTextKey = false; valueOfObjectTextKey = false
             case UInt8(ascii: "]"):
                 if arrayDepthOfText == depth { arrayDepthOfText = nil }
                 depth -= 1
             case UInt8(ascii: "{"):
                 depth += 1
-                valueOfTextKey = false
+                if valueOfObjectTextKey && objectDepthOfText == nil { objectDepthOfText = depth }
+                valueOfTextKey = false; valueOfObjectTextKey = false
             case UInt8(ascii: "}"):
+                if objectDepthOfText == depth { objectDepthOfText = nil }
                 depth -= 1
             case UInt8(ascii: ","):
-                if arrayDepthOfText == nil { valueOfTextKey = false }
+                if arrayDepthOfText == nil { valueOfTextKey = false; valueOfObjectTextKey = false }
             default:
                 break
             }
