@@ -44,6 +44,8 @@ final class CallGuardrails {
     private lazy var streamHTTP = HTTPClient()
     /// The whole answer text, when a webhook reads answers.
     private var streamText: [UInt8] = []
+    /// The stream's end was judged (a webhook asks once).
+    private var streamEnded = false
 
     init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: HTTPClient, skipping: Set<String>) {
         self.engine = engine
@@ -137,6 +139,8 @@ final class CallGuardrails {
     /// once a webhook that reads answers has passed the whole text.
     func releaseHeld() -> StreamVerdict {
         defer { held = [] }
+        guard !streamEnded else { return .release(held.map(\.event)) }
+        streamEnded = true
         if holdsWholeStreams {
             let quoted = Array(JSONText.quoted(String(decoding: streamText, as: UTF8.self)).utf8)
             for compiled in engine.guardrails where compiled.config.checksResponses && !skipping.contains(compiled.config.name) {
