@@ -3,8 +3,8 @@ import XCTest
 
 /// The exact-match response cache: a repeated request is answered from Redis, JSON and
 /// streams byte for byte, without a provider call; per key by default; bypassed with
-/// `Cache-Control: no-cache`; hits audited as `cache: hit` at zero cost, and still
-/// counted by the route's request limits.
+/// `Cache-Control: no-cache`; hits audited as `cache: hit` at zero cost, still counted
+/// by the route's request limits, but not held to token limits or budgets.
 final class ResponseCacheTests: XCTestCase {
     private var stack: GatewayStack!
 
@@ -13,7 +13,19 @@ final class ResponseCacheTests: XCTestCase {
             GatewayStack.mockConfig(stack, workers: 2, threads: 4, """
             prices:
               cache-model: { input: 1.0, output: 4.0 }
+              cache-spend-model: { input: 0, output: 1000 }
+            budgets:
+              cache-spend: { per: route, value: spent, amount: 0.11, period: day }
             routes:
+              tokens:
+                type: chat
+                cache: { ttl: 1m }
+                limits: [ { per: route, tokens: 250, window: 1m } ]
+                endpoints: [ { provider: mock, model: "cache-tokens@words=120" } ]
+              spent:
+                type: chat
+                cache: { ttl: 1m }
+                endpoints: [ { provider: mock, model: "cache-spend-model@words=12" } ]
               cached:
                 type: chat
                 cache: { ttl: 1m, max_bytes: 64k, ignore_fields: [user] }
@@ -106,5 +118,40 @@ final class ResponseCacheTests: XCTestCase {
         XCTAssertEqual(hit.header("x-sluice-cache"), "hit")
         XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).status, 429, "the third request in the minute")
         XCTAssertEqual(stack.mockCount(model: "limited-model"), 1)
+    }
+
+    /// A hit reserves no tokens and no budget amount: with the route's token limit or its
+    /// budget used up, a cached answer is still served while a new question is refused.
+    func testHitsAreServedWhenTokensOrBudgetAreUsedUp() throws {
+        let key = try stack.createKey(name: "cache-spent")
+        // tokens: a call reserves its prompt estimate plus max_tokens 150 (~180 of 250) and
+        // settles to its usage (124); spent: a call reserves 100 tokens × $0.001 = $0.10 of
+        // $0.11 and spends 12 × $0.001.
+        for (route, model, maxTokens) in [("tokens", "cache-tokens@words=120", 150), ("spent", "cache-spend-model@words=12", 100)] {
+            let body = #"{"model":"\#(route)","max_tokens":\#(maxTokens),"messages":[{"role":"user","content":"once"}]}"#
+            let first = stack.client.post("/v1/chat/completions", key: key, body)
+            XCTAssertEqual(first.status, 200, first.text)
+            XCTAssertEqual(first.header("x-sluice-cache"), "miss")
+            var hit = stack.client.post("/v1/chat/completions", key: key, body)
+            for _ in 0..<20 where hit.header("x-sluice-cache") != "hit" {  // stored once the first response was out
+                usleep(50_000)
+                hit = stack.client.post("/v1/chat/completions", key: key, body)
+            }
+            XCTAssertEqual(hit.status, 200, "\(route): \(hit.text)")
+            XCTAssertEqual(hit.header("x-sluice-cache"), "hit", route)
+            XCTAssertEqual(hit.text, first.text)
+            // A new question needs tokens (or money) the route no longer has.
+            let miss = stack.client.post("/v1/chat/completions", key: key,
+                                         #"{"model":"\#(route)","max_tokens":\#(maxTokens),"messages":[{"role":"user","content":"twice"}]}"#)
+            XCTAssertEqual(miss.status, 429, "\(route): \(miss.text)")
+            XCTAssertEqual(miss.errorCode, route == "spent" ? "budget_exceeded" : "rate_limit_exceeded", miss.text)
+            // Hits keep coming, however many, and the provider is called once.
+            for _ in 0..<3 {
+                let again = stack.client.post("/v1/chat/completions", key: key, body)
+                XCTAssertEqual(again.status, 200, "\(route): \(again.text)")
+                XCTAssertEqual(again.header("x-sluice-cache"), "hit")
+            }
+            XCTAssertEqual(stack.mockCount(model: model), 1, route)
+        }
     }
 }

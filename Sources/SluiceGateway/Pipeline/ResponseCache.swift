@@ -6,8 +6,9 @@ import SluiceRedis
 /// route, the caller's namespace and the request body's top-level members in name order
 /// (minus `ignore_fields`); the value is what the client was sent — a JSON answer, or a
 /// stream's events byte for byte — so a hit is replayed exactly. Only complete 200
-/// answers are kept. A hit is still admitted by the route's limits (it counts as a
-/// request; its token reservation is settled at zero) and costs nothing.
+/// answers are kept. A hit is looked up before admission and admitted by the request
+/// counters alone (no tokens reserved, no budget amount): it counts as a request and
+/// costs nothing.
 final class CallCache {
     enum Result: String { case hit, miss, bypass }
 
@@ -55,13 +56,22 @@ final class CallCache {
     }
 }
 
+/// An answer found in a route's cache, not yet sent.
+struct CachedAnswer {
+    var cache: CallCache
+    var contentType: [UInt8]
+    var body: [UInt8]
+    var stream: Bool
+}
+
 extension RequestPipeline {
-    /// Looks the request up in its route's cache; on a hit the client is answered from it
-    /// and `true` is returned. Sets up `call.cache` either way, so the answer is stored
-    /// after a miss.
-    func answerFromCache(_ request: APIRequest, route: RouteConfig, writer: ClientWriter) -> Bool {
+    /// Looks the request up in its route's cache (one round trip, for routes with `cache:`).
+    /// A hit is returned, not sent: the caller admits it by the route's request limits
+    /// first, then `replay`s it. After a miss or a bypass `call.cache` is set up, so the
+    /// answer is stored once it is out.
+    private func lookUpCache(_ request: APIRequest, route: RouteConfig, writer: ClientWriter) -> CachedAnswer? {
         guard let config = route.cache, [.chatCompletions, .completions, .embeddings, .messages].contains(request.operation) else {
-            return false
+            return nil
         }
         let call = writer.call
         var namespace: String
@@ -71,7 +81,7 @@ extension RequestPipeline {
             switch call.caller {
             case .key(let record): namespace = "key:" + record.id
             case .principal(let name, _): namespace = "principal:" + name
-            case nil: return false
+            case nil: return nil
             }
         case .tag(let name): namespace = "tag:\(name)=" + (call.tags[name] ?? "")
         }
@@ -80,40 +90,67 @@ extension RequestPipeline {
         // Keyed on what the client sent: masked requests that look alike are not alike.
         guard let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name, operation: request.operation,
                                       namespace: namespace, body: call.guardrails?.unmaskedBody ?? request.body,
-                                      ignoring: config.ignoreFields) else { return false }
+                                      ignoring: config.ignoreFields) else { return nil }
         let control = (writer.request.param("HTTP_CACHE_CONTROL") ?? "").lowercased()
         let noStore = control.contains("no-store"), noCache = noStore || control.contains("no-cache")
         if noCache {
             call.cache = CallCache(key: key, config: config, result: .bypass, mayStore: !noStore)
             call.responseHeaders.append(("X-Sluice-Cache", "bypass"))
             countCache(route, .bypass)
-            return false
+            return nil
         }
         let cache = CallCache(key: key, config: config, result: .miss, mayStore: true)
-        call.cache = cache
         guard case .array(let fields)? = try? redis.command(["HMGET", key, "type", "body", "stream"], idempotent: true),
               fields.count == 3, case .string(let type) = fields[0], case .string(let body) = fields[1] else {
+            call.cache = cache
             call.responseHeaders.append(("X-Sluice-Cache", "miss"))
             countCache(route, .miss)
-            return false
+            return nil
         }
         cache.result = .hit
+        return CachedAnswer(cache: cache, contentType: type, body: body, stream: fields[2].text == "1")
+    }
+
+    /// Answers the request from its route's cache when it is there: admitted by the call's
+    /// request counters alone (no tokens reserved, no budget amount: a hit uses no tokens
+    /// and costs nothing; no health snapshot either, as no endpoint is called), then
+    /// replayed. `false` after a miss or a bypass: the call goes on to admission as usual.
+    func answerFromCache(_ request: APIRequest, route: RouteConfig, admission: AdmissionPlan?, writer: ClientWriter) -> Bool {
+        guard let hit = lookUpCache(request, route: route, writer: writer) else { return false }
+        if let plan = admission?.forCacheHit {
+            switch governor.admit(plan, with: nil).0 {
+            case .admitted(let headers, let atMs):
+                writer.call.responseHeaders += headers
+                pendingPlans.append((plan, nil, atMs))
+            case .refused(let error, let headers):
+                writer.call.responseHeaders += headers
+                writer.send(error, extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0")])
+                return true
+            }
+        }
+        replay(hit, route: route, writer: writer)
+        return true
+    }
+
+    /// Answers the client with `hit` (admitted): no provider call, no usage, no cost.
+    private func replay(_ hit: CachedAnswer, route: RouteConfig, writer: ClientWriter) {
+        let call = writer.call
+        call.cache = hit.cache
         countCache(route, .hit)
         call.usage = TokenUsage(prompt: 0, completion: 0)
         call.usageSource = .none
         call.costNanos = 0
         let headers: [(name: String, value: String)] = [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0"),
                                                        ("X-Sluice-Cache", "hit")]
-        let contentType = String(decoding: type, as: UTF8.self)
-        if fields[2].text == "1" {
+        let contentType = String(decoding: hit.contentType, as: UTF8.self)
+        if hit.stream {
             call.streamCompleted = true
-            guard writer.startStream(contentType: contentType, extraHeaders: headers, flush: false) else { return true }
-            writer.request.write(body)
+            guard writer.startStream(contentType: contentType, extraHeaders: headers, flush: false) else { return }
+            writer.request.write(hit.body)
             _ = writer.request.flush()
         } else {
-            writer.send(status: 200, contentType: contentType, body: body, extraHeaders: headers)
+            writer.send(status: 200, contentType: contentType, body: hit.body, extraHeaders: headers)
         }
-        return true
     }
 
     /// What to store once the response is out: a complete 200 answer that fit.
