@@ -22,6 +22,14 @@ final class ResponseCacheTests: XCTestCase {
                 cache: { ttl: 1m }
                 limits: [ { per: route, tokens: 250, window: 1m } ]
                 endpoints: [ { provider: mock, model: "cache-tokens@words=120" } ]
+              small:
+                type: chat
+                cache: { ttl: 1m, max_bytes: 1k }
+                endpoints: [ { provider: mock, model: cache-small } ]
+              brief:
+                type: chat
+                cache: { ttl: 1s }
+                endpoints: [ { provider: mock, model: cache-brief } ]
               spent:
                 type: chat
                 cache: { ttl: 1m }
@@ -93,11 +101,7 @@ final class ResponseCacheTests: XCTestCase {
         let first = stack.client.post("/v1/chat/completions", key: key, body)
         XCTAssertEqual(first.status, 200)
         XCTAssertTrue(first.text.hasSuffix("data: [DONE]\n\n"), first.text)
-        var second = stack.client.post("/v1/chat/completions", key: key, body)
-        for _ in 0..<20 where second.header("x-sluice-cache") != "hit" {
-            usleep(50_000)
-            second = stack.client.post("/v1/chat/completions", key: key, body)
-        }
+        let second = untilHit(key, body)
         XCTAssertEqual(second.header("x-sluice-cache"), "hit")
         XCTAssertEqual(second.header("content-type"), first.header("content-type"))
         XCTAssertEqual(second.text, first.text, "the same events, byte for byte")
@@ -132,11 +136,7 @@ final class ResponseCacheTests: XCTestCase {
             let first = stack.client.post("/v1/chat/completions", key: key, body)
             XCTAssertEqual(first.status, 200, first.text)
             XCTAssertEqual(first.header("x-sluice-cache"), "miss")
-            var hit = stack.client.post("/v1/chat/completions", key: key, body)
-            for _ in 0..<20 where hit.header("x-sluice-cache") != "hit" {  // stored once the first response was out
-                usleep(50_000)
-                hit = stack.client.post("/v1/chat/completions", key: key, body)
-            }
+            let hit = untilHit(key, body)
             XCTAssertEqual(hit.status, 200, "\(route): \(hit.text)")
             XCTAssertEqual(hit.header("x-sluice-cache"), "hit", route)
             XCTAssertEqual(hit.text, first.text)
@@ -153,5 +153,80 @@ final class ResponseCacheTests: XCTestCase {
             }
             XCTAssertEqual(stack.mockCount(model: model), 1, route)
         }
+    }
+
+    /// Posts `body` until it is a hit (an answer is stored just after its response is out).
+    private func untilHit(_ key: String, _ body: String) -> TestResponse {
+        var response = stack.client.post("/v1/chat/completions", key: key, body)
+        for _ in 0..<20 where response.header("x-sluice-cache") != "hit" {
+            usleep(50_000)
+            response = stack.client.post("/v1/chat/completions", key: key, body)
+        }
+        return response
+    }
+
+    func testNoStoreNeitherReadsNorWritesTheCache() throws {
+        let key = try stack.createKey(name: "cache-no-store")
+        let body = #"{"model":"cached","messages":[{"role":"user","content":"keep this to yourself"}]}"#
+        let noStore: [(String, String)] = [("Cache-Control", "no-store")]
+        let first = stack.client.post("/v1/chat/completions", key: key, body, extraHeaders: noStore)
+        XCTAssertEqual(first.status, 200, first.text)
+        XCTAssertEqual(first.header("x-sluice-cache"), "bypass")
+        XCTAssertEqual(try stack.auditRecord(of: first)["cache"] as? String, "bypass")
+        usleep(300_000)  // a store would have happened by now
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).header("x-sluice-cache"), "miss",
+                       "no-store wrote nothing")
+        XCTAssertEqual(untilHit(key, body).header("x-sluice-cache"), "hit")
+        let calls = stack.mockCount(model: "cache-model@words=12")
+        // With an answer stored, no-store does not read it either: the provider answers.
+        let again = stack.client.post("/v1/chat/completions", key: key, body, extraHeaders: [("Cache-Control", "private, no-store")])
+        XCTAssertEqual(again.status, 200)
+        XCTAssertEqual(again.header("x-sluice-cache"), "bypass")
+        XCTAssertEqual(stack.mockCount(model: "cache-model@words=12"), calls + 1)
+    }
+
+    func testAnAnswerLargerThanMaxBytesIsNotStored() throws {
+        let key = try stack.createKey(name: "cache-max-bytes")
+        // The mock echoes the question: ~1.6 KB of answer, over the route's 1k.
+        let long = #"{"model":"small","messages":[{"role":"user","content":"\#(String(repeating: "long ", count: 300))"}]}"#
+        let first = stack.client.post("/v1/chat/completions", key: key, long)
+        XCTAssertEqual(first.status, 200)
+        XCTAssertGreaterThan(first.text.utf8.count, 1024)
+        XCTAssertEqual(first.header("x-sluice-cache"), "miss")
+        usleep(300_000)
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, long).header("x-sluice-cache"), "miss")
+        XCTAssertEqual(stack.mockCount(model: "cache-small"), 2)
+        // A short answer on the same route is kept.
+        let short = #"{"model":"small","messages":[{"role":"user","content":"short"}]}"#
+        let answer = stack.client.post("/v1/chat/completions", key: key, short)
+        XCTAssertLessThan(answer.text.utf8.count, 1024)
+        XCTAssertEqual(untilHit(key, short).header("x-sluice-cache"), "hit")
+        XCTAssertEqual(stack.mockCount(model: "cache-small"), 3)
+    }
+
+    func testAnAnswerExpiresAfterItsTTL() throws {
+        let key = try stack.createKey(name: "cache-ttl")
+        let body = #"{"model":"brief","messages":[{"role":"user","content":"how long do you keep this?"}]}"#
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).header("x-sluice-cache"), "miss")
+        XCTAssertEqual(untilHit(key, body).header("x-sluice-cache"), "hit")
+        XCTAssertEqual(stack.mockCount(model: "cache-brief"), 1)
+        usleep(1_300_000)  // ttl: 1s
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).header("x-sluice-cache"), "miss")
+        XCTAssertEqual(stack.mockCount(model: "cache-brief"), 2)
+        // `sluice usage` counts the hit as a request with no tokens and no cost, under model
+        // `-` (no provider answered); the two provider calls under the provider's model.
+        var rows: [String: [String: Any]] = [:]
+        try waitUntil("usage has the hit and the calls", timeout: .seconds(5)) {
+            let out = (try? stack.sluice(["usage", "report", "--config", stack.configPath, "--by", "model", "--json"]).output) ?? ""
+            rows = [:]
+            for line in out.split(separator: "\n") {
+                if let row = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                   let model = row["model"] as? String { rows[model] = row }
+            }
+            return rows["mock/cache-brief"]?["requests"] as? Int == 2 && rows["-"] != nil
+        }
+        XCTAssertGreaterThanOrEqual(rows["-"]?["requests"] as? Int ?? 0, 1)
+        XCTAssertEqual(rows["-"]?["total_tokens"] as? Int, 0)
+        XCTAssertEqual(rows["-"]?["cost"] as? Double, 0)
     }
 }

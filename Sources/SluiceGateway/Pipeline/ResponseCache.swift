@@ -40,12 +40,14 @@ final class CallCache {
         body.append(contentsOf: bytes)
     }
 
-    /// The Redis key of a request: `<prefix>:cache:<sha256>` of the route, the API operation
-    /// (a chat route answers OpenAI's and Anthropic's APIs alike), the namespace and the body.
-    static func key(prefix: String, route: String, operation: APIOperation, namespace: String, body: [UInt8],
-                    ignoring: Set<String>) -> String? {
+    /// The Redis key of a request: `<prefix>:cache:<sha256>` of the route, its guardrails
+    /// (`guardrails`: a digest of their config, so answers stored under other guardrails are
+    /// not served after a reload), the API operation (a chat route answers OpenAI's and
+    /// Anthropic's APIs alike), the namespace and the body.
+    static func key(prefix: String, route: String, guardrails: String, operation: APIOperation, namespace: String,
+                    body: [UInt8], ignoring: Set<String>) -> String? {
         guard let members = try? JSONScanner.topLevelMembers(of: body) else { return nil }
-        var canonical: [UInt8] = Array("\(route)\n\(operation.rawValue)\n\(namespace)\n".utf8)
+        var canonical: [UInt8] = Array("\(route)\n\(guardrails)\n\(operation.rawValue)\n\(namespace)\n".utf8)
         for member in members.filter({ !ignoring.contains($0.key) }).sorted(by: { $0.key < $1.key }) {
             canonical += Array(member.key.utf8)
             canonical.append(0)
@@ -53,6 +55,33 @@ final class CallCache {
             canonical.append(0)
         }
         return "\(prefix):cache:" + Digest.sha256Hex(canonical)
+    }
+
+    /// Whose answers a call may read (`namespace:`): its key or principal by default, `*`
+    /// for the whole route, or the value of a tag; callers that skip guardrails get their
+    /// own. `nil`: no caller to key on.
+    static func namespace(_ config: ResponseCacheConfig, caller: Caller?, tags: [String: String]) -> String? {
+        var namespace: String
+        switch config.namespace {
+        case .route: namespace = "*"
+        case .key:
+            switch caller {
+            case .key(let record): namespace = "key:" + record.id
+            case .principal(let name, _): namespace = "principal:" + name
+            case nil: return nil
+            }
+        case .tag(let name): namespace = "tag:\(name)=" + (tags[name] ?? "")
+        }
+        // Callers that skip guardrails never share answers with callers held to them.
+        if let off = caller?.policy.guardrailsOff, !off.isEmpty { namespace += "|off:" + off.sorted().joined(separator: ",") }
+        return namespace
+    }
+
+    /// What a route's cache keys carry of its guardrails: a SHA-256 of their config's
+    /// description (arrays and scalars only, so the same in every process), made once
+    /// per config load.
+    static func guardrailsDigest(_ route: RouteConfig) -> String {
+        route.guardrails.isEmpty ? "-" : Digest.sha256Hex(Array(String(describing: route.guardrails).utf8))
     }
 }
 
@@ -74,21 +103,10 @@ extension RequestPipeline {
             return nil
         }
         let call = writer.call
-        var namespace: String
-        switch config.namespace {
-        case .route: namespace = "*"
-        case .key:
-            switch call.caller {
-            case .key(let record): namespace = "key:" + record.id
-            case .principal(let name, _): namespace = "principal:" + name
-            case nil: return nil
-            }
-        case .tag(let name): namespace = "tag:\(name)=" + (call.tags[name] ?? "")
-        }
-        // Callers that skip guardrails never share answers with callers held to them.
-        if let off = call.caller?.policy.guardrailsOff, !off.isEmpty { namespace += "|off:" + off.sorted().joined(separator: ",") }
         // Keyed on what the client sent: masked requests that look alike are not alike.
-        guard let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name, operation: request.operation,
+        guard let namespace = CallCache.namespace(config, caller: call.caller, tags: call.tags),
+              let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name,
+                                      guardrails: context.cacheGuardrails[route.name] ?? "-", operation: request.operation,
                                       namespace: namespace, body: call.guardrails?.unmaskedBody ?? request.body,
                                       ignoring: config.ignoreFields) else { return nil }
         let control = (writer.request.param("HTTP_CACHE_CONTROL") ?? "").lowercased()
@@ -169,6 +187,6 @@ extension RequestPipeline {
     }
 
     private func countCache(_ route: RouteConfig, _ result: CallCache.Result) {
-        context.metrics.add([("sluice_response_cache_total{route=\"\(route.name)\",result=\"\(result.rawValue)\"}", "1")])
+        context.metrics.add([("sluice_response_cache_total{route=\"\(MetricsPage.label(route.name))\",result=\"\(result.rawValue)\"}", "1")])
     }
 }
