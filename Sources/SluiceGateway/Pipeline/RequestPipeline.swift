@@ -324,8 +324,8 @@ public final class RequestPipeline {
         let attemptStart = ContinuousClock.now
         let outcome = http.perform(upstream, handler: relay)
         bufferedAnswerBytes += relay.body.count
-        let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
-                                            ?? ContinuousClock.now - attemptStart)
+        // A relayed stream's latency is its time to the first event; any other answer's, the whole call.
+        let elapsed = Self.milliseconds((relay.firstEventAt ?? ContinuousClock.now) - attemptStart)
         let wasProbe = granted.remove(endpoint.upstreamKey) != nil
         let call = writer.call
         call.endpoint = endpoint
