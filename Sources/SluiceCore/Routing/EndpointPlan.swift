@@ -108,12 +108,22 @@ public enum EndpointPlan {
 
 /// Context windows: which endpoints a request fits, and a provider's "too long" answer.
 public enum ContextWindow {
-    /// Tokens a request needs: its text (the content strings, as guardrails read them —
-    /// not image data or other base64 members) at about four bytes a token, plus the output
-    /// it asks room for (`max_tokens`).
+    /// Top-level members the model reads whole as part of its prompt: tool definitions (their
+    /// JSON schemas), the tool choice and output schemas (`response_format`, Anthropic's
+    /// `output_format`, the Responses API's `text.format`).
+    static let promptMembers: Set<String> = ["tools", "functions", "tool_choice", "response_format", "output_format", "text"]
+
+    /// Tokens a request needs: its text (the content strings — messages, `system`, prompts,
+    /// tool call arguments — as guardrails read them, not image data or other base64
+    /// members) plus the JSON of `promptMembers`, at about four bytes a token, plus the
+    /// output it asks room for (`max_tokens`).
     public static func needed(_ request: APIRequest) -> Int {
-        let text = request.body.withUnsafeBytes { GuardrailText.ranges(in: $0).reduce(0) { $0 + $1.count } }
-        return TokenUsage.estimate(bytes: text) + (request.maxTokens ?? 0)
+        let members = ((try? JSONScanner.topLevelMembers(of: request.body)) ?? []).filter { promptMembers.contains($0.key) }
+        let whole = members.map(\.range)
+        let text = request.body.withUnsafeBytes { GuardrailText.ranges(in: $0) }
+            .filter { range in !whole.contains { $0.contains(range.lowerBound) } }
+            .reduce(0) { $0 + $1.count }
+        return TokenUsage.estimate(bytes: text + whole.reduce(0) { $0 + $1.count }) + (request.maxTokens ?? 0)
     }
 
     /// The endpoints of `plan` that fit `needed`, and the names of those that do not.
