@@ -9,7 +9,7 @@ public enum RouteType: String, Sendable, CaseIterable {
 }
 
 /// `routes.NAME:` — what a client names in `model`.
-public struct RouteConfig: Sendable {
+public struct RouteConfig: Sendable, Equatable {
     public var name: String
     public var type: RouteType
     /// Ordered endpoints; `fallbackOnly` ones serve only after the ones before them failed.
