@@ -30,6 +30,11 @@ final class ResponseCacheTests: XCTestCase {
                 type: chat
                 cache: { ttl: 1s }
                 endpoints: [ { provider: mock, model: cache-brief } ]
+              guarded:
+                type: chat
+                cache: { ttl: 1m }
+                guardrails: [ { name: zebras, words: [zebra], action: log } ]
+                endpoints: [ { provider: mock, model: cache-guarded } ]
               spent:
                 type: chat
                 cache: { ttl: 1m }
@@ -228,5 +233,40 @@ final class ResponseCacheTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rows["-"]?["requests"] as? Int ?? 0, 1)
         XCTAssertEqual(rows["-"]?["total_tokens"] as? Int, 0)
         XCTAssertEqual(rows["-"]?["cost"] as? Double, 0)
+    }
+
+    /// The key carries the route's guardrail config: after a reload that adds guardrails to
+    /// a route its stored answers are not served (they did not pass those checks); a route
+    /// whose guardrails stay the same keeps its answers (the digest is the same in the new
+    /// workers).
+    func testAReloadThatChangesARoutesGuardrailsDoesNotServeItsOldAnswers() throws {
+        let key = try stack.createKey(name: "cache-reload")
+        let plain = #"{"model":"cached","messages":[{"role":"user","content":"a striped horse?"}]}"#
+        let guarded = #"{"model":"guarded","messages":[{"role":"user","content":"a striped horse?"}]}"#
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, plain).header("x-sluice-cache"), "miss")
+        XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, guarded).header("x-sluice-cache"), "miss")
+        XCTAssertEqual(untilHit(key, plain).header("x-sluice-cache"), "hit")
+        XCTAssertEqual(untilHit(key, guarded).header("x-sluice-cache"), "hit")
+
+        let text = try String(contentsOfFile: stack.configPath, encoding: .utf8)
+        let cachedRoute = "cache: { ttl: 1m, max_bytes: 64k, ignore_fields: [user] }"
+        XCTAssertTrue(text.contains(cachedRoute))
+        try stack.writeConfig(text.replacingOccurrences(
+            of: cachedRoute, with: cachedRoute + "\n    guardrails: [ { name: zebras, words: [zebra], action: log } ]"))
+        stack.reload()
+        try waitUntil("the reload is applied", timeout: .seconds(5)) { stack.pool!.log.contains("configuration reloaded") }
+        // The new workers miss (the old ones, draining, may still answer a call or two).
+        var results: [String] = []
+        for _ in 0..<20 where results.last != "miss" {
+            results.append(stack.client.post("/v1/chat/completions", key: key, plain).header("x-sluice-cache") ?? "")
+            usleep(50_000)
+        }
+        XCTAssertEqual(results.last, "miss", "\(results)")
+        XCTAssertEqual(stack.mockCount(model: "cache-model@words=12"), 2)
+        for _ in 0..<5 {
+            XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, guarded).header("x-sluice-cache"), "hit",
+                           "the same guardrails: the same key")
+        }
+        XCTAssertEqual(stack.mockCount(model: "cache-guarded"), 1)
     }
 }
