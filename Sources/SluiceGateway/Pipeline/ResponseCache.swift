@@ -3,7 +3,8 @@ import SluiceFastCGI
 import SluiceRedis
 
 /// A route's exact-match response cache (`cache:`), in Redis. The key is a SHA-256 of the
-/// route, the caller's namespace and the request body's top-level members in name order
+/// route, its guardrail config, the API operation, the caller's namespace and the request
+/// body's top-level members in name order
 /// (minus `ignore_fields`); the value is what the client was sent — a JSON answer, or a
 /// stream's events byte for byte — so a hit is replayed exactly. Only complete 200
 /// answers are kept. A hit is looked up before admission and admitted by the request
