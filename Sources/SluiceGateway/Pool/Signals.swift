@@ -23,7 +23,9 @@ public enum Signals {
     /// The process that sent a signal with `kill(2)` or `sigqueue(3)` (its `siginfo_t`'s
     /// `si_pid` and `si_uid`, the sender's real user id).
     public struct Sender: Sendable, Equatable {
+        /// The sending process.
         public var pid: pid_t
+        /// Its real user.
         public var uid: uid_t
     }
 
