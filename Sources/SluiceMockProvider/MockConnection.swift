@@ -74,14 +74,14 @@ final class MockConnection {
                 headers.insert(contentsOf: [("content-type", "text/event-stream; charset=utf-8"),
                                             ("cache-control", "no-cache"), ("transfer-encoding", "chunked")], at: 0)
                 try writer.writeHead(status: reply.status, headers: headers)
-                let end = stream(events, interval: reply.interval, drop: reply.drop)
+                let end = stream(events, first: reply.firstEvent, interval: reply.interval, drop: reply.drop)
                 router.stats.streamEnded(end)
                 return end == .completed && keepAlive
             case .eventStream(let events):
                 headers.insert(contentsOf: [("content-type", "application/vnd.amazon.eventstream"),
                                             ("transfer-encoding", "chunked")], at: 0)
                 try writer.writeHead(status: reply.status, headers: headers)
-                let end = stream(events, interval: reply.interval, drop: reply.drop, raw: true)
+                let end = stream(events, first: reply.firstEvent, interval: reply.interval, drop: reply.drop, raw: true)
                 router.stats.streamEnded(end)
                 return end == .completed && keepAlive
             }
@@ -91,15 +91,21 @@ final class MockConnection {
     }
 
     /// Writes the events one chunk each (their SSE `wire` form, or their payload as is when
-    /// `raw`), pausing `interval` between them and stopping where `drop` says.
-    private func stream(_ events: [MockEvent], interval: Duration?, drop: Int?, raw: Bool = false) -> MockStats.StreamEnd {
+    /// `raw`), pausing `first` before the first (after an SSE comment) and `interval`
+    /// between them, and stopping where `drop` says.
+    private func stream(_ events: [MockEvent], first: Duration?, interval: Duration?, drop: Int?,
+                        raw: Bool = false) -> MockStats.StreamEnd {
         router.stats.streamStarted()
         let contentTotal = events.filter(\.isContent).count
         let dropAfter = drop.map { min($0, contentTotal) }
         var contentSent = 0
         if dropAfter == 0 { return .dropped }
         for (index, event) in events.enumerated() {
-            if index > 0, !wait(interval ?? .zero) { return .aborted }
+            if index == 0, first != nil, !raw {
+                // A keep-alive comment at once, as providers send while they think.
+                do { try writer.writeChunk(Data(": processing\n\n".utf8)) } catch { return .aborted }
+            }
+            if index > 0 || first != nil, !wait((index == 0 ? first : interval) ?? .zero) { return .aborted }
             do {
                 try writer.writeChunk(raw ? event.payload : event.wire)
             } catch {

@@ -8,7 +8,7 @@ import Foundation
 ///   (the gateway rewrites the model name per route, so routes pick faults this way);
 ///   for Azure OpenAI the suffix goes on the deployment in the path, for Databricks on
 ///   the serving endpoint (`/serving-endpoints/chat@status=429/invocations`);
-/// - headers `x-mock-status`, `x-mock-retry-after`, `x-mock-delay`, `x-mock-interval`,
+/// - headers `x-mock-status`, `x-mock-retry-after`, `x-mock-delay`, `x-mock-interval`, `x-mock-first-event`,
 ///   `x-mock-drop`, `x-mock-words`, `x-mock-quota`, `x-mock-tools`, `x-mock-stream-error`,
 ///   `x-mock-content-filter`, which win over the suffix;
 /// - a runtime fault installed for the model with `POST /_mock/faults` (see
@@ -25,6 +25,9 @@ import Foundation
 ///   its 400 "credit balance is too low"). `quota=0` turns it off.
 /// - `delay=D`: wait before the response headers.
 /// - `interval=D`: wait between stream events.
+/// - `first_event=D`: streams send their headers and (SSE) a `: processing` comment at
+///   once, and their first event D later: a provider slow to its first token that keeps
+///   the connection alive meanwhile.
 /// - `drop=N`: streams close the connection after N content events (or after the last
 ///   one, if fewer), without the finish chunk or `[DONE]`; other responses close after
 ///   the headers and half the body.
@@ -63,6 +66,7 @@ struct MockFaults: Sendable, Equatable {
     var retryAfter: String?
     var delay: Duration?
     var interval: Duration?
+    var firstEvent: Duration?
     var drop: Int?
     var words: Int?
     var quota = false
@@ -75,7 +79,7 @@ struct MockFaults: Sendable, Equatable {
     /// Keys only the Bedrock paths use.
     var bedrock = MockBedrockFaults()
 
-    private static let headerKeys = ["status", "retry_after", "delay", "interval", "drop", "words", "quota",
+    private static let headerKeys = ["status", "retry_after", "delay", "interval", "first_event", "drop", "words", "quota",
                                      "tools", "stream_error", "content_filter", "garble", "pad", "context_window"]
 
     /// What `garble=` makes of a successful answer.
@@ -142,6 +146,8 @@ struct MockFaults: Sendable, Equatable {
             delay = try Self.duration(key, value, param)
         case "interval":
             interval = try Self.duration(key, value, param)
+        case "first_event":
+            firstEvent = try Self.duration(key, value, param)
         case "drop":
             guard let count = Int(value), count >= 0 else { throw Self.bad(key, value, param) }
             drop = count

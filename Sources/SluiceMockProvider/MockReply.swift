@@ -22,6 +22,8 @@ struct MockReply {
     var delay: Duration?
     /// The pause between stream events.
     var interval: Duration?
+    /// The pause after the headers, before a stream's first event.
+    var firstEvent: Duration?
     /// See ``MockFaults/drop``.
     var drop: Int?
 
@@ -37,6 +39,7 @@ struct MockReply {
     mutating func apply(_ faults: MockFaults, defaultDelay: Duration?) {
         delay = faults.delay ?? defaultDelay
         interval = faults.interval
+        firstEvent = faults.firstEvent
         drop = faults.drop
         if let pad = faults.pad, case .json(var data) = body, data.last == UInt8(ascii: "}") {
             data.removeLast()

@@ -85,6 +85,43 @@ final class ConfigLoaderErrorTests: XCTestCase {
         ])
     }
 
+    func testCacheMistakesAreNamed() {
+        let error = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes:
+              a: { endpoints: [ { provider: openai, model: m } ], cache: { ttl: 0s, max_bytes: 0 } }
+              b: { endpoints: [ { provider: openai, model: m } ], cache: { ttl: soon, max_bytes: lots } }
+              c: { endpoints: [ { provider: openai, model: m } ], cache: { ignore_fields: [user, model, stream] } }
+              d: { endpoints: [ { provider: openai, model: m } ], cache: { namespace: tenant } }
+              e: { endpoints: [ { provider: openai, model: m } ], cache: { namespace: "tag:" } }
+              f: { endpoints: [ { provider: openai, model: m } ], cache: { tll: 1m } }
+              g: { endpoints: [ { provider: openai, model: m } ], cache: 10m }
+            """)
+        XCTAssertEqual(summary(error).map { String($0.prefix(60)) }, [
+            "4 routes.a.cache.ttl: must be longer than zero",
+            "4 routes.a.cache.max_bytes: must be larger than zero",
+            "5 routes.b.cache.ttl: invalid duration 'soon' (expected 500m",
+            "5 routes.b.cache.max_bytes: invalid size 'lots' (expected 51",
+            "6 routes.c.cache.ignore_fields[1]: 'model' changes the answe",
+            "6 routes.c.cache.ignore_fields[2]: 'stream' changes the answ",
+            "7 routes.d.cache.namespace: expected key, route or tag:NAME",
+            "8 routes.e.cache.namespace: expected key, route or tag:NAME",
+            "9 routes.f.cache.tll: unknown field 'tll' (did you mean 'ttl",
+            "10 routes.g.cache: expected a mapping, found a string",
+        ])
+        let ok = try? ConfigLoader.parse(yaml: """
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes:
+              a: { endpoints: [ { provider: openai, model: m } ], cache: { ttl: 90s, max_bytes: 1m, ignore_fields: [user], namespace: "tag:team" } }
+              b: { endpoints: [ { provider: openai, model: m } ], cache: {} }
+            """, fileName: "sluice.yaml", secrets: FakeSecrets()).config
+        XCTAssertEqual(ok?.routes["a"]?.cache, ResponseCacheConfig(ttl: .seconds(90), maxBytes: 1 << 20, ignoreFields: ["user"],
+                                                                   namespace: .tag("team")))
+        XCTAssertEqual(ok?.routes["b"]?.cache, ResponseCacheConfig(), "defaults: 10m, 256k, per key")
+    }
+
     func testUnknownFieldSuggestsTheNearestKnownField() {
         let error = configIssues("""
             redis: { url: "redis://localhost" }

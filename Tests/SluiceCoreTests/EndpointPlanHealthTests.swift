@@ -414,7 +414,32 @@ final class EndpointPlanHealthTests: XCTestCase {
         XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.8, health: health).first?.name, "c")
         let quiet = snapshot(["a": EndpointHealth(state: .healthy, inFlight: 0), "b": EndpointHealth(state: .healthy, inFlight: 2),
                               "c": EndpointHealth(state: .healthy, inFlight: 5)])
-        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: quiet).first?.name, "a")
+        // a is idlest but weighs 1 of the largest 3: a third of the draws; the rest by weight.
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.2, health: quiet).first?.name, "a")
+        XCTAssertEqual(EndpointPlan.order(for: route, tags: [:], draw: 0.9, health: quiet).first?.name, "c")
+    }
+
+    func testWeightsCapTheLeastBusyEndpointsShare() {
+        var route = planRoute([ep("light", weight: 1), ep("heavy", weight: 9)])
+        route.balance = .leastBusy
+        let health = snapshot(["light": EndpointHealth(state: .healthy, inFlight: 0),
+                               "heavy": EndpointHealth(state: .healthy, inFlight: 6)])
+        func share(_ name: String, _ health: HealthSnapshot) -> Double {
+            let picks = (0..<900).filter { step in
+                EndpointPlan.order(for: route, tags: [:], draw: (Double(step) + 0.5) / 900, health: health).first?.name == name
+            }
+            return Double(picks.count) / 900
+        }
+        // The idle light endpoint: its cap (1/9 of the picks) plus its weighted share of
+        // the rest (1/10 of 8/9), about 20%, not every call.
+        XCTAssertEqual(share("light", health), 1.0 / 9 + 0.8 / 9, accuracy: 0.01)
+        // The idle heavy endpoint is not limited (the largest weight).
+        let heavyIdle = snapshot(["light": EndpointHealth(state: .healthy, inFlight: 3),
+                                  "heavy": EndpointHealth(state: .healthy, inFlight: 0)])
+        XCTAssertEqual(share("heavy", heavyIdle), 1, accuracy: 0.001)
+        // Equal weights: the idlest takes every call, as before.
+        route.endpoints = [ep("light", weight: 2), ep("heavy", weight: 2)]
+        XCTAssertEqual(share("light", health), 1, accuracy: 0.001)
     }
 
     private func ep(_ name: String, weight: Int = 1, fallbackOnly: Bool = false, coldAfter: Duration? = nil) -> EndpointConfig {

@@ -98,6 +98,23 @@ final class GovernanceModelTests: XCTestCase {
         XCTAssertFalse(config.governance.budgets[2].enforce)
     }
 
+    func testACacheHitReservesItsRequestCountersOnly() throws {
+        let requests = LimitCounter(name: "r", kind: .requests, limit: 10, windowMs: 60_000, label: "10 requests")
+        let tokens = LimitCounter(name: "t", kind: .tokens, limit: 500, windowMs: 60_000, label: "500 tokens")
+        let budget = BudgetConfig(name: "b", per: .gateway, amountNanos: 1_000, period: .day)
+        var counter = BudgetCounter(budget: budget, scopeValue: "*", periodLabel: "P", periodStartMs: 0, periodEndMs: 1)
+        counter.wantNanos = 900
+        let plan = AdmissionPlan(id: "r:1", counters: [tokens, requests], reservedTokens: 320, budgets: [counter])
+        XCTAssertEqual(plan.amounts, [320, 1])
+        let hit = try XCTUnwrap(plan.forCacheHit)
+        XCTAssertEqual(hit.counters, [requests])
+        XCTAssertEqual(hit.amounts, [1], "no tokens reserved")
+        XCTAssertEqual(hit.budgets, [], "no budget amount reserved")
+        XCTAssertEqual(hit.id, plan.id)
+        // Only tokens and budgets: a hit is admitted without a round trip.
+        XCTAssertNil(AdmissionPlan(id: "r:2", counters: [tokens], reservedTokens: 5, budgets: [counter]).forCacheHit)
+    }
+
     func testGovernanceConfigErrorsNameTheField() {
         let yaml = base + """
             admission: { on_redis_error: sometimes }

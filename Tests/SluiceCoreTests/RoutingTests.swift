@@ -200,6 +200,41 @@ final class ContextWindowTests: XCTestCase {
         XCTAssertFalse(ContextWindow.isExceeded(status: 400, body: Array(#"{"error":{"message":"Invalid 'temperature'"}}"#.utf8)))
     }
 
+    private func needed(_ body: String, _ operation: APIOperation = .chatCompletions) throws -> Int {
+        ContextWindow.needed(try APIRequest(operation: operation, body: Array(body.utf8)))
+    }
+
+    func testTheEstimateCountsTextToolSchemasAndOutputSchemasButNotKeysOrImageData() throws {
+        // The text only: "hello there" (11 bytes) is 3 tokens; roles, keys and the model are not read.
+        XCTAssertEqual(try needed(#"{"model":"m","messages":[{"role":"user","content":"hello there"}],"max_tokens":100}"#), 103)
+        // The system prompt and tool call arguments count like messages.
+        XCTAssertEqual(try needed(#"{"model":"m","system":"be brief","messages":[{"role":"user","content":"hi"}],"max_tokens":1}"#,
+                                  .messages), 3 + 1)  // "be brief" + "hi": 10 bytes
+        let image = String(repeating: "A", count: 40_000)
+        XCTAssertEqual(try needed(#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is it?"},"#
+                                  + #"{"type":"image_url","image_url":{"url":"data:image/png;base64,\#(image)"}}]}]}"#), 3,
+                       "image data is not prompt text")
+        // Tool definitions count whole (their JSON schema), once: the description inside is
+        // not counted twice.
+        let tools = #"[{"type":"function","function":{"name":"get_weather","description":"Weather for a city","#
+            + #""parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]"#
+        let withTools = #"{"model":"m","messages":[{"role":"user","content":"hello there"}],"tools":\#(tools)}"#
+        XCTAssertEqual(try needed(withTools), TokenUsage.estimate(bytes: 11 + tools.utf8.count))
+        // An output schema too (OpenAI's response_format, the Responses API's text.format).
+        let format = #"{"type":"json_schema","json_schema":{"name":"city","schema":{"type":"object","properties":{"name":{"type":"string"}}}}}"#
+        XCTAssertEqual(try needed(#"{"model":"m","messages":[{"role":"user","content":"hello there"}],"response_format":\#(format)}"#),
+                       TokenUsage.estimate(bytes: 11 + format.utf8.count))
+        let text = #"{"format":{"type":"json_schema","name":"city","schema":{"type":"object"}}}"#
+        XCTAssertEqual(try needed(#"{"model":"m","input":"hello there","text":\#(text)}"#, .responses),
+                       TokenUsage.estimate(bytes: 11 + text.utf8.count))
+        // Anthropic's tools (input_schema) and tool_choice.
+        let anthropicTools = #"[{"name":"get_weather","description":"Weather","input_schema":{"type":"object"}}]"#
+        let choice = #"{"type":"tool","name":"get_weather"}"#
+        XCTAssertEqual(try needed(#"{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hello there"}],"#
+                                  + #""tools":\#(anthropicTools),"tool_choice":\#(choice)}"#, .messages),
+                       TokenUsage.estimate(bytes: 11 + anthropicTools.utf8.count + choice.utf8.count) + 10)
+    }
+
     func testEndpointsWithoutAWindowAlwaysFit() {
         var small = EndpointConfig(name: "small", provider: "p", model: "m")
         small.contextWindow = 100

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceGateway
 import SluiceOps
 import SluicePostgres
 import SluiceRedis
@@ -152,6 +153,53 @@ final class AuditDrainTests: XCTestCase {
         XCTAssertEqual(replay.stored, 250)
         XCTAssertEqual(replay.alreadyStored, 250)
         XCTAssertEqual(try rowCounts(postgres), [250, 250])
+    }
+
+    /// An admin record (a key created, a reload) is drained like a call's: into its day's
+    /// file with its chain fields, and into PostgreSQL as a row with the whole record.
+    func testAdminRecordsAreDrainedToFilesAndPostgresLikeCalls() throws {
+        let calls = (0..<3).map { record($0) }
+        try append([calls[0]])
+        let action = AdminAudit.Action("keys.create", details: [("key_id", JSONText.quoted("key_admin")),
+                                                                ("name", JSONText.quoted("ops-bot"))])
+        try AdminAudit.record(action, redis: RedisConnection(config: redisConfig), keys: keys)
+        try append(Array(calls[1...]))
+        let stream = try RedisConnection(config: redisConfig).checked(["XRANGE", keys.auditStream, "-", "+"])
+        guard case .array(let entries) = stream, entries.count == 4, case .array(let pair) = entries[1], pair.count == 2 else {
+            return XCTFail("unexpected stream \(stream)")
+        }
+        let fields: [String: String] = pair[1].fieldMap
+        let text = try XCTUnwrap(fields["record"]), adminId = try XCTUnwrap(fields["rid"])
+        XCTAssertEqual(fields["kind"], "admin")
+
+        let audit = directory.appendingPathComponent("audit")
+        let summary = try drain(to: FileAuditDestination(directory: audit.path))
+        XCTAssertEqual(summary.stored, 4)
+        XCTAssertEqual(summary.deadLettered, 0)
+        let written = try FileManager.default.contentsOfDirectory(atPath: audit.path)
+            .flatMap { try lines(audit.appendingPathComponent($0)) }
+        let line = try XCTUnwrap(written.first { $0.contains(adminId) }, "\(written)")
+        XCTAssertTrue(line.hasSuffix(",\"record\":\(text)}"), "the record byte for byte: \(line)")
+        let document = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(document["hash"] as? String, fields["hash"])
+        XCTAssertEqual(document["prev"] as? String, fields["prev"])
+        let admin = try XCTUnwrap(document["record"] as? [String: Any])
+        XCTAssertEqual(admin["kind"] as? String, "admin")
+        XCTAssertEqual(admin["action"] as? String, "keys.create")
+        XCTAssertEqual((admin["details"] as? [String: Any])?["key_id"] as? String, "key_admin")
+        XCTAssertEqual((admin["who"] as? [String: Any])?["uid"] as? Int, Int(getuid()))
+        XCTAssertEqual(try pendingCount(), 0)
+
+        let postgres = try self.postgres()
+        let stored = try drain(to: PostgresAuditDestination(conninfo: postgres.conninfo), group: "pg")
+        XCTAssertEqual(stored.stored, 4)
+        XCTAssertEqual(try rowCounts(postgres), [4, 4])
+        let row = try PostgresConnection(conninfo: postgres.conninfo).execute("""
+            SELECT record->>'kind', record->>'action', record->'details'->>'name', route IS NULL, status IS NULL,
+                   (extract(epoch FROM ts) * 1000)::bigint = (record->>'ts_ms')::bigint, hash = $2
+            FROM sluice_audit WHERE request_id = $1
+            """, [adminId, fields["hash"] ?? ""]).rows
+        XCTAssertEqual(row, [["admin", "keys.create", "ops-bot", "t", "t", "t", "t"]])
     }
 
     /// The state a drainer leaves when it dies after reading (and maybe storing) a batch but

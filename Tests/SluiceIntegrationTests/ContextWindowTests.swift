@@ -45,12 +45,22 @@ final class ContextWindowTests: XCTestCase {
         XCTAssertEqual(stack.mockCount(model: "small-model"), 1, "the small endpoint was not called for the long prompt")
         // max_tokens counts too.
         XCTAssertEqual(ask("sized", words: 5, maxTokens: 500).header("x-sluice-endpoint"), "large")
+        // Tool definitions are prompt too: a short question with ~420 bytes of tool schema
+        // (~105 tokens) does not fit the small window.
+        let schema = (0..<12).map { #""field\#($0)":{"type":"string"}"# }.joined(separator: ",")
+        let tools = #"[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{\#(schema)}}}}]"#
+        XCTAssertGreaterThan(tools.utf8.count, 400)
+        let withTools = stack.client.post("/v1/chat/completions", key: key,
+                                          #"{"model":"sized","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"tools":\#(tools)}"#)
+        XCTAssertEqual(withTools.status, 200, withTools.text)
+        XCTAssertEqual(withTools.header("x-sluice-endpoint"), "large")
+        XCTAssertEqual(withTools.header("x-sluice-context-skipped"), "small")
         // Fits nowhere: a 400 naming the limit, and no provider call.
         let huge = ask("sized", words: 2000)
         XCTAssertEqual(huge.status, 400)
         XCTAssertEqual(huge.errorCode, "context_length_exceeded")
         XCTAssertTrue(huge.text.contains("2000 tokens"), huge.text)
-        XCTAssertEqual(stack.mockCount(model: "large-model"), 2)
+        XCTAssertEqual(stack.mockCount(model: "large-model"), 3)
 
         // No window declared, but the providers say so themselves (OpenAI's code, then
         // Anthropic's wording): the call moves on, though the route retries on connect only.

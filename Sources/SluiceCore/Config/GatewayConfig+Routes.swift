@@ -9,7 +9,7 @@ public enum RouteType: String, Sendable, CaseIterable {
 }
 
 /// `routes.NAME:` — what a client names in `model`.
-public struct RouteConfig: Sendable {
+public struct RouteConfig: Sendable, Equatable {
     public var name: String
     public var type: RouteType
     /// Ordered endpoints; `fallbackOnly` ones serve only after the ones before them failed.
@@ -60,8 +60,8 @@ public struct RouteConfig: Sendable {
 /// keeps being measured, and with weights capping the fastest's share (its weight over the
 /// largest weight: equal weights do not limit it, weights 1 and 9 hold the lighter one to
 /// about a ninth of the latency picks); `least_busy`: the primary with the fewest calls in
-/// flight pool-wide (ties drawn by weight). An endpoint with weight 0 is never the pick of
-/// either.
+/// flight pool-wide (ties drawn by weight), its share capped by weight the same way. An
+/// endpoint with weight 0 is never the pick of either.
 public enum Balance: Sendable, Equatable {
     case weighted
     case latency(explore: Double)

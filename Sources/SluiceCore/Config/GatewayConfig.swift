@@ -316,6 +316,19 @@ public struct ProviderConfig: Sendable {
     }
 }
 
+extension ProviderConfig: Equatable {
+    /// Every setting (secrets compared by value; a reload's record names changed providers,
+    /// never what changed). Written out because `headers` holds tuples: a new setting
+    /// belongs here too.
+    public static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
+        lhs.name == rhs.name && lhs.kind == rhs.kind && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
+            && lhs.authHeader == rhs.authHeader && lhs.authPrefix == rhs.authPrefix
+            && lhs.headers.elementsEqual(rhs.headers) { $0.name == $1.name && $0.value == $1.value }
+            && lhs.timeouts == rhs.timeouts && lhs.anthropicVersion == rhs.anthropicVersion && lhs.region == rhs.region
+            && lhs.awsCredentials == rhs.awsCredentials && lhs.apiVersion == rhs.apiVersion
+    }
+}
+
 /// An AWS access key pair, and the session token of temporary credentials.
 public struct AWSCredentials: Sendable, Equatable {
     public var accessKeyID: Secret

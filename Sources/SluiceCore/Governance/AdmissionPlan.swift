@@ -81,6 +81,15 @@ public struct AdmissionPlan: Sendable {
 
     public var isEmpty: Bool { counters.isEmpty && budgets.isEmpty }
 
+    /// What a call answered from the response cache reserves: its request counters alone
+    /// (a hit uses no tokens and costs nothing); `nil` when it has none (then a hit needs no
+    /// admission round trip).
+    public var forCacheHit: AdmissionPlan? {
+        let requests = counters.filter { $0.kind == .requests }
+        guard !requests.isEmpty else { return nil }
+        return AdmissionPlan(id: id, counters: requests, reservedTokens: 0, budgets: [])
+    }
+
     /// A fresh call id.
     public static func newId() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -51,8 +51,14 @@ public enum EndpointPlan {
             } else if let picked = weightedPick(candidates, draw: (share - cap) / max(1 - cap, 1e-9)) {
                 add(picked)
             }
-        } else if route.balance == .leastBusy, let health, let idlest = leastBusy(candidates, health: health, draw: draw) {
-            add(idlest)
+        } else if route.balance == .leastBusy, let health, case let idlest = leastBusy(candidates, health: health),
+                  let cap = idlest.map({ weightCap($0, among: candidates) }).max() {
+            // The idlest (ties drawn by weight), with weights capping their share as above.
+            if draw < cap, let picked = weightedPick(idlest, draw: draw / max(cap, 1e-9)) {
+                add(picked)
+            } else if let picked = weightedPick(candidates, draw: (draw - cap) / max(1 - cap, 1e-9)) {
+                add(picked)
+            }
         } else if case .latency(let explore) = route.balance, health != nil, explore > 0, draw < explore,
                   let picked = weightedPick(candidates, draw: draw / explore) {
             add(picked)
@@ -65,8 +71,8 @@ public enum EndpointPlan {
         return order
     }
 
-    /// The most of the latency picks an endpoint takes: its weight over the largest weight
-    /// among `endpoints` (1 for the heaviest, so equal weights do not limit it).
+    /// The most of the latency (or least-busy) picks an endpoint takes: its weight over the
+    /// largest weight among `endpoints` (1 for the heaviest, so equal weights do not limit it).
     static func weightCap(_ endpoint: EndpointConfig, among endpoints: [EndpointConfig]) -> Double {
         let heaviest = endpoints.map(\.weight).max() ?? 1
         return heaviest > 0 ? min(1, Double(max(0, endpoint.weight)) / Double(heaviest)) : 1
@@ -80,12 +86,11 @@ public enum EndpointPlan {
         return eligible.min { (health.health(of: $0).averageLatencyMs ?? 0) < (health.health(of: $1).averageLatencyMs ?? 0) }
     }
 
-    /// Among endpoints with a positive weight, those with the fewest calls in flight, one of
-    /// them drawn by weight.
-    static func leastBusy(_ endpoints: [EndpointConfig], health: HealthSnapshot, draw: Double) -> EndpointConfig? {
+    /// Among endpoints with a positive weight, those with the fewest calls in flight.
+    static func leastBusy(_ endpoints: [EndpointConfig], health: HealthSnapshot) -> [EndpointConfig] {
         let eligible = endpoints.filter { $0.weight > 0 }
-        guard let fewest = eligible.map({ health.health(of: $0).inFlight ?? 0 }).min() else { return nil }
-        return weightedPick(eligible.filter { (health.health(of: $0).inFlight ?? 0) == fewest }, draw: draw)
+        guard let fewest = eligible.map({ health.health(of: $0).inFlight ?? 0 }).min() else { return [] }
+        return eligible.filter { (health.health(of: $0).inFlight ?? 0) == fewest }
     }
 
     /// The endpoint whose cumulative weight band contains `draw`; the first if all weights are zero.
@@ -103,12 +108,22 @@ public enum EndpointPlan {
 
 /// Context windows: which endpoints a request fits, and a provider's "too long" answer.
 public enum ContextWindow {
-    /// Tokens a request needs: its text (the content strings, as guardrails read them —
-    /// not image data or other base64 members) at about four bytes a token, plus the output
-    /// it asks room for (`max_tokens`).
+    /// Top-level members the model reads whole as part of its prompt: tool definitions (their
+    /// JSON schemas), the tool choice and output schemas (`response_format`, Anthropic's
+    /// `output_format`, the Responses API's `text.format`).
+    static let promptMembers: Set<String> = ["tools", "functions", "tool_choice", "response_format", "output_format", "text"]
+
+    /// Tokens a request needs: its text (the content strings — messages, `system`, prompts,
+    /// tool call arguments — as guardrails read them, not image data or other base64
+    /// members) plus the JSON of `promptMembers`, at about four bytes a token, plus the
+    /// output it asks room for (`max_tokens`).
     public static func needed(_ request: APIRequest) -> Int {
-        let text = request.body.withUnsafeBytes { GuardrailText.ranges(in: $0).reduce(0) { $0 + $1.count } }
-        return TokenUsage.estimate(bytes: text) + (request.maxTokens ?? 0)
+        let members = ((try? JSONScanner.topLevelMembers(of: request.body)) ?? []).filter { promptMembers.contains($0.key) }
+        let whole = members.map(\.range)
+        let text = request.body.withUnsafeBytes { GuardrailText.ranges(in: $0) }
+            .filter { range in !whole.contains { $0.contains(range.lowerBound) } }
+            .reduce(0) { $0 + $1.count }
+        return TokenUsage.estimate(bytes: text + whole.reduce(0) { $0 + $1.count }) + (request.maxTokens ?? 0)
     }
 
     /// The endpoints of `plan` that fit `needed`, and the names of those that do not.

@@ -37,15 +37,16 @@ public enum AdminAudit {
         try record(prepared(action, keys: keys), redis: redis, keys: keys, maxLength: maxLength)
     }
 
-    /// The batch that appends `action`, made once so a retry sends the same writer and number.
-    public static func prepared(_ action: Action, keys: RedisKeys) -> AuditBatch {
+    /// The batch that appends `action` done by `who` (default: this process's user), made
+    /// once so a retry sends the same writer and number.
+    public static func prepared(_ action: Action, keys: RedisKeys, who: [(key: String, json: String)]? = nil) -> AuditBatch {
         var random = SystemRandomNumberGenerator()
         let suffix = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
         let nowMs = Governor.nowMs()
         let writer = "admin:\(hostName):\(getpid()):\(suffix)"
         var batch = AuditBatch(writer: writer, firstSequence: 1)
-        batch.add(AuditBatch.prepareEntry(kind: "admin", json: action.json(requestId: "admin-" + suffix, nowMs: nowMs, who: who),
-                                          requestId: "admin-" + suffix, sequence: 1))
+        let json = action.json(requestId: "admin-" + suffix, nowMs: nowMs, who: who ?? self.who)
+        batch.add(AuditBatch.prepareEntry(kind: "admin", json: json, requestId: "admin-" + suffix, sequence: 1))
         return batch
     }
 
@@ -56,18 +57,35 @@ public enum AdminAudit {
 
     /// The OS user, `SUDO_USER` when run through sudo, the host and the process.
     static var who: [(key: String, json: String)] {
-        let uid = getuid()
-        var members: [(key: String, json: String)] = []
-        if let entry = getpwuid(uid), let name = entry.pointee.pw_name {
-            members.append(("user", JSONText.quoted(String(cString: name))))
-        }
-        members.append(("uid", String(uid)))
+        var members = user(getuid())
         if let sudo = getenv("SUDO_USER").map({ String(cString: $0) }), !sudo.isEmpty {
             members.append(("sudo_user", JSONText.quoted(String(sudo.prefix(64)))))
         }
         members.append(("host", JSONText.quoted(hostName)))
         members.append(("pid", String(getpid())))
         return members
+    }
+
+    /// Who asked the master for a reload: the process that sent its SIGHUP (`pid`), that
+    /// process's user (`user` by name, `uid`), the host, and the master (`master_pid`);
+    /// under systemd's `reload` the sender is systemd itself (pid 1). Without a sender (no
+    /// process sent the signal, or none was read) the master's own user, `sender: unknown`.
+    static func who(signalledBy sender: Signals.Sender?, signal: String = "SIGHUP") -> [(key: String, json: String)] {
+        guard let sender else { return who + [("signal", JSONText.quoted(signal)), ("sender", JSONText.quoted("unknown"))] }
+        return user(sender.uid) + [("pid", String(sender.pid)), ("signal", JSONText.quoted(signal)),
+                                   ("host", JSONText.quoted(hostName)), ("master_pid", String(getpid()))]
+    }
+
+    /// `user` (the name of `uid`, when the system knows it) and `uid`.
+    private static func user(_ uid: uid_t) -> [(key: String, json: String)] {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let name: String? = buffer.withUnsafeMutableBufferPointer { space in
+            var entry = passwd(), found: UnsafeMutablePointer<passwd>?
+            guard let base = space.baseAddress, getpwuid_r(uid, &entry, base, space.count, &found) == 0, found != nil
+            else { return nil }
+            return entry.pw_name.map { String(cString: $0) }
+        }
+        return (name.map { [("user", JSONText.quoted($0))] } ?? []) + [("uid", String(uid))]
     }
 
     static var hostName: String { HostName.current }

@@ -16,13 +16,13 @@ public final class RequestPipeline {
     let redis: RedisConnection
     let healthStore: EndpointHealthStore
     private let settler: CallSettler
-    private let governor: Governor
+    let governor: Governor
     private let keyCache = ThreadKeyCache()
     private var random = ThreadRandom()
     /// The reservations of the call being served, settled as its response is finished: the
     /// call's own, and those of the endpoints it tried (`per: endpoint` limits) by name,
     /// with when Redis admitted them.
-    private var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
+    var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
     /// The call being served, recorded once its response is out.
     private var call: CallRecord?
     /// The Responses API call being served: its id, the stored state it continues, and
@@ -163,6 +163,8 @@ public final class RequestPipeline {
     private func forward(_ clientRequest: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
                          writer: ClientWriter) {
         let started = ContinuousClock.now
+        // The cache first: a hit is admitted by its request counters alone and answered.
+        if answerFromCache(clientRequest, route: route, admission: admission, writer: writer) { return }
         let owner = EndpointHealthStore.newOwner(using: &random)
         // A route with one endpoint calls it whatever its health (cooling included), so it
         // skips the read; its outcomes are still recorded, and they close or re-trip it.
@@ -209,7 +211,6 @@ public final class RequestPipeline {
         if let refusal {
             return writer.send(refusal, extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0")])
         }
-        if answerFromCache(clientRequest, route: route, writer: writer) { return }
         var lastError = GatewayError(.upstreamUnavailable, "No endpoint of '\(route.name)' is available.")
         var lastEndpoint = plan.first
         var machine = AttemptMachine(plan: plan.map { AttemptMachine.Target(name: $0.name, provider: $0.provider) },
@@ -323,8 +324,8 @@ public final class RequestPipeline {
         let attemptStart = ContinuousClock.now
         let outcome = http.perform(upstream, handler: relay)
         bufferedAnswerBytes += relay.body.count
-        let elapsed = Self.milliseconds(relay.headAt.map { relay.streamStarted ? $0 - attemptStart : ContinuousClock.now - attemptStart }
-                                            ?? ContinuousClock.now - attemptStart)
+        // A relayed stream's latency is its time to the first event; any other answer's, the whole call.
+        let elapsed = Self.milliseconds((relay.firstEventAt ?? ContinuousClock.now) - attemptStart)
         let wasProbe = granted.remove(endpoint.upstreamKey) != nil
         let call = writer.call
         call.endpoint = endpoint

@@ -3,11 +3,13 @@ import SluiceFastCGI
 import SluiceRedis
 
 /// A route's exact-match response cache (`cache:`), in Redis. The key is a SHA-256 of the
-/// route, the caller's namespace and the request body's top-level members in name order
+/// route, its guardrail config, the API operation, the caller's namespace and the request
+/// body's top-level members in name order
 /// (minus `ignore_fields`); the value is what the client was sent — a JSON answer, or a
 /// stream's events byte for byte — so a hit is replayed exactly. Only complete 200
-/// answers are kept. A hit is still admitted by the route's limits (it counts as a
-/// request; its token reservation is settled at zero) and costs nothing.
+/// answers are kept. A hit is looked up before admission and admitted by the request
+/// counters alone (no tokens reserved, no budget amount): it counts as a request and
+/// costs nothing.
 final class CallCache {
     enum Result: String { case hit, miss, bypass }
 
@@ -39,12 +41,14 @@ final class CallCache {
         body.append(contentsOf: bytes)
     }
 
-    /// The Redis key of a request: `<prefix>:cache:<sha256>` of the route, the API operation
-    /// (a chat route answers OpenAI's and Anthropic's APIs alike), the namespace and the body.
-    static func key(prefix: String, route: String, operation: APIOperation, namespace: String, body: [UInt8],
-                    ignoring: Set<String>) -> String? {
+    /// The Redis key of a request: `<prefix>:cache:<sha256>` of the route, its guardrails
+    /// (`guardrails`: a digest of their config, so answers stored under other guardrails are
+    /// not served after a reload), the API operation (a chat route answers OpenAI's and
+    /// Anthropic's APIs alike), the namespace and the body.
+    static func key(prefix: String, route: String, guardrails: String, operation: APIOperation, namespace: String,
+                    body: [UInt8], ignoring: Set<String>) -> String? {
         guard let members = try? JSONScanner.topLevelMembers(of: body) else { return nil }
-        var canonical: [UInt8] = Array("\(route)\n\(operation.rawValue)\n\(namespace)\n".utf8)
+        var canonical: [UInt8] = Array("\(route)\n\(guardrails)\n\(operation.rawValue)\n\(namespace)\n".utf8)
         for member in members.filter({ !ignoring.contains($0.key) }).sorted(by: { $0.key < $1.key }) {
             canonical += Array(member.key.utf8)
             canonical.append(0)
@@ -53,67 +57,119 @@ final class CallCache {
         }
         return "\(prefix):cache:" + Digest.sha256Hex(canonical)
     }
-}
 
-extension RequestPipeline {
-    /// Looks the request up in its route's cache; on a hit the client is answered from it
-    /// and `true` is returned. Sets up `call.cache` either way, so the answer is stored
-    /// after a miss.
-    func answerFromCache(_ request: APIRequest, route: RouteConfig, writer: ClientWriter) -> Bool {
-        guard let config = route.cache, [.chatCompletions, .completions, .embeddings, .messages].contains(request.operation) else {
-            return false
-        }
-        let call = writer.call
+    /// Whose answers a call may read (`namespace:`): its key or principal by default, `*`
+    /// for the whole route, or the value of a tag; callers that skip guardrails get their
+    /// own. `nil`: no caller to key on.
+    static func namespace(_ config: ResponseCacheConfig, caller: Caller?, tags: [String: String]) -> String? {
         var namespace: String
         switch config.namespace {
         case .route: namespace = "*"
         case .key:
-            switch call.caller {
+            switch caller {
             case .key(let record): namespace = "key:" + record.id
             case .principal(let name, _): namespace = "principal:" + name
-            case nil: return false
+            case nil: return nil
             }
-        case .tag(let name): namespace = "tag:\(name)=" + (call.tags[name] ?? "")
+        case .tag(let name): namespace = "tag:\(name)=" + (tags[name] ?? "")
         }
         // Callers that skip guardrails never share answers with callers held to them.
-        if let off = call.caller?.policy.guardrailsOff, !off.isEmpty { namespace += "|off:" + off.sorted().joined(separator: ",") }
+        if let off = caller?.policy.guardrailsOff, !off.isEmpty { namespace += "|off:" + off.sorted().joined(separator: ",") }
+        return namespace
+    }
+
+    /// What a route's cache keys carry of its guardrails: a SHA-256 of their config's
+    /// description (arrays and scalars only, so the same in every process), made once
+    /// per config load.
+    static func guardrailsDigest(_ route: RouteConfig) -> String {
+        route.guardrails.isEmpty ? "-" : Digest.sha256Hex(Array(String(describing: route.guardrails).utf8))
+    }
+}
+
+/// An answer found in a route's cache, not yet sent.
+struct CachedAnswer {
+    var cache: CallCache
+    var contentType: [UInt8]
+    var body: [UInt8]
+    var stream: Bool
+}
+
+extension RequestPipeline {
+    /// Looks the request up in its route's cache (one round trip, for routes with `cache:`).
+    /// A hit is returned, not sent: the caller admits it by the route's request limits
+    /// first, then `replay`s it. After a miss or a bypass `call.cache` is set up, so the
+    /// answer is stored once it is out.
+    private func lookUpCache(_ request: APIRequest, route: RouteConfig, writer: ClientWriter) -> CachedAnswer? {
+        guard let config = route.cache, [.chatCompletions, .completions, .embeddings, .messages].contains(request.operation) else {
+            return nil
+        }
+        let call = writer.call
         // Keyed on what the client sent: masked requests that look alike are not alike.
-        guard let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name, operation: request.operation,
+        guard let namespace = CallCache.namespace(config, caller: call.caller, tags: call.tags),
+              let key = CallCache.key(prefix: context.redisKeys.prefix, route: route.name,
+                                      guardrails: context.cacheGuardrails[route.name] ?? "-", operation: request.operation,
                                       namespace: namespace, body: call.guardrails?.unmaskedBody ?? request.body,
-                                      ignoring: config.ignoreFields) else { return false }
+                                      ignoring: config.ignoreFields) else { return nil }
         let control = (writer.request.param("HTTP_CACHE_CONTROL") ?? "").lowercased()
         let noStore = control.contains("no-store"), noCache = noStore || control.contains("no-cache")
         if noCache {
             call.cache = CallCache(key: key, config: config, result: .bypass, mayStore: !noStore)
             call.responseHeaders.append(("X-Sluice-Cache", "bypass"))
             countCache(route, .bypass)
-            return false
+            return nil
         }
         let cache = CallCache(key: key, config: config, result: .miss, mayStore: true)
-        call.cache = cache
         guard case .array(let fields)? = try? redis.command(["HMGET", key, "type", "body", "stream"], idempotent: true),
               fields.count == 3, case .string(let type) = fields[0], case .string(let body) = fields[1] else {
+            call.cache = cache
             call.responseHeaders.append(("X-Sluice-Cache", "miss"))
             countCache(route, .miss)
-            return false
+            return nil
         }
         cache.result = .hit
+        return CachedAnswer(cache: cache, contentType: type, body: body, stream: fields[2].text == "1")
+    }
+
+    /// Answers the request from its route's cache when it is there: admitted by the call's
+    /// request counters alone (no tokens reserved, no budget amount: a hit uses no tokens
+    /// and costs nothing; no health snapshot either, as no endpoint is called), then
+    /// replayed. `false` after a miss or a bypass: the call goes on to admission as usual.
+    func answerFromCache(_ request: APIRequest, route: RouteConfig, admission: AdmissionPlan?, writer: ClientWriter) -> Bool {
+        guard let hit = lookUpCache(request, route: route, writer: writer) else { return false }
+        if let plan = admission?.forCacheHit {
+            switch governor.admit(plan, with: nil).0 {
+            case .admitted(let headers, let atMs):
+                writer.call.responseHeaders += headers
+                pendingPlans.append((plan, nil, atMs))
+            case .refused(let error, let headers):
+                writer.call.responseHeaders += headers
+                writer.send(error, extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0")])
+                return true
+            }
+        }
+        replay(hit, route: route, writer: writer)
+        return true
+    }
+
+    /// Answers the client with `hit` (admitted): no provider call, no usage, no cost.
+    private func replay(_ hit: CachedAnswer, route: RouteConfig, writer: ClientWriter) {
+        let call = writer.call
+        call.cache = hit.cache
         countCache(route, .hit)
         call.usage = TokenUsage(prompt: 0, completion: 0)
         call.usageSource = .none
         call.costNanos = 0
         let headers: [(name: String, value: String)] = [("X-Sluice-Route", route.name), ("X-Sluice-Attempts", "0"),
                                                        ("X-Sluice-Cache", "hit")]
-        let contentType = String(decoding: type, as: UTF8.self)
-        if fields[2].text == "1" {
+        let contentType = String(decoding: hit.contentType, as: UTF8.self)
+        if hit.stream {
             call.streamCompleted = true
-            guard writer.startStream(contentType: contentType, extraHeaders: headers, flush: false) else { return true }
-            writer.request.write(body)
+            guard writer.startStream(contentType: contentType, extraHeaders: headers, flush: false) else { return }
+            writer.request.write(hit.body)
             _ = writer.request.flush()
         } else {
-            writer.send(status: 200, contentType: contentType, body: body, extraHeaders: headers)
+            writer.send(status: 200, contentType: contentType, body: hit.body, extraHeaders: headers)
         }
-        return true
     }
 
     /// What to store once the response is out: a complete 200 answer that fit.
@@ -132,6 +188,6 @@ extension RequestPipeline {
     }
 
     private func countCache(_ route: RouteConfig, _ result: CallCache.Result) {
-        context.metrics.add([("sluice_response_cache_total{route=\"\(route.name)\",result=\"\(result.rawValue)\"}", "1")])
+        context.metrics.add([("sluice_response_cache_total{route=\"\(MetricsPage.label(route.name))\",result=\"\(result.rawValue)\"}", "1")])
     }
 }

@@ -19,8 +19,8 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private var lastPeerCheck = ContinuousClock.now
 
     private(set) var status = 0
-    /// When the status line and headers arrived.
-    private(set) var headAt: ContinuousClock.Instant?
+    /// When a stream's first event arrived (to be relayed): its time to first event.
+    private(set) var firstEventAt: ContinuousClock.Instant?
     private(set) var headers: [(name: String, value: String)] = []
     private(set) var body: [UInt8] = []
     /// The upstream answers with an event stream the client asked for.
@@ -73,7 +73,6 @@ final class UpstreamRelay: UpstreamResponseHandler {
     func didReceiveHead(status: Int, headers: [(name: String, value: String)]) -> Bool {
         self.status = status
         self.headers = headers
-        headAt = ContinuousClock.now
         let streamType = framing == .awsEventStream ? "application/vnd.amazon.eventstream" : "text/event-stream"
         isStream = wantsStream && (200..<300).contains(status) && contentType.hasPrefix(streamType)
         return true
@@ -116,6 +115,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 // The client's response starts with the first event, not with the upstream's
                 // headers: until then a failed upstream can still be replaced by another endpoint.
                 streamStarted = true
+                firstEventAt = ContinuousClock.now
                 // The client always gets server-sent events, whatever the provider's framing.
                 let clientType = framing == .serverSentEvents && writer.call.surface == .openAI
                     ? contentType : "text/event-stream; charset=utf-8"

@@ -42,6 +42,9 @@ public final class WorkerContext: Sendable {
     let governance: any GovernancePort
     /// Each route's guardrails, compiled once (routes with `guardrails:` only).
     let guardrails: [String: GuardrailEngine]
+    /// What the cache keys of each route with `cache:` carry of its guardrails
+    /// (`CallCache.guardrailsDigest`), made once per config load.
+    let cacheGuardrails: [String: String]
     /// Sends spans to an OTLP collector (`telemetry:`); `nil` when tracing is off.
     let traceExporter: TraceExporter?
 
@@ -62,6 +65,7 @@ public final class WorkerContext: Sendable {
         }
         self.redactors = redactors
         self.guardrails = config.routes.compactMapValues { $0.guardrails.isEmpty ? nil : GuardrailEngine($0.guardrails) }
+        self.cacheGuardrails = config.routes.compactMapValues { $0.cache == nil ? nil : CallCache.guardrailsDigest($0) }
         self.providerSecrets = config.providers.values.flatMap { provider in
             let aws = provider.awsCredentials.map { [$0.secretAccessKey, $0.sessionToken] } ?? []
             return ([provider.apiKey] + provider.headers.map(\.value) + aws).compactMap { $0?.exposedValue }

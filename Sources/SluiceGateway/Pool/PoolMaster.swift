@@ -60,10 +60,10 @@ public final class PoolMaster {
         startGeneration(snapshot)
 
         while true {
-            let signal = Signals.wait(for: [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP], timeout: .milliseconds(200))
-            switch signal {
+            let received = Signals.waitWithSender(for: [SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP], timeout: .milliseconds(200))
+            switch received?.signal {
             case SIGCHLD: reap()
-            case SIGHUP: reload()
+            case SIGHUP: reload(requestedBy: received?.sender)
             case SIGTERM, SIGINT, SIGQUIT: return shutdown()
             default: break
             }
@@ -159,7 +159,9 @@ public final class PoolMaster {
         for _ in due { spawnWorker() }
     }
 
-    private func reload() {
+    /// `sender`: the process that sent the SIGHUP, for the reload's admin record.
+    private func reload(requestedBy sender: Signals.Sender?) {
+        let who = AdminAudit.who(signalledBy: sender)
         logger.info("reloading configuration", metadata: ["config": "\(options.configPath)"])
         systemd?.notify(["RELOADING=1", SystemdNotifier.monotonicMicroseconds, "STATUS=reloading"])
         let snapshot: WorkerSpawner.Snapshot
@@ -171,13 +173,13 @@ public final class PoolMaster {
             systemd?.notify(["READY=1", "STATUS=reload refused; generation \(generation) keeps serving (see the log)"])
             if let running = snapshots[generation]?.config {
                 audit(ReloadAudit.action(path: options.configPath, text: lastText, old: running, new: nil,
-                                         generation: generation, error: "\(error)"), config: running)
+                                         generation: generation, error: "\(error)"), who: who, config: running)
             }
             return
         }
         if let running = snapshots[generation]?.config {
             audit(ReloadAudit.action(path: options.configPath, text: lastText, old: running, new: snapshot.config,
-                                     generation: generation + 1, error: nil), config: snapshot.config)
+                                     generation: generation + 1, error: nil), who: who, config: snapshot.config)
         }
         if let socket, options.listen == nil,
            let address = try? ListenAddress(parsing: snapshot.config.server.listen), address != socket.address {
@@ -191,8 +193,8 @@ public final class PoolMaster {
     }
 
     /// Appends a reload's admin record (kept and retried while Redis does not take it).
-    private func audit(_ action: AdminAudit.Action, config: GatewayConfig) {
-        for error in reloadAudit.record(action, config: config) {
+    private func audit(_ action: AdminAudit.Action, who: [(key: String, json: String)], config: GatewayConfig) {
+        for error in reloadAudit.record(action, who: who, config: config) {
             logger.error("the reload's admin audit record waits for Redis: \(error)")
         }
     }

@@ -2,8 +2,9 @@ import SluiceCore
 import SluiceRedis
 
 /// The admin record of a configuration reload: applied or refused, the file's SHA-256, and
-/// the routes, providers and budgets added, removed or (budgets) changed. Never a value
-/// from the file. The master keeps records Redis did not take and tries again each round.
+/// the names of the routes, providers and budgets added, removed or changed (any setting,
+/// secrets included, compared — never shown). Never a value from the file. The master
+/// keeps records Redis did not take and tries again each round.
 struct ReloadAudit {
     private var pending: [(batch: AuditBatch, redis: RedisConfig, maxLength: Int)] = []
 
@@ -14,29 +15,35 @@ struct ReloadAudit {
         if let text { details.append(("sha256", JSONText.quoted(Digest.sha256Hex(Array(text.utf8))))) }
         details.append(("generation", String(generation)))
         if let new {
-            let oldRoutes = Set(old.routeOrder), newRoutes = Set(new.routeOrder)
-            details.append(("routes_added", AdminAudit.list(newRoutes.subtracting(oldRoutes).sorted())))
-            details.append(("routes_removed", AdminAudit.list(oldRoutes.subtracting(newRoutes).sorted())))
-            let oldProviders = Set(old.providers.keys), newProviders = Set(new.providers.keys)
-            details.append(("providers_added", AdminAudit.list(newProviders.subtracting(oldProviders).sorted())))
-            details.append(("providers_removed", AdminAudit.list(oldProviders.subtracting(newProviders).sorted())))
-            let oldBudgets = Dictionary(old.governance.budgets.map { ($0.name, $0) }) { first, _ in first }
-            let newBudgets = Dictionary(new.governance.budgets.map { ($0.name, $0) }) { first, _ in first }
-            details.append(("budgets_added", AdminAudit.list(newBudgets.keys.filter { oldBudgets[$0] == nil }.sorted())))
-            details.append(("budgets_removed", AdminAudit.list(oldBudgets.keys.filter { newBudgets[$0] == nil }.sorted())))
-            details.append(("budgets_changed", AdminAudit.list(newBudgets.keys.filter {
-                oldBudgets[$0] != nil && oldBudgets[$0] != newBudgets[$0]
-            }.sorted())))
+            func add(_ kind: String, _ change: (added: [String], removed: [String], changed: [String])) {
+                details += [(kind + "_added", AdminAudit.list(change.added)), (kind + "_removed", AdminAudit.list(change.removed)),
+                            (kind + "_changed", AdminAudit.list(change.changed))]
+            }
+            add("routes", diff(old.routes, new.routes))
+            add("providers", diff(old.providers, new.providers))
+            func budgets(_ config: GatewayConfig) -> [String: BudgetConfig] {
+                Dictionary(config.governance.budgets.map { ($0.name, $0) }) { first, _ in first }
+            }
+            add("budgets", diff(budgets(old), budgets(new)))
         }
         // The reason names fields and lines, never values (ConfigError's messages).
         if let error { details.append(("error", JSONText.quoted(String(error.prefix(2000))))) }
         return AdminAudit.Action("config.reload", details: details)
     }
 
-    /// Queues `action` for the Redis of `config` and tries to send everything queued.
-    mutating func record(_ action: AdminAudit.Action, config: GatewayConfig) -> [String] {
+    /// The names only in `new`, only in `old`, and in both with another value; each sorted.
+    static func diff<Value: Equatable>(_ old: [String: Value], _ new: [String: Value])
+        -> (added: [String], removed: [String], changed: [String]) {
+        (new.keys.filter { old[$0] == nil }.sorted(), old.keys.filter { new[$0] == nil }.sorted(),
+         new.keys.filter { name in old[name].map { $0 != new[name] } ?? false }.sorted())
+    }
+
+    /// Queues `action`, done by `who`, for the Redis of `config` and tries to send everything queued.
+    mutating func record(_ action: AdminAudit.Action, who: [(key: String, json: String)], config: GatewayConfig) -> [String] {
         let keys = RedisKeys(prefix: config.redis.keyPrefix)
-        if pending.count < 100 { pending.append((AdminAudit.prepared(action, keys: keys), config.redis, config.audit.maxLength)) }
+        if pending.count < 100 {
+            pending.append((AdminAudit.prepared(action, keys: keys, who: who), config.redis, config.audit.maxLength))
+        }
         return flush()
     }
 

@@ -20,13 +20,33 @@ public enum Signals {
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
+    /// The process that sent a signal with `kill(2)` or `sigqueue(3)` (its `siginfo_t`'s
+    /// `si_pid` and `si_uid`, the sender's real user id).
+    public struct Sender: Sendable, Equatable {
+        /// The sending process.
+        public var pid: pid_t
+        /// Its real user.
+        public var uid: uid_t
+    }
+
     /// Waits up to `timeout` for one of `signals` (which must be blocked); `nil` on timeout.
     public static func wait(for signals: [Int32], timeout: Duration) -> Int32? {
+        waitWithSender(for: signals, timeout: timeout)?.signal
+    }
+
+    /// Like `wait`, with who sent the signal; `sender` is `nil` when no process did (the
+    /// kernel raised it, e.g. SIGCHLD).
+    static func waitWithSender(for signals: [Int32], timeout: Duration) -> (signal: Int32, sender: Sender?)? {
         var set = makeSet(signals)
         let (seconds, attoseconds) = timeout.components
         var spec = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        let signal = sigtimedwait(&set, nil, &spec)
-        return signal > 0 ? signal : nil
+        var info = siginfo_t()
+        let signal = sigtimedwait(&set, &info, &spec)
+        guard signal > 0 else { return nil }
+        // SI_USER (kill), SI_QUEUE (sigqueue), SI_TKILL (tgkill): a process sent it, and the
+        // union holds its pid and uid.
+        guard [0, -1, -6].contains(info.si_code) else { return (signal, nil) }
+        return (signal, Sender(pid: info._sifields._kill.si_pid, uid: info._sifields._kill.si_uid))
     }
 
     /// Ignores SIGPIPE: a vanished peer shows as a failed write instead of killing the process.
