@@ -16,21 +16,23 @@ public struct SpendReport {
     public var endpoints: EndpointReport
 
     /// Reads `days` UTC days ending today. `tagNames`: the tags to chart (`nil`: every tag
-    /// with usage in the window, found with `SCAN`).
-    public static func read(_ config: GatewayConfig, days count: Int, tagNames: [String]? = nil) throws -> SpendReport {
-        let redis = RedisConnection(config: config.redis)
+    /// with usage in the window, found with `SCAN`). Without a config (`--redis`), the
+    /// budgets and endpoints are the ones Redis holds counters for.
+    public static func read(_ config: GatewayConfig?, redis redisConfig: RedisConfig, days count: Int,
+                            tagNames: [String]? = nil) throws -> SpendReport {
+        let redis = RedisConnection(config: redisConfig)
         defer { redis.close() }
-        let keys = RedisKeys(prefix: config.redis.keyPrefix)
+        let keys = RedisKeys(prefix: redisConfig.keyPrefix)
         let days = try UsageReport.recentDays(count, redis: redis)
         let names = try tagNames ?? tagDimensions(redis: redis, keys: keys, days: Set(days))
         let routes = try UsageReport.read(redis: redis, keys: keys, dimension: "route", days: days)
-        let endpoints = try EndpointReport.read(config, redis: redis)
+        let endpoints = try EndpointReport.read(config, redis: redis, keys: keys)
         return SpendReport(nowMs: endpoints.now, days: days, routes: routes,
                            keys: try UsageReport.read(redis: redis, keys: keys, dimension: "key", days: days),
                            tags: try names.sorted().map {
                                try UsageReport.read(redis: redis, keys: keys, dimension: "tag:" + $0, days: days)
                            },
-                           budgets: try BudgetReport.read(config, nowMs: endpoints.now),
+                           budgets: try BudgetReport.read(config, redis: redis, keys: keys, nowMs: endpoints.now),
                            endpoints: endpoints)
     }
 

@@ -136,7 +136,7 @@ private struct Page {
             text += "<p><b>\(escape(row.budget))</b> (\(escape(row.per)) \(escape(row.scope)), \(escape(row.period))): "
                 + "<span class=\"\(used >= 0.8 ? "bad" : "ok")\">\(money(nanos: row.spentNanos)) of \(money(nanos: row.amountNanos)) "
                 + "(\(fixed(used * 100, 1))%)</span> · burn \(money(nanos: row.burnNanosPerHour))/hour · runs out: \(escape(runsOut))"
-                + (row.enforced ? "" : " · alert only") + "</p>"
+                + (row.enforced == false ? " · alert only" : "") + "</p>"
             text += burnDown(row, nowMs: report.nowMs) + "</div>\n"
         }
         text += "<p class=\"muted\">Solid: spent so far this period. Dashed: the forecast at the last hour's burn rate. "

@@ -31,11 +31,11 @@ public struct UsageReport: Sendable {
     public var daily: [[String: Row]]
 
     /// `dimension`: `route`, `key`, `model` or `tag:NAME`; `days`: UTC days ending today.
-    public static func read(_ config: GatewayConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
-        let redis = RedisConnection(config: config.redis)
+    public static func read(_ config: RedisConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
+        let redis = RedisConnection(config: config)
         defer { redis.close() }
         let days = try recentDays(count, redis: redis)
-        return try read(redis: redis, keys: RedisKeys(prefix: config.redis.keyPrefix), dimension: dimension, days: days)
+        return try read(redis: redis, keys: RedisKeys(prefix: config.keyPrefix), dimension: dimension, days: days)
     }
 
     /// The `count` UTC days ending today by Redis's clock, oldest first (`yyyy-mm-dd`).

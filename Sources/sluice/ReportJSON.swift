@@ -1,0 +1,52 @@
+import Foundation
+import SluiceCore
+import SluiceGateway
+import SluiceOps
+
+/// The JSON forms of the usage, budget and spend reports (`--json`), one object per row.
+enum ReportJSON {
+    /// One usage group, its name under `key` (`route`, `tag:team`, or `group` in the spend report).
+    static func usage(_ row: UsageReport.Row, key: String) -> String {
+        "{\(JSONText.quoted(key)):\(JSONText.quoted(row.group)),\"requests\":\(row.requests),"
+            + "\"prompt_tokens\":\(row.promptTokens),\"completion_tokens\":\(row.completionTokens),"
+            + "\"total_tokens\":\(row.totalTokens),\"cache_read_tokens\":\(row.cacheReadTokens),"
+            + "\"cache_write_tokens\":\(row.cacheWriteTokens),\"reasoning_tokens\":\(row.reasoningTokens),"
+            + "\"cache_hit_ratio\":\(row.cacheHitRatio.map { String(format: "%.4f", $0) } ?? "null"),"
+            + "\"cost\":\(Double(row.costMicros) / 1_000_000)}"
+    }
+
+    static func budget(_ row: BudgetReport.Row) -> String {
+        let runsOut = row.runsOutMs.map { JSONText.quoted(iso($0)) } ?? "null"
+        return "{\"budget\":\(JSONText.quoted(row.budget)),\"per\":\(JSONText.quoted(row.per)),"
+            + "\"scope\":\(JSONText.quoted(row.scope)),\"period\":\(JSONText.quoted(row.period)),"
+            + "\"period_end\":\(JSONText.quoted(iso(row.periodEndMs))),"
+            + "\"spent_usd\":\(Money.fixed(Double(row.spentNanos) / 1e9, 6)),"
+            + "\"reserved_usd\":\(Money.fixed(Double(row.reservedNanos) / 1e9, 6)),"
+            + "\"amount_usd\":\(Money.fixed(Double(row.amountNanos) / 1e9, 6)),"
+            + "\"burn_usd_per_hour\":\(Money.fixed(Double(row.burnNanosPerHour) / 1e9, 6)),"
+            + "\"runs_out_at\":\(runsOut),\"enforced\":\(row.enforced.map(String.init) ?? "null")}"
+    }
+
+    /// The whole spend report as one object: the window, each usage dimension's totals and
+    /// days, the budgets and the endpoints.
+    static func spend(_ report: SpendReport) -> String {
+        func dimension(_ usage: UsageReport) -> String {
+            let daily = zip(usage.days, usage.daily).map { day, rows in
+                "{\"day\":\(JSONText.quoted(day)),\"rows\":["
+                    + rows.values.sorted { $0.group < $1.group }.map { self.usage($0, key: "group") }.joined(separator: ",")
+                    + "]}"
+            }
+            return "{\"dimension\":\(JSONText.quoted(usage.dimension)),\"totals\":["
+                + usage.rows.map { self.usage($0, key: "group") }.joined(separator: ",")
+                + "],\"daily\":[" + daily.joined(separator: ",") + "]}"
+        }
+        return "{\"from\":\(JSONText.quoted(report.days.first ?? "")),\"to\":\(JSONText.quoted(report.days.last ?? "")),"
+            + "\"generated_at\":\(JSONText.quoted(iso(report.nowMs))),"
+            + "\"routes\":\(dimension(report.routes)),\"keys\":\(dimension(report.keys)),"
+            + "\"tags\":[" + report.tags.map(dimension).joined(separator: ",") + "],"
+            + "\"budgets\":[" + report.budgets.rows.map(budget).joined(separator: ",") + "],"
+            + "\"endpoints\":[" + report.endpoints.rows.map(EndpointsCommand.json).joined(separator: ",") + "]}"
+    }
+
+    static func iso(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).ISO8601Format() }
+}
