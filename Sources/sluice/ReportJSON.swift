@@ -5,9 +5,18 @@ import SluiceOps
 
 /// The JSON forms of the usage, budget and spend reports (`--json`), one object per row.
 enum ReportJSON {
-    /// One usage group, its name under `key` (`route`, `tag:team`, or `group` in the spend report).
-    static func usage(_ row: UsageReport.Row, key: String) -> String {
-        "{\(JSONText.quoted(key)):\(JSONText.quoted(row.group)),\"requests\":\(row.requests),"
+    /// One usage group, its name under `key` (`route`, `tag:team`, or `group` in the spend
+    /// report). By `endpoint`, also `errors` and `error_rate` (of the attempts, `requests`);
+    /// by `route`, Sluice's response cache (`response_cache_lookups`, `_hits`, `_hit_ratio`).
+    static func usage(_ row: UsageReport.Row, key: String, dimension: String) -> String {
+        var extra = ""
+        if dimension == "endpoint" {
+            extra = "\"errors\":\(row.errors),\"error_rate\":\(row.errorRate.map { String(format: "%.4f", $0) } ?? "null"),"
+        } else if dimension == "route" {
+            extra = "\"response_cache_lookups\":\(row.responseCacheLookups),\"response_cache_hits\":\(row.responseCacheHits),"
+                + "\"response_cache_hit_ratio\":\(row.responseCacheHitRatio.map { String(format: "%.4f", $0) } ?? "null"),"
+        }
+        return "{\(JSONText.quoted(key)):\(JSONText.quoted(row.group)),\"requests\":\(row.requests)," + extra
             + "\"prompt_tokens\":\(row.promptTokens),\"completion_tokens\":\(row.completionTokens),"
             + "\"total_tokens\":\(row.totalTokens),\"cache_read_tokens\":\(row.cacheReadTokens),"
             + "\"cache_write_tokens\":\(row.cacheWriteTokens),\"reasoning_tokens\":\(row.reasoningTokens),"
@@ -33,11 +42,12 @@ enum ReportJSON {
         func dimension(_ usage: UsageReport) -> String {
             let daily = zip(usage.days, usage.daily).map { day, rows in
                 "{\"day\":\(JSONText.quoted(day)),\"rows\":["
-                    + rows.values.sorted { $0.group < $1.group }.map { self.usage($0, key: "group") }.joined(separator: ",")
+                    + rows.values.sorted { $0.group < $1.group }.map { self.usage($0, key: "group", dimension: usage.dimension) }
+                        .joined(separator: ",")
                     + "]}"
             }
             return "{\"dimension\":\(JSONText.quoted(usage.dimension)),\"totals\":["
-                + usage.rows.map { self.usage($0, key: "group") }.joined(separator: ",")
+                + usage.rows.map { self.usage($0, key: "group", dimension: usage.dimension) }.joined(separator: ",")
                 + "],\"daily\":[" + daily.joined(separator: ",") + "]}"
         }
         return "{\"from\":\(JSONText.quoted(report.days.first ?? "")),\"to\":\(JSONText.quoted(report.days.last ?? "")),"

@@ -61,8 +61,8 @@ struct UsageReportCommand: ParsableCommand {
     @Flag(help: "One JSON object per group, one per line.") var json = false
 
     func validate() throws {
-        guard ["route", "key", "key-route", "model"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
-            throw ValidationError("--by must be route, key, key-route, model or tag:NAME")
+        guard ["route", "key", "key-route", "model", "endpoint"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
+            throw ValidationError("--by must be route, key, key-route, model, endpoint or tag:NAME")
         }
         guard days != nil else { throw ValidationError("--since takes a number of days, like 7d") }
     }
@@ -75,17 +75,21 @@ struct UsageReportCommand: ParsableCommand {
     func run() throws {
         let report = try UsageReport.read(try source.redisConfig(), dimension: by, days: days ?? 7)
         if json {
-            for row in report.rows { print(ReportJSON.usage(row, key: by)) }
+            for row in report.rows { print(ReportJSON.usage(row, key: by, dimension: by)) }
             return
         }
-        let header = [by.uppercased(), "REQUESTS", "PROMPT", "CACHE_READ", "CACHE_WRITE", "HIT", "COMPLETION", "REASONING",
-                      "TOTAL", "COST"]
+        // By endpoint, REQUESTS counts upstream attempts, with the failed ones and their share.
+        let endpoint = by == "endpoint"
+        let header = [by.uppercased(), endpoint ? "ATTEMPTS" : "REQUESTS"] + (endpoint ? ["ERRORS", "ERROR_RATE"] : [])
+            + ["PROMPT", "CACHE_READ", "CACHE_WRITE", "HIT", "COMPLETION", "REASONING", "TOTAL", "COST"]
         var lines = [header]
         for row in report.rows {
-            lines.append([row.group, String(row.requests), String(row.promptTokens), String(row.cacheReadTokens),
-                          String(row.cacheWriteTokens), row.cacheHitRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
-                          String(row.completionTokens), String(row.reasoningTokens),
-                          String(row.totalTokens), String(format: "%.4f", Double(row.costMicros) / 1_000_000)])
+            let errors = endpoint ? [String(row.errors), row.errorRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"] : []
+            lines.append([row.group, String(row.requests)] + errors
+                         + [String(row.promptTokens), String(row.cacheReadTokens),
+                            String(row.cacheWriteTokens), row.cacheHitRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
+                            String(row.completionTokens), String(row.reasoningTokens),
+                            String(row.totalTokens), String(format: "%.4f", Double(row.costMicros) / 1_000_000)])
         }
         let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
         print("\(report.days.first ?? "") .. \(report.days.last ?? "") (UTC)")

@@ -15,7 +15,19 @@ public struct UsageReport: Sendable {
         public var cacheReadTokens = 0
         public var cacheWriteTokens = 0
         public var reasoningTokens = 0
+        /// Dimension `endpoint`: upstream attempts (`requests`) that failed.
+        public var errors = 0
+        /// Dimension `route`: calls on a route with a response cache that looked it up
+        /// (not `bypass`), and those it answered.
+        public var responseCacheLookups = 0
+        public var responseCacheHits = 0
         public var totalTokens: Int { promptTokens + completionTokens }
+        /// Failed attempts ÷ attempts (dimension `endpoint`).
+        public var errorRate: Double? { requests > 0 ? Double(errors) / Double(requests) : nil }
+        /// Sluice's own response cache: hits ÷ lookups (dimension `route`).
+        public var responseCacheHitRatio: Double? {
+            responseCacheLookups > 0 ? Double(responseCacheHits) / Double(responseCacheLookups) : nil
+        }
         /// Prompt tokens served from the cache ÷ prompt tokens: when a client's caching
         /// collapses (its prompt prefix changes every call), this falls towards 0.
         public var cacheHitRatio: Double? { promptTokens > 0 ? Double(cacheReadTokens) / Double(promptTokens) : nil }
@@ -30,7 +42,8 @@ public struct UsageReport: Sendable {
     /// Each day's rows by group, in the order of `days`.
     public var daily: [[String: Row]]
 
-    /// `dimension`: `route`, `key`, `model` or `tag:NAME`; `days`: UTC days ending today.
+    /// `dimension`: `route`, `key`, `key-route`, `model`, `endpoint` (`<route> <endpoint>`,
+    /// counting upstream attempts) or `tag:NAME`; `days`: UTC days ending today.
     public static func read(_ config: RedisConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
         let redis = RedisConnection(config: config)
         defer { redis.close() }
@@ -125,6 +138,9 @@ public struct UsageReport: Sendable {
         case "cache_read_tokens": row.cacheReadTokens += number
         case "cache_write_tokens": row.cacheWriteTokens += number
         case "reasoning_tokens": row.reasoningTokens += number
+        case "errors": row.errors += number
+        case "response_cache_lookups": row.responseCacheLookups += number
+        case "response_cache_hits": row.responseCacheHits += number
         default: break
         }
     }
