@@ -37,7 +37,8 @@ enum ReportJSON {
     }
 
     /// The whole spend report as one object: the window, each usage dimension's totals and
-    /// days, the budgets and the endpoints.
+    /// days, the budgets (with their period's daily spend), the endpoints' attempts and
+    /// failures over the window, and their live state.
     static func spend(_ report: SpendReport) -> String {
         func dimension(_ usage: UsageReport) -> String {
             let daily = zip(usage.days, usage.daily).map { day, rows in
@@ -54,7 +55,13 @@ enum ReportJSON {
             + "\"generated_at\":\(JSONText.quoted(iso(report.nowMs))),"
             + "\"routes\":\(dimension(report.routes)),\"keys\":\(dimension(report.keys)),"
             + "\"tags\":[" + report.tags.map(dimension).joined(separator: ",") + "],"
-            + "\"budgets\":[" + report.budgets.rows.map(budget).joined(separator: ",") + "],"
+            + "\"budgets\":[" + zip(report.budgets.rows, report.budgetDays).map { row, days in
+                // The budget's object with its period's spend per UTC day (the burn-down's points).
+                String(budget(row).dropLast()) + ",\"daily_cost\":["
+                    + days.map { "{\"day\":\(JSONText.quoted($0.day)),\"cost\":\(Double($0.costMicros) / 1_000_000)}" }
+                        .joined(separator: ",") + "]}"
+            }.joined(separator: ",") + "],"
+            + "\"endpoint_attempts\":\(dimension(report.endpointUsage)),"
             + "\"endpoints\":[" + report.endpoints.rows.map(EndpointsCommand.json).joined(separator: ",") + "]}"
     }
 

@@ -214,6 +214,9 @@ final class AuditTests: SharedStackTestCase {
         let routeTotals = (spend["routes"] as? [String: Any])?["totals"] as? [[String: Any]] ?? []
         XCTAssertEqual(routeTotals.first { $0["group"] as? String == "chat" }?["requests"] as? Int,
                        usage.first { $0["route"] as? String == "chat" }?["requests"] as? Int, "\(spend)")
+        let attempts = (spend["endpoint_attempts"] as? [String: Any])?["totals"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThan(attempts.first { $0["group"] as? String == "chat mock/mock-gpt" }?["requests"] as? Int ?? 0, 0,
+                             "\(attempts)")
         XCTAssertTrue(try redisOnly(["report", "--since", "2d", "--out", "-"]).contains("<svg"))
         let summary = try XCTUnwrap(objects(try redisOnly(["audit", "drain", "--once", "--json", "--group", "read-only-url",
                                                           "--to", "file:" + drained + "-url"])).first)

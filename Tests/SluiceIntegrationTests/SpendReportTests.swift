@@ -162,6 +162,13 @@ final class SpendReportTests: XCTestCase {
         XCTAssertTrue(marketing.contains("data-points=\"\(dayOfMonth + 1)\""), "start, \(dayOfMonth - 1) day ends, now: \(marketing)")
         let yesterday = String(AuditRecord.iso8601(nowMs - 86_400_000).prefix(10))
         if dayOfMonth > 1 { XCTAssertTrue(marketing.contains("\(yesterday)=2500"), marketing) }
+        // The same points in `sluice report --json`.
+        let json = try stack.sluice(["report", "--config", stack.configPath, "--since", "30d", "--json"])
+        let spend = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], json.output)
+        let marketingJSON = try XCTUnwrap((spend["budgets"] as? [[String: Any]])?.first { $0["scope"] as? String == "team=marketing" })
+        let daily = marketingJSON["daily_cost"] as? [[String: Any]] ?? []
+        XCTAssertEqual(daily.count, dayOfMonth)
+        if dayOfMonth > 1 { XCTAssertEqual(daily.first { $0["day"] as? String == yesterday }?["cost"] as? Double, 0.0025) }
 
         // Endpoint error rates over the window equal `sluice usage --by endpoint`: every
         // flaky call failed on `bad` and succeeded on `good`.
