@@ -154,6 +154,23 @@ public struct BudgetReport {
     }
 }
 
+extension RedisConnection {
+    /// Runs a cursor command (`SCAN`, `HSCAN key`) with MATCH (and `extra`, e.g. `TYPE
+    /// hash`) to its end, one page of reply items at a time (bounded: the cursor returns to 0).
+    public func cursorPages(_ command: [String], match: String, extra: [String] = [],
+                            _ page: ([String]) -> Void) throws(RedisError) {
+        var cursor = "0"
+        for _ in 0..<100_000 {
+            guard case .array(let reply) = try checked(command + [cursor, "MATCH", match, "COUNT", "1000"] + extra,
+                                                      idempotent: true),
+                  reply.count == 2, let next = reply[0].text else { return }
+            page(reply[1].arrayTexts)
+            cursor = next
+            if cursor == "0" { return }
+        }
+    }
+}
+
 extension RedisValue {
     /// The texts of an array reply (empty for anything else).
     public var arrayTexts: [String] {

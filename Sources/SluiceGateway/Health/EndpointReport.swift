@@ -55,14 +55,8 @@ public struct EndpointReport: Sendable {
         } else {
             let stem = keys.endpointHealth("")
             var upstreams = Set<String>()
-            var cursor = "0"
-            for _ in 0..<100_000 {
-                guard case .array(let reply) = try redis.checked(["SCAN", cursor, "MATCH", stem + "*", "COUNT", "1000",
-                                                                  "TYPE", "hash"], idempotent: true),
-                      reply.count == 2, let next = reply[0].text else { break }
-                for key in reply[1].arrayTexts where key.hasPrefix(stem) { upstreams.insert(String(key.dropFirst(stem.count))) }
-                cursor = next
-                if cursor == "0" { break }
+            try redis.cursorPages(["SCAN"], match: stem + "*", extra: ["TYPE", "hash"]) { keys in
+                for key in keys where key.hasPrefix(stem) { upstreams.insert(String(key.dropFirst(stem.count))) }
             }
             for upstream in upstreams.sorted() {
                 let slash = upstream.firstIndex(of: "/") ?? upstream.endIndex

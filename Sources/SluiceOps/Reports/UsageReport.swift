@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGateway
 import SluiceRedis
 
 /// Requests, tokens and cost per group over recent days, from the daily usage totals the
@@ -108,15 +109,7 @@ public struct UsageReport: Sendable {
     /// items at a time (bounded: the cursor returns to 0).
     static func pages(redis: RedisConnection, command: [String], match: String,
                       _ page: ([String]) -> Void) throws(RedisError) {
-        var cursor = "0"
-        for _ in 0..<100_000 {
-            guard case .array(let reply) = try redis.checked(command + [cursor, "MATCH", match, "COUNT", "1000"],
-                                                             idempotent: true),
-                  reply.count == 2, let next = reply[0].text else { return }
-            page(reply[1].arrayTexts)
-            cursor = next
-            if cursor == "0" { return }
-        }
+        try redis.cursorPages(command, match: match, page)
     }
 
     /// `text` as a literal in a Redis glob pattern.
