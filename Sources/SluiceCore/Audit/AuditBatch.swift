@@ -67,20 +67,20 @@ public struct AuditBatch: Sendable {
             if costMicros > 0 { fields.append((stem + "cost_micros", costMicros)) }
         }
         // Per route and endpoint: upstream attempts (`requests`) and those that failed
-        // (`errors`), so the spend report's error rates cover its days.
-        var attempts: [String: (calls: Int, errors: Int)] = [:]
-        var order: [String] = []
-        for attempt in record.attempts {
-            let group = (record.route ?? "-") + " " + attempt.endpoint
-            if attempts[group] == nil { order.append(group) }
-            attempts[group, default: (0, 0)].calls += 1
-            if attempt.failed { attempts[group, default: (0, 0)].errors += 1 }
+        // (`errors`), so the spend report's error rates cover its days. A retry on the same
+        // endpoint adds to its fields (a call has a few attempts: a linear search).
+        let endpointFields = fields.count
+        func count(_ field: String) {
+            if let slot = fields[endpointFields...].firstIndex(where: { $0.field == field }) {
+                fields[slot].amount += 1
+            } else {
+                fields.append((field, 1))
+            }
         }
-        for group in order {
-            let stem = usageField(dimension: "endpoint", group: group, total: "")
-            let counts = attempts[group] ?? (0, 0)
-            fields.append((stem + "requests", counts.calls))
-            if counts.errors > 0 { fields.append((stem + "errors", counts.errors)) }
+        for attempt in record.attempts {
+            let stem = usageField(dimension: "endpoint", group: (record.route ?? "-") + " " + attempt.endpoint, total: "")
+            count(stem + "requests")
+            if attempt.failed { count(stem + "errors") }
         }
         return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
                         usage: [(keys.usage(day: day), fields)])
