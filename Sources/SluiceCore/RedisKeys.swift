@@ -38,6 +38,10 @@ public struct RedisKeys: Sendable {
     /// Pool-wide counters for `/metrics`: series text → value.
     public var metrics: String { "\(prefix):metrics" }
 
+    /// Values admitted to `sluice_cost_usd_total{tag,value}`: field `<tag>=<value>`, and
+    /// `#<tag>` counting them (`MetricsScripts.add` caps it).
+    public var metricsTagValues: String { "\(prefix):metrics:tagvalues" }
+
     /// Each responder process's live figures (`host:pid` → `busy idle spooled unix-ms`).
     public var metricsProcesses: String { "\(prefix):metrics:procs" }
 

@@ -19,7 +19,7 @@ struct AuditDrainCommand: ParsableCommand {
             stream. SIGINT/SIGTERM finish the batch in hand and exit 0.
             """)
 
-    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Option(help: "file:/path/dir (NDJSON per UTC day) or postgresql://user@host:port/db[?host=/socketdir].")
     var to: String = "file:./audit"
     @Option(help: "The consumer group; drainers of one stream share it.") var group: String = "drain"
@@ -29,8 +29,10 @@ struct AuditDrainCommand: ParsableCommand {
     @Option(help: "Take over entries pending for longer than this (a stopped drainer's).") var claimIdle: String = "60s"
     @Option(help: "Deliveries before a failing entry goes to the dead-letter stream.") var maxDeliveries: Int = 5
     @Flag(help: "Drain what the stream holds now, then exit (for cron and tests).") var once = false
+    @Flag(help: "With --once: print what was drained as one JSON object on standard output.") var json = false
 
     func validate() throws {
+        if json && !once { throw ValidationError("--json needs --once (a running drainer reports in its log)") }
         _ = try options()
         _ = try AuditDestinations.make(to)
     }
@@ -39,12 +41,20 @@ struct AuditDrainCommand: ParsableCommand {
         // Before anything starts a thread: the signals must be blocked in every thread.
         let stopRequested = AuditDrainer.stopOnTerminationSignals()
         LogSetup.bootstrap()
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let redis = loaded.config.redis
+        let redis = try source.redisConfig()
         let drainer = AuditDrainer(redis: redis, keys: RedisKeys(prefix: redis.keyPrefix),
                                    destination: try AuditDestinations.make(to), options: try options(),
                                    logger: Logger(label: "audit-drain"))
-        try drainer.run(once: once, stopRequested: stopRequested)
+        let summary = try drainer.run(once: once, stopRequested: stopRequested)
+        if json { print(Self.json(summary)) }
+    }
+
+    /// `{"read":3,"claimed":0,"stored":3,…}`.
+    static func json(_ summary: AuditDrainer.Summary) -> String {
+        let fields = [("read", summary.read), ("claimed", summary.claimed), ("stored", summary.stored),
+                      ("already_stored", summary.alreadyStored), ("dead_lettered", summary.deadLettered),
+                      ("deferred", summary.deferred), ("trimmed", summary.trimmed)]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
     private func options() throws -> AuditDrainer.Options {

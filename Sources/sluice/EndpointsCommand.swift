@@ -10,18 +10,21 @@ struct EndpointsCommand: ParsableCommand {
         commandName: "endpoints",
         abstract: "Show every endpoint's state (healthy, cooling, probing), error rate, latency and warmth.")
 
-    @Option(help: "The configuration file (routes and the Redis address).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Flag(help: "One JSON object per endpoint, one per line.") var json = false
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let report = try EndpointReport.read(loaded.config)
+        let loaded = try source.loadConfig()
+        let redis = try source.redisConfig(loaded)
+        let connection = RedisConnection(config: redis)
+        defer { connection.close() }
+        let report = try EndpointReport.read(loaded?.config, redis: connection, keys: RedisKeys(prefix: redis.keyPrefix))
         if json {
             for row in report.rows { print(Self.json(row)) }
             return
         }
-        if case .sentinel(let sentinels) = loaded.config.redis.url.address {
-            print(Self.sentinelLine(SentinelDirectory.shared(for: sentinels, timeout: loaded.config.redis.timeout)))
+        if case .sentinel(let sentinels) = redis.url.address {
+            print(Self.sentinelLine(SentinelDirectory.shared(for: sentinels, timeout: redis.timeout)))
         }
         let header = ["ROUTE", "ENDPOINT", "STATE", "ERRORS", "CALLS", "LATENCY", "LAST OK", "LAST ERROR", "TRIPS", "WARM"]
         var lines = [header]

@@ -11,14 +11,17 @@ struct ReportCommand: ParsableCommand {
         discussion: """
             Spend per day by route and by each tag seen in the window, budgets with their burn-down \
             and forecast, top routes and keys, the prompt-cache hit ratio per route, and endpoint \
-            error rates. Reads Redis only: provider secrets in the config need not resolve.
+            error rates. Reads Redis only: provider secrets in the config need not resolve, and with \
+            --redis no config is read (budgets and endpoints are then the ones Redis holds counters for).
             """)
 
-    @Option(help: "The configuration file (for the Redis address, budgets and endpoints).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Option(help: "How far back, in whole UTC days (1d = today).") var since: String = "30d"
     @Option(name: .customLong("tag"), help: "A tag to chart (repeatable; default: every tag with usage in the window).")
     var tags: [String] = []
     @Option(help: "Where to write the page (- for standard output).") var out: String = "sluice-report.html"
+    @Flag(help: "Print the report's figures as one JSON object on standard output instead of writing the page.")
+    var json = false
 
     func validate() throws {
         guard days != nil else { throw ValidationError("--since takes a number of days from 1 to 3650, like 30d") }
@@ -30,8 +33,13 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let report = try SpendReport.read(loaded.config, days: days ?? 30, tagNames: tags.isEmpty ? nil : tags)
+        let loaded = try source.loadConfig()
+        let report = try SpendReport.read(loaded?.config, redis: try source.redisConfig(loaded), days: days ?? 30,
+                                          tagNames: tags.isEmpty ? nil : tags)
+        if json {
+            print(ReportJSON.spend(report))
+            return
+        }
         let page = SpendReportPage.render(report)
         if out == "-" {
             print(page, terminator: "")

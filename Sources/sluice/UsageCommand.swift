@@ -19,25 +19,14 @@ struct BudgetsCommand: ParsableCommand {
         commandName: "budgets",
         abstract: "Each budget's spend this period, its burn rate over the last hour, and when it runs out at that rate.")
 
-    @Option(help: "The configuration file (for the Redis address and the budgets).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Flag(help: "One JSON object per budget, one per line.") var json = false
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let report = try BudgetReport.read(loaded.config)
-        func iso(_ ms: Int64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).ISO8601Format() }
+        let loaded = try source.loadConfig()
+        let report = try BudgetReport.read(loaded?.config, redis: try source.redisConfig(loaded))
         if json {
-            for row in report.rows {
-                let runsOut = row.runsOutMs.map { JSONText.quoted(iso($0)) } ?? "null"
-                print("{\"budget\":\(JSONText.quoted(row.budget)),\"per\":\(JSONText.quoted(row.per)),"
-                      + "\"scope\":\(JSONText.quoted(row.scope)),\"period\":\(JSONText.quoted(row.period)),"
-                      + "\"period_end\":\(JSONText.quoted(iso(row.periodEndMs))),"
-                      + "\"spent_usd\":\(Money.fixed(Double(row.spentNanos) / 1e9, 6)),"
-                      + "\"reserved_usd\":\(Money.fixed(Double(row.reservedNanos) / 1e9, 6)),"
-                      + "\"amount_usd\":\(Money.fixed(Double(row.amountNanos) / 1e9, 6)),"
-                      + "\"burn_usd_per_hour\":\(Money.fixed(Double(row.burnNanosPerHour) / 1e9, 6)),"
-                      + "\"runs_out_at\":\(runsOut),\"enforced\":\(row.enforced)}")
-            }
+            for row in report.rows { print(ReportJSON.budget(row)) }
             return
         }
         let header = ["BUDGET", "SCOPE", "PERIOD", "SPENT", "OF", "USED", "BURN/HOUR", "RUNS OUT"]
@@ -46,9 +35,9 @@ struct BudgetsCommand: ParsableCommand {
             let used = row.amountNanos > 0 ? String(format: "%.1f%%", Double(row.spentNanos) / Double(row.amountNanos) * 100) : "-"
             let runsOut: String
             if row.exhausted {
-                runsOut = row.enforced ? "spent (enforced)" : "spent (alert only)"
+                runsOut = row.enforced.map { $0 ? "spent (enforced)" : "spent (alert only)" } ?? "spent"
             } else {
-                runsOut = row.runsOutMs.map(iso) ?? "not this \(row.period.contains("W") ? "week" : "period")"
+                runsOut = row.runsOutMs.map(ReportJSON.iso) ?? "not this \(row.period.contains("W") ? "week" : "period")"
             }
             lines.append([row.budget, row.scope, row.period, Money.format(nanos: row.spentNanos),
                           Money.format(nanos: row.amountNanos), used, Money.format(nanos: row.burnNanosPerHour), runsOut])
@@ -66,14 +55,14 @@ struct UsageReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Requests, tokens and cost per route, key, model or tag value, from Redis.")
 
-    @Option(help: "The configuration file (for the Redis address).") var config: String = "sluice.yaml"
+    @OptionGroup var source: RedisSource
     @Option(help: "Group by route, key, key-route, model or tag:NAME.") var by: String = "route"
     @Option(help: "How far back, in whole days (1d = today, in UTC).") var since: String = "7d"
     @Flag(help: "One JSON object per group, one per line.") var json = false
 
     func validate() throws {
-        guard ["route", "key", "key-route", "model"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
-            throw ValidationError("--by must be route, key, key-route, model or tag:NAME")
+        guard ["route", "key", "key-route", "model", "endpoint"].contains(by) || (by.hasPrefix("tag:") && by.count > 4) else {
+            throw ValidationError("--by must be route, key, key-route, model, endpoint or tag:NAME")
         }
         guard days != nil else { throw ValidationError("--since takes a number of days, like 7d") }
     }
@@ -84,27 +73,23 @@ struct UsageReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try ConfigFile.load(path: config, providerSecrets: false)
-        let report = try UsageReport.read(loaded.config, dimension: by, days: days ?? 7)
+        let report = try UsageReport.read(try source.redisConfig(), dimension: by, days: days ?? 7)
         if json {
-            for row in report.rows {
-                print("{\"\(by)\":\(JSONText.quoted(row.group)),\"requests\":\(row.requests),"
-                      + "\"prompt_tokens\":\(row.promptTokens),\"completion_tokens\":\(row.completionTokens),"
-                      + "\"total_tokens\":\(row.totalTokens),\"cache_read_tokens\":\(row.cacheReadTokens),"
-                      + "\"cache_write_tokens\":\(row.cacheWriteTokens),\"reasoning_tokens\":\(row.reasoningTokens),"
-                      + "\"cache_hit_ratio\":\(row.cacheHitRatio.map { String(format: "%.4f", $0) } ?? "null"),"
-                      + "\"cost\":\(Double(row.costMicros) / 1_000_000)}")
-            }
+            for row in report.rows { print(ReportJSON.usage(row, key: by, dimension: by)) }
             return
         }
-        let header = [by.uppercased(), "REQUESTS", "PROMPT", "CACHE_READ", "CACHE_WRITE", "HIT", "COMPLETION", "REASONING",
-                      "TOTAL", "COST"]
+        // By endpoint, REQUESTS counts upstream attempts, with the failed ones and their share.
+        let endpoint = by == "endpoint"
+        let header = [by.uppercased(), endpoint ? "ATTEMPTS" : "REQUESTS"] + (endpoint ? ["ERRORS", "ERROR_RATE"] : [])
+            + ["PROMPT", "CACHE_READ", "CACHE_WRITE", "HIT", "COMPLETION", "REASONING", "TOTAL", "COST"]
         var lines = [header]
         for row in report.rows {
-            lines.append([row.group, String(row.requests), String(row.promptTokens), String(row.cacheReadTokens),
-                          String(row.cacheWriteTokens), row.cacheHitRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
-                          String(row.completionTokens), String(row.reasoningTokens),
-                          String(row.totalTokens), String(format: "%.4f", Double(row.costMicros) / 1_000_000)])
+            let errors = endpoint ? [String(row.errors), row.errorRate.map { String(format: "%.1f%%", $0 * 100) } ?? "-"] : []
+            lines.append([row.group, String(row.requests)] + errors
+                         + [String(row.promptTokens), String(row.cacheReadTokens),
+                            String(row.cacheWriteTokens), row.cacheHitRatio.map { String(format: "%.1f%%", $0 * 100) } ?? "-",
+                            String(row.completionTokens), String(row.reasoningTokens),
+                            String(row.totalTokens), String(format: "%.4f", Double(row.costMicros) / 1_000_000)])
         }
         let widths = header.indices.map { column in lines.map { $0[column].count }.max() ?? 0 }
         print("\(report.days.first ?? "") .. \(report.days.last ?? "") (UTC)")

@@ -80,6 +80,33 @@ final class AuditBatchTests: XCTestCase {
         XCTAssertGreaterThan(ttl, 86_400)
     }
 
+    /// Per route and endpoint, upstream attempts and failed ones (a retry on the same
+    /// endpoint counted twice, a 400 not as a failure); per route, response-cache lookups
+    /// and hits (a bypass is no lookup).
+    func testEndpointAttemptsAndResponseCacheHitsAreCounted() throws {
+        func attempt(_ endpoint: String, _ error: String) -> AuditRecord.Attempt {
+            AuditRecord.Attempt(endpoint: endpoint, provider: "openai", status: Int(error) ?? 200, error: error, latencyMs: 5,
+                                probe: false)
+        }
+        var failedOver = call("a")
+        failedOver.attempts = [attempt("bad", "503"), attempt("bad", "timeout_first_byte"), attempt("good", "ok")]
+        var refused = call("b")
+        refused.attempts = [attempt("good", "400")]
+        var hit = call("c"), miss = call("d"), bypass = call("e")
+        (hit.cache, miss.cache, bypass.cache) = ("hit", "miss", "bypass")
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        for record in [failedOver, refused, hit, miss, bypass] { batch.add(record, keys: keys) }
+        _ = try run(batch)
+        XCTAssertEqual(try usage("endpoint"), ["chat bad|requests": "2", "chat bad|errors": "2", "chat good|requests": "2"])
+        let routes = try usage("route")
+        XCTAssertEqual(routes["chat|response_cache_lookups"], "2")
+        XCTAssertEqual(routes["chat|response_cache_hits"], "1")
+        let report = try UsageReport.read(redis: redis, keys: keys, dimension: "endpoint", days: ["2026-11-18"])
+        XCTAssertEqual(report.rows.map { "\($0.group) \($0.requests) \($0.errors)" }, ["chat bad 2 2", "chat good 2 0"])
+        let byRoute = try UsageReport.read(redis: redis, keys: keys, dimension: "route", days: ["2026-11-18"])
+        XCTAssertEqual(byRoute.rows.first?.responseCacheHitRatio, 0.5)
+    }
+
     func testBatchesChainOnToRecordsAppendedOneByOne() throws {
         let single = call("old").json
         _ = try redis.evaluate(AuditScripts.append, keys: [keys.auditStream, keys.auditHead, keys.auditWriters],

@@ -24,6 +24,29 @@ final class ConfigLoaderErrorTests: XCTestCase {
                        #"sluice.yaml:8:19: routes.chat.endpoints[0].provider: unknown provider "opnai" (known: openai, local)"#)
     }
 
+    func testMetricTagsAreLabelSafeNamesAndTheirValueCapIsBounded() {
+        let loaded = loadConfig("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            audit: { metric_tags: [team, project_id, team], metric_tag_values: 20 }
+            """)
+        XCTAssertEqual(loaded?.config.audit.metricTags, ["team", "project_id"])
+        XCTAssertEqual(loaded?.config.audit.metricTagValues, 20)
+        let error = configIssues("""
+            redis: { url: "redis://localhost" }
+            providers: { openai: { kind: openai } }
+            routes: { chat: { endpoints: [ { provider: openai, model: gpt-4o } ] } }
+            audit:
+              metric_tags: [team, "a\\"b"]
+              metric_tag_values: 0
+            """)
+        XCTAssertEqual(summary(error).map { String($0.prefix(60)) }, [
+            "5 audit.metric_tags[1]: a metric tag name is letters, digits",
+            "6 audit.metric_tag_values: must be between 1 and 1000, found",
+        ])
+    }
+
     func testTelemetryFieldsAreCheckedByName() {
         let error = configIssues("""
             redis: { url: "redis://localhost" }

@@ -173,8 +173,11 @@ final class AuditTests: SharedStackTestCase {
         let path = stack.directory.path + "/operator.yaml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertNil(ProcessInfo.processInfo.environment["SLUICE_UNSET_PROVIDER_KEY"])
+        let drained = stack.directory.path + "/read-only-drain"
         for arguments in [["usage", "--json"], ["keys", "list"], ["endpoints"], ["usage", "budgets"], ["audit", "verify"],
-                          ["audit", "tail", "--from", "-1h", "--count", "1", "--json"]] {
+                          ["audit", "tail", "--from", "-1h", "--count", "1", "--json"],
+                          ["report", "--since", "2d", "--out", stack.directory.path + "/read-only.html"],
+                          ["audit", "drain", "--once", "--group", "read-only", "--to", "file:" + drained]] {
             let result = try runCommand(stack.binary, arguments + ["--config", path])
             XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
             XCTAssertFalse(result.output.contains("SLUICE_UNSET_PROVIDER_KEY"), "\(arguments): \(result.output)")
@@ -187,6 +190,43 @@ final class AuditTests: SharedStackTestCase {
                                         environment: ["SLUICE_TEST_REDIS_URL": url])
             XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
         }
+        // usage, budgets, endpoints, report and drain too, their names from Redis.
+        func redisOnly(_ arguments: [String]) throws -> String {
+            let result = try runCommand(stack.binary, arguments + ["--redis", url, "--config", "/nonexistent.yaml"])
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.output)")
+            return result.output
+        }
+        func objects(_ text: String) -> [[String: Any]] {
+            text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+        let usage = objects(try redisOnly(["usage", "--json", "--since", "2d"]))
+        XCTAssertGreaterThan(usage.first { $0["route"] as? String == "chat" }?["requests"] as? Int ?? 0, 0, "\(usage)")
+        XCTAssertEqual(objects(try redisOnly(["usage", "--json", "--since", "2d"])).count,
+                       objects(try runCommand(stack.binary, ["usage", "--json", "--since", "2d", "--config", path]).output).count)
+        _ = try redisOnly(["usage", "budgets", "--json"])
+        let endpoints = objects(try redisOnly(["endpoints", "--json"]))
+        let mock = try XCTUnwrap(endpoints.first { $0["endpoint"] as? String == "mock/mock-gpt" }, "\(endpoints)")
+        XCTAssertEqual(mock["route"] as? String, "-")
+        XCTAssertEqual(mock["provider"] as? String, "mock")
+        XCTAssertEqual(mock["model"] as? String, "mock-gpt")
+        XCTAssertTrue(try redisOnly(["endpoints"]).contains("mock/mock-gpt"))
+        let spend = try XCTUnwrap(objects(try redisOnly(["report", "--since", "2d", "--json"])).first)
+        let routeTotals = (spend["routes"] as? [String: Any])?["totals"] as? [[String: Any]] ?? []
+        XCTAssertEqual(routeTotals.first { $0["group"] as? String == "chat" }?["requests"] as? Int,
+                       usage.first { $0["route"] as? String == "chat" }?["requests"] as? Int, "\(spend)")
+        let attempts = (spend["endpoint_attempts"] as? [String: Any])?["totals"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThan(attempts.first { $0["group"] as? String == "chat mock/mock-gpt" }?["requests"] as? Int ?? 0, 0,
+                             "\(attempts)")
+        XCTAssertTrue(try redisOnly(["report", "--since", "2d", "--out", "-"]).contains("<svg"))
+        let summary = try XCTUnwrap(objects(try redisOnly(["audit", "drain", "--once", "--json", "--group", "read-only-url",
+                                                          "--to", "file:" + drained + "-url"])).first)
+        XCTAssertGreaterThan(summary["stored"] as? Int ?? 0, 0, "\(summary)")
+        var lines = 0
+        for file in try FileManager.default.contentsOfDirectory(atPath: drained + "-url") where file.hasSuffix(".ndjson") {
+            lines += try String(contentsOfFile: drained + "-url/" + file, encoding: .utf8).split(separator: "\n").count
+        }
+        XCTAssertEqual(lines, summary["stored"] as? Int, "the summary counts what the files got: \(summary)")
+        XCTAssertEqual(Set(summary.keys), ["read", "claimed", "stored", "already_stored", "dead_lettered", "deferred", "trimmed"])
         let verified = try runCommand(stack.binary, ["audit", "verify", "--redis", url, "--json"])
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(verified.output.utf8)) as? [String: Any], verified.output)
         XCTAssertEqual(report["intact"] as? Bool, true, verified.output)

@@ -21,20 +21,31 @@ final class SpendReportTests: XCTestCase {
             routes:
               chat: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }
               priced: { type: chat, endpoints: [ { provider: mock, model: "priced-model@words=40" } ] }
+              cached: { type: chat, cache: { ttl: 1m }, endpoints: [ { provider: mock, model: mock-gpt } ] }
+              flaky:
+                type: chat
+                endpoints:
+                  - { name: bad, provider: mock, model: "mock-gpt@status=503" }
+                  - { name: good, provider: mock, model: mock-gpt, fallback_only: true }
             principals:
               "*": {}
             """)
         })
         defer { stack.stop() }
-        let created = try stack.sluice(["keys", "create", "--config", stack.configPath, "--name", "report", "--quiet",
-                                        "--client-tags", "*"])
-        let key = created.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        func createKey(_ name: String) throws -> String {
+            try stack.sluice(["keys", "create", "--config", stack.configPath, "--name", name, "--quiet", "--client-tags", "*"])
+                .output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let key = try createKey("report"), other = try createKey("report-2")
         // A tag value a client chose, with markup in it: the page must show it as text.
-        let calls: [(route: String, team: String, count: Int)] = [("chat", "support", 5), ("priced", "marketing", 3),
-                                                                  ("priced", "<b>ops</b>", 2)]
+        // `cached`: one miss, then two hits; `flaky`: each call fails over from `bad` to `good`.
+        let calls: [(route: String, team: String, count: Int, key: String)] = [
+            ("chat", "support", 5, key), ("priced", "marketing", 3, other), ("priced", "<b>ops</b>", 2, key),
+            ("cached", "support", 3, key), ("flaky", "support", 2, other),
+        ]
         for call in calls {
             for _ in 0..<call.count {
-                let response = stack.client.post("/v1/chat/completions", key: key,
+                let response = stack.client.post("/v1/chat/completions", key: call.key,
                                                   #"{"model":"\#(call.route)","messages":[{"role":"user","content":"hello there"}]}"#,
                                                   extraHeaders: [("X-Sluice-Tags", "team=\(call.team)")])
                 XCTAssertEqual(response.status, 200, response.text)
@@ -45,21 +56,31 @@ final class SpendReportTests: XCTestCase {
                                                         keyPrefix: "sluice"))
         defer { redis.close() }
         let keys = RedisKeys(prefix: "sluice")
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         for back in [1, 3, 6] {
-            let day = String(AuditRecord.iso8601(Int64(Date().timeIntervalSince1970 * 1000) - Int64(back) * 86_400_000).prefix(10))
+            let day = String(AuditRecord.iso8601(nowMs - Int64(back) * 86_400_000).prefix(10))
             _ = try redis.checked(["HINCRBY", keys.usage(day: day, dimension: "route"), "priced|requests", String(back * 4)])
             _ = try redis.checked(["HINCRBY", keys.usage(day: day, dimension: "route"), "priced|cost_micros", String(back * 2500)])
             _ = try redis.checked(["HINCRBY", keys.usage(day: day, dimension: "tag:team"), "marketing|cost_micros", String(back * 2500)])
         }
-        var usage: [[String: Any]] = []
-        try waitUntil("every call is in the usage totals", timeout: .seconds(10)) {
-            let output = (try? stack.sluice(["usage", "--config", stack.configPath, "--by", "route", "--since", "30d", "--json"]).output) ?? ""
-            usage = output.split(separator: "\n").compactMap {
-                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-            }
-            return usage.first { $0["route"] as? String == "chat" }?["requests"] as? Int == 5
-                && usage.first { $0["route"] as? String == "priced" }?["requests"] as? Int == 5 + 4 + 12 + 24
+        func usage(_ arguments: [String]) throws -> [[String: Any]] {
+            let result = try stack.sluice(arguments + ["--config", stack.configPath, "--json"])
+            XCTAssertEqual(result.status, 0, result.output)
+            return result.output.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         }
+        var routes: [[String: Any]] = []
+        try waitUntil("every call is in the usage totals", timeout: .seconds(10)) {
+            routes = (try? usage(["usage", "--by", "route", "--since", "30d"])) ?? []
+            return routes.first { $0["route"] as? String == "chat" }?["requests"] as? Int == 5
+                && routes.first { $0["route"] as? String == "priced" }?["requests"] as? Int == 5 + 4 + 12 + 24
+                && routes.first { $0["route"] as? String == "flaky" }?["requests"] as? Int == 2
+        }
+        let byKey = try usage(["usage", "--by", "key", "--since", "30d"])
+        let byTeam = try usage(["usage", "--by", "tag:team", "--since", "30d"])
+        let byEndpoint = try usage(["usage", "--by", "endpoint", "--since", "30d"])
+        let budgets = try usage(["usage", "budgets"])
+        XCTAssertEqual(byKey.count, 2)
+        XCTAssertEqual(budgets.count, 3, "team-month for support, marketing and <b>ops</b>: \(budgets)")
 
         let html = stack.directory.appendingPathComponent("report.html").path
         let written = try stack.sluice(["report", "--config", stack.configPath, "--since", "30d", "--out", html])
@@ -74,43 +95,156 @@ final class SpendReportTests: XCTestCase {
         let profile = stack.directory.appendingPathComponent("chromium").path
         let common = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--user-data-dir=\(profile)",
                       "--window-size=1100,2400"]
-        let dom = try runCommand(chromium, common + ["--dump-dom", "file://\(html)"])
-        XCTAssertEqual(dom.status, 0, dom.output)
-        for row in usage {
-            let route = try XCTUnwrap(row["route"] as? String)
-            let requests = try XCTUnwrap(row["requests"] as? Int)
-            let costMicros = Int(((row["cost"] as? Double) ?? 0) * 1_000_000 + 0.5)
-            XCTAssertTrue(dom.output.contains("data-route=\"\(route)\" data-requests=\"\(requests)\""),
-                          "route \(route): \(requests) requests as sluice usage says")
-            XCTAssertNotNil(dom.output.range(of: "data-route=\"\(route)\"[^>]*data-cost-micros=\"\(costMicros)\"",
-                                             options: .regularExpression), "route \(route): cost \(costMicros) µ$")
+        let dumped = try runCommand(chromium, common + ["--dump-dom", "file://\(html)"])
+        XCTAssertEqual(dumped.status, 0, dumped.output)
+        let dom = dumped.output
+
+        // Top routes and keys: the visible cells equal `sluice usage --by route|key`.
+        func micros(_ row: [String: Any]) -> Int { Int(((row["cost"] as? Double) ?? 0) * 1_000_000 + 0.5) }
+        for (rows, attribute) in [(routes, "route"), (byKey, "key")] {
+            let table = try XCTUnwrap(Self.section(dom, "top-\(attribute)s"))
+            for row in rows {
+                let group = try XCTUnwrap(row[attribute] as? String)
+                let expected = [group, "\(row["requests"] ?? "")", "\(row["prompt_tokens"] ?? "")",
+                                "\(row["completion_tokens"] ?? "")", Money.format(nanos: Int64(micros(row)) * 1000)]
+                XCTAssertEqual(Self.cells(table, attribute: "data-\(attribute)", value: group).prefix(5).map { $0 }, expected,
+                               "\(attribute) \(group)")
+            }
         }
-        let totalCost = usage.reduce(0) { $0 + Int((($1["cost"] as? Double) ?? 0) * 1_000_000 + 0.5) }
-        XCTAssertTrue(dom.output.contains("data-total=\"cost\" data-value=\"\(totalCost)\""), "total cost \(totalCost)")
-        XCTAssertTrue(dom.output.contains("id=\"tag:team\""), "a chart per tag seen in the window")
-        XCTAssertTrue(dom.output.contains("data-budget=\"team-month\""), "the budget's burn-down")
-        XCTAssertTrue(dom.output.contains("data-endpoint=\"priced/"), "endpoint error rates")
+        let totalCost = routes.reduce(0) { $0 + micros($1) }
+        XCTAssertTrue(dom.contains("data-total=\"cost\" data-value=\"\(totalCost)\""), "total cost \(totalCost)")
+        XCTAssertTrue(dom.contains("<b>\(Money.format(nanos: Int64(totalCost) * 1000))</b>"), "the total as shown")
+
+        // The tag chart's stacks, summed per value, equal `sluice usage --by tag:team`.
+        let tagChart = try XCTUnwrap(Self.section(dom, "tag:team"), "a chart per tag seen in the window")
+        var stacked: [String: Int] = [:]
+        for match in tagChart.matches(of: try Regex(#"<rect data-day="[^"]*" data-group="([^"]*)" data-value="(\d+)""#)) {
+            let group = String(match.output[1].substring ?? ""), value = Int(match.output[2].substring ?? "") ?? 0
+            stacked[Self.unescaped(group), default: 0] += value
+        }
+        XCTAssertEqual(stacked, Dictionary(uniqueKeysWithValues: byTeam.map { ($0["tag:team"] as? String ?? "", micros($0)) }
+            .filter { $0.1 > 0 }))
+
         // Four days with spend on the route chart: today and the three seeded days.
-        let routeChart = try XCTUnwrap(dom.output.components(separatedBy: "id=\"route\"").dropFirst().first?
-            .components(separatedBy: "</section>").first)
-        let dayPattern = try Regex(#"<title>(\d{4}-\d\d-\d\d) "#)
-        let days = Set(routeChart.matches(of: dayPattern).compactMap { $0.output[1].substring.map(String.init) })
+        let routeChart = try XCTUnwrap(Self.section(dom, "route"))
+        let days = Set(routeChart.matches(of: try Regex(#"data-day="(\d{4}-\d\d-\d\d)""#)).compactMap {
+            $0.output[1].substring.map(String.init)
+        })
         XCTAssertEqual(days.count, 4, "bars on four days")
 
-        let png = stack.directory.appendingPathComponent("report.png").path
-        let shot = try runCommand(chromium, common + ["--screenshot=\(png)", "file://\(html)"])
-        XCTAssertEqual(shot.status, 0, shot.output)
-        let survey = try runCommand("/usr/bin/env", ["python3", "-c", Self.pngSurvey, png])
-        XCTAssertEqual(survey.status, 0, survey.output)
-        let figures = survey.output.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        XCTAssertEqual(figures.count, 2, survey.output)
-        // Not blank: many colours (bars, text, legend), and a good part of the page drawn.
-        XCTAssertGreaterThan(figures.first ?? 0, 20, "distinct colours in the screenshot")
-        XCTAssertGreaterThan(figures.last ?? 0, 0.02, "share of pixels that are not the background")
+        // Budgets: the spend shown and in data- attributes equal `sluice usage budgets`; the
+        // same rows Redis-only (--redis, no config), but for `enforced`.
+        let budgetSection = try XCTUnwrap(Self.section(dom, "budgets"))
+        for budget in budgets {
+            let scope = try XCTUnwrap(budget["scope"] as? String)
+            let spent = Int64(((budget["spent_usd"] as? Double) ?? 0) * 1e9 + 0.5)
+            let shown = "\(Money.format(nanos: spent)) of \(Money.format(nanos: Int64(((budget["amount_usd"] as? Double) ?? 0) * 1e9 + 0.5)))"
+            let block = try XCTUnwrap(budgetSection.components(separatedBy: "data-scope=\"\(Self.escaped(scope))\"").dropFirst().first,
+                                      scope)
+            XCTAssertTrue(block.hasPrefix(" data-spent-nanos=\"\(spent)\""), "\(scope): \(block.prefix(80))")
+            XCTAssertTrue(block.contains(shown), "\(scope) shows \(shown)")
+        }
+        let redisOnly = try runCommand(stack.binary, ["usage", "budgets", "--json", "--redis", "redis://127.0.0.1:\(stack.redisPort)/0"])
+        let unconfigured = redisOnly.output.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        func comparable(_ rows: [[String: Any]]) -> [String] {
+            rows.map { row in ["budget", "per", "scope", "period", "period_end", "spent_usd", "amount_usd"].map { "\(row[$0] ?? "")" }
+                .joined(separator: " ") }.sorted()
+        }
+        XCTAssertEqual(comparable(unconfigured), comparable(budgets), redisOnly.output)
+        XCTAssertTrue(unconfigured.allSatisfy { $0["enforced"] is NSNull }, redisOnly.output)
+        // The burn-down: a point at the end of each UTC day of the month so far, each day's
+        // spend from the usage totals (marketing's seeded day, when it falls in this month).
+        let marketing = try XCTUnwrap(budgetSection.components(separatedBy: "data-scope=\"team=marketing\"").dropFirst().first?
+            .components(separatedBy: "</svg>").first)
+        let dayOfMonth = Int(AuditRecord.iso8601(nowMs).dropFirst(8).prefix(2)) ?? 0
+        XCTAssertTrue(marketing.contains("data-points=\"\(dayOfMonth + 1)\""), "start, \(dayOfMonth - 1) day ends, now: \(marketing)")
+        let yesterday = String(AuditRecord.iso8601(nowMs - 86_400_000).prefix(10))
+        if dayOfMonth > 1 { XCTAssertTrue(marketing.contains("\(yesterday)=2500"), marketing) }
+        // The same points in `sluice report --json`.
+        let json = try stack.sluice(["report", "--config", stack.configPath, "--since", "30d", "--json"])
+        let spend = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], json.output)
+        let marketingJSON = try XCTUnwrap((spend["budgets"] as? [[String: Any]])?.first { $0["scope"] as? String == "team=marketing" })
+        let daily = marketingJSON["daily_cost"] as? [[String: Any]] ?? []
+        XCTAssertEqual(daily.count, dayOfMonth)
+        if dayOfMonth > 1 { XCTAssertEqual(daily.first { $0["day"] as? String == yesterday }?["cost"] as? Double, 0.0025) }
+
+        // Endpoint error rates over the window equal `sluice usage --by endpoint`: every
+        // flaky call failed on `bad` and succeeded on `good`.
+        let endpointSection = try XCTUnwrap(Self.section(dom, "endpoints"))
+        XCTAssertEqual(Set(byEndpoint.compactMap { $0["endpoint"] as? String }).isSuperset(of: ["flaky bad", "flaky good"]), true)
+        for row in byEndpoint {
+            let name = try XCTUnwrap(row["endpoint"] as? String)
+            let cells = Self.cells(endpointSection, attribute: "data-endpoint", value: name)
+            XCTAssertEqual(Array(cells.prefix(3)), [Self.escaped(name).replacingOccurrences(of: " ", with: " / "),
+                                                    "\(row["requests"] ?? "")", "\(row["errors"] ?? "")"], name)
+        }
+        XCTAssertEqual(byEndpoint.first { $0["endpoint"] as? String == "flaky bad" }?["errors"] as? Int, 2)
+        XCTAssertEqual(byEndpoint.first { $0["endpoint"] as? String == "flaky good" }?["errors"] as? Int, 0)
+        // Sluice's response cache: one miss and two hits on `cached`.
+        let cached = try XCTUnwrap(routes.first { $0["route"] as? String == "cached" })
+        XCTAssertEqual(cached["response_cache_lookups"] as? Int, 3)
+        XCTAssertEqual(cached["response_cache_hits"] as? Int, 2)
+        XCTAssertEqual(Array(Self.cells(try XCTUnwrap(Self.section(dom, "response-cache")), attribute: "data-response-cache-route",
+                                        value: "cached").prefix(4)), ["cached", "3", "2", "66.7%"])
+
+        // Not blank: many colours, a good part of the page drawn, and the charts' own
+        // colours (the first two series' fills) on many sampled pixels. The same page with
+        // its SVGs hidden must fall below those counts, so a page whose charts did not
+        // render fails here.
+        func survey(_ file: String) throws -> [Double] {
+            let png = file + ".png"
+            let shot = try runCommand(chromium, common + ["--screenshot=\(png)", "file://\(file)"])
+            XCTAssertEqual(shot.status, 0, shot.output)
+            let survey = try runCommand("/usr/bin/env", ["python3", "-c", Self.pngSurvey, png, "4e79a7", "f28e2b"])
+            XCTAssertEqual(survey.status, 0, survey.output)
+            let figures = survey.output.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            XCTAssertEqual(figures.count, 4, survey.output)
+            return figures + [0, 0, 0, 0]
+        }
+        let figures = try survey(html)
+        XCTAssertGreaterThan(figures[0], 20, "distinct colours in the screenshot")
+        XCTAssertGreaterThan(figures[1], 0.02, "share of pixels that are not the background")
+        XCTAssertGreaterThan(figures[2], 2500, "sampled pixels of #4e79a7 (first series, burn-down)")
+        XCTAssertGreaterThan(figures[3], 70, "sampled pixels of #f28e2b (second series)")
+        let hidden = html + ".no-svg.html"
+        try page.replacingOccurrences(of: "<svg ", with: "<svg style=\"display:none\" ")
+            .write(toFile: hidden, atomically: true, encoding: .utf8)
+        let withoutCharts = try survey(hidden)
+        XCTAssertLessThanOrEqual(withoutCharts[2], 2500, "without its SVGs the page has few #4e79a7 pixels (table bars): \(withoutCharts)")
+        XCTAssertLessThanOrEqual(withoutCharts[3], 70, "and few #f28e2b (legends): \(withoutCharts)")
+    }
+
+    /// The text of `<section id="ID">` in `dom`.
+    static func section(_ dom: String, _ id: String) -> String? {
+        dom.components(separatedBy: "<section id=\"\(escaped(id))\"").dropFirst().first?.components(separatedBy: "</section>").first
+    }
+
+    /// The visible text of each cell of the table row whose `attribute` is `value`.
+    static func cells(_ html: String, attribute: String, value: String) -> [String] {
+        guard let row = html.components(separatedBy: "<tr \(attribute)=\"\(escaped(value))\"").dropFirst().first?
+            .components(separatedBy: "</tr>").first else { return [] }
+        return row.components(separatedBy: "<td").dropFirst().map { cell in
+            let inner = cell.drop { $0 != ">" }.dropFirst()
+            return String(inner.prefix { $0 != "<" })
+        }
+    }
+
+    /// As the page (and Chromium's DOM) writes text in an attribute or cell.
+    static func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func unescaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
     }
 
     /// Decodes an 8-bit RGB/RGBA PNG with the standard library only; prints the number of
-    /// distinct colours and the share of pixels unlike the most common one.
+    /// distinct colours, the share of pixels unlike the most common one, and for each colour
+    /// given after the file (`4e79a7`) the sampled pixels within 24 of it per channel.
     static let pngSurvey = #"""
     import sys, zlib, struct, collections
     data = open(sys.argv[1], 'rb').read()
@@ -143,6 +277,9 @@ final class SpendReportTests: XCTestCase {
         counts.update(bytes(line[x:x + 3]) for x in range(0, stride, bpp * 4))
         previous = line
     total = sum(counts.values())
-    print(len(counts), (total - counts.most_common(1)[0][1]) / total)
+    def near(pixel, colour): return all(abs(pixel[k] - colour[k]) <= 24 for k in range(3))
+    shades = [bytes.fromhex(c) for c in sys.argv[2:]]
+    print(len(counts), (total - counts.most_common(1)[0][1]) / total,
+          *[sum(n for pixel, n in counts.items() if near(pixel, shade)) for shade in shades])
     """#
 }

@@ -9,6 +9,7 @@ final class TracingTests: XCTestCase {
     private var stack: GatewayStack!
     private var receiver: ManagedProcess!
     private var spansFile = ""
+    private var stallFile = ""
     private var key = ""
 
     override func setUpWithError() throws {
@@ -17,13 +18,15 @@ final class TracingTests: XCTestCase {
             throw XCTSkip("Python's opentelemetry-proto is not installed (pip install opentelemetry-proto)")
         }
         let port = freeLoopbackPort()
+        // The stalled-collector test: a queue a few calls fill, and a short export timeout.
+        let pressure = name.contains("Stalled") ? "\n  max_queue: 16\n  timeout: 1s" : ""
         stack = try GatewayStack(config: { stack in
             GatewayStack.mockConfig(stack, workers: 1, threads: 4, """
             telemetry:
               otlp_endpoint: "http://127.0.0.1:\(port)/v1/traces"
               headers: { x-collector-key: "${env:SLUICE_TEST_MOCK_KEY}" }
               service_name: sluice-test
-              interval: 100ms
+              interval: 100ms\(pressure)
             routes:
               chat: { type: chat, endpoints: [ { provider: mock, model: mock-gpt } ] }
               claude: { type: chat, endpoints: [ { provider: mock-anthropic, model: claude-mock } ] }
@@ -37,9 +40,10 @@ final class TracingTests: XCTestCase {
             """)
         })
         spansFile = stack.directory.appendingPathComponent("spans.jsonl").path
+        stallFile = stack.directory.appendingPathComponent("stall").path
         receiver = try ManagedProcess(name: "otlp", executable: "/usr/bin/env",
                                       arguments: ["python3", GatewayStack.repository.path + "/scripts/otlp-receiver.py",
-                                                  "--port", "\(port)", "--out", spansFile],
+                                                  "--port", "\(port)", "--out", spansFile, "--stall-file", stallFile],
                                       logDirectory: stack.directory)
         try waitUntil("the receiver listens", timeout: .seconds(10)) { receiver.log.contains("listening") }
         key = try stack.createKey(name: "tracing")
@@ -96,6 +100,7 @@ final class TracingTests: XCTestCase {
         XCTAssertEqual(attributes["gen_ai.response.model"] as? String, "mock-gpt")
         XCTAssertEqual(attributes["gen_ai.response.finish_reasons"] as? [String], ["stop"])
         XCTAssertEqual(attributes["sluice.route"] as? String, "chat")
+        XCTAssertEqual(attributes["sluice.endpoint"] as? String, "mock/mock-gpt", "the endpoint that answered")
         XCTAssertEqual(attributes["http.response.status_code"] as? String, "200", "int64 as a JSON string")
         // Token counts as the audit record has them.
         let record = try stack.auditRecord(of: response)
@@ -141,6 +146,8 @@ final class TracingTests: XCTestCase {
         XCTAssertEqual(attempts.map { Self.attributes($0)["sluice.endpoint"] as? String }, ["failing", "backup"])
         XCTAssertEqual((attempts.first?["status"] as? [String: Any])?["code"] as? String, "STATUS_CODE_ERROR")
         XCTAssertEqual(Self.attributes(attempts[0])["http.response.status_code"] as? String, "503")
+        let fallbackServer = try XCTUnwrap(spans.first { $0["kind"] as? String == "SPAN_KIND_SERVER" })
+        XCTAssertEqual(Self.attributes(fallbackServer)["sluice.endpoint"] as? String, "backup", "the endpoint that answered")
 
         // A client that does not sample: propagated, not exported.
         let trace3 = "11111111111111111111111111111111"
@@ -184,6 +191,72 @@ final class TracingTests: XCTestCase {
         try waitUntil("the reloaded workers drop spans", timeout: .seconds(10)) {
             _ = stack.client.post("/v1/chat/completions", key: key, #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
             return stack.client.send(.get, "/metrics").text.contains(#"sluice_otel_spans_total{result="dropped"} "#)
+        }
+    }
+
+    /// A collector that hangs (the receiver holds every POST unanswered) slows no call: the
+    /// exporter's POSTs time out off the request path, the queue fills, and the spans that
+    /// did not fit are counted as dropped, those of the hung POSTs as failed. Before, the
+    /// spans of several calls travel in one POST.
+    func testAStalledCollectorSlowsNoCallAndItsSpansAreCountedAsDroppedOrFailed() throws {
+        let body = #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#
+        func timedCalls(_ count: Int) -> [Double] {
+            (0..<count).map { _ in
+                let start = ContinuousClock.now
+                XCTAssertEqual(stack.client.post("/v1/chat/completions", key: key, body).status, 200)
+                let elapsed = ContinuousClock.now - start
+                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            }
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func counted(_ result: String) -> Double {
+            let text = stack.client.send(.get, "/metrics").text
+            guard let line = text.split(separator: "\n").first(where: {
+                $0.hasPrefix("sluice_otel_spans_total{result=\"\(result)\"} ")
+            }) else { return 0 }
+            return Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+
+        // Batching: calls 10 ms apart, exported every 100 ms, share POSTs.
+        let baseline = (0..<6).flatMap { _ in let latency = timedCalls(1); usleep(10_000); return latency }
+        var perPost: [Int: Set<String>] = [:]
+        try waitUntil("the six calls' spans arrive", timeout: .seconds(10)) {
+            let text = (try? String(contentsOfFile: spansFile, encoding: .utf8)) ?? ""
+            perPost = [:]
+            for line in text.split(separator: "\n") {
+                guard let span = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let post = span["post"] as? Int, let trace = span["traceId"] as? String else { continue }
+                perPost[post, default: []].insert(trace)
+            }
+            return perPost.values.reduce(0) { $0 + $1.count } >= 6
+        }
+        XCTAssertGreaterThanOrEqual(perPost.values.map(\.count).max() ?? 0, 2, "a POST carries several calls' spans: \(perPost)")
+        XCTAssertLessThan(perPost.count, 6, "fewer POSTs than calls")
+        try waitUntil("the exported spans are counted", timeout: .seconds(5)) { counted("exported") >= 12 }
+        let (droppedBefore, failedBefore) = (counted("dropped"), counted("failed"))
+        XCTAssertEqual(droppedBefore + failedBefore, 0)
+
+        // The collector hangs: each export waits its 1 s timeout; calls go on at their pace.
+        FileManager.default.createFile(atPath: stallFile, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: stallFile) }
+        let stalled = timedCalls(40)
+        XCTAssertLessThan(median(stalled), median(baseline) + 0.05, "median latency: \(median(baseline)) s -> \(median(stalled)) s")
+        XCTAssertLessThan(stalled.max() ?? 0, 0.5, "no call waits for the hung collector (timeout 1 s): \(stalled)")
+        var (dropped, failed) = (0.0, 0.0)
+        try waitUntil("dropped and failed spans are counted", timeout: .seconds(10)) {
+            (dropped, failed) = (counted("dropped"), counted("failed"))
+            return dropped > 0 && failed > 0
+        }
+        // 40 calls of 2 spans, a queue of 16: most are dropped.
+        XCTAssertGreaterThanOrEqual(dropped, 40, "dropped \(dropped), failed \(failed)")
+        XCTAssertLessThanOrEqual(dropped + failed, 80 + 12)
+
+        // Once it answers again, spans are exported again.
+        try FileManager.default.removeItem(atPath: stallFile)
+        let exported = counted("exported")
+        try waitUntil("spans are exported again", timeout: .seconds(15)) {
+            _ = timedCalls(1)
+            return counted("exported") > exported
         }
     }
 

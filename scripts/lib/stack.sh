@@ -15,7 +15,11 @@
 
 # The Debian packages the build and the stack need.
 STACK_PACKAGES=(nginx redis-server libfcgi-dev libhiredis-dev libcurl4-openssl-dev libre2-dev
-                pkg-config curl openssl ca-certificates libpq-dev postgresql)
+                pkg-config curl openssl ca-certificates libpq-dev postgresql patchelf)
+# What scripts/package needs to build the binary and the .deb (patchelf points the
+# binary at the Swift runtime it bundles).
+# shellcheck disable=SC2034 # used by scripts/package
+BUILD_PACKAGES=(libfcgi-dev libhiredis-dev libcurl4-openssl-dev libre2-dev libpq-dev pkg-config patchelf)
 
 stack_log() { printf '==> %s\n' "$*"; }
 stack_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -41,10 +45,12 @@ stack_settings() {
 
 # --- set-up --------------------------------------------------------------------
 
-# Installs whichever of STACK_PACKAGES are missing (needs root); no-op if none.
+# Installs whichever of the given packages (default: STACK_PACKAGES) are missing
+# (needs root); no-op if none.
 stack_install_packages() {
     local missing=() package
-    for package in "${STACK_PACKAGES[@]}"; do
+    (($# > 0)) || set -- "${STACK_PACKAGES[@]}"
+    for package in "$@"; do
         dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$package")
     done
     ((${#missing[@]} == 0)) && return 0

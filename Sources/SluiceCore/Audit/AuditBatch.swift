@@ -54,12 +54,33 @@ public struct AuditBatch: Sendable {
         for (dimension, group) in usageGroups(of: record) {
             let stem = usageField(dimension: dimension, group: group, total: "")
             fields.append((stem + "requests", 1))
+            // The response cache's lookups and hits, per route only.
+            if dimension == "route", let cache = record.cache, cache != "bypass" {
+                fields.append((stem + "response_cache_lookups", 1))
+                if cache == "hit" { fields.append((stem + "response_cache_hits", 1)) }
+            }
             if prompt > 0 { fields.append((stem + "prompt_tokens", prompt)) }
             if completion > 0 { fields.append((stem + "completion_tokens", completion)) }
             if let read = record.cacheReadTokens, read > 0 { fields.append((stem + "cache_read_tokens", read)) }
             if writes > 0 { fields.append((stem + "cache_write_tokens", writes)) }
             if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((stem + "reasoning_tokens", reasoning)) }
             if costMicros > 0 { fields.append((stem + "cost_micros", costMicros)) }
+        }
+        // Per route and endpoint: upstream attempts (`requests`) and those that failed
+        // (`errors`), so the spend report's error rates cover its days. A retry on the same
+        // endpoint adds to its fields (a call has a few attempts: a linear search).
+        let endpointFields = fields.count
+        func count(_ field: String) {
+            if let slot = fields[endpointFields...].firstIndex(where: { $0.field == field }) {
+                fields[slot].amount += 1
+            } else {
+                fields.append((field, 1))
+            }
+        }
+        for attempt in record.attempts {
+            let stem = usageField(dimension: "endpoint", group: (record.route ?? "-") + " " + attempt.endpoint, total: "")
+            count(stem + "requests")
+            if attempt.failed { count(stem + "errors") }
         }
         return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
                         usage: [(keys.usage(day: day), fields)])
@@ -154,7 +175,7 @@ public struct AuditBatch: Sendable {
 
     /// The usage groups a record counts in: its route, its key (or principal), the pair of
     /// both (`key-route`, for the prompt-cache hit ratio per key and route), its model and
-    /// each of its tags.
+    /// each of its tags. (`prepare` adds `endpoint`, `<route> <endpoint>`, per attempt.)
     public static func usageGroups(of record: AuditRecord) -> [(dimension: String, group: String)] {
         let key = record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"
         var groups: [(dimension: String, group: String)] = [

@@ -33,6 +33,14 @@ public struct AuditRecord: Sendable, Equatable {
         public var latencyMs: Int
         public var probe: Bool
 
+        /// A failure that says something about the endpoint, as endpoint health counts it:
+        /// no connection, a timeout, a cut or malformed answer, 408, 429 or 5xx. Not a 400,
+        /// a guardrail's refusal or a client that left.
+        public var failed: Bool {
+            if let status = Int(error) { return status >= 500 || status == 408 || status == 429 }
+            return error == "connect" || error.hasPrefix("timeout") || ["dropped", "stream_error", "malformed"].contains(error)
+        }
+
         public init(endpoint: String, provider: String, status: Int, error: String, latencyMs: Int, probe: Bool) {
             self.endpoint = endpoint
             self.provider = provider

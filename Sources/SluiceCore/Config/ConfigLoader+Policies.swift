@@ -77,10 +77,27 @@ extension ConfigLoader.Reader {
         return policy
     }
 
-    /// `audit:` — `{max_length: 1000000, spool_dir: /path, usage_days: 400}`.
+    /// `audit:` — `{max_length: 1000000, spool_dir: /path, usage_days: 400, metric_tags: [team],
+    /// metric_tag_values: 50}`.
     func auditConfig(_ node: Node, at path: String) -> AuditConfig {
         var audit = AuditConfig()
-        guard let fields = fields(node, at: path, allowed: ["max_length", "spool_dir", "usage_days"]) else { return audit }
+        guard let fields = fields(node, at: path, allowed: ["max_length", "spool_dir", "usage_days", "metric_tags",
+                                                            "metric_tag_values"]) else { return audit }
+        if let node = fields["metric_tags"] {
+            for (index, name) in strings(node, at: fields.path("metric_tags")).enumerated() {
+                // A Prometheus label value as written, and a tag name as the usage fields need it.
+                guard name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)
+                                                                     || "_-.:".unicodeScalars.contains($0)) }) else {
+                    report("a metric tag name is letters, digits, '_', '-', '.' or ':'", at: node,
+                           field: fields.path("metric_tags") + "[\(index)]")
+                    continue
+                }
+                if !audit.metricTags.contains(name) { audit.metricTags.append(name) }
+            }
+        }
+        if let values = fields["metric_tag_values"].flatMap({ int($0, at: fields.path("metric_tag_values"), in: 1...1000) }) {
+            audit.metricTagValues = values
+        }
         if let length = fields["max_length"].flatMap({ int($0, at: fields.path("max_length"), in: 1000...Int.max) }) {
             audit.maxLength = length
         }

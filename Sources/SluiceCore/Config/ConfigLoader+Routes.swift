@@ -146,7 +146,7 @@ extension ConfigLoader.Reader {
     }
 
     /// A list of non-empty strings.
-    private func strings(_ node: Node, at path: String) -> [String] {
+    func strings(_ node: Node, at path: String) -> [String] {
         guard let items = sequence(node, at: path) else { return [] }
         return items.enumerated().compactMap { nonEmptyString($1, at: "\(path)[\($0)]") }
     }

@@ -82,7 +82,8 @@ public struct TelemetryConfig: Sendable, Equatable {
     }
 }
 
-/// `audit:` — `{max_length: 1000000, spool_dir: /var/lib/sluice/spool, usage_days: 400}`.
+/// `audit:` — `{max_length: 1000000, spool_dir: /var/lib/sluice/spool, usage_days: 400,
+/// metric_tags: [team], metric_tag_values: 50}`.
 /// `responses:` — the conversations the gateway keeps for OpenAI's Responses API on
 /// routes whose provider has no Responses API (`store`, `previous_response_id`), and the
 /// pins that send follow-ups of a native response to the account that holds it.
@@ -106,11 +107,19 @@ public struct AuditConfig: Sendable, Equatable {
     public var spoolDirectory: String
     /// How long daily usage totals are kept in Redis.
     public var usageDays: Int
+    /// Tags whose values get a cost series on `/metrics` (`sluice_cost_usd_total{tag,value}`).
+    public var metricTags: [String]
+    /// Values per metric tag, pool-wide; calls with later values count as `value="other"`,
+    /// so the series stay bounded whatever clients send.
+    public var metricTagValues: Int
 
-    public init(maxLength: Int = 1_000_000, spoolDirectory: String = "/var/lib/sluice/spool", usageDays: Int = 400) {
+    public init(maxLength: Int = 1_000_000, spoolDirectory: String = "/var/lib/sluice/spool", usageDays: Int = 400,
+                metricTags: [String] = [], metricTagValues: Int = 50) {
         self.maxLength = maxLength
         self.spoolDirectory = spoolDirectory
         self.usageDays = usageDays
+        self.metricTags = metricTags
+        self.metricTagValues = metricTagValues
     }
 }
 

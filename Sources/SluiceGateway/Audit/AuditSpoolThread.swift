@@ -44,7 +44,7 @@ final class AuditSpoolThread: @unchecked Sendable {
             if now - lastPublish >= .seconds(1) || stopping {
                 lastPublish = now
                 publishFigures(redis: redis)
-                context.metrics.flush(redis: redis, keys: context.redisKeys)
+                context.metrics.flush(redis: redis, keys: context.redisKeys, tagValues: context.config.audit.metricTagValues)
             }
             if now - lastAdopt >= .seconds(30) {
                 lastAdopt = now

@@ -232,7 +232,7 @@ final class CallSettler: @unchecked Sendable {
         for prepared in numbered {
             audit.add(prepared)
             if let stored = prepared.record {
-                for increment in MetricsScripts.increments(for: stored) {
+                for increment in MetricsScripts.increments(for: stored, metricTags: context.config.audit.metricTags) {
                     metrics[increment.series, default: 0] += Double(increment.amount) ?? 0
                 }
             }

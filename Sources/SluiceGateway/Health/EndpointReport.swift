@@ -36,26 +36,53 @@ public struct EndpointReport: Sendable {
     }
 
     public static func read(_ config: GatewayConfig, redis: RedisConnection) throws(RedisError) -> EndpointReport {
-        let keys = RedisKeys(prefix: config.redis.keyPrefix)
-        let endpoints = config.routeOrder.compactMap { config.routes[$0] }.flatMap { route in
-            route.endpoints.map { (route, $0) }
+        try read(config, redis: redis, keys: RedisKeys(prefix: config.redis.keyPrefix))
+    }
+
+    /// With a config, its routes' endpoints in its order; without one (`--redis`), every
+    /// upstream with a health hash in Redis (`SCAN`), named `provider/model`, under route `-`,
+    /// judged by the default health window.
+    public static func read(_ config: GatewayConfig?, redis: RedisConnection, keys: RedisKeys) throws(RedisError) -> EndpointReport {
+        var endpoints: [(route: String, endpoint: String, provider: String, model: String, upstream: String,
+                         keepWarm: Duration?)] = []
+        if let config {
+            for route in config.routeOrder.compactMap({ config.routes[$0] }) {
+                for endpoint in route.endpoints {
+                    endpoints.append((route.name, endpoint.name, endpoint.provider, endpoint.model, endpoint.upstreamKey,
+                                      endpoint.keepWarm))
+                }
+            }
+        } else {
+            let stem = keys.endpointHealth("")
+            var upstreams = Set<String>()
+            try redis.cursorPages(["SCAN"], match: stem + "*", extra: ["TYPE", "hash"]) { keys in
+                for key in keys where key.hasPrefix(stem) { upstreams.insert(String(key.dropFirst(stem.count))) }
+            }
+            for upstream in upstreams.sorted() {
+                let slash = upstream.firstIndex(of: "/") ?? upstream.endIndex
+                endpoints.append(("-", upstream, String(upstream[..<slash]),
+                                  String(upstream[slash...].dropFirst()), upstream, nil))
+            }
         }
-        let replies = try redis.pipeline([["TIME"]] + endpoints.map { ["HGETALL", keys.endpointHealth($0.1.upstreamKey)] },
+        let replies = try redis.pipeline([["TIME"]] + endpoints.map { ["HGETALL", keys.endpointHealth($0.upstream)] },
                                          idempotent: true)
         guard case .array(let time) = replies[0], time.count == 2, let seconds = time[0].integer,
               let micros = time[1].integer else {
             throw RedisError(.server, "unexpected reply to TIME")
         }
         let now = Int64(seconds) * 1000 + Int64(micros / 1000)
-        let windowMs = config.health.window.wholeMilliseconds
-        let rows = zip(endpoints, replies.dropFirst()).map { pair, reply in
-            row(route: pair.0, endpoint: pair.1, fields: reply.fieldMap, now: now, windowMs: windowMs)
+        let windowMs = (config?.health ?? HealthPolicy()).window.wholeMilliseconds
+        let rows = zip(endpoints, replies.dropFirst()).map { entry, reply in
+            var row = row(route: entry.route, endpoint: entry.endpoint, provider: entry.provider, model: entry.model,
+                          fields: reply.fieldMap, now: now, windowMs: windowMs)
+            row.keepWarm = entry.keepWarm
+            return row
         }
         return EndpointReport(now: now, rows: rows)
     }
 
-    static func row(route: RouteConfig, endpoint: EndpointConfig, fields: [String: String], now: Int64,
-                    windowMs: Int64) -> Row {
+    static func row(route: String, endpoint: String, provider: String, model: String, fields: [String: String],
+                    now: Int64, windowMs: Int64) -> Row {
         func number(_ name: String) -> Int64? { fields[name].flatMap { Double($0) }.map { Int64($0) } }
         let until = number("until") ?? 0
         let probe = number("probe_until") ?? 0
@@ -71,10 +98,10 @@ public struct EndpointReport: Sendable {
         let weight = 1 - Double(now - index * windowMs) / Double(windowMs)
         let calls = Double(ok + fail) + Double(previousOk + previousFail) * weight
         let failures = Double(fail) + Double(previousFail) * weight
-        return Row(route: route.name, endpoint: endpoint.name, provider: endpoint.provider, model: endpoint.model,
+        return Row(route: route, endpoint: endpoint, provider: provider, model: model,
                    state: state, cooldownUntil: until > now ? until : nil, recentCalls: Int(calls.rounded()),
                    recentErrorRate: calls > 0 ? failures / calls : nil, lastLatencyMs: number("last_latency").map { Int($0) },
                    lastSuccess: number("last_ok"), lastFailure: number("last_fail"), lastError: fields["last_error"],
-                   trips: Int(number("trips") ?? 0), keepWarm: endpoint.keepWarm, lastPing: number("last_ping"))
+                   trips: Int(number("trips") ?? 0), keepWarm: nil, lastPing: number("last_ping"))
     }
 }

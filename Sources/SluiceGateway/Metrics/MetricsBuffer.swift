@@ -24,15 +24,16 @@ final class MetricsBuffer: Sendable {
     }
 
     /// Sends what accumulated to the pool-wide counters.
-    func flush(redis: RedisConnection, keys: RedisKeys) {
+    /// `tagValues`: values admitted per cost tag (`AuditConfig.metricTagValues`).
+    func flush(redis: RedisConnection, keys: RedisKeys, tagValues: Int) {
         let taken = pending.withLock { sums -> [String: Double] in
             defer { sums.removeAll(keepingCapacity: true) }
             return sums
         }
         guard !taken.isEmpty else { return }
-        let arguments = taken.flatMap { [$0.key, String($0.value)] }
+        let arguments = [String(tagValues)] + taken.flatMap { [$0.key, String($0.value)] }
         do {
-            _ = try redis.evaluate(MetricsScripts.add, keys: [keys.metrics], arguments: arguments)
+            _ = try redis.evaluate(MetricsScripts.add, keys: [keys.metrics, keys.metricsTagValues], arguments: arguments)
         } catch {
             // Not applied (or unknown): keep the sums for the next try. A timed-out call that
             // was applied after all counts twice; metrics tolerate that, the audit stream does not.

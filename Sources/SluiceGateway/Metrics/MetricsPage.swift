@@ -119,6 +119,8 @@ enum MetricsPage {
                                     "Tokens by route and kind (prompt, completion; cache_read, cache_write, cache_write_1h are parts of prompt, reasoning of completion)."),
             "sluice_prompt_cache_tokens_total": ("counter", "Prompt tokens and the part read from the prompt cache, by route and key."),
             "sluice_cost_total": ("counter", "Cost of calls by route."),
+            "sluice_cost_usd_total": ("counter",
+                                      "Cost of calls in US dollars by value of each tag in audit.metric_tags (later values past audit.metric_tag_values: other)."),
             "sluice_fallbacks_total": ("counter", "Calls that needed more than one attempt."),
             "sluice_upstream_attempts_total": ("counter", "Upstream calls by endpoint and result."),
             "sluice_streams_incomplete_total": ("counter", "Streams that ended without their terminal event."),

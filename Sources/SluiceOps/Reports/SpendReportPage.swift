@@ -12,11 +12,11 @@ public enum SpendReportPage {
         for tag in report.tags {
             page.dailySpend(tag, title: "Spend per day by tag \(tag.dimension.dropFirst(4))", anchor: tag.dimension)
         }
-        page.budgets(report.budgets)
+        page.budgets(report.budgets, days: report.budgetDays)
         page.usageTable(report.routes, title: "Top routes", column: "Route", attribute: "route")
         page.usageTable(report.keys, title: "Top keys", column: "Key", attribute: "key")
         page.cacheHits(report.routes)
-        page.endpoints(report.endpoints)
+        page.endpoints(report.endpointUsage, live: report.endpoints)
         page.text += "</main></body></html>\n"
         return page.text
     }
@@ -104,7 +104,8 @@ private struct Page {
                 let barHeight = value / peak * (height - bottom)
                 top -= barHeight
                 let label = "\(usage.days[index]) \(groups[series]): " + (useCost ? money(micros: Int(value)) : "\(Int(value)) requests")
-                text += "<rect x=\"\(fixed(x))\" y=\"\(fixed(top))\" width=\"\(fixed(barWidth))\" height=\"\(fixed(barHeight))\" "
+                text += "<rect data-day=\"\(usage.days[index])\" data-group=\"\(escape(groups[series]))\" data-value=\"\(Int(value))\" "
+                    + "x=\"\(fixed(x))\" y=\"\(fixed(top))\" width=\"\(fixed(barWidth))\" height=\"\(fixed(barHeight))\" "
                     + "fill=\"\(Self.palette[series % Self.palette.count])\"><title>\(escape(label))</title></rect>"
             }
             if stacks.count <= 16 || index % max(stacks.count / 8, 1) == 0 {
@@ -122,13 +123,13 @@ private struct Page {
 
     /// Each budget: spent of the amount, a burn-down over its period, and the forecast at
     /// the last hour's burn rate.
-    mutating func budgets(_ report: BudgetReport) {
+    mutating func budgets(_ report: BudgetReport, days: [[(day: String, costMicros: Int)]]) {
         text += "<section id=\"budgets\"><h2>Budgets</h2>\n"
         guard !report.rows.isEmpty else {
             text += "<p class=\"muted\">No budget has spent anything this period.</p></section>\n"
             return
         }
-        for row in report.rows {
+        for (index, row) in report.rows.enumerated() {
             let used = row.amountNanos > 0 ? Double(row.spentNanos) / Double(row.amountNanos) : 0
             let runsOut = row.runsOutMs.map { AuditRecord.iso8601($0) } ?? "not this period"
             text += "<div data-budget=\"\(escape(row.budget))\" data-scope=\"\(escape(row.scope))\" "
@@ -136,14 +137,15 @@ private struct Page {
             text += "<p><b>\(escape(row.budget))</b> (\(escape(row.per)) \(escape(row.scope)), \(escape(row.period))): "
                 + "<span class=\"\(used >= 0.8 ? "bad" : "ok")\">\(money(nanos: row.spentNanos)) of \(money(nanos: row.amountNanos)) "
                 + "(\(fixed(used * 100, 1))%)</span> · burn \(money(nanos: row.burnNanosPerHour))/hour · runs out: \(escape(runsOut))"
-                + (row.enforced ? "" : " · alert only") + "</p>"
-            text += burnDown(row, nowMs: report.nowMs) + "</div>\n"
+                + (row.enforced == false ? " · alert only" : "") + "</p>"
+            text += burnDown(row, days: index < days.count ? days[index] : [], nowMs: report.nowMs) + "</div>\n"
         }
-        text += "<p class=\"muted\">Solid: spent so far this period. Dashed: the forecast at the last hour's burn rate. "
+        text += "<p class=\"muted\">Solid: what is left, at the end of each UTC day of the period so far (from the "
+            + "daily usage totals) and now (the budget's counter). Dashed: the forecast at the last hour's burn rate. "
             + "Dotted: an even spend over the period.</p></section>\n"
     }
 
-    private func burnDown(_ row: BudgetReport.Row, nowMs: Int64) -> String {
+    private func burnDown(_ row: BudgetReport.Row, days: [(day: String, costMicros: Int)], nowMs: Int64) -> String {
         let width = 960.0, height = 120.0, left = 64.0, top = 8.0, bottom = 20.0
         let span = Double(max(row.periodEndMs - row.periodStartMs, 1))
         let amount = Double(max(row.amountNanos, 1))
@@ -156,8 +158,22 @@ private struct Page {
         svg += "<line x1=\"\(left)\" x2=\"\(width - 8)\" y1=\"\(fixed(y(0)))\" y2=\"\(fixed(y(0)))\" stroke=\"#dde1e7\"/>"
         svg += "<line x1=\"\(fixed(x(row.periodStartMs)))\" y1=\"\(fixed(y(amount)))\" x2=\"\(fixed(x(row.periodEndMs)))\" "
             + "y2=\"\(fixed(y(0)))\" stroke=\"#bab0ac\" stroke-dasharray=\"2 4\"/>"
-        svg += "<polyline fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"2.5\" points=\"\(fixed(x(row.periodStartMs))),"
-            + "\(fixed(y(amount))) \(fixed(x(nowMs))),\(fixed(y(remaining)))\"/>"
+        // The end of each whole UTC day before now, then now.
+        var points = [(x(row.periodStartMs), y(amount))]
+        var spent = 0.0
+        for (index, day) in days.enumerated() {
+            spent += Double(day.costMicros) * 1000
+            let dayEnd = (row.periodStartMs / 86_400_000 + Int64(index) + 1) * 86_400_000
+            guard dayEnd < nowMs else { break }
+            points.append((x(dayEnd), y(amount - spent)))
+        }
+        points.append((x(nowMs), y(remaining)))
+        let daily = days.map { "\($0.day)=\($0.costMicros)" }.joined(separator: " ")
+        svg += "<polyline data-points=\"\(points.count)\" data-daily-cost-micros=\"\(daily)\" fill=\"none\" stroke=\"#4e79a7\" stroke-width=\"2.5\" points=\""
+            + points.map { "\(fixed($0.0)),\(fixed($0.1))" }.joined(separator: " ") + "\"/>"
+        for point in points.dropFirst().dropLast() {
+            svg += "<circle cx=\"\(fixed(point.0))\" cy=\"\(fixed(point.1))\" r=\"2.5\" fill=\"#4e79a7\"/>"
+        }
         if remaining > 0, row.burnNanosPerHour > 0 {
             let end = row.runsOutMs ?? row.periodEndMs
             let left = remaining - Double(row.burnNanosPerHour) * Double(end - nowMs) / 3_600_000
@@ -193,9 +209,27 @@ private struct Page {
         text += "</section>\n"
     }
 
-    /// The provider prompt cache's hit ratio per route: prompt tokens read from the cache ÷
+    /// Sluice's response cache (hits ÷ lookups of the routes that have one), then the
+    /// provider prompt cache's hit ratio per route: prompt tokens read from the cache ÷
     /// prompt tokens.
     mutating func cacheHits(_ usage: UsageReport) {
+        let cached = usage.rows.filter { $0.responseCacheLookups > 0 }.sorted { $0.group < $1.group }
+        text += "<section id=\"response-cache\"><h2>Response-cache hit ratio by route</h2>\n"
+        if cached.isEmpty {
+            text += "<p class=\"muted\">No route with a response cache had a lookup in this window.</p>"
+        } else {
+            text += "<table><tr><th>Route</th><th>Lookups</th><th>Hits</th><th>Hit ratio</th><th></th></tr>\n"
+            for row in cached {
+                let ratio = row.responseCacheHitRatio ?? 0
+                text += "<tr data-response-cache-route=\"\(escape(row.group))\" data-lookups=\"\(row.responseCacheLookups)\" "
+                    + "data-hits=\"\(row.responseCacheHits)\"><td>\(escape(row.group))</td><td>\(row.responseCacheLookups)</td>"
+                    + "<td>\(row.responseCacheHits)</td><td>\(fixed(ratio * 100, 1))%</td>"
+                    + "<td><div class=\"bar\"><span style=\"width:\(fixed(ratio * 100, 1))%;background:#76b7b2\"></span></div></td></tr>\n"
+            }
+            text += "</table>"
+        }
+        text += "<p class=\"muted\">Calls Sluice answered from its own cache without calling a provider, of the calls "
+            + "that looked it up (Cache-Control: no-cache bypasses it).</p></section>\n"
         text += "<section id=\"cache\"><h2>Prompt-cache hit ratio by route</h2>\n"
         let rows = usage.rows.filter { $0.promptTokens > 0 }.sorted { $0.group < $1.group }
         guard !rows.isEmpty else {
@@ -212,22 +246,37 @@ private struct Page {
         text += "</table></section>\n"
     }
 
-    mutating func endpoints(_ report: EndpointReport) {
-        text += "<section id=\"endpoints\"><h2>Endpoint error rates (health window)</h2>\n"
-        text += "<table><tr><th>Route / endpoint</th><th>Provider model</th><th>State</th><th>Calls</th><th>Error rate</th>"
+    /// Each endpoint's upstream attempts and failures over the report's days (the daily
+    /// usage totals), with its live state and trips.
+    mutating func endpoints(_ usage: UsageReport, live: EndpointReport) {
+        text += "<section id=\"endpoints\"><h2>Endpoint error rates (\(escape(usage.days.first ?? "")) – "
+            + "\(escape(usage.days.last ?? "")))</h2>\n"
+        var current: [String: EndpointReport.Row] = [:]
+        for row in live.rows { current[row.route + " " + row.endpoint] = row }
+        let names = Set(usage.rows.map(\.group)).union(current.keys).sorted()
+        guard !names.isEmpty else {
+            text += "<p class=\"muted\">No endpoint was called in this window.</p></section>\n"
+            return
+        }
+        let totals = Dictionary(uniqueKeysWithValues: usage.rows.map { ($0.group, $0) })
+        text += "<table><tr><th>Route / endpoint</th><th>Attempts</th><th>Failed</th><th>Error rate</th><th>State now</th>"
             + "<th>Trips</th><th></th></tr>\n"
-        for row in report.rows {
-            let rate = row.recentErrorRate ?? 0
-            let name = escape(row.route) + "/" + escape(row.endpoint)
-            let shown = row.recentErrorRate.map { fixed($0 * 100, 1) + "%" } ?? "-"
-            let state = "<td class=\"" + (row.state == "healthy" ? "ok" : "bad") + "\">" + escape(row.state) + "</td>"
-            var line = "<tr data-endpoint=\"\(name)\" data-calls=\"\(row.recentCalls)\" data-error-rate=\"\(fixed(rate, 4))\">"
-            line += "<td>\(escape(row.route)) / \(escape(row.endpoint))</td><td>\(escape(row.provider))/\(escape(row.model))</td>"
-            line += state + "<td>\(row.recentCalls)</td><td>\(shown)</td><td>\(row.trips)</td>"
+        for name in names {
+            let row = totals[name] ?? UsageReport.Row(group: name)
+            let rate = row.errorRate ?? 0
+            let space = name.firstIndex(of: " ") ?? name.endIndex
+            let shown = row.errorRate.map { fixed($0 * 100, 1) + "%" } ?? "-"
+            let state = current[name].map { "<td class=\"" + ($0.state == "healthy" ? "ok" : "bad") + "\">" + escape($0.state) + "</td>" }
+                ?? "<td class=\"muted\">-</td>"
+            var line = "<tr data-endpoint=\"\(escape(name))\" data-calls=\"\(row.requests)\" data-errors=\"\(row.errors)\" "
+                + "data-error-rate=\"\(fixed(rate, 4))\">"
+            line += "<td>\(escape(name[..<space])) / \(escape(name[space...].dropFirst()))</td><td>\(row.requests)</td>"
+            line += "<td>\(row.errors)</td><td>\(shown)</td>" + state + "<td>\(current[name].map { String($0.trips) } ?? "-")</td>"
             line += "<td><div class=\"bar\"><span style=\"width:\(fixed(rate * 100, 1))%;background:#e15759\"></span></div></td></tr>\n"
             text += line
         }
-        text += "</table></section>\n"
+        text += "</table><p class=\"muted\">Failed: no connection, a timeout, a cut or malformed answer, 408, 429 or 5xx "
+            + "(as endpoint health counts them). Attempts before 2026-12-04 are not counted.</p></section>\n"
     }
 
     /// `$0.015`: two significant digits below a dollar, cents above.

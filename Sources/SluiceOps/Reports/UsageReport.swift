@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGateway
 import SluiceRedis
 
 /// Requests, tokens and cost per group over recent days, from the daily usage totals the
@@ -15,7 +16,19 @@ public struct UsageReport: Sendable {
         public var cacheReadTokens = 0
         public var cacheWriteTokens = 0
         public var reasoningTokens = 0
+        /// Dimension `endpoint`: upstream attempts (`requests`) that failed.
+        public var errors = 0
+        /// Dimension `route`: calls on a route with a response cache that looked it up
+        /// (not `bypass`), and those it answered.
+        public var responseCacheLookups = 0
+        public var responseCacheHits = 0
         public var totalTokens: Int { promptTokens + completionTokens }
+        /// Failed attempts ÷ attempts (dimension `endpoint`).
+        public var errorRate: Double? { requests > 0 ? Double(errors) / Double(requests) : nil }
+        /// Sluice's own response cache: hits ÷ lookups (dimension `route`).
+        public var responseCacheHitRatio: Double? {
+            responseCacheLookups > 0 ? Double(responseCacheHits) / Double(responseCacheLookups) : nil
+        }
         /// Prompt tokens served from the cache ÷ prompt tokens: when a client's caching
         /// collapses (its prompt prefix changes every call), this falls towards 0.
         public var cacheHitRatio: Double? { promptTokens > 0 ? Double(cacheReadTokens) / Double(promptTokens) : nil }
@@ -30,12 +43,13 @@ public struct UsageReport: Sendable {
     /// Each day's rows by group, in the order of `days`.
     public var daily: [[String: Row]]
 
-    /// `dimension`: `route`, `key`, `model` or `tag:NAME`; `days`: UTC days ending today.
-    public static func read(_ config: GatewayConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
-        let redis = RedisConnection(config: config.redis)
+    /// `dimension`: `route`, `key`, `key-route`, `model`, `endpoint` (`<route> <endpoint>`,
+    /// counting upstream attempts) or `tag:NAME`; `days`: UTC days ending today.
+    public static func read(_ config: RedisConfig, dimension: String, days count: Int) throws(RedisError) -> UsageReport {
+        let redis = RedisConnection(config: config)
         defer { redis.close() }
         let days = try recentDays(count, redis: redis)
-        return try read(redis: redis, keys: RedisKeys(prefix: config.redis.keyPrefix), dimension: dimension, days: days)
+        return try read(redis: redis, keys: RedisKeys(prefix: config.keyPrefix), dimension: dimension, days: days)
     }
 
     /// The `count` UTC days ending today by Redis's clock, oldest first (`yyyy-mm-dd`).
@@ -95,15 +109,7 @@ public struct UsageReport: Sendable {
     /// items at a time (bounded: the cursor returns to 0).
     static func pages(redis: RedisConnection, command: [String], match: String,
                       _ page: ([String]) -> Void) throws(RedisError) {
-        var cursor = "0"
-        for _ in 0..<100_000 {
-            guard case .array(let reply) = try redis.checked(command + [cursor, "MATCH", match, "COUNT", "1000"],
-                                                             idempotent: true),
-                  reply.count == 2, let next = reply[0].text else { return }
-            page(reply[1].arrayTexts)
-            cursor = next
-            if cursor == "0" { return }
-        }
+        try redis.cursorPages(command, match: match, page)
     }
 
     /// `text` as a literal in a Redis glob pattern.
@@ -125,6 +131,9 @@ public struct UsageReport: Sendable {
         case "cache_read_tokens": row.cacheReadTokens += number
         case "cache_write_tokens": row.cacheWriteTokens += number
         case "reasoning_tokens": row.reasoningTokens += number
+        case "errors": row.errors += number
+        case "response_cache_lookups": row.responseCacheLookups += number
+        case "response_cache_hits": row.responseCacheHits += number
         default: break
         }
     }

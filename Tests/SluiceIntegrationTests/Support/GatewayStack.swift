@@ -259,11 +259,13 @@ final class GatewayStack {
     /// A config with the test server, Redis, audit spool and the mock provider in two
     /// wire formats (`mock`: OpenAI-compatible, `mock-anthropic`), then `rest` (routes,
     /// principals, prices, budgets, telemetry…).
-    static func mockConfig(_ stack: GatewayStack, workers: Int = 1, threads: Int = 4, _ rest: String) -> String {
+    /// `audit`: more fields of the `audit:` map (`metric_tags: [team]`).
+    static func mockConfig(_ stack: GatewayStack, workers: Int = 1, threads: Int = 4, audit: String = "",
+                           _ rest: String) -> String {
         """
         server: { listen: "unix:\(stack.socketPath)", workers: \(workers), threads: \(threads) }
         redis: { url: "redis://127.0.0.1:\(stack.redisPort)/0", timeout: 500ms }
-        audit: { spool_dir: "\(stack.directory.path)/spool" }
+        audit: { spool_dir: "\(stack.directory.path)/spool"\(audit.isEmpty ? "" : ", " + audit) }
         providers:
           mock: { kind: openai_compatible, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
           mock-anthropic: { kind: anthropic, base_url: "http://127.0.0.1:\(stack.mockPort)/v1", api_key: "${env:SLUICE_TEST_MOCK_KEY}" }
