@@ -32,7 +32,6 @@ import math
 import os
 import pathlib
 import sys
-import traceback
 
 try:
     import openai
@@ -42,6 +41,9 @@ except ImportError:
 import urllib.request
 
 import pydantic  # installed with openai
+
+from sdk_support import Checks, expect, expect_raises  # noqa: E402 (after the openai check)
+from sdk_features import feature_checks  # noqa: E402
 
 try:
     import anthropic
@@ -65,44 +67,6 @@ def default_key() -> str:
     if not key and (ROOT / "run" / "gateway.key").is_file():
         key = (ROOT / "run" / "gateway.key").read_text().strip()
     return key
-
-
-class Checks:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def run(self, name, fn) -> None:
-        try:
-            detail = fn()
-        except Exception as error:  # a failed check, whatever raised
-            self.failed += 1
-            print(f"FAIL  {name}: {type(error).__name__}: {error}")
-            if os.environ.get("SDK_CHECK_TRACEBACK"):
-                traceback.print_exc()
-        else:
-            self.passed += 1
-            print(f"ok    {name}" + (f" ({detail})" if detail else ""))
-        sys.stdout.flush()
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-def expect_raises(error_type, fn, code=None) -> str:
-    try:
-        fn()
-    except error_type as error:
-        if code is not None and error.code != code:
-            raise AssertionError(f"{error_type.__name__} with code {error.code!r}, expected {code!r}: "
-                                 f"{error.message}") from None
-        return f"{error_type.__name__}, status {error.status_code}, code {error.code}"
-    except openai.APIStatusError as error:
-        raise AssertionError(f"expected {error_type.__name__}, got {type(error).__name__} "
-                             f"(status {error.status_code}): {error.message}") from None
-    raise AssertionError(f"expected {error_type.__name__}, the call succeeded")
 
 
 def main() -> int:
@@ -440,88 +404,6 @@ def responses_checks(checks: Checks, client, mock: bool) -> None:
         checks.run(f"responses, {route}: stream=True", lambda: streamed(route))
         checks.run(f"responses, {route}: function tool round trip + previous_response_id", lambda: tool_round_trip(route))
     checks.run("responses, chat-anthropic: Agents SDK call shape", lambda: agents_shape("chat-anthropic"))
-
-
-def feature_checks(checks: Checks, client, args) -> None:
-    """Guardrails, the response cache and context windows as SDK users meet them
-    (routes chat-guarded, chat-cached, chat-sized of the default config)."""
-    secret = "my key is AKIAIOSFODNN7EXAMPLE, keep it"
-
-    def blocked():
-        detail = expect_raises(openai.BadRequestError, lambda: client.chat.completions.create(
-            model="chat-guarded", messages=[{"role": "user", "content": secret}]), code="content_blocked")
-        return detail
-
-    def masked_and_restored():
-        r = client.chat.completions.create(model="chat-guarded", messages=[
-            {"role": "user", "content": "write to alice@example.com or call +1 415 555 0132"}])
-        text = r.choices[0].message.content
-        expect(text == "Echo: write to alice@example.com or call +1 415 555 0132", f"answer {text!r}")
-        with urllib.request.urlopen(args.mock_url + "/_mock/stats", timeout=10) as answer:
-            sent = json.load(answer)["last_request"]["body"]
-        expect("<EMAIL_1>" in sent and "<PHONE_1>" in sent, f"the provider got {sent!r}")
-        expect("alice@example.com" not in sent and "555" not in sent, f"the provider saw the values: {sent!r}")
-        return "the provider got placeholders; the echo carries the originals back"
-
-    def blocked_mid_stream():
-        seen = []
-        try:
-            for chunk in client.chat.completions.create(model="chat-guarded", stream=True, messages=[
-                    {"role": "user", "content": "please repeat the forbidden word"}]):
-                seen += [choice.delta.content or "" for choice in chunk.choices]
-        except openai.APIError as error:
-            expect("answer_blocked" in str(error.body) + str(error.message), f"error {error.body!r}")
-            expect("forbidden" not in "".join(seen), f"the client saw {''.join(seen)!r}")
-            return f"APIError while iterating, after {len(seen)} deltas without the word"
-        raise AssertionError("the stream ended without an error")
-
-    def anthropic_blocked():
-        if anthropic is None:
-            raise AssertionError("the anthropic package is missing")
-        base = args.base_url[:-3] if args.base_url.endswith("/v1") else args.base_url
-        claude = anthropic.Anthropic(base_url=base, api_key=args.key, max_retries=0, timeout=60)
-        try:
-            claude.messages.create(model="chat-guarded", max_tokens=50, messages=[{"role": "user", "content": secret}])
-        except anthropic.BadRequestError as error:
-            expect(error.body["error"]["type"] == "invalid_request_error", f"error {error.body}")
-            expect("AKIA" not in str(error.body), "the secret is echoed")
-            return f"BadRequestError, {error.body['error']['type']}"
-        raise AssertionError("the call succeeded")
-
-    def cached_stream():
-        def run(user):
-            raw = client.chat.completions.with_raw_response.create(
-                model="chat-cached", stream=True, user=user,
-                messages=[{"role": "user", "content": "a question worth caching " + str(os.getpid())}])
-            chunks = list(raw.parse())
-            return raw.headers.get("x-sluice-cache"), [c.model_dump_json() for c in chunks]
-        first_state, first = run("u1")
-        import time
-        for _ in range(20):  # stored once the first response is out
-            second_state, second = run("u2")
-            if second_state == "hit":
-                break
-            time.sleep(0.05)
-        expect(first_state == "miss" and second_state == "hit", f"cache {first_state} then {second_state}")
-        expect(first == second, "the replayed stream differs")
-        return f"{len(second)} chunks replayed byte for byte"
-
-    def context_window():
-        long = " ".join(["lorem"] * 300)
-        raw = client.chat.completions.with_raw_response.create(
-            model="chat-sized", messages=[{"role": "user", "content": long}])
-        expect(raw.headers.get("x-sluice-endpoint") == "large", f"served by {raw.headers.get('x-sluice-endpoint')}")
-        expect(raw.headers.get("x-sluice-context-skipped") == "small", f"skipped {raw.headers.get('x-sluice-context-skipped')}")
-        return expect_raises(openai.BadRequestError, lambda: client.chat.completions.create(
-            model="chat-sized", max_tokens=300000, messages=[{"role": "user", "content": "hi"}]),
-            code="context_length_exceeded")
-
-    checks.run("chat-guarded: a secret -> BadRequestError content_blocked", blocked)
-    checks.run("chat-guarded: personal data masked for the provider, restored in the answer", masked_and_restored)
-    checks.run("chat-guarded: an answer blocked mid-stream -> APIError from the stream", blocked_mid_stream)
-    checks.run("anthropic SDK, chat-guarded: a secret -> BadRequestError", anthropic_blocked)
-    checks.run("chat-cached: a stream asked twice is replayed from the cache", cached_stream)
-    checks.run("chat-sized: a long prompt skips the small window; too long for all -> 400", context_window)
 
 
 def anthropic_checks(checks: Checks, args, mock: bool) -> None:

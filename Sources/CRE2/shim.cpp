@@ -12,6 +12,10 @@ extern "C" sluice_re2 *sluice_re2_new(const char *pattern, size_t length, int ca
     options.set_posix_syntax(true);
     options.set_longest_match(false);
     options.set_dot_nl(true);
+    // As glibc's ERE did: ^ and $ at the text's ends only; \w \s \d \b kept (GNU extensions).
+    options.set_one_line(true);
+    options.set_perl_classes(true);
+    options.set_word_boundary(true);
     options.set_case_sensitive(!case_insensitive);
     options.set_log_errors(false);
     auto *regex = new sluice_re2(re2::StringPiece(pattern, length), options);

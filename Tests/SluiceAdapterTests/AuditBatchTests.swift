@@ -11,24 +11,7 @@ import XCTest
 /// `redis-server`: every record of a batch is chained like a single append, a replayed batch
 /// is skipped whole, usage totals are the sums of the batch's records, and batches chain on
 /// to records appended one by one (spools of earlier versions).
-final class AuditBatchTests: XCTestCase {
-    private var server: RedisServerFixture!
-    private var redis: RedisConnection!
-    private var keys: RedisKeys!
-
-    override func setUpWithError() throws {
-        signal(SIGPIPE, SIG_IGN)
-        server = try RedisServerFixture.start()
-        redis = RedisConnection(config: server.config())
-        keys = RedisKeys(prefix: "t\(UUID().uuidString.prefix(8))")
-    }
-
-    override func tearDown() {
-        redis = nil
-        server?.stop()
-        server = nil
-    }
-
+final class AuditBatchTests: RedisTestCase {
     func testEveryRecordOfABatchIsNumberedAndChained() throws {
         var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
         for index in 0..<3 { batch.add(call("r\(index)"), keys: keys) }

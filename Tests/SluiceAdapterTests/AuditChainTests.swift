@@ -10,24 +10,7 @@ import XCTest
 /// The audit stream against a real `redis-server`: records appended by `AuditScripts.append`
 /// form a chain `AuditChain` verifies, deleting or altering an entry breaks it where
 /// expected, replays are skipped, and `AuditTail` follows new records through its filter.
-final class AuditChainTests: XCTestCase {
-    private var server: RedisServerFixture!
-    private var redis: RedisConnection!
-    private var keys: RedisKeys!
-
-    override func setUpWithError() throws {
-        signal(SIGPIPE, SIG_IGN)
-        server = try RedisServerFixture.start()
-        redis = RedisConnection(config: server.config())
-        keys = RedisKeys(prefix: "t\(UUID().uuidString.prefix(8))")
-    }
-
-    override func tearDown() {
-        redis = nil
-        server?.stop()
-        server = nil
-    }
-
+final class AuditChainTests: RedisTestCase {
     // MARK: The chain
 
     func testAppendedRecordsFormAnIntactChainThatSHA1InSwiftReproduces() throws {

@@ -78,4 +78,29 @@ final class GuardrailEngineTests: XCTestCase {
         XCTAssertEqual(released(clean.checkEvent(Array("data: [DONE]".utf8), final: true)),
                        [String(decoding: event(" " + filler), as: UTF8.self), "data: [DONE]"], "the end releases the rest in order")
     }
+
+    func testAStreamHeldWholeForAWebhookIsBoundedAndFindingsDropTheCapture() throws {
+        let reviewer = guardrail("reviewer") {
+            $0.webhook = GuardrailConfig.Webhook(url: "http://127.0.0.1:9/never", failOpen: false)
+            $0.applyTo = .response
+        }
+        let call = calls([reviewer])
+        let chunk = event(String(repeating: "y", count: 64 << 10))
+        var verdict = call.checkEvent(chunk, final: false)
+        var sent = 0
+        while case .release(let events) = verdict, sent < 1_000 {
+            XCTAssertTrue(events.allSatisfy { $0.starts(with: Array(": ".utf8)) }, "only keep-alive comments leave while held")
+            sent += 1
+            verdict = call.checkEvent(chunk, final: false)
+        }
+        guard case .block(let error) = verdict else { return XCTFail("never bounded") }
+        XCTAssertEqual(error.code, .answerBlocked)
+        XCTAssertGreaterThan(sent * (64 << 10), CallGuardrails.wholeStreamLimit - (128 << 10))
+
+        let logged = calls([guardrail("pii") { $0.detectors = [.email]; $0.action = .log; $0.applyTo = .response }])
+        _ = logged.checkEvent(event("mail ann@exa"), final: false)
+        XCTAssertFalse(logged.streamHadFindings)
+        _ = logged.checkEvent(event("mple.com"), final: false)
+        XCTAssertTrue(logged.streamHadFindings, "the split address was found, so the captured answer is not kept")
+    }
 }

@@ -9,24 +9,7 @@ import XCTest
 /// The cost-by-tag series (`sluice_cost_usd_total{tag,value}`) against a real `redis-server`:
 /// only the tags `audit.metric_tags` names get one, and `MetricsScripts.add` admits at most
 /// `metric_tag_values` values per tag pool-wide, counting later ones as `other`.
-final class MetricsScriptTests: XCTestCase {
-    private var server: RedisServerFixture!
-    private var redis: RedisConnection!
-    private var keys: RedisKeys!
-
-    override func setUpWithError() throws {
-        signal(SIGPIPE, SIG_IGN)
-        server = try RedisServerFixture.start()
-        redis = RedisConnection(config: server.config())
-        keys = RedisKeys(prefix: "t\(UUID().uuidString.prefix(8))")
-    }
-
-    override func tearDown() {
-        redis = nil
-        server?.stop()
-        server = nil
-    }
-
+final class MetricsScriptTests: RedisTestCase {
     func testOnlyTheMetricTagsGetACostSeriesWithTheirValueEscaped() {
         let record = AuditRecord(requestId: "r1", timeMs: 1_795_030_400_000, keyId: "key_abc", path: "/v1/chat/completions",
                                  route: "chat", endpoint: "primary", provider: "openai", providerModel: "gpt-4o",

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import SluiceCore
+import SluiceRedis
 import XCTest
 
 /// A throw-away `redis-server` on a free loopback port, for tests that need a real Redis.
@@ -218,4 +219,25 @@ private func loopback(port: Int) -> sockaddr_in {
 struct FixtureError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A test case with its own `redis-server`, a connection to it and keys under a fresh
+/// prefix, for the script tests that need nothing else.
+class RedisTestCase: XCTestCase {
+    var server: RedisServerFixture!
+    var redis: RedisConnection!
+    var keys: RedisKeys!
+
+    override func setUpWithError() throws {
+        signal(SIGPIPE, SIG_IGN)
+        server = try RedisServerFixture.start()
+        redis = RedisConnection(config: server.config())
+        keys = RedisKeys(prefix: "t\(UUID().uuidString.prefix(8))")
+    }
+
+    override func tearDown() {
+        redis = nil
+        server?.stop()
+        server = nil
+    }
 }

@@ -39,9 +39,18 @@ final class GuardrailTextTests: XCTestCase {
         XCTAssertNotNil(LinearPattern.problem(#"(a)\1"#))
         XCTAssertNotNil(LinearPattern.problem("a(b"))
         XCTAssertNil(LinearPattern.problem("^[[:alpha:]]+$"))
-        // An empty match moves on instead of looping.
+        // An empty match moves on instead of looping; the config refuses such patterns.
         let any = try XCTUnwrap(LinearPattern("x*"))
         XCTAssertEqual(Array("axxb".utf8).withUnsafeBytes { any.matches(in: $0) }, [1..<3])
+        XCTAssertNotNil(LinearPattern.problem("x*"))
+        // GNU extensions glibc accepted still work; ^ and $ are the text's ends.
+        XCTAssertNil(LinearPattern.problem(#"\bproject \w+\b"#))
+        let word = try XCTUnwrap(LinearPattern(#"\bcode\s\w+"#))
+        let coded = Array("decode x, code red\ncode blue".utf8)
+        XCTAssertEqual(coded.withUnsafeBytes { word.matches(in: $0) }.map { String(decoding: coded[$0], as: UTF8.self) },
+                       ["code red", "code blue"])
+        let anchored = try XCTUnwrap(LinearPattern("^code"))
+        XCTAssertEqual(coded.withUnsafeBytes { anchored.matches(in: $0) }.count, 0, "^ is the start of the text, not of a line")
     }
 
     /// 1 MB of input shaped to defeat each matcher: glibc's regexec took 3.4 s on 40 kB

@@ -141,7 +141,7 @@ public enum GuardrailText {
         /// Nil: no escape, the text is `body[range]`.
         public let decoded: [UInt8]?
         /// For each decoded byte, the body offset of its source; one more for the end.
-        private let origins: [Int32]
+        private let origins: [Int]
 
         /// Text that is already plain (decoded): read as it is.
         public init(plain range: Range<Int>) {
@@ -157,13 +157,13 @@ public enum GuardrailText {
                 origins = []
                 return
             }
-            var out: [UInt8] = [], origins: [Int32] = []
+            var out: [UInt8] = [], origins: [Int] = []
             out.reserveCapacity(range.count)
             origins.reserveCapacity(range.count + 1)
             func append(_ scalar: UInt32, from source: Int) {
                 for byte in String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8 {
                     out.append(byte)
-                    origins.append(Int32(source))
+                    origins.append(source)
                 }
             }
             func hex4(_ at: Int) -> UInt32? {
@@ -181,7 +181,7 @@ public enum GuardrailText {
                 let c = body[index]
                 guard c == UInt8(ascii: "\\"), index + 1 < range.upperBound else {
                     out.append(c)
-                    origins.append(Int32(index))
+                    origins.append(index)
                     index += 1
                     continue
                 }
@@ -197,18 +197,11 @@ public enum GuardrailText {
                     }
                     continue
                 }
-                switch escape {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                default: out.append(escape)
-                }
-                origins.append(Int32(index))
+                out.append(JSONScanner.unescaped(escape))
+                origins.append(index)
                 index += 2
             }
-            origins.append(Int32(range.upperBound))
+            origins.append(range.upperBound)
             decoded = out
             self.origins = origins
         }
@@ -222,10 +215,10 @@ public enum GuardrailText {
         /// The body's bytes behind `match`, a range of the text: whole escapes only.
         public func rawRange(_ match: Range<Int>) -> Range<Int> {
             guard decoded != nil else { return (range.lowerBound + match.lowerBound)..<(range.lowerBound + match.upperBound) }
-            let start = Int(origins[match.lowerBound])
+            let start = origins[match.lowerBound]
             // The end is where the source of the byte after the match starts (a byte decoded
             // from the middle of an escape leaves that escape out).
-            return start..<max(start, Int(origins[match.upperBound]))
+            return start..<max(start, origins[match.upperBound])
         }
     }
 

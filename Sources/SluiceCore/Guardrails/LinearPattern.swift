@@ -26,16 +26,25 @@ public final class LinearPattern: @unchecked Sendable {
         for index in bytes.indices.dropLast() where bytes[index] == UInt8(ascii: "\\") {
             if (49...57).contains(bytes[index + 1]) { return "back-references are not allowed (they need backtracking)" }
         }
-        return LinearPattern(pattern) == nil ? "not a valid POSIX extended regular expression" : nil
+        guard let compiled = LinearPattern(pattern) else { return "not a valid POSIX extended regular expression" }
+        // A pattern that matches nothing at all would be tried at every byte, finding nothing.
+        if compiled.matchesEmpty { return "matches the empty string (it would find nothing; use + rather than *)" }
+        return nil
     }
 
-    /// Every non-overlapping, non-empty match in `text`, leftmost first (at most `limit`).
+    /// The pattern matches the empty text.
+    var matchesEmpty: Bool {
+        var start = 0, end = 0
+        return "".withCString { sluice_re2_find(regex, $0, 0, 0, &start, &end) != 0 }
+    }
+
+    /// Every non-overlapping, non-empty match in `text`, leftmost first (at most `limit` tries).
     public func matches(in text: UnsafeRawBufferPointer, limit: Int = 10_000) -> [Range<Int>] {
         guard let base = text.baseAddress?.assumingMemoryBound(to: CChar.self) else { return [] }
         var found: [Range<Int>] = []
-        var offset = 0, start = 0, end = 0
-        while offset <= text.count, found.count < limit,
-              sluice_re2_find(regex, base, text.count, offset, &start, &end) != 0 {
+        var offset = 0, start = 0, end = 0, tries = 0
+        while offset <= text.count, tries < limit, sluice_re2_find(regex, base, text.count, offset, &start, &end) != 0 {
+            tries += 1
             if end > start { found.append(start..<end) }
             offset = max(end, start + 1)
         }

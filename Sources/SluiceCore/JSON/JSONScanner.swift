@@ -243,6 +243,18 @@ public struct JSONScanner {
         }
     }
 
+    /// The byte a one-character escape stands for: `n` → line feed, `"` → `"`…
+    public static func unescaped(_ escape: UInt8) -> UInt8 {
+        switch escape {
+        case UInt8(ascii: "b"): 0x08
+        case UInt8(ascii: "f"): 0x0C
+        case UInt8(ascii: "n"): 0x0A
+        case UInt8(ascii: "r"): 0x0D
+        case UInt8(ascii: "t"): 0x09
+        default: escape
+        }
+    }
+
     private func decodeEscaped(_ slice: ArraySlice<UInt8>) throws(SyntaxError) -> String {
         guard String(validating: slice, as: UTF8.self) != nil else { throw fail("invalid UTF-8 in string") }
         var out: [UInt8] = []
@@ -279,14 +291,7 @@ public struct JSONScanner {
                 continue
             }
             if let high = pendingHigh { appendScalar(high, to: &out); pendingHigh = nil }
-            switch escape {
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            default: out.append(escape)
-            }
+            out.append(Self.unescaped(escape))
             i += 2
         }
         if let high = pendingHigh { appendScalar(high, to: &out) }

@@ -109,7 +109,12 @@ final class CallRecord {
             // What a guardrail matched (masked, blocked or logged) is not kept either.
             let engine = guardrails?.engine
             record.requestBody = redactor.redact(engine?.redact(requestBody) ?? requestBody, secrets: known)
-            record.responseBody = redactor.redact(engine?.redact(responseBody) ?? responseBody, secrets: known)
+            if guardrails?.streamHadFindings == true {
+                // What a guardrail found may be split across the captured events.
+                record.responseBody = "[not kept: a guardrail found text in this stream]"
+            } else {
+                record.responseBody = redactor.redact(engine?.redact(responseBody) ?? responseBody, secrets: known)
+            }
         }
         return record
     }

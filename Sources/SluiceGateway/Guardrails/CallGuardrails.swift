@@ -37,8 +37,21 @@ final class CallGuardrails {
     /// whether it carried text.
     private var held: [(event: [UInt8], textEnd: Int, hasText: Bool)] = []
     private var textCount = 0
+    /// Some guardrail that reads answers applies to this caller.
+    private let checksAnswers: Bool
     /// A webhook reads this call's answers: a stream is held until its end.
-    private let holdsWholeStreams: Bool
+    private var holdsWholeStreams: Bool
+    /// While a stream is held whole: the bytes held, and when the client last got bytes (a
+    /// comment keeps its connection and nginx's read timeout alive every few seconds).
+    private var heldBytes = 0
+    private var lastSent = ContinuousClock.now
+    private static let keepAlive: [UInt8] = Array(": held for review\n\n".utf8)
+    /// The most a stream is held whole for a webhook; past it the call fails closed (or
+    /// streams on, when every such webhook fails open).
+    static let wholeStreamLimit = 16 << 20
+    /// A guardrail found something in this stream's text: the captured answer is not kept
+    /// (a value split across events is in no single captured string).
+    private(set) var streamHadFindings = false
     /// The webhook's own client for a stream's end, which comes while the thread's client is
     /// still busy with the provider's transfer.
     private lazy var streamHTTP = HTTPClient()
@@ -53,9 +66,9 @@ final class CallGuardrails {
         self.metrics = metrics
         self.http = http
         self.skipping = skipping
-        holdsWholeStreams = engine.guardrails.contains {
-            $0.config.checksResponses && $0.config.webhook != nil && !skipping.contains($0.config.name)
-        }
+        let answerSide = engine.guardrails.filter { $0.config.checksResponses && !skipping.contains($0.config.name) }
+        checksAnswers = !answerSide.isEmpty
+        holdsWholeStreams = answerSide.contains { $0.config.webhook != nil }
         // Turned off for this caller: on the record, so an audit shows whose calls skip what.
         for name in engine.guardrails.map(\.config.name) where skipping.contains(name) {
             decisions.append(("request", name, "off", [:]))
@@ -79,7 +92,7 @@ final class CallGuardrails {
     /// A whole JSON answer: blocked, masked, or with the request's placeholders restored.
     func checkAnswer(_ body: [UInt8]) -> Verdict {
         var answer = body
-        if engine.checksResponses {
+        if checksAnswers {
             let outcome = engine.check(body, requests: false, skipping: skipping, http: http)
             note(outcome.decisions, direction: "response")
             if let blocked = outcome.blocked { return .block(Self.answerError(blocked.guardrail, blocked.kinds)) }
@@ -93,7 +106,7 @@ final class CallGuardrails {
     /// so a value split across events never partly reaches the client before the check
     /// that blocks it. Placeholders are restored within an event.
     func checkEvent(_ event: [UInt8], final: Bool) -> StreamVerdict {
-        guard engine.checksResponses else {
+        guard checksAnswers else {
             return .release([placeholders.isEmpty ? event : GuardrailEngine.restore(event, placeholders)])
         }
         var text: [UInt8] = []
@@ -112,6 +125,7 @@ final class CallGuardrails {
                 return new.isEmpty ? nil : (item.compiled, new)
             }
             for (compiled, findings) in fresh {
+                streamHadFindings = true
                 var counts: [String: Int] = [:]
                 for finding in findings { counts[finding.kind, default: 0] += 1 }
                 // An event's JSON is not rewritten: in a stream, mask acts as log.
@@ -128,7 +142,23 @@ final class CallGuardrails {
         }
         held.append((GuardrailEngine.restore(event, placeholders), textCount, !text.isEmpty))
         if final { return releaseHeld() }
-        guard !holdsWholeStreams else { return .release([]) }
+        if holdsWholeStreams {
+            heldBytes += event.count
+            if heldBytes <= Self.wholeStreamLimit {
+                guard ContinuousClock.now - lastSent >= .seconds(5) else { return .release([]) }
+                lastSent = .now
+                return .release([Self.keepAlive])
+            }
+            let webhooks = engine.guardrails.filter { $0.config.checksResponses && $0.config.webhook != nil
+                && !skipping.contains($0.config.name) }
+            if let closed = webhooks.first(where: { $0.config.webhook?.failOpen == false }) {
+                note([(closed.config.name, "block", ["too_long": 1])], direction: "response")
+                held = []
+                return .block(Self.answerError(closed.config.name, ["too_long"]))
+            }
+            holdsWholeStreams = false  // every such webhook fails open: stream on, unreviewed
+            for webhook in webhooks { note([(webhook.config.name, "log", ["too_long": 1])], direction: "response") }
+        }
         var ready = 0
         while ready < held.count, !held[ready].hasText || textCount - held[ready].textEnd >= engine.streamHoldBytes { ready += 1 }
         defer { held.removeFirst(ready) }
@@ -141,7 +171,7 @@ final class CallGuardrails {
         defer { held = [] }
         guard !streamEnded else { return .release(held.map(\.event)) }
         streamEnded = true
-        if holdsWholeStreams {
+        if holdsWholeStreams, !streamText.isEmpty {
             let quoted = Array(JSONText.quoted(String(decoding: streamText, as: UTF8.self)).utf8)
             for compiled in engine.guardrails where compiled.config.checksResponses && !skipping.contains(compiled.config.name) {
                 guard let webhook = compiled.config.webhook else { continue }
