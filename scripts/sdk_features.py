@@ -9,7 +9,7 @@ import urllib.request
 
 import openai
 
-from sdk_support import expect, expect_raises
+from sdk_support import Checks, expect, expect_raises
 
 try:
     import anthropic

@@ -37,7 +37,7 @@ public struct AuditRecord: Sendable, Equatable {
         /// no connection, a timeout, a cut or malformed answer, 408, 429 or 5xx. Not a 400,
         /// a guardrail's refusal or a client that left.
         public var failed: Bool {
-            if let status = Int(error) { return status >= 500 || status == 408 || status == 429 }
+            if let status = Int(error) { return RetryPolicy.isEndpointFailure(status: status) }
             return error == "connect" || error.hasPrefix("timeout") || ["dropped", "stream_error", "malformed"].contains(error)
         }
 
