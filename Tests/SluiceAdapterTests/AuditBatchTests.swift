@@ -67,12 +67,13 @@ final class AuditBatchTests: RedisTestCase {
     /// endpoint counted twice, a 400 not as a failure); per route, response-cache lookups
     /// and hits (a bypass is no lookup).
     func testEndpointAttemptsAndResponseCacheHitsAreCounted() throws {
-        func attempt(_ endpoint: String, _ error: String) -> AuditRecord.Attempt {
+        func attempt(_ endpoint: String, _ error: String, failed: Bool = false) -> AuditRecord.Attempt {
             AuditRecord.Attempt(endpoint: endpoint, provider: "openai", status: Int(error) ?? 200, error: error, latencyMs: 5,
-                                probe: false)
+                                probe: false, failed: failed)
         }
         var failedOver = call("a")
-        failedOver.attempts = [attempt("bad", "503"), attempt("bad", "timeout_first_byte"), attempt("good", "ok")]
+        failedOver.attempts = [attempt("bad", "503", failed: true), attempt("bad", "timeout_first_byte", failed: true),
+                               attempt("good", "ok")]
         var refused = call("b")
         refused.attempts = [attempt("good", "400")]
         var hit = call("c"), miss = call("d"), bypass = call("e")

@@ -33,21 +33,20 @@ public struct AuditRecord: Sendable, Equatable {
         public var latencyMs: Int
         public var probe: Bool
 
-        /// A failure that says something about the endpoint, as endpoint health counts it:
-        /// no connection, a timeout, a cut or malformed answer, 408, 429 or 5xx. Not a 400,
-        /// a guardrail's refusal or a client that left.
-        public var failed: Bool {
-            if let status = Int(error) { return RetryPolicy.isEndpointFailure(status: status) }
-            return error == "connect" || error.hasPrefix("timeout") || ["dropped", "stream_error", "malformed"].contains(error)
-        }
+        /// The attempt counted against the endpoint's health (no connection, a timeout, a cut
+        /// or malformed answer, 408, 429 or 5xx; not a 400, a guardrail's refusal or a client
+        /// that left): the pipeline's own verdict, for the usage totals. Not in the JSON.
+        public var failed: Bool
 
-        public init(endpoint: String, provider: String, status: Int, error: String, latencyMs: Int, probe: Bool) {
+        public init(endpoint: String, provider: String, status: Int, error: String, latencyMs: Int, probe: Bool,
+                    failed: Bool = false) {
             self.endpoint = endpoint
             self.provider = provider
             self.status = status
             self.error = error
             self.latencyMs = latencyMs
             self.probe = probe
+            self.failed = failed
         }
     }
 

@@ -336,7 +336,8 @@ public final class RequestPipeline {
                                           retryAfterMs: retryAfter, wasProbe: wasProbe))
             if let attemptSpan { call.attemptSpans.append((attemptSpan, attemptStart, .now)) }
             call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
-                                                     error: errorClass, latencyMs: elapsed, probe: wasProbe))
+                                                     error: errorClass, latencyMs: elapsed, probe: wasProbe,
+                                                     failed: result == .fail))
         }
         /// Usage of what streamed: the provider's figure, or an estimate from the text sizes.
         func streamedUsage(complete: Bool) {
