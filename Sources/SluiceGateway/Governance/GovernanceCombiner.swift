@@ -51,7 +51,7 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     /// Admits `plan` (with `extra` in the same round trip); returns when Redis has answered.
     func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
         let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [])
-        enqueue(ticket)
+        // Queued by `wait`, under the lock it takes anyway: one lock per admission, not two.
         wait(for: ticket)
         return ticket
     }
@@ -75,7 +75,7 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         defer { pthread_cond_destroy(&condition) }
         withUnsafeMutablePointer(to: &condition) { condition in
             pthread_mutex_lock(mutex)
-            // A ticket nobody queued (made by hand): queued now, so a round trip takes it.
+            // Not queued yet (an admission, or a ticket made by hand): queued now.
             if !ticket.taken && !ticket.done && !ticket.queued {
                 ticket.queued = true
                 queue.append(ticket)

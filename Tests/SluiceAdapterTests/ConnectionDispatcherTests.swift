@@ -1,0 +1,163 @@
+import Foundation
+import Glibc
+@testable import SluiceGateway
+import Synchronization
+import XCTest
+
+/// The worker's dispatcher on real sockets (socket pairs and a Unix listener), without
+/// nginx: kept connections come back to exactly one thread when their next request
+/// arrives, a drain closes the idle ones, and no connection is ever held by two threads,
+/// however many threads race for them.
+final class ConnectionDispatcherTests: XCTestCase {
+    private var listener: Int32 = -1
+    private var path = ""
+
+    override func setUpWithError() throws {
+        path = NSTemporaryDirectory() + "dispatcher-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(listener, 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(listen(listener, 16), 0)
+        ConnectionDispatcher.prepare(listener: listener)
+    }
+
+    override func tearDown() {
+        close(listener)
+        unlink(path)
+    }
+
+    /// A connected pair: the pool's end (kept by the dispatcher) and nginx's.
+    private func pair() -> (pool: Int32, nginx: Int32) {
+        var ends: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends), 0)
+        return (ends[0], ends[1])
+    }
+
+    /// Whether nginx's end sees the pool's end closed (EOF) within a second.
+    private func closedByPool(_ nginx: Int32) -> Bool {
+        var descriptor = pollfd(fd: nginx, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, 1000) == 1 else { return false }
+        var byte: UInt8 = 0
+        return read(nginx, &byte, 1) == 0
+    }
+
+    func testAKeptConnectionComesBackWhenItsNextRequestArrives() throws {
+        let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
+        let (pool, nginx) = pair()
+        defer { close(pool); close(nginx) }
+        dispatcher.keep(pool)
+        XCTAssertEqual(dispatcher.idleCount, 1)
+        XCTAssertNil(dispatcher.next(timeoutMs: 50), "nothing to read yet")
+        XCTAssertEqual(write(nginx, "x", 1), 1)
+        XCTAssertEqual(dispatcher.next(timeoutMs: 1000), pool)
+        XCTAssertEqual(dispatcher.idleCount, 0)
+        // Taken: the same readiness does not hand it to a second thread.
+        XCTAssertNil(dispatcher.next(timeoutMs: 50))
+        // Handed back with the byte still unread: ready again at once, under a new generation.
+        dispatcher.keep(pool)
+        XCTAssertEqual(dispatcher.next(timeoutMs: 1000), pool)
+    }
+
+    func testADrainClosesIdleConnectionsAndEveryOneHandedBackAfterIt() throws {
+        let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
+        let idle = (0..<3).map { _ in pair() }
+        for connection in idle { dispatcher.keep(connection.pool) }
+        XCTAssertEqual(dispatcher.idleCount, 3)
+        dispatcher.stop()
+        dispatcher.closeIdle()
+        XCTAssertEqual(dispatcher.idleCount, 0)
+        for connection in idle {
+            XCTAssertTrue(closedByPool(connection.nginx), "an idle connection was left open by the drain")
+            close(connection.nginx)
+        }
+        // Stopped: a connection handed back after its answer is closed, not kept.
+        let late = pair()
+        dispatcher.keep(late.pool)
+        XCTAssertEqual(dispatcher.idleCount, 0)
+        XCTAssertTrue(closedByPool(late.nginx))
+        close(late.nginx)
+        // And the listener is not accepted from any more.
+        let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(client) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertNil(dispatcher.next(timeoutMs: 100))
+    }
+
+    func testAConnectionNginxClosedIsDroppedNotServed() throws {
+        let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
+        let (pool, nginx) = pair()
+        dispatcher.keep(pool)
+        close(nginx)
+        XCTAssertNil(dispatcher.next(timeoutMs: 1000), "a hung-up connection has no request to serve")
+        XCTAssertEqual(dispatcher.idleCount, 0)
+    }
+
+    /// Eight threads serve 32 kept connections while a driver sends 4,000 one-byte requests
+    /// at random ones (each only once its previous answer came back, as nginx does): every
+    /// request is answered once, and no connection is ever held by two threads at a time.
+    func testThreadsRacingForKeptConnectionsServeEachRequestOnce() throws {
+        let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
+        let pairs = (0..<32).map { _ in pair() }
+        defer { for connection in pairs { close(connection.nginx) } }
+        // Per descriptor number: how many threads hold it now.
+        let slots = Int(pairs.map { max($0.pool, $0.nginx) }.max()!) + 1
+        nonisolated(unsafe) let held = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: slots)
+        for index in 0..<slots { (held + index).initialize(to: Atomic<Int>(0)) }
+        defer { held.deinitialize(count: slots); held.deallocate() }
+        let served = Atomic<Int>(0)
+        let doubleHeld = Atomic<Int>(0)
+        let stop = Atomic<Bool>(false)
+        for connection in pairs { dispatcher.keep(connection.pool) }
+        let threads = (0..<8).map { _ in
+            Thread {
+                while !stop.load(ordering: .acquiring) {
+                    guard let connection = dispatcher.next(timeoutMs: 20) else { continue }
+                    if held[Int(connection)].add(1, ordering: .acquiringAndReleasing).newValue != 1 {
+                        doubleHeld.add(1, ordering: .relaxed)
+                    }
+                    var byte: UInt8 = 0
+                    if read(connection, &byte, 1) == 1 {
+                        served.add(1, ordering: .relaxed)
+                        _ = write(connection, &byte, 1)
+                    }
+                    held[Int(connection)].subtract(1, ordering: .acquiringAndReleasing)
+                    dispatcher.keep(connection)
+                }
+            }
+        }
+        for thread in threads { thread.start() }
+        var generator = SystemRandomNumberGenerator()
+        let deadline = ContinuousClock.now + .seconds(60)
+        for _ in 0..<4_000 where ContinuousClock.now < deadline {
+            let nginx = pairs[Int.random(in: 0..<pairs.count, using: &generator)].nginx
+            var byte: UInt8 = 7
+            XCTAssertEqual(write(nginx, &byte, 1), 1)
+            var descriptor = pollfd(fd: nginx, events: Int16(POLLIN), revents: 0)
+            XCTAssertEqual(poll(&descriptor, 1, 5000), 1, "a request was never answered")
+            XCTAssertEqual(read(nginx, &byte, 1), 1)
+        }
+        stop.store(true, ordering: .releasing)
+        Thread.sleep(forTimeInterval: 0.2)
+        XCTAssertEqual(served.load(ordering: .relaxed), 4_000)
+        XCTAssertEqual(doubleHeld.load(ordering: .relaxed), 0)
+        XCTAssertEqual(dispatcher.idleCount, 32)
+        dispatcher.stop()
+        dispatcher.closeIdle()
+        XCTAssertEqual(dispatcher.idleCount, 0)
+    }
+}
