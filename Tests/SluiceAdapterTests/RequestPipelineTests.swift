@@ -54,6 +54,19 @@ final class RequestPipelineTests: XCTestCase {
         FakeClientConnection(path: "/v1/chat/completions", body: body, params: ["SLUICE_PRINCIPAL": "alice"])
     }
 
+    /// Serves the question as `alice` and checks that `answer` came back from `endpoint`.
+    @discardableResult
+    private func assertAnswered(_ gateway: FakePipeline, with answer: String, from endpoint: String,
+                                line: UInt = #line) -> [String: String] {
+        let client = principalCall()
+        gateway.serve(client)
+        let response = client.response
+        XCTAssertEqual(response.status, 200, line: line)
+        XCTAssertEqual(response.body, answer, "the provider's answer, byte for byte", line: line)
+        XCTAssertEqual(response.headers["x-sluice-endpoint"], endpoint, line: line)
+        return response.headers
+    }
+
     private func errorMembers(_ body: String) throws -> [String: Any] {
         let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
         return try XCTUnwrap(json?["error"] as? [String: Any], "an OpenAI error: \(body)")
@@ -63,13 +76,7 @@ final class RequestPipelineTests: XCTestCase {
         let gateway = try FakePipeline(yaml: Self.config())
         let answer = Self.completion("Hello", model: "m-a")
         gateway.upstream.answer("http://a.test/v1", FakeUpstream.json(answer))
-        let client = principalCall()
-        gateway.serve(client)
-
-        let response = client.response
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.body, answer, "the provider's answer, byte for byte")
-        XCTAssertEqual(response.headers["x-sluice-endpoint"], "first")
+        assertAnswered(gateway, with: answer, from: "first")
         let sent = try XCTUnwrap(gateway.upstream.requests.first)
         XCTAssertEqual(gateway.upstream.requests.count, 1)
         XCTAssertEqual(sent.url, "http://a.test/v1/chat/completions")
@@ -96,14 +103,8 @@ final class RequestPipelineTests: XCTestCase {
                                                                       status: 503))
         let answer = Self.completion("From b", model: "m-b")
         gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(answer))
-        let client = principalCall()
-        gateway.serve(client)
-
-        let response = client.response
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual(response.body, answer)
-        XCTAssertEqual(response.headers["x-sluice-endpoint"], "second")
-        XCTAssertEqual(response.headers["x-sluice-attempts"], "2")
+        let headers = assertAnswered(gateway, with: answer, from: "second")
+        XCTAssertEqual(headers["x-sluice-attempts"], "2")
         XCTAssertEqual(gateway.upstream.requests.map(\.url), ["http://a.test/v1/chat/completions",
                                                               "http://b.test/v1/chat/completions"])
 
@@ -241,12 +242,9 @@ final class RequestPipelineTests: XCTestCase {
         let gateway = try FakePipeline(yaml: Self.config())
         let first = try XCTUnwrap(gateway.context.config.routes["chat"]?.endpoints.first)
         gateway.health.states[first.upstreamKey] = EndpointHealth(state: .cooling(until: Governor.nowMs() + 60_000))
-        gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(Self.completion("From b", model: "m-b")))
-        let client = principalCall()
-        gateway.serve(client)
-
-        XCTAssertEqual(client.response.status, 200)
-        XCTAssertEqual(client.response.headers["x-sluice-endpoint"], "second")
+        let answer = Self.completion("From b", model: "m-b")
+        gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(answer))
+        assertAnswered(gateway, with: answer, from: "second")
         XCTAssertEqual(gateway.upstream.requests.map(\.url), ["http://b.test/v1/chat/completions"])
         XCTAssertEqual(gateway.sink.records.first?.attempts.map(\.endpoint), ["second"])
     }
