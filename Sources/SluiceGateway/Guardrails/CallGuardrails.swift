@@ -21,7 +21,7 @@ final class CallGuardrails {
     let engine: GuardrailEngine
     let route: String
     private let metrics: MetricsBuffer
-    private let http: HTTPClient
+    private let http: any UpstreamPort
     /// Guardrails the caller's policy turns off (`guardrails_off`).
     private let skipping: Set<String>
     /// The request as the client sent it, when guardrails masked it (the cache keys on it,
@@ -60,7 +60,7 @@ final class CallGuardrails {
     /// The stream's end was judged (a webhook asks once).
     private var streamEnded = false
 
-    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: HTTPClient, skipping: Set<String>) {
+    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: any UpstreamPort, skipping: Set<String>) {
         self.engine = engine
         self.route = route
         self.metrics = metrics

@@ -46,7 +46,7 @@ final class GuardrailEngine: @unchecked Sendable {
     var checksResponses: Bool { guardrails.contains { $0.config.checksResponses } }
 
     /// Checks the text of `body` (a JSON request when `requests`, else an answer).
-    func check(_ body: [UInt8], requests: Bool, skipping: Set<String> = [], http: HTTPClient? = nil) -> Outcome {
+    func check(_ body: [UInt8], requests: Bool, skipping: Set<String> = [], http: (any UpstreamPort)? = nil) -> Outcome {
         var outcome = Outcome()
         var masks: [(range: Range<Int>, label: String, restore: Bool)] = []
         body.withUnsafeBytes { raw in
@@ -191,7 +191,7 @@ final class GuardrailEngine: @unchecked Sendable {
     /// Asks a webhook about the text: `{"guardrail","direction","text"}`; it blocks with
     /// `{"action":"block"}` (or `"block":true`, `"flagged":true`).
     static func webhookBlocks(_ webhook: GuardrailConfig.Webhook, guardrail: String, text: UnsafeRawBufferPointer,
-                              ranges: [Range<Int>], direction: String, http: HTTPClient) -> Bool {
+                              ranges: [Range<Int>], direction: String, http: any UpstreamPort) -> Bool {
         guard !ranges.isEmpty else { return false }
         var body = Array("{\"guardrail\":\(JSONText.quoted(guardrail)),\"direction\":\"\(direction)\",\"text\":\"".utf8)
         for (index, range) in ranges.enumerated() {

@@ -5,7 +5,8 @@ import SluiceRedis
 /// nginx asserted in `SLUICE_PRINCIPAL`.
 struct Authenticator {
     let context: WorkerContext
-    let redis: RedisConnection
+    /// Where keys missing from both caches are looked up (Redis in production).
+    let keys: any GatewayKeyPort
     let threadCache: ThreadKeyCache
 
     /// A key wins over an asserted principal; neither is a 401.
@@ -36,7 +37,7 @@ struct Authenticator {
             threadCache.store(hash: hash, record: shared.record, expires: shared.expires)
         } else {
             do {
-                record = try KeyDirectory(redis: redis, names: context.redisKeys).lookup(hash: hash)
+                record = try keys.lookup(hash: hash)
                 let expires = context.keyCache.store(hash: hash, record: record)
                 threadCache.store(hash: hash, record: record, expires: expires)
             } catch {

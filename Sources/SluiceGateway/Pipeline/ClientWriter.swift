@@ -4,7 +4,7 @@ import SluiceProviders
 
 /// Writes responses to the client through nginx.
 struct ClientWriter {
-    let request: FastCGIRequest
+    let request: any ClientConnection
     let requestId: String
     /// Notes what the client was sent, for the audit record.
     let call: CallRecord

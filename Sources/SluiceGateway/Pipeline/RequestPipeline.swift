@@ -9,14 +9,18 @@ import SluiceRedis
 /// One request, start to finish: read it, authenticate, resolve the route, call the
 /// endpoints in plan order, answer, settle the call's reservations, and hand what is left
 /// to write (audit record, health report, budget alerts) to the process's `CallSettler`.
-/// One pipeline per thread; it owns that thread's curl handle and Redis connection.
+/// One pipeline per thread; it owns that thread's curl handle and Redis connection. What it
+/// needs of the world goes through ports (`ClientConnection`, `UpstreamPort`,
+/// `EndpointHealthPort`, `GatewayKeyPort`, `AuditSinkPort`, and `GovernancePort` through
+/// its `Governor`), so its unit tests run it on in-memory fakes.
 public final class RequestPipeline {
     let context: WorkerContext
-    let http: HTTPClient
+    let http: any UpstreamPort
     let redis: RedisConnection
-    let healthStore: EndpointHealthStore
-    private let settler: CallSettler
+    let healthStore: any EndpointHealthPort
+    let settler: any AuditSinkPort
     let governor: Governor
+    private let keys: any GatewayKeyPort
     private let keyCache = ThreadKeyCache()
     private var random = ThreadRandom()
     /// The reservations of the call being served, settled as its response is finished: the
@@ -24,29 +28,40 @@ public final class RequestPipeline {
     /// with when Redis admitted them.
     var pendingPlans: [(plan: AdmissionPlan, endpoint: String?, atMs: Int?)] = []
     /// The call being served, recorded once its response is out.
-    private var call: CallRecord?
+    var call: CallRecord?
     /// The Responses API call being served: its id, the stored state it continues, and
     /// what it keeps when it is done.
     var responsesTurn: ResponsesTurn?
     /// Answer bytes the call being served held in memory (all attempts).
-    private var bufferedAnswerBytes = 0
+    var bufferedAnswerBytes = 0
     /// The attempts of the request being served, reported once its response is out.
-    private var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
+    var pendingReport: (attempts: [AttemptRecord], unusedProbes: [String], owner: String)?
+    /// The settlement `settleBeforeFinish` worked out, for the settler.
+    var pendingSettlement: GovernanceTicket?
+    /// Calls this request counted in flight (`balance: least_busy`), released after it.
+    var inFlightMarks: [(upstream: String, token: String)] = []
+    /// An answer to store in the route's cache once the response is out.
+    var pendingCacheEntry: (key: String, fields: [String], ttl: Duration)?
 
-    init(context: WorkerContext, settler: CallSettler) {
+    /// `settler` takes each answered call; the ports left out are this thread's own: a curl
+    /// handle (`upstream`), and health and keys in Redis through the thread's connection.
+    init(context: WorkerContext, settler: any AuditSinkPort, upstream: (any UpstreamPort)? = nil,
+         health: (any EndpointHealthPort)? = nil, keys: (any GatewayKeyPort)? = nil) {
         self.context = context
         self.settler = settler
-        self.http = HTTPClient()
-        self.redis = RedisConnection(config: context.config.redis)
-        self.healthStore = EndpointHealthStore(redis: redis, keys: context.redisKeys, policy: context.config.health,
-                                               logger: context.logger)
+        self.http = upstream ?? HTTPClient()
+        let redis = RedisConnection(config: context.config.redis)
+        self.redis = redis
+        self.healthStore = health ?? EndpointHealthStore(redis: redis, keys: context.redisKeys,
+                                                         policy: context.config.health, logger: context.logger)
+        self.keys = keys ?? KeyDirectory(redis: redis, names: context.redisKeys)
         context.pipelineCount.add(1, ordering: .relaxed)
         self.governor = Governor(context: context)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
     /// OpenAI-shaped error response.
-    public func handle(_ fcgi: FastCGIRequest) {
+    func handle(_ fcgi: any ClientConnection) {
         let requestId = fcgi.param("SLUICE_REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 } ?? Self.newRequestId()
         let method = fcgi.param("REQUEST_METHOD") ?? "GET"
         let path = APIPath.of(uri: fcgi.param("DOCUMENT_URI") ?? fcgi.param("REQUEST_URI") ?? "/")
@@ -78,7 +93,7 @@ public final class RequestPipeline {
         }
     }
 
-    private func serve(method: String, path: String, body: [UInt8], fcgi: FastCGIRequest,
+    private func serve(method: String, path: String, body: [UInt8], fcgi: any ClientConnection,
                        writer: ClientWriter) throws(GatewayError) {
         if path == "/sluice/healthz" {
             return health(writer)
@@ -100,7 +115,7 @@ public final class RequestPipeline {
         guard path.hasPrefix("/v1/"), operation != nil || responseResource || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
             throw GatewayError(.notFound, "Unknown API path '\(GatewayError.quote(path))'.")
         }
-        let caller = try Authenticator(context: context, redis: redis, threadCache: keyCache)
+        let caller = try Authenticator(context: context, keys: keys, threadCache: keyCache)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
         writer.call.caller = caller
         if responseResource {
@@ -489,82 +504,6 @@ public final class RequestPipeline {
         }
         moveOn = MoveOn(error: lastError, askedWait: askedWait, quotaExhausted: quotaExhausted,
                         contextExceeded: contextExceeded)
-    }
-
-    /// Works out the settlement of the call just answered, before its response leaves for
-    /// nginx (`FCGX_Finish`): the settler thread sends it with the call's audit record, in
-    /// the round trip that writes the record (one settle script call for its whole batch),
-    /// off the next request's path. Every reservation is settled with the true usage (none
-    /// for endpoints that did not answer).
-    public func settleBeforeFinish() {
-        reportNewsBeforeFinish()
-        let plans = pendingPlans
-        pendingPlans = []
-        // Admitted from the local allowance (Redis was unreachable): nothing was reserved,
-        // and trying Redis again here would hold the response for its timeout.
-        guard let finished = call, plans.contains(where: { $0.atMs != nil }) else { return }
-        // A cache hit costs nothing; its reservation is settled at zero usage.
-        let cost = finished.cache?.result == .hit ? 0 : governor.cost(of: finished.usage, at: finished.endpoint)
-        finished.costNanos = cost
-        let settlements = plans.map { pending in
-            let served = pending.endpoint == nil || pending.endpoint == finished.endpoint?.name
-            return governor.settlement(pending.plan, admittedAtMs: pending.atMs, usage: served ? finished.usage : nil,
-                                       costNanos: served ? cost ?? 0 : 0)
-        }
-        pendingSettlement = GovernanceTicket(admission: nil, extra: nil, settlements: settlements)
-    }
-
-    /// A request that held the pool's probe lease of a cooled-down endpoint, or saw an
-    /// endpoint fail, records its outcome before its response completes (one round trip, on
-    /// those paths only), so the client's next call, on any responder, finds the endpoint
-    /// recovered or cooling instead of calling it again. Reports of calls that went well
-    /// travel with the settler's next batch.
-    private func reportNewsBeforeFinish() {
-        guard let report = pendingReport,
-              !report.unusedProbes.isEmpty || report.attempts.contains(where: { $0.wasProbe || $0.outcome == .fail })
-        else { return }
-        pendingReport = nil
-        let changes = healthStore.report(report.attempts, releasing: report.unusedProbes, owner: report.owner)
-        EndpointHealthStore.log(changes, to: context.logger)
-    }
-
-    /// The settlement `settleBeforeFinish` worked out, for the settler.
-    private var pendingSettlement: GovernanceTicket?
-    /// Calls this request counted in flight (`balance: least_busy`), released after it.
-    var inFlightMarks: [(upstream: String, token: String)] = []
-    /// An answer to store in the route's cache once the response is out.
-    private var pendingCacheEntry: (key: String, fields: [String], ttl: Duration)?
-
-    /// Hands the call just answered to the settler, before its response completes
-    /// (`FCGX_Finish`): its audit record (journaled at once), its settlement (sent with the
-    /// record) and its health report.
-    public func handOffBeforeFinish() {
-        let report = pendingReport
-        pendingReport = nil
-        let finished = call
-        call = nil
-        var done = FinishedCall(health: report.map { HealthReport(attempts: $0.attempts, unusedProbes: $0.unusedProbes,
-                                                                  owner: $0.owner) })
-        done.settlement = pendingSettlement
-        pendingSettlement = nil
-        if let finished {
-            if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
-            done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
-            if let record = done.record { exportSpans(of: finished, record: record) }
-            pendingCacheEntry = Self.cacheEntry(of: finished)
-        }
-        guard done.record != nil || done.health != nil || done.settlement != nil else { return }
-        settler.submit(done)
-    }
-
-    /// After the response completed: gives back the memory a large answer took.
-    public func afterFinish() {
-        if let entry = pendingCacheEntry { storeInCache(entry) }
-        pendingCacheEntry = nil
-        healthStore.release(inFlightMarks)
-        inFlightMarks = []
-        MemoryPolicy.trimAfterLargeAnswer(bufferedAnswerBytes)
-        bufferedAnswerBytes = 0
     }
 
     /// How long a probe lease lasts: long enough to learn whether the endpoint answers.

@@ -9,7 +9,7 @@ import SluiceFastCGI
 extension RequestPipeline {
     /// Takes the client's `traceparent` (a new trace when it has none or an invalid one and
     /// tracing is on).
-    func startTrace(_ call: CallRecord, fcgi: FastCGIRequest) {
+    func startTrace(_ call: CallRecord, fcgi: any ClientConnection) {
         let client = fcgi.param("HTTP_TRACEPARENT").flatMap {
             TraceContext(traceparent: $0, tracestate: fcgi.param("HTTP_TRACESTATE"))
         }
