@@ -23,6 +23,17 @@ import sys
 
 UNITS_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6, "h": 3600e6}
 TARGET_ORDER = ["direct", "hop", "sluice", "peer"]
+# The hot-path budget (issue 16): per call, at c=64 for CPU, with every feature on.
+BUDGET = {
+    "gateway_cpu_us": 120,      # nginx (FastCGI side) + pool + Redis
+    "redis_cpu_us": 15,
+    "pool_cpu_us": 60,
+    "nginx_cpu_us": 45,
+    "added_p50_ms_c1": 0.2,
+    "stream_ttfb_added_ms": 0.2,
+    "rps_vs_peer_c64": 100,
+}
+
 GOALS = {
     "latency_ratio_c1_max": 3.0,
     "throughput_ratio_c64_min": 0.5,
@@ -332,6 +343,34 @@ def compute(runs, ttfb, meta):
     return targets, ratios, memory, goals
 
 
+def budget(runs, ratios, memory):
+    """Each figure of the hot-path budget, JSON and stream: measured, target, met."""
+    def cpu(kind, part):
+        run = find(runs, "sluice", kind, 64)
+        c = (run or {}).get("cpu_us_per_request") or {}
+        if part == "gateway":
+            parts = [c.get("gateway"), c.get("pool"), c.get("redis")]
+            return None if None in parts else sum(parts)
+        return c.get({"nginx": "gateway"}.get(part, part))
+    rows = {}
+    for name, part in (("gateway_cpu_us", "gateway"), ("redis_cpu_us", "redis"), ("pool_cpu_us", "pool"),
+                       ("nginx_cpu_us", "nginx")):
+        rows[name] = {kind: cpu(kind, part) for kind in ("json", "stream")}
+    rows["added_p50_ms_c1"] = {kind: (None if ratios[kind].get("sluice_added_p50_us_c1") is None
+                                      else ratios[kind]["sluice_added_p50_us_c1"] / 1e3) for kind in ("json", "stream")}
+    rows["stream_ttfb_added_ms"] = {"json": None, "stream": ratios["stream_ttfb_added_ms"].get("sluice")}
+    peer = {kind: ratio(ratios[kind].get("sluice_rps_c64"), ratios[kind].get("peer_rps_c64")) for kind in ("json", "stream")}
+    rows["rps_vs_peer_c64"] = peer
+    out = {}
+    for name, values in rows.items():
+        target = BUDGET[name]
+        higher = name == "rps_vs_peer_c64"
+        met = [v >= target if higher else v <= target for v in values.values() if v is not None]
+        out[name] = dict(values, target=target, met=(all(met) if met else None))
+    out["pool_rss_growth_kb"] = {"value": memory["growth_kb"], "target": "flat"}
+    return out
+
+
 # --- formatting ---------------------------------------------------------------
 
 def ms(us, digits=3):
@@ -400,6 +439,23 @@ def render(meta, runs, ttfb, targets, ratios, memory, by_script=None):
     if len(rows) > 1:
         out.append(table(rows, "lrrrrl"))
         out.append("")
+
+    plan = budget(runs, ratios, memory)
+    labels = {"gateway_cpu_us": "gateway CPU per call, c=64 (us)", "redis_cpu_us": "  of which Redis (us)",
+              "pool_cpu_us": "  of which the pool (us)", "nginx_cpu_us": "  of which nginx, FastCGI side (us)",
+              "added_p50_ms_c1": "added p50, c=1 (ms)", "stream_ttfb_added_ms": "stream TTFB added (ms)",
+              "rps_vs_peer_c64": "req/s vs the peer, c=64 (x)"}
+    rows = [["hot-path budget", "json", "stream", "target", "met"]]
+    for name, label in labels.items():
+        row = plan[name]
+        digits = 0 if name.endswith("_us") else (1 if name == "rps_vs_peer_c64" else 3)
+        bound = (">= " if name == "rps_vs_peer_c64" else "<= ") + str(row["target"])
+        rows.append([label, fx(row["json"], digits), fx(row["stream"], digits), bound,
+                     "-" if row["met"] is None else ("yes" if row["met"] else "no")])
+    out.append(table(rows, "lrrll"))
+    out.append("(every feature on: key check, limits with token reservations, tags, budget, health, audit; "
+               "req/s vs the peer only with --peer)")
+    out.append("")
 
     gateways = [t for t in targets if t not in ("direct", "hop")]
     rows = [["ratios (same run)", "json", "stream", "goal"]]
@@ -512,6 +568,7 @@ def main():
         "redis_by_script": by_script,
         "ratios": ratios,
         "goals": goals,
+        "budget": budget(runs, ratios, memory),
         "sluice_log_problems": num(meta, "sluice_log_problems", int),
     }
     os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
