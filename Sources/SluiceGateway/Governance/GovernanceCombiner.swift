@@ -68,52 +68,47 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     ///
     /// A waiting thread sleeps on a condition of its own, so a round trip's return wakes
     /// exactly the threads it carried, plus the first one still queued (it sends the next
-    /// round trip), instead of every waiter of the process.
+    /// round trip), instead of every waiter of the process. They are woken after the lock
+    /// is released, so none wakes only to wait for the lock its waker still holds.
     func wait(for ticket: GovernanceTicket) {
-        var condition = pthread_cond_t()
-        pthread_cond_init(&condition, nil)
-        defer { pthread_cond_destroy(&condition) }
-        withUnsafeMutablePointer(to: &condition) { condition in
-            pthread_mutex_lock(mutex)
-            // Not queued yet (an admission, or a ticket made by hand): queued now.
-            if !ticket.taken && !ticket.done && !ticket.queued {
-                ticket.queued = true
-                queue.append(ticket)
-            }
-            while !ticket.done {
-                // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
-                guard !idle.isEmpty, !ticket.taken else {
-                    ticket.wakeup = condition
-                    pthread_cond_wait(condition, mutex)
-                    ticket.wakeup = nil
-                    continue
-                }
-                let redis = idle.removeLast()
-                let take = min(queue.count, Self.largestBatch)
-                let batch = Array(queue[..<take])
-                queue.removeFirst(take)
-                for taken in batch { taken.taken = true }
-                // More queued than one round trip takes, and a lane still free: its next sender.
-                if !idle.isEmpty { wakeNextSender() }
-                pthread_mutex_unlock(mutex)
-                send(batch, on: redis)
-                pthread_mutex_lock(mutex)
-                idle.append(redis)
-                for done in batch {
-                    done.done = true
-                    if let wakeup = done.wakeup { pthread_cond_signal(wakeup) }
-                }
-                wakeNextSender()
-            }
-            pthread_mutex_unlock(mutex)
+        pthread_mutex_lock(mutex)
+        // Not queued yet (an admission, or a ticket made by hand): queued now.
+        if !ticket.taken && !ticket.done && !ticket.queued {
+            ticket.queued = true
+            queue.append(ticket)
         }
+        while !ticket.done {
+            // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
+            guard !idle.isEmpty, !ticket.taken else {
+                pthread_cond_wait(ticket.condition(), mutex)
+                continue
+            }
+            let redis = idle.removeLast()
+            let take = min(queue.count, Self.largestBatch)
+            let batch = Array(queue[..<take])
+            queue.removeFirst(take)
+            for taken in batch { taken.taken = true }
+            // More queued than one round trip takes, and a lane still free: its next sender.
+            let sender = idle.isEmpty ? nil : nextSender()
+            pthread_mutex_unlock(mutex)
+            sender?.signal()
+            send(batch, on: redis)
+            pthread_mutex_lock(mutex)
+            idle.append(redis)
+            for done in batch { done.done = true }
+            let next = nextSender()
+            pthread_mutex_unlock(mutex)
+            for done in batch where done !== ticket { done.signal() }
+            next?.signal()
+            pthread_mutex_lock(mutex)
+        }
+        pthread_mutex_unlock(mutex)
     }
 
-    /// Wakes the first thread still queued, which sends the next round trip (under `mutex`).
-    private func wakeNextSender() {
-        if let next = queue.first(where: { $0.wakeup != nil }), let wakeup = next.wakeup {
-            pthread_cond_signal(wakeup)
-        }
+    /// The first ticket still queued whose thread waits: it sends the next round trip
+    /// (under `mutex`; signalled after it).
+    private func nextSender() -> GovernanceTicket? {
+        queue.first { $0.wakeup != nil }
     }
 
     private func enqueue(_ ticket: GovernanceTicket) {
@@ -140,11 +135,9 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
 
     func complete(_ tickets: [GovernanceTicket]) {
         pthread_mutex_lock(mutex)
-        for ticket in tickets {
-            ticket.done = true
-            if let wakeup = ticket.wakeup { pthread_cond_signal(wakeup) }
-        }
+        for ticket in tickets { ticket.done = true }
         pthread_mutex_unlock(mutex)
+        for ticket in tickets { ticket.signal() }
     }
 
     /// One round trip for `batch`; fills in every ticket's replies.

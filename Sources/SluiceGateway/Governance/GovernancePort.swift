@@ -69,8 +69,10 @@ final class GovernanceTicket: @unchecked Sendable {
     var taken = false
     /// Set (under the port's lock) once the fields below are final.
     var done = false
-    /// The condition its waiting thread sleeps on, while one does (under the port's lock).
-    var wakeup: UnsafeMutablePointer<pthread_cond_t>?
+    /// The condition its waiting thread sleeps on, made when a thread first waits on it
+    /// (under the port's lock) and kept until the ticket goes, so whoever completes the
+    /// ticket can signal it after releasing the lock (holding the ticket keeps it alive).
+    private(set) var wakeup: UnsafeMutablePointer<pthread_cond_t>?
     /// Storage could not be asked (connection, timeout): nothing was decided or settled.
     var failure: RedisError?
     /// The admission's decision (`.unknown` when the reply made no sense).
@@ -87,5 +89,27 @@ final class GovernanceTicket: @unchecked Sendable {
         self.admission = admission
         self.extra = extra
         self.settlements = settlements
+    }
+
+    deinit {
+        if let wakeup {
+            pthread_cond_destroy(wakeup)
+            wakeup.deallocate()
+        }
+    }
+
+    /// The condition to sleep on (under the port's lock), made on first use.
+    func condition() -> UnsafeMutablePointer<pthread_cond_t> {
+        if let wakeup { return wakeup }
+        let made = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        pthread_cond_init(made, nil)
+        wakeup = made
+        return made
+    }
+
+    /// Wakes the thread sleeping on it, if one does; safe without the port's lock (a thread
+    /// that was not asleep finds the ticket's state changed under the lock and does not sleep).
+    func signal() {
+        if let wakeup { pthread_cond_signal(wakeup) }
     }
 }
