@@ -27,4 +27,17 @@ final class JournalEntryTests: XCTestCase {
         payload = Array("SJ1 \(checksum) \(payload.count)\n".utf8) + payload
         XCTAssertEqual(JournalEntry.decodeAll(payload).calls.count, 0)
     }
+
+    /// The format byte for byte (journals written before an upgrade are replayed after it):
+    /// the header, then each field as `<byte count>\n<bytes>\n`, counts of ten and more
+    /// included.
+    func testTheEncodingIsTheDocumentedFormat() {
+        let long = String(repeating: "x", count: 1234)
+        let entry = JournalEntry.encode(keys: ["a"], arguments: ["bc", "", "ü", long] + Array(repeating: "k", count: 9))
+        let payload = Array(("1\n1\n1\na\n2\nbc\n0\n\n2\nü\n1234\n\(long)\n" + String(repeating: "1\nk\n", count: 9)).utf8)
+        let checksum = Hex.lower(withUnsafeBytes(of: JournalEntry.checksumForTests(payload).bigEndian) { Array($0) })
+        XCTAssertEqual(entry, Array("SJ1 \(checksum) \(payload.count)\n".utf8) + payload)
+        let many = (0..<12).map(String.init)
+        XCTAssertEqual(JournalEntry.decodeAll(JournalEntry.encode(keys: many, arguments: [])).calls.first?.keys, many)
+    }
 }

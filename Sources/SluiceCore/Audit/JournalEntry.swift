@@ -7,26 +7,69 @@
 /// payload: each of the key count, the keys and the arguments as `<byte count>\n<bytes>\n`.
 /// (The spool, written only while Redis is away, keeps its JSON lines: `SpoolLine`.)
 public enum JournalEntry {
+    /// One entry, made in one pass into one buffer sized first (it is made on the
+    /// request's thread for every call): the header's checksum is filled in last.
     public static func encode(keys: [String], arguments: [String]) -> [UInt8] {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(keys.count * 48 + arguments.reduce(16) { $0 + $1.utf8.count + 8 })
-        func add(_ text: String) {
-            payload.append(contentsOf: String(text.utf8.count).utf8)
-            payload.append(10)
-            payload.append(contentsOf: text.utf8)
-            payload.append(10)
-        }
-        add(String(keys.count))
-        for key in keys { add(key) }
-        for argument in arguments { add(argument) }
-        var out = Array("SJ1 ".utf8)
-        out.reserveCapacity(payload.count + 40)
-        out += Hex.lower(withUnsafeBytes(of: checksum(payload[...]).bigEndian) { Array($0) }).utf8
+        let keyCount = decimalLength(keys.count)
+        var payloadLength = decimalLength(keyCount) + keyCount + 2
+        for text in keys { payloadLength += fieldLength(text.utf8.count) }
+        for text in arguments { payloadLength += fieldLength(text.utf8.count) }
+        var out: [UInt8] = []
+        out.reserveCapacity(22 + decimalLength(payloadLength) + payloadLength)
+        out += "SJ1 ".utf8
+        let checksumAt = out.count
+        out += repeatElement(UInt8(ascii: "0"), count: 16)
         out.append(32)
-        out += String(payload.count).utf8
+        appendDecimal(payloadLength, to: &out)
         out.append(10)
-        out += payload
+        let payloadAt = out.count
+        appendDecimal(keyCount, to: &out)
+        out.append(10)
+        appendDecimal(keys.count, to: &out)
+        out.append(10)
+        for text in keys { appendField(text, to: &out) }
+        for text in arguments { appendField(text, to: &out) }
+        var sum = checksum(out[payloadAt...])
+        for index in stride(from: checksumAt + 15, through: checksumAt, by: -1) {
+            out[index] = hexDigits[Int(sum & 0xf)]
+            sum >>= 4
+        }
         return out
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `<byte count>\n<bytes>\n` of a field of `count` bytes.
+    private static func fieldLength(_ count: Int) -> Int {
+        decimalLength(count) + count + 2
+    }
+
+    private static func appendField(_ text: String, to out: inout [UInt8]) {
+        appendDecimal(text.utf8.count, to: &out)
+        out.append(10)
+        out.append(contentsOf: text.utf8)
+        out.append(10)
+    }
+
+    private static func decimalLength(_ value: Int) -> Int {
+        var length = 1
+        var rest = value
+        while rest >= 10 {
+            rest /= 10
+            length += 1
+        }
+        return length
+    }
+
+    /// `value` (≥ 0) in decimal, without making a string.
+    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        let start = out.count
+        var rest = value
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        out[start...].reverse()
     }
 
     /// The calls in `bytes`, in order; torn or damaged entries are skipped and counted.
