@@ -40,9 +40,11 @@ final class CallSettler: @unchecked Sendable {
     static let capacity = 4096
     /// Largest batch in one round trip.
     static let largestBatch = 256
-    /// A batch smaller than this waits `linger` for more calls first.
-    static let smallBatch = 8
-    static let linger = Duration.milliseconds(1)
+    /// While calls come in together (the last batch carried more than one), a batch
+    /// smaller than this waits `linger` for more first; a lone call (a quiet gateway) goes
+    /// at once.
+    static let smallBatch = 64
+    static let linger = Duration.milliseconds(4)
 
     /// The `CLOCK_REALTIME` instant `delay` from now, for `pthread_cond_timedwait`.
     private static func realtime(after delay: Duration) -> timespec {
@@ -74,6 +76,8 @@ final class CallSettler: @unchecked Sendable {
 
     // The settler thread's own:
     private var quietUntil = ContinuousClock.now
+    /// Calls in the last batch written (guarded by `mutex`, written by the settler thread).
+    private var lastBatch = 0
     /// Settlements queued with the shared round trips, awaited from `due` (tried again, if
     /// they never reached Redis, as new tickets).
     private var awaiting: [(ticket: GovernanceTicket, requestId: String, due: ContinuousClock.Instant, tries: Int)] = []
@@ -194,10 +198,13 @@ final class CallSettler: @unchecked Sendable {
                 }
                 waiting = false
             }
-            // A small batch waits a moment for more: each batch costs Redis three script calls
-            // whatever its size, so under moderate load this halves them or better. Arrivals
-            // do not wake it (`waiting` is off); a drain does (`finish` signals).
-            if !stopping && readyCount < Self.smallBatch {
+            // Under load a small batch waits a moment for more: each batch costs Redis three
+            // script calls whatever its size (the health report, the settlements, the records
+            // with their usage totals), so bigger batches cut Redis's time per call (bench,
+            // c=64: 90 -> 70 µs). Records are journaled before their responses complete, so
+            // the wait risks nothing. Arrivals do not wake it (`waiting` is off); a drain does
+            // (`finish` signals).
+            if !stopping && lastBatch > 1 && readyCount < Self.smallBatch {
                 var until = Self.realtime(after: Self.linger)
                 _ = pthread_cond_timedwait(arrived, mutex, &until)
             }
@@ -209,6 +216,7 @@ final class CallSettler: @unchecked Sendable {
                 break
             }
             let take = readyCount
+            lastBatch = take
             let batch = Array(queue[..<take])
             queue.removeFirst(take)
             queueBase += take
