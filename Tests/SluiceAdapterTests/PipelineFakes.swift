@@ -39,7 +39,13 @@ final class FakeClientConnection: ClientConnection {
         return true
     }
 
-    func peerClosed() -> Bool { gone }
+    /// How often the pipeline asked whether the client is still there.
+    private(set) var peerChecks = 0
+
+    func peerClosed() -> Bool {
+        peerChecks += 1
+        return gone
+    }
 
     /// The response as the client got it: what was flushed, then what `FCGX_Finish` would
     /// send (nothing once the client is gone).

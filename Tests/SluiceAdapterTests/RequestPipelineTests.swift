@@ -299,6 +299,20 @@ final class RequestPipelineTests: XCTestCase {
         XCTAssertEqual(record.ttfbMs, 700, "a JSON answer leaves once it is whole")
     }
 
+    func testATransferAsksWhetherTheClientIsStillThereEvery200MillisecondsNotAtEachChunk() throws {
+        let gateway = try FakePipeline(yaml: Self.config())
+        let answer = Array(Self.completion("Hello", model: "m-a"))
+        let chunks = (0..<10).map { String(answer[$0 * answer.count / 10 ..< ($0 + 1) * answer.count / 10]) }
+        gateway.upstream.chunkInterval = .milliseconds(50)
+        gateway.upstream.answer("http://a.test/v1", .response(status: 200, contentType: "application/json", chunks: chunks))
+        let client = principalCall()
+        gateway.serve(client)
+
+        XCTAssertEqual(client.response.body, String(answer))
+        XCTAssertEqual(client.peerChecks, 2, "ten chunks 50 ms apart: at 200 and 400 ms")
+        XCTAssertEqual(gateway.sink.records.first?.upstreamMs, 500)
+    }
+
     func testTheRoutesDeadlinePassingInTheFirstAttemptEndsTheCallWithoutAFallback() throws {
         let gateway = try FakePipeline(yaml: Self.config(retry: "{ deadline: 1s }"))
         // libcurl ends the transfer at the time limit the deadline set.
