@@ -1,4 +1,3 @@
-import Glibc
 import SluiceCore
 import SluiceHTTP
 import SluiceProviders
