@@ -22,7 +22,7 @@ final class GovernorTests: XCTestCase {
         let loaded = try ConfigLoader.parse(yaml: yaml, fileName: "sluice.yaml", secrets: SystemSecretSource())
         let port = InMemoryGovernance()
         let context = WorkerContext(config: loaded.config, loadedAt: 0, logger: Logger(label: "test"), governance: port)
-        return (Governor(context: context), port, context)
+        return (Governor(context: context, clock: SystemClock()), port, context)
     }
 
     private func plan(_ governor: Governor, _ context: WorkerContext) throws -> AdmissionPlan {

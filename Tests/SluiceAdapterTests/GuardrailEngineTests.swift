@@ -14,7 +14,8 @@ final class GuardrailEngineTests: XCTestCase {
     }
 
     private func calls(_ configs: [GuardrailConfig]) -> CallGuardrails {
-        CallGuardrails(engine: GuardrailEngine(configs), route: "r", metrics: MetricsBuffer(), http: HTTPClient(), skipping: [])
+        CallGuardrails(engine: GuardrailEngine(configs), route: "r", metrics: MetricsBuffer(), http: HTTPClient(),
+                       clock: SystemClock(), skipping: [])
     }
 
     private func body(_ text: String) -> [UInt8] { Array(#"{"messages":[{"role":"user","content":"\#(text)"}]}"#.utf8) }

@@ -39,7 +39,13 @@ final class FakeClientConnection: ClientConnection {
         return true
     }
 
-    func peerClosed() -> Bool { gone }
+    /// How often the pipeline asked whether the client is still there.
+    private(set) var peerChecks = 0
+
+    func peerClosed() -> Bool {
+        peerChecks += 1
+        return gone
+    }
 
     /// The response as the client got it: what was flushed, then what `FCGX_Finish` would
     /// send (nothing once the client is gone).
@@ -62,20 +68,52 @@ final class FakeClientConnection: ClientConnection {
     }
 }
 
+/// Time that passes only when a test or a fake says so: the instant and the wall clock move
+/// together, and a wait the pipeline asks for passes at once (and is remembered).
+final class FakeClock: GatewayClock {
+    private(set) var now = ContinuousClock.now
+    /// 2027-01-15T08:00:00Z.
+    private(set) var unixNanos: Int64 = 1_800_000_000 * 1_000_000_000
+    /// Every wait the pipeline asked for, in order.
+    private(set) var sleeps: [Duration] = []
+
+    func advance(by duration: Duration) {
+        now += duration
+        let (seconds, attoseconds) = duration.components
+        unixNanos += seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    func sleep(_ duration: Duration) {
+        sleeps.append(duration)
+        advance(by: duration)
+    }
+}
+
 /// A provider in memory: answers each call by the provider's base URL, in the order the
 /// test lined the answers up (the last one repeats), handing the body to the pipeline's
-/// handler chunk by chunk as libcurl would, and stopping when the handler asks.
+/// handler chunk by chunk as libcurl would, and stopping when the handler asks. Time passes
+/// on `clock` as the answer says (`after`) and before each chunk (`chunkInterval`).
 final class FakeUpstream: UpstreamPort {
-    enum Answer {
+    indirect enum Answer: Sendable {
         case response(status: Int, contentType: String, chunks: [String])
         case failure(UpstreamFailure)
+        /// `Answer`, once `Duration` has passed.
+        case after(Duration, Answer)
     }
+
+    let clock: FakeClock
+    /// How long each body chunk takes to arrive.
+    var chunkInterval: Duration = .zero
 
     private var answers: [String: [Answer]] = [:]
     /// Every call made, in order.
     private(set) var requests: [UpstreamRequest] = []
     /// Body chunks handed to the pipeline, over all calls.
     private(set) var chunksDelivered = 0
+
+    init(clock: FakeClock) {
+        self.clock = clock
+    }
 
     /// Lines up `answers` for calls to URLs under `baseURL`.
     func answer(_ baseURL: String, _ answers: Answer...) {
@@ -88,7 +126,14 @@ final class FakeUpstream: UpstreamPort {
             return .failed(.connect("no answer lined up for \(request.url)"), receivedHead: false)
         }
         if answers[base]!.count > 1 { answers[base]!.removeFirst() }
-        switch next {
+        return deliver(next, to: handler)
+    }
+
+    private func deliver(_ answer: Answer, to handler: UpstreamResponseHandler) -> UpstreamOutcome {
+        switch answer {
+        case .after(let delay, let answer):
+            clock.advance(by: delay)
+            return deliver(answer, to: handler)
         case .failure(let failure):
             return .failed(failure, receivedHead: false)
         case .response(let status, let contentType, let chunks):
@@ -97,6 +142,7 @@ final class FakeUpstream: UpstreamPort {
             }
             for chunk in chunks {
                 guard handler.shouldContinue() else { return .failed(.aborted, receivedHead: true) }
+                clock.advance(by: chunkInterval)
                 chunksDelivered += 1
                 guard Array(chunk.utf8).withUnsafeBytes({ handler.didReceive($0) }) else {
                     return .failed(.aborted, receivedHead: true)
@@ -153,14 +199,20 @@ final class FakeKeys: GatewayKeyPort {
     var down = false
     private(set) var lookups = 0
 
-    /// Stores a new key for every route; returns its text and id.
-    func add(name: String) -> (key: String, id: String) {
+    /// Stores a new key for every route, valid until `expiresAtMs` (nil: no expiry);
+    /// returns its text and id.
+    func add(name: String, expiresAtMs: Int64? = nil) -> (key: String, id: String) {
         var generator = SystemRandomNumberGenerator()
         let (key, id) = GatewayKeyFormat.generate(using: &generator)
         let hash = GatewayKeyFormat.hash(key)
         records[hash] = GatewayKeyRecord(id: id, name: name, hash: hash, displayPrefix: GatewayKeyFormat.displayPrefix(of: key),
-                                         routes: nil, createdAt: 0)
+                                         routes: nil, createdAt: 0, expiresAtMs: expiresAtMs)
         return (key, id)
+    }
+
+    /// Revokes `key`, as `sluice keys revoke` does in Redis.
+    func revoke(_ key: String) {
+        records[GatewayKeyFormat.hash(key)]?.revokedAt = 1
     }
 
     func lookup(hash: String) throws(RedisError) -> GatewayKeyRecord? {
@@ -184,7 +236,8 @@ final class FakeAuditSink: AuditSinkPort {
 struct FakePipeline {
     let pipeline: RequestPipeline
     let context: WorkerContext
-    let upstream = FakeUpstream()
+    let clock = FakeClock()
+    let upstream: FakeUpstream
     let health = FakeHealth()
     let keys = FakeKeys()
     let sink = FakeAuditSink()
@@ -194,7 +247,9 @@ struct FakePipeline {
     init(yaml: String) throws {
         let loaded = try ConfigLoader.parse(yaml: yaml, fileName: "sluice.yaml", secrets: SystemSecretSource())
         context = WorkerContext(config: loaded.config, loadedAt: 0, logger: Logger(label: "test"), governance: governance)
-        pipeline = RequestPipeline(context: context, settler: sink, upstream: upstream, health: health, keys: keys)
+        upstream = FakeUpstream(clock: clock)
+        pipeline = RequestPipeline(context: context, settler: sink, upstream: upstream, health: health, keys: keys,
+                                   clock: clock)
     }
 
     /// Serves `client`'s request and hands the call off, as `AcceptorThread` does.

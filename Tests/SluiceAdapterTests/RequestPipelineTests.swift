@@ -7,7 +7,8 @@ import XCTest
 /// goes in, the response bytes, the provider calls, the health reports and the audit
 /// records come out.
 final class RequestPipelineTests: XCTestCase {
-    private static func config(limits: String = "") -> String {
+    /// `retry`: the route's `retry:` map, if any.
+    private static func config(limits: String = "", retry: String = "") -> String {
         """
         redis: { url: "redis://127.0.0.1:1/0" }
         providers:
@@ -19,6 +20,7 @@ final class RequestPipelineTests: XCTestCase {
         routes:
           chat:
             type: chat
+            \(retry.isEmpty ? "" : "retry: \(retry)")
             endpoints:
               - { name: first, provider: a, model: m-a }
               - { name: second, provider: b, model: m-b, fallback_only: true }
@@ -53,6 +55,17 @@ final class RequestPipelineTests: XCTestCase {
     private func principalCall(_ body: String = question) -> FakeClientConnection {
         FakeClientConnection(path: "/v1/chat/completions", body: body, params: ["SLUICE_PRINCIPAL": "alice"])
     }
+
+    /// Serves the question with the gateway key `key`; returns the response.
+    private func keyCall(_ gateway: FakePipeline, _ key: String) -> (status: Int, headers: [String: String], body: String) {
+        let client = FakeClientConnection(path: "/v1/chat/completions", body: Self.question,
+                                          params: ["SLUICE_CREDENTIAL": key])
+        gateway.serve(client)
+        return client.response
+    }
+
+    private static let overloaded = FakeUpstream.json(#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+                                                      status: 503)
 
     /// Serves the question as `alice` and checks that `answer` came back from `endpoint`.
     @discardableResult
@@ -99,8 +112,7 @@ final class RequestPipelineTests: XCTestCase {
 
     func testAnEndpointFailingBeforeTheFirstByteFallsBackAndBothAttemptsAreRecorded() throws {
         let gateway = try FakePipeline(yaml: Self.config())
-        gateway.upstream.answer("http://a.test/v1", FakeUpstream.json(#"{"error":{"message":"overloaded","type":"server_error"}}"#,
-                                                                      status: 503))
+        gateway.upstream.answer("http://a.test/v1", Self.overloaded)
         let answer = Self.completion("From b", model: "m-b")
         gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(answer))
         let headers = assertAnswered(gateway, with: answer, from: "second")
@@ -247,5 +259,116 @@ final class RequestPipelineTests: XCTestCase {
         assertAnswered(gateway, with: answer, from: "second")
         XCTAssertEqual(gateway.upstream.requests.map(\.url), ["http://b.test/v1/chat/completions"])
         XCTAssertEqual(gateway.sink.records.first?.attempts.map(\.endpoint), ["second"])
+    }
+
+    // MARK: Time, on the fake clock: it moves only as the fake provider (or a wait) moves it.
+
+    func testTheAuditRecordsTimesAreTheClocksAndAStreamsLatencyIsItsTimeToFirstEvent() throws {
+        let gateway = try FakePipeline(yaml: Self.config())
+        let startMs = gateway.clock.unixMs
+        gateway.upstream.chunkInterval = .milliseconds(50)
+        gateway.upstream.answer("http://a.test/v1", .after(.milliseconds(300), FakeUpstream.events(Self.streamEvents)))
+        let client = principalCall(#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        gateway.serve(client)
+
+        XCTAssertEqual(client.response.status, 200)
+        let record = try XCTUnwrap(gateway.sink.records.first)
+        XCTAssertEqual(record.timeMs, startMs, "the wall clock when the call started")
+        XCTAssertEqual(record.ttfbMs, 350, "the head after 300 ms, the first event 50 ms later")
+        XCTAssertEqual(record.upstreamMs, 550, "the whole transfer: the head and five events")
+        XCTAssertEqual(record.latencyMs, 550)
+        XCTAssertEqual(record.attempts.map(\.latencyMs), [350], "a relayed stream's attempt: its time to first event")
+        XCTAssertEqual(gateway.sink.calls.first?.health?.attempts.map(\.latencyMs), [350])
+    }
+
+    func testARetryRoundWaitsItsBackoffOnTheClockWhichCountsInLatencyButNotUpstreamTime() throws {
+        let gateway = try FakePipeline(yaml: Self.config(retry: "{ attempts: 3 }"))
+        let answer = Self.completion("Hello", model: "m-a")
+        gateway.upstream.answer("http://a.test/v1", .after(.milliseconds(100), Self.overloaded),
+                                .after(.milliseconds(300), FakeUpstream.json(answer)))
+        gateway.upstream.answer("http://b.test/v1", .after(.milliseconds(100), Self.overloaded))
+        let headers = assertAnswered(gateway, with: answer, from: "first")
+
+        XCTAssertEqual(headers["x-sluice-attempts"], "3")
+        XCTAssertEqual(gateway.clock.sleeps, Array(repeating: .milliseconds(50), count: 4),
+                       "the second round's 200 ms backoff, watching the client every 50 ms")
+        let record = try XCTUnwrap(gateway.sink.records.first)
+        XCTAssertEqual(record.attempts.map(\.latencyMs), [100, 100, 300])
+        XCTAssertEqual(record.upstreamMs, 500, "the three calls")
+        XCTAssertEqual(record.latencyMs, 700, "the calls and the backoff")
+        XCTAssertEqual(record.ttfbMs, 700, "a JSON answer leaves once it is whole")
+    }
+
+    func testATransferAsksWhetherTheClientIsStillThereEvery200MillisecondsNotAtEachChunk() throws {
+        let gateway = try FakePipeline(yaml: Self.config())
+        let answer = Array(Self.completion("Hello", model: "m-a"))
+        let chunks = (0..<10).map { String(answer[$0 * answer.count / 10 ..< ($0 + 1) * answer.count / 10]) }
+        gateway.upstream.chunkInterval = .milliseconds(50)
+        gateway.upstream.answer("http://a.test/v1", .response(status: 200, contentType: "application/json", chunks: chunks))
+        let client = principalCall()
+        gateway.serve(client)
+
+        XCTAssertEqual(client.response.body, String(answer))
+        XCTAssertEqual(client.peerChecks, 2, "ten chunks 50 ms apart: at 200 and 400 ms")
+        XCTAssertEqual(gateway.sink.records.first?.upstreamMs, 500)
+    }
+
+    func testTheRoutesDeadlinePassingInTheFirstAttemptEndsTheCallWithoutAFallback() throws {
+        let gateway = try FakePipeline(yaml: Self.config(retry: "{ deadline: 1s }"))
+        // libcurl ends the transfer at the time limit the deadline set.
+        gateway.upstream.answer("http://a.test/v1", .after(.seconds(1), .failure(.timeout(.total))))
+        gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(Self.completion("From b", model: "m-b")))
+        let client = principalCall()
+        gateway.serve(client)
+
+        XCTAssertEqual(gateway.upstream.requests.map(\.url), ["http://a.test/v1/chat/completions"], "no fallback")
+        XCTAssertEqual(gateway.upstream.requests.first?.limits.total, .seconds(1), "the attempt gets the whole deadline")
+        XCTAssertEqual(client.response.status, 504)
+        XCTAssertEqual(client.response.headers["x-sluice-attempts"], "1")
+        let error = try errorMembers(client.response.body)
+        XCTAssertEqual(error["code"] as? String, "upstream_timeout")
+        XCTAssertEqual(error["message"] as? String, "The request's deadline for 'chat' passed.")
+        let record = try XCTUnwrap(gateway.sink.records.first)
+        XCTAssertEqual(record.status, 504)
+        XCTAssertEqual(record.latencyMs, 1000)
+    }
+
+    func testAFallbackAttemptGetsOnlyTheTimeLeftOfTheRoutesDeadline() throws {
+        let gateway = try FakePipeline(yaml: Self.config(retry: "{ deadline: 1s }"))
+        gateway.upstream.answer("http://a.test/v1", .after(.milliseconds(400), Self.overloaded))
+        let answer = Self.completion("From b", model: "m-b")
+        gateway.upstream.answer("http://b.test/v1", FakeUpstream.json(answer))
+        assertAnswered(gateway, with: answer, from: "second")
+
+        let limits = gateway.upstream.requests.map(\.limits)
+        XCTAssertEqual(limits.map(\.total), [.seconds(1), .milliseconds(600)])
+        XCTAssertEqual(limits.map(\.firstByte), [.seconds(1), .milliseconds(600)])
+    }
+
+    func testAKeyStopsWorkingWhenItsExpiryPassesOnTheWallClock() throws {
+        let gateway = try FakePipeline(yaml: Self.config())
+        gateway.upstream.answer("http://a.test/v1", FakeUpstream.json(Self.completion("Hello", model: "m-a")))
+        let key = gateway.keys.add(name: "team", expiresAtMs: gateway.clock.unixMs + 60_000)
+        XCTAssertEqual(keyCall(gateway, key.key).status, 200)
+        gateway.clock.advance(by: .milliseconds(59_999))
+        XCTAssertEqual(keyCall(gateway, key.key).status, 200, "a millisecond before its expiry")
+        gateway.clock.advance(by: .milliseconds(1))
+        let expired = keyCall(gateway, key.key)
+        XCTAssertEqual(expired.status, 401)
+        XCTAssertEqual(try errorMembers(expired.body)["message"] as? String, "This API key has expired.")
+    }
+
+    func testARevokedKeyIsRefusedOnceTheKeyCachesTwoSecondsHavePassedOnTheClock() throws {
+        let gateway = try FakePipeline(yaml: Self.config())
+        gateway.upstream.answer("http://a.test/v1", FakeUpstream.json(Self.completion("Hello", model: "m-a")))
+        let key = gateway.keys.add(name: "team")
+        XCTAssertEqual(keyCall(gateway, key.key).status, 200)
+        gateway.keys.revoke(key.key)
+        gateway.clock.advance(by: .milliseconds(1_999))
+        XCTAssertEqual(keyCall(gateway, key.key).status, 200, "still cached")
+        XCTAssertEqual(gateway.keys.lookups, 1)
+        gateway.clock.advance(by: .milliseconds(1))
+        XCTAssertEqual(keyCall(gateway, key.key).status, 401, "looked up again, and revoked")
+        XCTAssertEqual(gateway.keys.lookups, 2)
     }
 }

@@ -53,18 +53,23 @@ final class CallRecord {
     /// The route's guardrails for this call (routes with `guardrails:` only).
     var guardrails: CallGuardrails?
 
-    init(requestId: String, path: String, clientAddress: String?, startedMs: Int64) {
+    /// The pipeline's clock, which says when the call started and when its first byte left.
+    private let clock: any GatewayClock
+
+    /// A call starting now on `clock`.
+    init(requestId: String, path: String, clientAddress: String?, clock: any GatewayClock) {
         self.requestId = requestId
         self.path = path
         self.clientAddress = clientAddress
-        self.started = ContinuousClock.now
-        self.startedMs = startedMs
+        self.clock = clock
+        self.started = clock.now
+        self.startedMs = clock.unixMs
     }
 
     /// Records what the client was sent (the first call wins: it is the response head).
     func sent(status: Int, error: GatewayError? = nil) {
         if firstByteAt == nil {
-            firstByteAt = ContinuousClock.now
+            firstByteAt = clock.now
             self.status = status
         }
         if let error, errorClass == nil {

@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import SluiceCore
 import SluiceRedis
@@ -22,17 +21,20 @@ final class Governor {
     static let reservationLifetime = Settlement.reservationLifetime
 
     private let context: WorkerContext
+    /// Budget periods are the wall clock's; the outage log and the local allowance, its instants'.
+    private let clock: any GatewayClock
     private var lastOutage: ContinuousClock.Instant?
     private var random = ThreadRandom()
 
-    init(context: WorkerContext) {
+    init(context: WorkerContext, clock: any GatewayClock) {
         self.context = context
+        self.clock = clock
     }
 
     /// The reservations a call of `route` by `caller` with `tags` makes; `nil` when no limit
     /// and no budget applies to it (then admission costs no round trip).
     func plan(for request: APIRequest, route: RouteConfig, caller: Caller, tags: [String: String]) -> AdmissionPlan? {
-        let nowMs = Self.nowMs()
+        let nowMs = clock.unixMs
         let shape = planShape(route: route, caller: caller, tags: tags, nowMs: nowMs)
         guard !shape.counters.isEmpty || !shape.budgets.isEmpty else { return nil }
         let estimate = reservation(for: request)
@@ -125,7 +127,7 @@ final class Governor {
     /// Redis could not decide: fail open within the process's allowance, or fail closed.
     private func unavailable(_ error: Any) -> Admission {
         let admission = context.config.governance.admission
-        let now = ContinuousClock.now
+        let now = clock.now
         if lastOutage.map({ now - $0 >= .seconds(10) }) ?? true {
             lastOutage = now
             context.logger.error("LIMITS AND BUDGETS ARE NOT ENFORCED: Redis cannot be reached for admission",
@@ -134,7 +136,7 @@ final class Governor {
         }
         let mode = admission.onRedisError.rawValue
         switch admission.onRedisError {
-        case .failOpen where context.localAllowance.take():
+        case .failOpen where context.localAllowance.take(now: now):
             context.metrics.add([("sluice_admission_redis_unavailable_total{mode=\"\(mode)\",outcome=\"admitted\"}", "1")])
             return .admitted([], atMs: nil)
         case .failOpen:
@@ -171,11 +173,8 @@ final class Governor {
 
     private var prices: [String: ModelPrice?] = [:]
 
-    static func nowMs() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    /// The wall clock in ms since the epoch, for code off the request path.
+    static func nowMs() -> Int64 { SystemClock().unixMs }
 }
 
 /// A budget threshold reached: logged, appended to the audit stream as a record of kind

@@ -44,7 +44,8 @@ final class CallGuardrails {
     /// While a stream is held whole: the bytes held, and when the client last got bytes (a
     /// comment keeps its connection and nginx's read timeout alive every few seconds).
     private var heldBytes = 0
-    private var lastSent = ContinuousClock.now
+    private var lastSent: ContinuousClock.Instant
+    private let clock: any GatewayClock
     private static let keepAlive: [UInt8] = Array(": held for review\n\n".utf8)
     /// The most a stream is held whole for a webhook; past it the call fails closed (or
     /// streams on, when every such webhook fails open).
@@ -60,8 +61,11 @@ final class CallGuardrails {
     /// The stream's end was judged (a webhook asks once).
     private var streamEnded = false
 
-    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: any UpstreamPort, skipping: Set<String>) {
+    init(engine: GuardrailEngine, route: String, metrics: MetricsBuffer, http: any UpstreamPort, clock: any GatewayClock,
+         skipping: Set<String>) {
         self.engine = engine
+        self.clock = clock
+        self.lastSent = clock.now
         self.route = route
         self.metrics = metrics
         self.http = http
@@ -145,8 +149,9 @@ final class CallGuardrails {
         if holdsWholeStreams {
             heldBytes += event.count
             if heldBytes <= Self.wholeStreamLimit {
-                guard ContinuousClock.now - lastSent >= .seconds(5) else { return .release([]) }
-                lastSent = .now
+                let now = clock.now
+                guard now - lastSent >= .seconds(5) else { return .release([]) }
+                lastSent = now
                 return .release([Self.keepAlive])
             }
             let webhooks = engine.guardrails.filter { $0.config.checksResponses && $0.config.webhook != nil
@@ -218,7 +223,7 @@ extension RequestPipeline {
     /// request with its masked form when one masks.
     func checkGuardrails(_ request: inout APIRequest, route: RouteConfig, call: CallRecord) throws(GatewayError) {
         guard let engine = context.guardrails[route.name] else { return }
-        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics, http: http,
+        let guardrails = CallGuardrails(engine: engine, route: route.name, metrics: context.metrics, http: http, clock: clock,
                                         skipping: call.caller?.policy.guardrailsOff ?? [])
         call.guardrails = guardrails
         guard let masked = try guardrails.checkRequest(request.body) else { return }

@@ -8,6 +8,8 @@ struct Authenticator {
     /// Where keys missing from both caches are looked up (Redis in production).
     let keys: any GatewayKeyPort
     let threadCache: ThreadKeyCache
+    /// Key caches expire on its instants, keys on its wall clock.
+    let clock: any GatewayClock
 
     /// A key wins over an asserted principal; neither is a 401.
     func caller(credential: String?, principal: String?) throws(GatewayError) -> Caller {
@@ -29,7 +31,7 @@ struct Authenticator {
         guard GatewayKeyFormat.looksValid(credential) else { throw invalid }
         let hash = GatewayKeyFormat.hash(credential)
         let record: GatewayKeyRecord?
-        let now = ContinuousClock.now
+        let now = clock.now
         if let cached = threadCache.cached(hash: hash, now: now) {
             record = cached
         } else if let shared = context.keyCache.fresh(hash: hash, now: now) {
@@ -38,12 +40,12 @@ struct Authenticator {
         } else {
             do {
                 record = try keys.lookup(hash: hash)
-                let expires = context.keyCache.store(hash: hash, record: record)
+                let expires = context.keyCache.store(hash: hash, record: record, now: now)
                 threadCache.store(hash: hash, record: record, expires: expires)
             } catch {
                 // A key this worker saw recently keeps working while Redis is away (its
                 // revocation cannot be seen then either); an unknown key cannot be checked.
-                guard let known = context.keyCache.stale(hash: hash) else {
+                guard let known = context.keyCache.stale(hash: hash, now: now) else {
                     context.logger.error("key lookup failed: \(error)")
                     throw GatewayError(.backendUnavailable, "The gateway cannot check API keys right now; retry shortly.",
                                        retryAfter: 1)
@@ -52,7 +54,7 @@ struct Authenticator {
             }
         }
         guard let record, record.revokedAt == nil else { throw invalid }
-        guard record.isValid(atMs: Governor.nowMs()) else {
+        guard record.isValid(atMs: clock.unixMs) else {
             throw GatewayError(.invalidCredential, record.rotatedTo != nil
                 ? "This API key was rotated and its grace period is over; use the key that replaced it."
                 : "This API key has expired.")

@@ -1,4 +1,3 @@
-import Glibc
 import SluiceCore
 import SluiceHTTP
 import SluiceProviders
@@ -63,7 +62,7 @@ extension RequestPipeline {
     /// Counts this attempt in flight to its upstream, pool-wide, until the response is out
     /// (or, should this process die, until the attempt's time limit has passed).
     func markInFlight(_ endpoint: EndpointConfig, limits: TransferLimits) {
-        let nowMs = Governor.nowMs()
+        let nowMs = clock.unixMs
         var random = ThreadRandom()
         let token = Hex.lower(TraceContext.randomId(bytes: 8, using: &random))
         if healthStore.markInFlight(endpoint.upstreamKey, token: token, expiresAtMs: nowMs + limits.total.wholeMilliseconds,
@@ -88,11 +87,10 @@ extension RequestPipeline {
 
     /// Waits before another attempt; `false` if the client left meanwhile.
     func pause(_ wait: Duration, writer: ClientWriter) -> Bool {
-        let end = ContinuousClock.now + wait
-        while ContinuousClock.now < end {
+        let end = clock.now + wait
+        while case let now = clock.now, now < end {
             if writer.request.peerClosed() { return false }
-            let step = min(end - ContinuousClock.now, .milliseconds(50))
-            usleep(UInt32(max(1, Self.milliseconds(step)) * 1000))
+            clock.sleep(min(end - now, .milliseconds(50)))
         }
         return true
     }

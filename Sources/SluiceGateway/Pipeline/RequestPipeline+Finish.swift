@@ -55,7 +55,7 @@ extension RequestPipeline {
         pendingSettlement = nil
         if let finished {
             if finished.costNanos == nil { finished.costNanos = governor.cost(of: finished.usage, at: finished.endpoint) }
-            done.record = finished.record(now: ContinuousClock.now, secrets: context.providerSecrets)
+            done.record = finished.record(now: clock.now, secrets: context.providerSecrets)
             if let record = done.record { exportSpans(of: finished, record: record) }
             pendingCacheEntry = Self.cacheEntry(of: finished)
         }

@@ -215,7 +215,8 @@ extension RequestPipeline {
                                        headers: ResponsesPassthrough.headers(provider: provider, endpoint: endpoint),
                                        body: method == "POST" ? Array("{}".utf8) : [],
                                        limits: Self.limits(endpoint: endpoint, route: route, config: context.config))
-        let relay = UpstreamRelay(writer: writer, context: context, wantsStream: false, translator: OpenAIStreamTranslator(),
+        let relay = UpstreamRelay(writer: writer, context: context, clock: clock, wantsStream: false,
+                                  translator: OpenAIStreamTranslator(),
                                   extraHeaders: [("X-Sluice-Route", route.name), ("X-Sluice-Endpoint", endpoint.name)])
         switch http.perform(upstream, handler: relay) {
         case .completed(let status) where (200..<300).contains(status):

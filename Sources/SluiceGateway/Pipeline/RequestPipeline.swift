@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import SluiceCore
 import SluiceFastCGI
@@ -12,7 +11,8 @@ import SluiceRedis
 /// One pipeline per thread; it owns that thread's curl handle and Redis connection. What it
 /// needs of the world goes through ports (`ClientConnection`, `UpstreamPort`,
 /// `EndpointHealthPort`, `GatewayKeyPort`, `AuditSinkPort`, and `GovernancePort` through
-/// its `Governor`), so its unit tests run it on in-memory fakes.
+/// its `Governor`), and reads the time through a `GatewayClock`, so its unit tests run it
+/// on in-memory fakes.
 public final class RequestPipeline {
     let context: WorkerContext
     let http: any UpstreamPort
@@ -20,6 +20,8 @@ public final class RequestPipeline {
     let healthStore: any EndpointHealthPort
     let settler: any AuditSinkPort
     let governor: Governor
+    /// Every time the request path reads (the call's and its attempts' own included).
+    let clock: any GatewayClock
     private let keys: any GatewayKeyPort
     private let keyCache = ThreadKeyCache()
     private var random = ThreadRandom()
@@ -44,10 +46,13 @@ public final class RequestPipeline {
     var pendingCacheEntry: (key: String, fields: [String], ttl: Duration)?
 
     /// `settler` takes each answered call; the ports left out are this thread's own: a curl
-    /// handle (`upstream`), and health and keys in Redis through the thread's connection.
+    /// handle (`upstream`), and health and keys in Redis through the thread's connection;
+    /// the time is the system's.
     init(context: WorkerContext, settler: any AuditSinkPort, upstream: (any UpstreamPort)? = nil,
-         health: (any EndpointHealthPort)? = nil, keys: (any GatewayKeyPort)? = nil) {
+         health: (any EndpointHealthPort)? = nil, keys: (any GatewayKeyPort)? = nil,
+         clock: any GatewayClock = SystemClock()) {
         self.context = context
+        self.clock = clock
         self.settler = settler
         self.http = upstream ?? HTTPClient()
         let redis = RedisConnection(config: context.config.redis)
@@ -56,7 +61,7 @@ public final class RequestPipeline {
                                                          policy: context.config.health, logger: context.logger)
         self.keys = keys ?? KeyDirectory(redis: redis, names: context.redisKeys)
         context.pipelineCount.add(1, ordering: .relaxed)
-        self.governor = Governor(context: context)
+        self.governor = Governor(context: context, clock: clock)
     }
 
     /// Serves the request `fcgi` has accepted. Never throws: every failure becomes an
@@ -65,10 +70,7 @@ public final class RequestPipeline {
         let requestId = fcgi.param("SLUICE_REQUEST_ID").flatMap { $0.isEmpty ? nil : $0 } ?? Self.newRequestId()
         let method = fcgi.param("REQUEST_METHOD") ?? "GET"
         let path = APIPath.of(uri: fcgi.param("DOCUMENT_URI") ?? fcgi.param("REQUEST_URI") ?? "/")
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let call = CallRecord(requestId: requestId, path: path, clientAddress: fcgi.param("REMOTE_ADDR"),
-                              startedMs: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+        let call = CallRecord(requestId: requestId, path: path, clientAddress: fcgi.param("REMOTE_ADDR"), clock: clock)
         // Every API call gets an audit record; the health check and metrics do not.
         self.call = path == "/sluice/healthz" || path == "/metrics" ? nil : call
         if self.call != nil { startTrace(call, fcgi: fcgi) }
@@ -115,7 +117,7 @@ public final class RequestPipeline {
         guard path.hasPrefix("/v1/"), operation != nil || responseResource || path == "/v1/models" || path.hasPrefix("/v1/models/") else {
             throw GatewayError(.notFound, "Unknown API path '\(GatewayError.quote(path))'.")
         }
-        let caller = try Authenticator(context: context, keys: keys, threadCache: keyCache)
+        let caller = try Authenticator(context: context, keys: keys, threadCache: keyCache, clock: clock)
             .caller(credential: fcgi.param("SLUICE_CREDENTIAL"), principal: fcgi.param("SLUICE_PRINCIPAL"))
         writer.call.caller = caller
         if responseResource {
@@ -177,7 +179,7 @@ public final class RequestPipeline {
     /// visibility headers). Every attempt is kept for the health report after the response.
     private func forward(_ clientRequest: APIRequest, route: RouteConfig, tags: [String: String], plan admission: AdmissionPlan?,
                          writer: ClientWriter) {
-        let started = ContinuousClock.now
+        let started = clock.now
         // The cache first: a hit is admitted by its request counters alone and answered.
         if answerFromCache(clientRequest, route: route, admission: admission, writer: writer) { return }
         let owner = EndpointHealthStore.newOwner(using: &random)
@@ -232,7 +234,7 @@ public final class RequestPipeline {
                                      maxAttempts: route.retry.attempts, maxWait: route.retry.maxWait,
                                      deadline: route.retry.deadline)
         var conversions: [MessagesTarget: APIRequest] = [:]
-        while case .call(let index, let wait, let checkLimits) = machine.next(elapsed: ContinuousClock.now - started) {
+        while case .call(let index, let wait, let checkLimits) = machine.next(elapsed: clock.now - started) {
             let endpoint = plan[index]
             if checkLimits, let endpointPlan = governor.plan(for: clientRequest, route: route, endpoint: endpoint) {
                 switch governor.admit(endpointPlan, with: nil).0 {
@@ -248,7 +250,7 @@ public final class RequestPipeline {
             // Calling an endpoint again: back off, or wait as long as the provider asked.
             if wait > .zero, !pause(wait, writer: writer) { return }
             var limits = limits(endpoint: endpoint, route: route)
-            if let left = machine.timeLeft(elapsed: ContinuousClock.now - started) {
+            if let left = machine.timeLeft(elapsed: clock.now - started) {
                 guard left > .zero else {
                     lastError = GatewayError(.upstreamTimeout, "The request's deadline for '\(route.name)' passed.")
                     break
@@ -332,24 +334,24 @@ public final class RequestPipeline {
                 : ChainedStreamTranslator(streamTranslator,
                                           ResponsesSurface.streamTranslator(context: turn.context, outcome: turn.outcome))
         }
-        let relay = UpstreamRelay(writer: writer, context: context, wantsStream: request.stream,
+        let relay = UpstreamRelay(writer: writer, context: context, clock: clock, wantsStream: request.stream,
                                   translator: streamTranslator, framing: translator.streamFraming, extraHeaders: visible)
         let attemptSpan = propagateTrace(into: &upstream, call: writer.call)
         if route.balance == .leastBusy, route.endpoints.count > 1 { markInFlight(endpoint, limits: limits) }
-        let attemptStart = ContinuousClock.now
+        let attemptStart = clock.now
         let outcome = http.perform(upstream, handler: relay)
         bufferedAnswerBytes += relay.body.count
         // A relayed stream's latency is its time to the first event; any other answer's, the whole call.
-        let elapsed = Self.milliseconds((relay.firstEventAt ?? ContinuousClock.now) - attemptStart)
+        let elapsed = Self.milliseconds((relay.firstEventAt ?? clock.now) - attemptStart)
         let wasProbe = granted.remove(endpoint.upstreamKey) != nil
         let call = writer.call
         call.endpoint = endpoint
-        call.upstream += ContinuousClock.now - attemptStart
+        call.upstream += clock.now - attemptStart
         func record(_ result: AttemptOutcome, status: Int, errorClass: String, retryAfter: Int = 0) {
             attempts.append(AttemptRecord(endpoint: endpoint.name, upstream: endpoint.upstreamKey, outcome: result,
                                           status: status, errorClass: errorClass, latencyMs: elapsed,
                                           retryAfterMs: retryAfter, wasProbe: wasProbe))
-            if let attemptSpan { call.attemptSpans.append((attemptSpan, attemptStart, .now)) }
+            if let attemptSpan { call.attemptSpans.append((attemptSpan, attemptStart, clock.now)) }
             call.attempts.append(AuditRecord.Attempt(endpoint: endpoint.name, provider: endpoint.provider, status: status,
                                                      error: errorClass, latencyMs: elapsed, probe: wasProbe,
                                                      failed: result == .fail))

@@ -16,7 +16,8 @@ final class UpstreamRelay: UpstreamResponseHandler {
     private let extraHeaders: [(name: String, value: String)]
     private var framer: EventFramer
     private let framing: StreamFraming
-    private var lastPeerCheck = ContinuousClock.now
+    private let clock: any GatewayClock
+    private var lastPeerCheck: ContinuousClock.Instant
 
     private(set) var status = 0
     /// When a stream's first event arrived (to be relayed): its time to first event.
@@ -53,9 +54,12 @@ final class UpstreamRelay: UpstreamResponseHandler {
 
     private(set) var stopReason: StopReason?
 
-    init(writer: ClientWriter, context: WorkerContext, wantsStream: Bool, translator: StreamTranslator,
-         framing: StreamFraming = .serverSentEvents, extraHeaders: [(name: String, value: String)]) {
+    init(writer: ClientWriter, context: WorkerContext, clock: any GatewayClock, wantsStream: Bool,
+         translator: StreamTranslator, framing: StreamFraming = .serverSentEvents,
+         extraHeaders: [(name: String, value: String)]) {
         self.framing = framing
+        self.clock = clock
+        self.lastPeerCheck = clock.now
         self.framer = EventFramer(framing)
         self.writer = writer
         self.context = context
@@ -115,7 +119,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 // The client's response starts with the first event, not with the upstream's
                 // headers: until then a failed upstream can still be replaced by another endpoint.
                 streamStarted = true
-                firstEventAt = ContinuousClock.now
+                firstEventAt = clock.now
                 // The client always gets server-sent events, whatever the provider's framing.
                 let clientType = framing == .serverSentEvents && writer.call.surface == .openAI
                     ? contentType : "text/event-stream; charset=utf-8"
@@ -161,7 +165,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
             stopReason = .abandoned
             return false
         }
-        let now = ContinuousClock.now
+        let now = clock.now
         guard now - lastPeerCheck >= .milliseconds(200) else { return true }
         lastPeerCheck = now
         if writer.request.peerClosed() {

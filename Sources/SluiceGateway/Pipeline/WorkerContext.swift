@@ -1,4 +1,3 @@
-import Glibc
 import Logging
 import SluiceCore
 import SluiceRedis
@@ -84,8 +83,6 @@ public final class WorkerContext: Sendable {
         self.hostName = hostName
         let metrics = self.metrics
         self.traceExporter = config.telemetry.map { TraceExporter(config: $0, metrics: metrics, logger: logger, hostName: hostName) }
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        self.loadedAtMs = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        self.loadedAtMs = SystemClock().unixMs
     }
 }

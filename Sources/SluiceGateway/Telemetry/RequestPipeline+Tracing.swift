@@ -1,4 +1,3 @@
-import Glibc
 import SluiceCore
 import SluiceFastCGI
 
@@ -18,9 +17,7 @@ extension RequestPipeline {
             return
         }
         var random = ThreadRandom()
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        call.startedUnixNanos = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        call.startedUnixNanos = UInt64(clock.unixNanos)
         let serverSpan = TraceContext.randomId(bytes: 8, using: &random)
         if let client {
             // Parent-based sampling: a client that did not sample is not exported either.
