@@ -107,9 +107,10 @@ final class ConnectionDispatcherTests: XCTestCase {
         XCTAssertEqual(dispatcher.idleCount, 0)
     }
 
-    /// Eight threads serve 32 kept connections while a driver sends 4,000 one-byte requests
-    /// at random ones (each only once its previous answer came back, as nginx does): every
-    /// request is answered once, and no connection is ever held by two threads at a time.
+    /// Eight threads serve 32 kept connections while a driver sends 4,000 one-byte requests,
+    /// eight at a time on distinct connections (each only once its previous answer came back,
+    /// as nginx does), so the threads race for ready connections: every request is answered
+    /// once, and no connection is ever held by two threads at a time.
     func testThreadsRacingForKeptConnectionsServeEachRequestOnce() throws {
         let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
         let pairs = (0..<32).map { _ in pair() }
@@ -122,6 +123,7 @@ final class ConnectionDispatcherTests: XCTestCase {
         let served = Atomic<Int>(0)
         let doubleHeld = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
+        let exited = Atomic<Int>(0)
         for connection in pairs { dispatcher.keep(connection.pool) }
         let threads = (0..<8).map { _ in
             Thread {
@@ -138,26 +140,65 @@ final class ConnectionDispatcherTests: XCTestCase {
                     held[Int(connection)].subtract(1, ordering: .acquiringAndReleasing)
                     dispatcher.keep(connection)
                 }
+                exited.add(1, ordering: .releasing)
             }
         }
         for thread in threads { thread.start() }
         var generator = SystemRandomNumberGenerator()
         let deadline = ContinuousClock.now + .seconds(60)
-        for _ in 0..<4_000 where ContinuousClock.now < deadline {
-            let nginx = pairs[Int.random(in: 0..<pairs.count, using: &generator)].nginx
-            var byte: UInt8 = 7
-            XCTAssertEqual(write(nginx, &byte, 1), 1)
-            var descriptor = pollfd(fd: nginx, events: Int16(POLLIN), revents: 0)
-            XCTAssertEqual(poll(&descriptor, 1, 5000), 1, "a request was never answered")
-            XCTAssertEqual(read(nginx, &byte, 1), 1)
+        rounds: for _ in 0..<500 where ContinuousClock.now < deadline {
+            let batch = pairs.shuffled(using: &generator).prefix(8).map(\.nginx)
+            for nginx in batch {
+                var byte: UInt8 = 7
+                XCTAssertEqual(write(nginx, &byte, 1), 1)
+            }
+            for nginx in batch {
+                var descriptor = pollfd(fd: nginx, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 5000) == 1 else {
+                    XCTFail("a request was never answered")
+                    break rounds
+                }
+                var byte: UInt8 = 0
+                XCTAssertEqual(read(nginx, &byte, 1), 1)
+            }
         }
         stop.store(true, ordering: .releasing)
-        Thread.sleep(forTimeInterval: 0.2)
+        while exited.load(ordering: .acquiring) < threads.count && ContinuousClock.now < deadline + .seconds(5) {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        XCTAssertEqual(exited.load(ordering: .acquiring), threads.count)
         XCTAssertEqual(served.load(ordering: .relaxed), 4_000)
         XCTAssertEqual(doubleHeld.load(ordering: .relaxed), 0)
         XCTAssertEqual(dispatcher.idleCount, 32)
         dispatcher.stop()
         dispatcher.closeIdle()
         XCTAssertEqual(dispatcher.idleCount, 0)
+    }
+
+    /// A drain racing threads that hand connections back: every connection is closed, by
+    /// the drain's sweep or by its own hand-back once the drain began, and none stays idle.
+    func testADrainRacingHandBacksLeavesNoConnectionOpen() throws {
+        for _ in 0..<20 {
+            let dispatcher = try XCTUnwrap(ConnectionDispatcher(listener: listener))
+            let pairs = (0..<64).map { _ in pair() }
+            let pools = pairs.map(\.pool)
+            let exited = Atomic<Int>(0)
+            for first in 0..<4 {
+                Thread {
+                    for index in stride(from: first, to: pools.count, by: 4) { dispatcher.keep(pools[index]) }
+                    exited.add(1, ordering: .releasing)
+                }.start()
+            }
+            // The drain's one sweep, somewhere in the middle of the hand-backs.
+            dispatcher.closeIdle()
+            let deadline = ContinuousClock.now + .seconds(10)
+            while exited.load(ordering: .acquiring) < 4 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
+            XCTAssertEqual(exited.load(ordering: .acquiring), 4)
+            XCTAssertEqual(dispatcher.idleCount, 0)
+            for connection in pairs {
+                XCTAssertTrue(closedByPool(connection.nginx), "a connection handed back during the drain was left open")
+                close(connection.nginx)
+            }
+        }
     }
 }

@@ -46,10 +46,11 @@ final class CallSettler: @unchecked Sendable {
     static let smallBatch = 64
     static let linger = Duration.milliseconds(4)
 
-    /// The `CLOCK_REALTIME` instant `delay` from now, for `pthread_cond_timedwait`.
-    private static func realtime(after delay: Duration) -> timespec {
+    /// The `CLOCK_MONOTONIC` instant `delay` from now, for `pthread_cond_timedwait` on
+    /// `arrived` (a monotonic condition: a wall clock stepped back does not stretch a wait).
+    private static func monotonic(after delay: Duration) -> timespec {
         var until = timespec()
-        clock_gettime(CLOCK_REALTIME, &until)
+        clock_gettime(CLOCK_MONOTONIC, &until)
         let (seconds, attoseconds) = delay.components
         until.tv_sec += Int(seconds)
         until.tv_nsec += Int(attoseconds / 1_000_000_000)
@@ -89,7 +90,11 @@ final class CallSettler: @unchecked Sendable {
         arrived = .allocate(capacity: 1)
         drained = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(arrived, nil)
+        var monotonic = pthread_condattr_t()
+        pthread_condattr_init(&monotonic)
+        pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC)
+        pthread_cond_init(arrived, &monotonic)
+        pthread_condattr_destroy(&monotonic)
         pthread_cond_init(drained, nil)
     }
 
@@ -191,7 +196,7 @@ final class CallSettler: @unchecked Sendable {
                 waiting = true
                 if let due = awaiting.map(\.due).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
-                    var until = Self.realtime(after: due - ContinuousClock.now)
+                    var until = Self.monotonic(after: due - ContinuousClock.now)
                     _ = pthread_cond_timedwait(arrived, mutex, &until)
                 } else {
                     pthread_cond_wait(arrived, mutex)
@@ -205,7 +210,7 @@ final class CallSettler: @unchecked Sendable {
             // the wait risks nothing. Arrivals do not wake it (`waiting` is off); a drain does
             // (`finish` signals).
             if !stopping && lastBatch > 1 && readyCount < Self.smallBatch {
-                var until = Self.realtime(after: Self.linger)
+                var until = Self.monotonic(after: Self.linger)
                 _ = pthread_cond_timedwait(arrived, mutex, &until)
             }
             let draining = stopping

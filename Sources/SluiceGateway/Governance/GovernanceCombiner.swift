@@ -80,7 +80,9 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         while !ticket.done {
             // Queued: with a lane free, this thread sends; otherwise a lane's return wakes it.
             guard !idle.isEmpty, !ticket.taken else {
+                ticket.sleeping = true
                 pthread_cond_wait(ticket.condition(), mutex)
+                ticket.sleeping = false
                 continue
             }
             let redis = idle.removeLast()
@@ -105,10 +107,10 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    /// The first ticket still queued whose thread waits: it sends the next round trip
+    /// The first ticket still queued whose thread sleeps: it sends the next round trip
     /// (under `mutex`; signalled after it).
     private func nextSender() -> GovernanceTicket? {
-        queue.first { $0.wakeup != nil }
+        queue.first { $0.sleeping }
     }
 
     private func enqueue(_ ticket: GovernanceTicket) {

@@ -73,6 +73,8 @@ final class GovernanceTicket: @unchecked Sendable {
     /// (under the port's lock) and kept until the ticket goes, so whoever completes the
     /// ticket can signal it after releasing the lock (holding the ticket keeps it alive).
     private(set) var wakeup: UnsafeMutablePointer<pthread_cond_t>?
+    /// Its thread sleeps on `wakeup` now (under the port's lock).
+    var sleeping = false
     /// Storage could not be asked (connection, timeout): nothing was decided or settled.
     var failure: RedisError?
     /// The admission's decision (`.unknown` when the reply made no sense).

@@ -33,7 +33,9 @@ final class ConnectionDispatcher: @unchecked Sendable {
     /// libfcgi's own accept gave them, so a flushed stream chunk is not held by Nagle.
     private let tcp: Bool
     /// Per descriptor number below `capacity`: the generation an idle kept connection was
-    /// handed back under, or 0. An event for an older generation of the same number is stale.
+    /// handed back under (with `arming` while `keep` is still registering it), or 0. An
+    /// event for an older generation of the same number is stale. Zeroed pages from
+    /// `calloc`: only the pages of descriptor numbers in use are ever touched.
     private let slots: UnsafeMutablePointer<Atomic<UInt32>>
     /// Descriptor numbers the slots cover: the process's open-file limit (every descriptor
     /// is below it), at most 2²⁰.
@@ -45,6 +47,9 @@ final class ConnectionDispatcher: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
 
     private static let listenerToken = UInt64.max
+    /// Set in a slot while `keep` registers its connection: a drain's sweep leaves it to
+    /// `keep` (which closes it if the drain began), and a woken thread may still take it.
+    private static let arming: UInt32 = 1 << 31
 
     /// `nil` when the system refuses an epoll set.
     init?(listener: Int32) {
@@ -58,21 +63,20 @@ final class ConnectionDispatcher: @unchecked Sendable {
         var limit = rlimit()
         let files = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? limit.rlim_cur : 1 << 20
         capacity = Int32(clamping: min(max(files, 1024), 1 << 20))
-        slots = .allocate(capacity: Int(capacity))
-        for index in 0..<Int(capacity) { (slots + index).initialize(to: Atomic<UInt32>(0)) }
+        // All zero bits are an `Atomic<UInt32>` holding 0.
+        guard let zeroed = calloc(Int(capacity), MemoryLayout<Atomic<UInt32>>.stride) else { return nil }
+        slots = zeroed.bindMemory(to: Atomic<UInt32>.self, capacity: Int(capacity))
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epoll >= 0, Self.control(epoll, EPOLL_CTL_ADD, listener, Self.armed, Self.listenerToken) else {
             if epoll >= 0 { close(epoll) }
-            slots.deinitialize(count: Int(capacity))
-            slots.deallocate()
+            free(slots)
             return nil
         }
     }
 
     deinit {
         close(epoll)
-        slots.deinitialize(count: Int(capacity))
-        slots.deallocate()
+        free(slots)
     }
 
     /// Waits for a connection with a request to read: a new one just accepted, or a kept
@@ -112,33 +116,49 @@ final class ConnectionDispatcher: @unchecked Sendable {
 
     /// Takes back a connection nginx keeps, until its next request. Closes it instead once
     /// the dispatcher stopped.
+    ///
+    /// Whoever swaps the slot to 0 owns the connection: a thread woken for it, a drain's
+    /// sweep, or this call when arming failed or a drain began. The slot is marked `arming`
+    /// until the connection is registered, so a sweep never closes a descriptor this call
+    /// is about to hand to epoll (its number could meanwhile belong to another socket).
+    /// The accesses to the slot and to `closed` are sequentially consistent: either this
+    /// call sees the drain's `closed`, or the drain's sweep sees the slot.
     func keep(_ connection: Int32) {
-        guard connection < capacity, !closed.load(ordering: .acquiring) else {
+        guard connection >= 0, connection < capacity, !closed.load(ordering: .sequentiallyConsistent) else {
             close(connection)
             return
         }
-        var generation = self.generation.wrappingAdd(1, ordering: .relaxed).newValue
-        if generation == 0 { generation = self.generation.wrappingAdd(1, ordering: .relaxed).newValue }
-        // Idle before it is armed: the event that arming may raise at once finds it so.
-        slots[Int(connection)].store(generation, ordering: .releasing)
+        var generation = self.generation.wrappingAdd(1, ordering: .relaxed).newValue & ~Self.arming
+        if generation == 0 { generation = 1 }
+        let slot = slots + Int(connection)
         idle.add(1, ordering: .relaxed)
-        _ = highest.max(connection, ordering: .relaxed)
+        _ = highest.max(connection, ordering: .sequentiallyConsistent)
+        // Idle before it is armed: the event that arming may raise at once finds it so.
+        slot.pointee.store(generation | Self.arming, ordering: .sequentiallyConsistent)
         let events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLONESHOT.rawValue
         let token = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: connection))
         // Registered since an earlier request (a oneshot entry stays in the set, disarmed),
         // or new: one system call either way after the first.
         let armed = Self.control(epoll, EPOLL_CTL_MOD, connection, events, token)
             || (errno == ENOENT && Self.control(epoll, EPOLL_CTL_ADD, connection, events, token))
-        // Not armed, or a drain began meanwhile (its sweep may have run before the slot
-        // was set): closed here, unless a woken thread or the sweep took it first.
-        if !armed || closed.load(ordering: .acquiring), take(connection, generation: generation) {
+        guard armed else {
+            // Not armed: no event can hand it out, and sweeps skip it; closed here.
+            if take(connection, generation: generation) { close(connection) }
+            return
+        }
+        // Plain idle now, unless a thread woken for it has taken it already.
+        guard slot.pointee.compareExchange(expected: generation | Self.arming, desired: generation,
+                                           ordering: .sequentiallyConsistent).exchanged else { return }
+        // A drain that began meanwhile may have swept before the slot was plain: closed
+        // here then, unless the sweep or a woken thread took it first.
+        if closed.load(ordering: .sequentiallyConsistent), take(connection, generation: generation) {
             close(connection)
         }
     }
 
     /// Draining: accepts nothing more, and closes every connection handed back from now on.
     func stop() {
-        closed.store(true, ordering: .releasing)
+        closed.store(true, ordering: .sequentiallyConsistent)
     }
 
     /// Kept connections waiting for nginx's next request.
@@ -146,22 +166,31 @@ final class ConnectionDispatcher: @unchecked Sendable {
         idle.load(ordering: .relaxed)
     }
 
-    /// Closes the idle connections (the end of a drain's grace period).
+    /// Stops, then closes the idle connections (the end of a drain's grace period); one
+    /// `keep` still arming closes its own.
     func closeIdle() {
-        let last = highest.load(ordering: .relaxed)
+        stop()
+        let last = highest.load(ordering: .sequentiallyConsistent)
         guard last >= 0 else { return }
-        for connection in 0...last where slots[Int(connection)].exchange(0, ordering: .acquiringAndReleasing) != 0 {
+        for connection in 0...last {
+            let slot = slots + Int(connection)
+            let value = slot.pointee.load(ordering: .sequentiallyConsistent)
+            guard value != 0, value & Self.arming == 0,
+                  slot.pointee.compareExchange(expected: value, desired: 0, ordering: .sequentiallyConsistent).exchanged
+            else { continue }
             idle.subtract(1, ordering: .relaxed)
             close(connection)
         }
     }
 
-    /// Makes `connection` no longer idle if it still is under `generation`: `true` when
-    /// this caller took it (and now owns it).
+    /// Makes `connection` no longer idle if it still is under `generation` (armed or still
+    /// arming): `true` when this caller took it (and now owns it).
     private func take(_ connection: Int32, generation: UInt32) -> Bool {
-        guard connection >= 0, connection < capacity,
-              slots[Int(connection)].compareExchange(expected: generation, desired: 0,
-                                                     ordering: .acquiringAndReleasing).exchanged else { return false }
+        guard connection >= 0, connection < capacity else { return false }
+        let slot = slots + Int(connection)
+        guard slot.pointee.compareExchange(expected: generation, desired: 0, ordering: .sequentiallyConsistent).exchanged
+                || slot.pointee.compareExchange(expected: generation | Self.arming, desired: 0,
+                                                ordering: .sequentiallyConsistent).exchanged else { return false }
         idle.subtract(1, ordering: .relaxed)
         return true
     }

@@ -47,7 +47,7 @@ extension RequestPipeline {
     /// Hands the finished call's spans to the exporter.
     func exportSpans(of call: CallRecord, record: AuditRecord) {
         guard let exporter = context.traceExporter, let trace = call.trace, trace.exported else { return }
-        exporter.enqueue(CallSpans.make(call: call, record: record, trace: trace, config: context.config))
+        exporter.enqueue(CallSpans.make(call: call, record: record, trace: trace, config: context.config, end: clock.now))
     }
 }
 
@@ -63,7 +63,9 @@ struct CallTrace {
 
 /// The spans of one call, following OpenTelemetry's GenAI semantic conventions.
 enum CallSpans {
-    static func make(call: CallRecord, record: AuditRecord, trace: CallTrace, config: GatewayConfig) -> [SpanData] {
+    /// `end`: when the server span ends (the pipeline's clock).
+    static func make(call: CallRecord, record: AuditRecord, trace: CallTrace, config: GatewayConfig,
+                     end: ContinuousClock.Instant) -> [SpanData] {
         let start = call.startedUnixNanos
         func unixNanos(_ instant: ContinuousClock.Instant) -> UInt64 {
             let offset = instant - call.started
@@ -104,7 +106,7 @@ enum CallSpans {
         var spans = [SpanData(traceId: trace.context.traceId, spanId: trace.serverSpanId, parentSpanId: trace.clientParent,
                               traceState: trace.context.state, flags: trace.context.flags,
                               name: "\(operation) \(record.route ?? model)", kind: .server,
-                              startUnixNanos: start, endUnixNanos: unixNanos(.now), attributes: attributes,
+                              startUnixNanos: start, endUnixNanos: unixNanos(end), attributes: attributes,
                               failed: failed, error: failed ? record.errorClass : nil)]
         for (attempt, timing) in zip(record.attempts, call.attemptSpans) {
             let endpoint = config.routes[record.route ?? ""]?.endpoints.first { $0.name == attempt.endpoint }
