@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import SluiceGateway
+import SluiceTestSupport
 import Synchronization
 import XCTest
 
@@ -16,15 +17,7 @@ final class ConnectionDispatcherTests: XCTestCase {
         path = NSTemporaryDirectory() + "dispatcher-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         XCTAssertGreaterThanOrEqual(listener, 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        XCTAssertEqual(bound, 0)
+        XCTAssertEqual(UnixSocketAddress.bind(listener, to: path), 0)
         XCTAssertEqual(listen(listener, 16), 0)
         ConnectionDispatcher.prepare(listener: listener)
     }
@@ -87,14 +80,7 @@ final class ConnectionDispatcherTests: XCTestCase {
         // And the listener is not accepted from any more.
         let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(client) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        _ = UnixSocketAddress.connect(client, to: path)
         XCTAssertNil(dispatcher.next(timeoutMs: 100))
     }
 

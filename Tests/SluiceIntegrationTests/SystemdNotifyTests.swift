@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import XCTest
 
 /// `sluice serve` under systemd's `Type=notify`: READY=1 once every worker accepts,
@@ -57,15 +58,7 @@ private final class NotifyReceiver {
     init() throws {
         path = NSTemporaryDirectory() + "sluice-notify-\(UUID().uuidString.prefix(8)).sock"
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.enumerated() { raw[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw StackError("cannot bind \(path)") }
+        guard UnixSocketAddress.bind(descriptor, to: path) == 0 else { throw StackError("cannot bind \(path)") }
     }
 
     /// The next datagram, or `nil` after `timeout`.

@@ -62,9 +62,7 @@ final class AuditSpoolThread: @unchecked Sendable {
     private func publishFigures(redis: RedisConnection) {
         let busy = context.busyThreads.load(ordering: .relaxed)
         let idle = max(0, context.pipelineCount.load(ordering: .relaxed) - busy)
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let ms = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        let ms = SystemClock().unixMs
         let key = context.redisKeys.metricsProcesses
         _ = try? redis.pipeline([["HSET", key, processName, "\(busy) \(idle) \(context.auditSpool.depth) \(ms)"],
                                  ["EXPIRE", key, "3600"]])

@@ -46,18 +46,6 @@ final class CallSettler: @unchecked Sendable {
     static let smallBatch = 64
     static let linger = Duration.milliseconds(4)
 
-    /// The `CLOCK_MONOTONIC` instant `delay` from now, for `pthread_cond_timedwait` on
-    /// `arrived` (a monotonic condition: a wall clock stepped back does not stretch a wait).
-    private static func monotonic(after delay: Duration) -> timespec {
-        var until = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &until)
-        let (seconds, attoseconds) = delay.components
-        until.tv_sec += Int(seconds)
-        until.tv_nsec += Int(attoseconds / 1_000_000_000)
-        if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
-        return until
-    }
-
     private let context: WorkerContext
     let writerId: String
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -90,11 +78,7 @@ final class CallSettler: @unchecked Sendable {
         arrived = .allocate(capacity: 1)
         drained = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        var monotonic = pthread_condattr_t()
-        pthread_condattr_init(&monotonic)
-        pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC)
-        pthread_cond_init(arrived, &monotonic)
-        pthread_condattr_destroy(&monotonic)
+        MonotonicCondition.initialize(arrived)
         pthread_cond_init(drained, nil)
     }
 
@@ -196,8 +180,7 @@ final class CallSettler: @unchecked Sendable {
                 waiting = true
                 if let due = awaiting.map(\.due).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
-                    var until = Self.monotonic(after: due - ContinuousClock.now)
-                    _ = pthread_cond_timedwait(arrived, mutex, &until)
+                    MonotonicCondition.wait(arrived, mutex, for: due - ContinuousClock.now)
                 } else {
                     pthread_cond_wait(arrived, mutex)
                 }
@@ -210,8 +193,7 @@ final class CallSettler: @unchecked Sendable {
             // the wait risks nothing. Arrivals do not wake it (`waiting` is off); a drain does
             // (`finish` signals).
             if !stopping && lastBatch > 1 && readyCount < Self.smallBatch {
-                var until = Self.monotonic(after: Self.linger)
-                _ = pthread_cond_timedwait(arrived, mutex, &until)
+                MonotonicCondition.wait(arrived, mutex, for: Self.linger)
             }
             let draining = stopping
             if queue.isEmpty && draining && awaiting.isEmpty {

@@ -26,7 +26,7 @@ final class TraceExporter: @unchecked Sendable {
                     ("host.name", .string(hostName)), ("process.pid", .int(Int64(getpid()))),
                     ("telemetry.sdk.name", .string("sluice")), ("telemetry.sdk.language", .string("swift"))]
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(arrived, nil)
+        MonotonicCondition.initialize(arrived)
         queue.reserveCapacity(config.maxBatch)
     }
 
@@ -70,14 +70,8 @@ final class TraceExporter: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         if wait && queue.count < config.maxBatch {
-            var until = timespec()
-            clock_gettime(CLOCK_REALTIME, &until)
-            let (seconds, attoseconds) = config.interval.components
-            until.tv_sec += Int(seconds)
-            until.tv_nsec += Int(attoseconds / 1_000_000_000)
-            if until.tv_nsec >= 1_000_000_000 { until.tv_sec += 1; until.tv_nsec -= 1_000_000_000 }
             waiting = true
-            _ = pthread_cond_timedwait(arrived, mutex, &until)
+            MonotonicCondition.wait(arrived, mutex, for: config.interval)
             waiting = false
         }
         let count = min(queue.count, config.maxBatch)
