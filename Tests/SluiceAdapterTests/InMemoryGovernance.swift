@@ -10,7 +10,14 @@ final class InMemoryGovernance: GovernancePort, @unchecked Sendable {
     var settled: [Settlement] = []
     var admissions = 0
 
-    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
+    func send(_ extra: AdmissionPlan.ScriptCall) -> GovernanceTicket {
+        let ticket = GovernanceTicket(admission: nil, extra: extra, settlements: [])
+        ticket.done = true
+        if down { ticket.failure = RedisError(.connection, "connection refused (in-memory outage)") }
+        return ticket
+    }
+
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?, asking: LeaseRequest) -> GovernanceTicket {
         let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [])
         admissions += 1
         ticket.done = true

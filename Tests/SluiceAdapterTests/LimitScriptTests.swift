@@ -254,9 +254,9 @@ final class LimitScriptTests: XCTestCase {
         let plans = [loose, strict, loose, strict, loose, loose, loose]
         let call = AdmissionBatch(plans).call(keys: keys, lifetime: .seconds(900))
         // lifetime, 7 calls, 2 counter definitions, 1 budget definition, no negative amount;
-        // then the definitions once (4 values each), then 6 values per call.
+        // then the definitions once (5 values each), then 6 values per call.
         XCTAssertEqual(Array(call.arguments[1..<5]), ["7", "2", "1", "1"])
-        XCTAssertEqual(call.arguments.count, 5 + 2 * 4 + 4 + plans.count * 6)
+        XCTAssertEqual(call.arguments.count, 5 + 2 * 5 + 5 + plans.count * 6)
         XCTAssertEqual(call.keys.count, 2, "one counter hash and one budget base")
         // 1 (count 1), 2 (2 ≤ 2), 3 (3), 4 refused (3 + 1 > 2), 5 (4), 6 and 7 refused (5 > 4).
         let decisions = try admitBatch(plans)
@@ -342,6 +342,74 @@ final class LimitScriptTests: XCTestCase {
         usleep(200_000)
         XCTAssertTrue(admitted(try admit(next, lifetime: lifetime)),
                       "a responder that died does not hold the budget past the lifetime (and a 15th)")
+    }
+
+    // MARK: Leases
+
+    /// Admits `plans` asking for `asking`; returns the decisions and the grants.
+    private func admitAsking(_ plans: [AdmissionPlan], _ asking: LeaseRequest) throws -> ([AdmissionDecision], [LeaseGrant]) {
+        let batch = AdmissionBatch(plans, asking: asking)
+        let call = batch.call(keys: keys, lifetime: .seconds(900))
+        guard case .array(let calls) = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments) else {
+            throw FixtureError("unexpected admit reply")
+        }
+        let items = calls.map { value -> [Int] in
+            guard case .array(let items) = value else { return [] }
+            return items.map { $0.integer ?? 0 }
+        }
+        return (batch.decisions(items), batch.grants(items))
+    }
+
+    func testALeaseIsGrantedOnlyWithinHalfTheLimitCountsAsAdmittedAndItsRestGoesBack() throws {
+        let limit = counter("lease", limit: 6_400, windowMs: 60_000)
+        let call = AdmissionPlan(id: "r:1", counters: [limit], reservedTokens: 0, budgets: [])
+        var asking = LeaseRequest()
+        asking.counters = ["lease": 100]
+        let (decisions, grants) = try admitAsking([call], asking)
+        XCTAssertEqual(decisions.map(admitted), [true], "the call first, then the lease")
+        guard grants.count == 1, case .admitted(_, let atMs) = decisions[0] else { return XCTFail("one lease: \(grants)") }
+        XCTAssertEqual(grants[0].amount, 100)
+        XCTAssertEqual(grants[0].atMs, atMs)
+        XCTAssertEqual(grants[0].totalBefore, 1)
+        XCTAssertTrue((1...1_000).contains(grants[0].leftMs), "until the 1 s bucket ends: \(grants[0].leftMs)")
+        XCTAssertEqual(try hget(keys.limitWindow("lease"), "total"), 101, "granted is admitted")
+
+        asking.counters = ["lease": 3_099]
+        let (_, over) = try admitAsking([call], asking)
+        XCTAssertTrue(over.isEmpty, "102 + 3099 is past half of 6400: not granted")
+        asking.counters = ["lease": 3_097]
+        let (_, half) = try admitAsking([call], asking)
+        XCTAssertEqual(half.map(\.amount), [3_097], "103 + 3097 is half of 6400")
+        XCTAssertEqual(try hget(keys.limitWindow("lease"), "total"), 3_200)
+
+        var back = Settlement(plan: AdmissionPlan(id: "lease", counters: [limit], reservedTokens: 0, budgets: []),
+                              admittedAtMs: grants[0].atMs, usage: nil, costNanos: 0, lifetime: .seconds(900))
+        back.plan.amounts = [60]
+        back.returnsLease = true
+        try settle([back])
+        XCTAssertEqual(try hget(keys.limitWindow("lease"), "total"), 3_140, "the unused 60 went back")
+    }
+
+    func testABudgetLeaseIsReservedLikeACallAndReleasedByItsReturn() throws {
+        let want = budget(amount: 6_400, want: 10)
+        let call = AdmissionPlan(id: "r:b", counters: [], reservedTokens: 0, budgets: [want])
+        var asking = LeaseRequest()
+        asking.budgets = [want.name: 100]
+        let (decisions, grants) = try admitAsking([call], asking)
+        XCTAssertEqual(decisions.map(admitted), [true])
+        XCTAssertEqual(grants.map(\.amount), [100])
+        XCTAssertEqual(try hget(keys.budget(want.name) + ":r", "reserved"), 110)
+        asking.budgets = [want.name: 3_100]
+        XCTAssertTrue(try admitAsking([call], asking).1.isEmpty, "120 + 3100 reserved is past half the amount")
+
+        var rest = want
+        rest.wantNanos = 100
+        var back = Settlement(plan: AdmissionPlan(id: "lease", counters: [], reservedTokens: 0, budgets: [rest]),
+                              admittedAtMs: grants[0].atMs, usage: nil, costNanos: 0, lifetime: .seconds(900))
+        back.returnsLease = true
+        try settle([back])
+        XCTAssertEqual(try hget(keys.budget(want.name) + ":r", "reserved"), 20, "released; nothing was spent")
+        XCTAssertNil(try hget(keys.budget(want.name) + ":h", "spent"))
     }
 
     func testAlertOnlyBudgetAdmitsPastItsAmount() throws {

@@ -46,6 +46,10 @@ final class GovernanceTests: SharedStackTestCase {
                 type: chat
                 endpoints: [ { provider: mock, model: rpm } ]
                 limits: [ { per: route, requests: 100, window: 1m } ]
+              leased:
+                type: chat
+                endpoints: [ { provider: mock, model: leased } ]
+                limits: [ { per: route, requests: 2048, window: 1m } ]
               tpm:
                 type: chat
                 endpoints: [ { provider: mock, model: "tpm@words=90" } ]
@@ -135,6 +139,44 @@ final class GovernanceTests: SharedStackTestCase {
         XCTAssertNotNil(sample.header("x-ratelimit-reset-requests"))
         let remaining = admitted.compactMap { $0.header("x-ratelimit-remaining-requests").flatMap(Int.init) }
         XCTAssertEqual(Set(remaining), Set(0..<100), "every admitted call saw its own remaining count")
+    }
+
+    func testLeasedCallsNeverOvershootAndTheirUnusedRestGoesBack() throws {
+        // 2048 per minute is large enough for leases (16 calls is at most a 64th of it): while
+        // the counter is under half its limit, the eight processes admit most calls from room
+        // Redis granted them ahead; past half, every call is decided in Redis.
+        let stack = try gateway()
+        let key = try key()
+        let client = stack.client
+        let body = #"{"model":"leased","messages":[{"role":"user","content":"hi"}]}"#
+        let call: @Sendable (Int) -> TestResponse = { _ in client.post("/v1/chat/completions", key: key, body) }
+        // Every command into the slow log, to count the admission round trips.
+        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        _ = try redis(["CONFIG", "SET", "slowlog-max-len", "100000"])
+        _ = try redis(["SLOWLOG", "RESET"])
+        let early = concurrently(700, threads: 16, call)
+        let log = try redis(["SLOWLOG", "GET", "100000"])
+        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "10000"])
+        // An admission names the counter's hash, then the reservation lifetime (900000 ms).
+        let admissions = log.components(separatedBy: "sluice:lim:route=leased|route||leased|r60000:w\n900000").count - 1
+        XCTAssertEqual(early.filter { $0.status == 200 }.count, 700)
+        XCTAssertGreaterThan(admissions, 0)
+        XCTAssertLessThan(admissions, 700 / 4, "under half the limit, most calls are admitted from leases")
+
+        let late = concurrently(1_400, threads: 16, call)
+        let admitted = 700 + late.filter { $0.status == 200 }.count
+        XCTAssertEqual(late.filter { $0.status == 200 || $0.status == 429 }.count, 1_400, "every call admitted or refused")
+        XCTAssertLessThanOrEqual(admitted, 2_048, "leases never let more through than the limit")
+        XCTAssertGreaterThan(admitted, 1_900, "leases are used up by busy processes")
+        var total = ""
+        try waitUntil("the unused rest of every lease went back", timeout: .seconds(5)) {
+            total = (try? redis(["HGET", "sluice:lim:route=leased|route||leased|r60000:w", "total"])) ?? ""
+            return total == String(admitted)
+        }
+        XCTAssertEqual(total, String(admitted), "the counter holds exactly what was admitted once leases ended")
+        let last = concurrently(150, threads: 8, call)
+        XCTAssertEqual(admitted + last.filter { $0.status == 200 }.count, 2_048, "exactly the limit within the minute")
+        XCTAssertEqual(stack.mockCount(model: "leased"), 2_048, "refused calls never reach the provider")
     }
 
     func testTokenReservationsNeverOvershootAndSettleToTheReportedUsage() throws {

@@ -8,11 +8,14 @@
 /// calls one by one.
 public struct AdmissionBatch: Sendable {
     public let plans: [AdmissionPlan]
+    /// The leases asked for with the batch (`Leases`), by counter and budget name.
+    public let asked: LeaseRequest
     /// Worked out once: `call` sends it, `decisions` reads the reply by it.
     private let layout: Layout
 
-    public init(_ plans: [AdmissionPlan]) {
+    public init(_ plans: [AdmissionPlan], asking asked: LeaseRequest = LeaseRequest()) {
         self.plans = plans
+        self.asked = asked
         self.layout = Layout(plans)
     }
 
@@ -20,15 +23,17 @@ public struct AdmissionBatch: Sendable {
     /// 1 in the order first met, each with what the whole batch reserves on its hash.
     private struct Layout: Sendable {
         struct CounterDefinition: Sendable {
-            var name: String
-            var limit: Int
-            var windowMs: Int
+            var counter: LimitCounter
+            var name: String { counter.name }
+            var limit: Int { counter.limit }
+            var windowMs: Int { counter.windowMs }
         }
 
         struct BudgetDefinition: Sendable {
-            var name: String
-            var amountNanos: Int64
-            var enforce: Bool
+            var counter: BudgetCounter
+            var name: String { counter.name }
+            var amountNanos: Int64 { counter.budget.amountNanos }
+            var enforce: Bool { counter.budget.enforce }
         }
 
         var counters: [CounterDefinition] = []
@@ -52,7 +57,7 @@ public struct AdmissionBatch: Sendable {
                 for (counter, amount) in zip(plan.counters, plan.amounts) {
                     let identity = "\(counter.name) \(counter.limit) \(counter.windowMs)"
                     if counterNumber[identity] == nil {
-                        counters.append(CounterDefinition(name: counter.name, limit: counter.limit, windowMs: counter.windowMs))
+                        counters.append(CounterDefinition(counter: counter))
                         counterNumber[identity] = counters.count
                     }
                     numbers.append(counterNumber[identity]!)
@@ -64,8 +69,7 @@ public struct AdmissionBatch: Sendable {
                 for budget in plan.budgets {
                     let identity = "\(budget.name) \(budget.budget.amountNanos) \(budget.budget.enforce)"
                     if budgetNumber[identity] == nil {
-                        budgets.append(BudgetDefinition(name: budget.name, amountNanos: budget.budget.amountNanos,
-                                                        enforce: budget.budget.enforce))
+                        budgets.append(BudgetDefinition(counter: budget))
                         budgetNumber[identity] = budgets.count
                     }
                     numbers.append(budgetNumber[identity]!)
@@ -89,14 +93,14 @@ public struct AdmissionBatch: Sendable {
         }
         var arguments = [String(lifetime.wholeMilliseconds), String(plans.count), String(layout.counters.count),
                          String(layout.budgets.count), layout.negative ? "0" : "1"]
-        arguments.reserveCapacity(arguments.count + (layout.counters.count + layout.budgets.count) * 4 + plans.count * 12)
+        arguments.reserveCapacity(arguments.count + (layout.counters.count + layout.budgets.count) * 5 + plans.count * 12)
         for counter in layout.counters {
             arguments += [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs),
-                          String(layout.counterSums[counter.name] ?? 0)]
+                          String(layout.counterSums[counter.name] ?? 0), String(asked.amount(for: counter.counter))]
         }
         for budget in layout.budgets {
             arguments += [index(keys.budget(budget.name)), String(budget.amountNanos), budget.enforce ? "1" : "0",
-                          String(layout.budgetSums[budget.name] ?? 0)]
+                          String(layout.budgetSums[budget.name] ?? 0), String(asked.amount(for: budget.counter))]
         }
         for (call, plan) in plans.enumerated() {
             arguments += [String(plan.counters.count), String(plan.budgets.count)]
@@ -114,10 +118,35 @@ public struct AdmissionBatch: Sendable {
     /// one `[-1, now, …]` array for a batch admitted whole); `.unknown` for a plan the reply
     /// says nothing sensible about.
     public func decisions(_ reply: [[Int]]) -> [AdmissionDecision] {
+        var reply = reply
+        if reply.last?.first == -2 { reply.removeLast() }
         if reply.count == 1, reply[0].first == -1 { return admittedWhole(reply[0]) }
         return plans.indices.map { index in
             index < reply.count ? plans[index].decision(reply[index]) : .unknown
         }
+    }
+
+    /// The leases the script's reply grants (only those asked for, and only granted ones),
+    /// made at `atMs` on Redis's clock (the reply's `now`).
+    public func grants(_ reply: [[Int]]) -> [LeaseGrant] {
+        guard !asked.isEmpty, let items = reply.last, items.first == -2,
+              items.count == 1 + 4 * layout.counters.count + 2 * layout.budgets.count,
+              let atMs = reply.first.flatMap({ $0.count >= 2 ? $0[1] : nil }) else { return [] }
+        var out: [LeaseGrant] = []
+        for (index, definition) in layout.counters.enumerated() {
+            let at = 1 + 4 * index
+            guard items[at] > 0 else { continue }
+            out.append(LeaseGrant(what: .counter(definition.counter), amount: Int64(items[at]), atMs: atMs,
+                                      leftMs: items[at + 1], totalBefore: items[at + 2], resetMs: items[at + 3]))
+        }
+        let budgetsAt = 1 + 4 * layout.counters.count
+        for (index, definition) in layout.budgets.enumerated() {
+            let at = budgetsAt + 2 * index
+            guard items[at] > 0 else { continue }
+            out.append(LeaseGrant(what: .budget(definition.counter), amount: Int64(items[at]), atMs: atMs,
+                                      leftMs: items[at + 1], totalBefore: 0, resetMs: 0))
+        }
+        return out
     }
 
     /// The decisions of a batch admitted whole: `[-1, now]`, then per counter definition its

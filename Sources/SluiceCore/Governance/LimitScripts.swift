@@ -39,10 +39,12 @@ public enum LimitScripts {
     ///
     /// `ARGV`: reservation lifetime ms, number of calls N, number of counter definitions D and
     /// of budget definitions E, and 1 when no amount is negative (the batch may be admitted
-    /// whole); then each counter definition `key index, limit, window ms, the batch's amount`
-    /// (its buckets are `LimitCounter.bucketMs` wide: a 60th of the window, rounded up; the
-    /// amount sums every call's on that hash, a hash named twice in one call once) and each
-    /// budget definition `key index, amount, enforce (0/1), the batch's want`; then per call
+    /// whole); then each counter definition `key index, limit, window ms, the batch's amount,
+    /// lease asked for` (its buckets are `LimitCounter.bucketMs` wide: a 60th of the
+    /// window, rounded up; the amount sums every call's on that hash, a hash named twice in
+    /// one call once; the lease is 0 when none is asked for, see `Leases`) and each
+    /// budget definition `key index, amount, enforce (0/1), the batch's want, lease asked
+    /// for`; then per call
     /// the number of its limit counters L and budgets B, per counter `definition, amount` and
     /// per budget `definition, want`. Definitions are numbered from 1 and sent once per batch,
     /// however many calls name them (Lua per call is most of the script's cost). `KEYS`: the
@@ -54,7 +56,8 @@ public enum LimitScripts {
     /// Otherwise one array per call. Admitted: `[1, now, total₁, reset₁, …]` (each counter's
     /// total after the reservation and the ms until its oldest amount leaves). Refused:
     /// `[0, now, 1, counter index, wait ms, total]` for a limit, or `[0, now, 2, budget index,
-    /// spent, reserved]` for a budget; a refused call reserves nothing.
+    /// spent, reserved]` for a budget; a refused call reserves nothing. When any lease was
+    /// asked for, one more array follows with what was granted (`[-2, …]`, in the script).
     public static let admit = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -122,15 +125,15 @@ public enum LimitScripts {
         -- The batch's counter definitions (key index, limit, window, the whole batch's amount
         -- on its hash) and budget definitions (key index, amount, enforced, the batch's want),
         -- each sent once; calls name them by number.
-        local dk, dl, dw, ds, ek, ea, ee, es = {}, {}, {}, {}, {}, {}, {}, {}
+        local dk, dl, dw, ds, dv, ek, ea, ee, es, ev = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
         local p = 5
         for d = 1, nd do
-          dk[d], dl[d], dw[d], ds[d] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4])
-          p = p + 4
+          dk[d], dl[d], dw[d], ds[d], dv[d] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5])
+          p = p + 5
         end
         for e = 1, ne do
-          ek[e], ea[e], ee[e], es[e] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1', tonumber(ARGV[p + 4])
-          p = p + 4
+          ek[e], ea[e], ee[e], es[e], ev[e] = tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), ARGV[p + 3] == '1', tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5])
+          p = p + 5
         end
         local function budget(k)
           local reserved, oldest, cur, here = trim(KEYS[k] .. ':r', 15, bg, 'reserved')
@@ -252,6 +255,48 @@ public enum LimitScripts {
             out[c] = r
           end
         end
+        -- Leases asked for (after the calls, so they never take a call's room): each is
+        -- granted whole, as if admitted now, only while the counter (or the budget's spent and
+        -- reserved) stays within half its amount with it. Reply: one more array, `[-2, …]`,
+        -- per counter definition `granted, ms until its bucket ends, total before the grant,
+        -- ms until its oldest amount leaves` and per budget `granted, ms until its bucket ends`.
+        local grants, asked = {-2}, false
+        for d = 1, nd do
+          local want, given, left, before, reset = dv[d], 0, 0, 0, 0
+          if want > 0 then
+            asked = true
+            local k = dk[d]
+            local s = lim[k] or counter(k, dw[d])
+            before = s[1]
+            if s[1] + want <= math.floor(dl[d] / 2) then
+              s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+              if not s[2] then s[2], s[9] = s[3], true end
+              given = want
+            end
+            left = (s[3] + 1) * s[5] - now
+            reset = s[2] and (s[2] + s[6] + 1) * s[5] - now or dw[d]
+          end
+          local n = #grants
+          grants[n + 1], grants[n + 2], grants[n + 3], grants[n + 4] = given, left, before, reset
+        end
+        for e = 1, ne do
+          local want, given, left = ev[e], 0, 0
+          if want > 0 then
+            asked = true
+            local k = ek[e]
+            local s = bud[k] or budget(k)
+            if s[5] == nil then s[5] = tonumber(redis.call('HGET', KEYS[k] .. ':h', 'spent') or '0') end
+            if s[5] + s[1] + want <= math.floor(ea[e] / 2) then
+              s[1], s[4], s[7] = s[1] + want, s[4] + want, s[7] + want
+              if not s[2] then s[2], s[9] = s[3], true end
+              given = want
+            end
+            left = (s[3] + 1) * bg - now
+          end
+          local n = #grants
+          grants[n + 1], grants[n + 2] = given, left
+        end
+        if asked then out[#out + 1] = grants end
         -- Each hash written once: its current bucket, its sum, and `o` when it had no bucket.
         local function store(h, s, field, ttl)
           if s[7] == 0 then return end

@@ -5,7 +5,7 @@ public struct Settlement: Sendable {
 
     public var plan: AdmissionPlan
     /// When Redis admitted the call (its clock, ms); `nil` when nothing was reserved (Redis
-    /// was unreachable and the call was admitted from the local allowance).
+    /// was unreachable and the call was admitted from the local lease).
     public var admittedAtMs: Int?
     /// The call's true usage; `nil` when it used nothing (it failed, or another endpoint answered).
     public var usage: TokenUsage?
@@ -13,6 +13,10 @@ public struct Settlement: Sendable {
     public var costNanos: Int64
     /// How long the budget reservations were made for (`LimitScripts.admit`'s lifetime).
     public var lifetime: Duration
+    /// It gives back the unused rest of a lease (`Leases`): each counter of the plan,
+    /// of either kind, goes down by its amount in the lease's bucket, and each budget's
+    /// reservation by its want.
+    public var returnsLease = false
 
     public init(plan: AdmissionPlan, admittedAtMs: Int?, usage: TokenUsage?, costNanos: Int64, lifetime: Duration) {
         self.plan = plan
@@ -89,8 +93,9 @@ public struct SettlementBatch: Sendable {
         for (call, settlement) in settlements.enumerated() {
             let plan = settlement.plan
             if let atMs = settlement.admittedAtMs {
-                for (counter, amount) in zip(plan.counters, plan.amounts) where counter.kind == .tokens {
-                    let delta = (settlement.usage?.total ?? 0) - amount
+                for (counter, amount) in zip(plan.counters, plan.amounts)
+                where counter.kind == .tokens || settlement.returnsLease {
+                    let delta = settlement.returnsLease ? -amount : (settlement.usage?.total ?? 0) - amount
                     guard delta != 0 else { continue }
                     let key = index(keys.limitWindow(counter.name))
                     let bucket = atMs / counter.bucketMs
@@ -120,7 +125,7 @@ public struct SettlementBatch: Sendable {
                         entries[at].releases.append((bucket, budget.wantNanos))
                     }
                 }
-                entries[at].costs.append((settlement.costNanos, call))
+                if !settlement.returnsLease { entries[at].costs.append((settlement.costNanos, call)) }
             }
         }
         guard !deltas.isEmpty || !entries.isEmpty else { return nil }

@@ -178,7 +178,9 @@ final class CallSettler: @unchecked Sendable {
             busy = false
             while readyCount == 0 && !(stopping && queue.isEmpty) {
                 waiting = true
-                if let due = awaiting.map(\.due).min() {
+                // Woken by a call, by a settlement due again, or when a lease ends (its rest
+                // goes back).
+                if let due = [awaiting.map(\.due).min(), context.leases.nextDue()].compactMap({ $0 }).min() {
                     if due <= ContinuousClock.now { waiting = false; break }
                     MonotonicCondition.wait(arrived, mutex, for: due - ContinuousClock.now)
                 } else {
@@ -196,7 +198,11 @@ final class CallSettler: @unchecked Sendable {
                 MonotonicCondition.wait(arrived, mutex, for: Self.linger)
             }
             let draining = stopping
-            if queue.isEmpty && draining && awaiting.isEmpty {
+            // The rest of the leases that ended (all of them on a drain) goes back with this
+            // batch's settlements.
+            if draining { context.leases.close() }
+            let returned = context.leases.returns(at: .now)
+            if queue.isEmpty && draining && awaiting.isEmpty && returned.isEmpty {
                 done = true
                 pthread_cond_broadcast(drained)
                 pthread_mutex_unlock(mutex)
@@ -204,7 +210,10 @@ final class CallSettler: @unchecked Sendable {
             }
             let take = readyCount
             lastBatch = take
-            let batch = Array(queue[..<take])
+            var batch = Array(queue[..<take])
+            if !returned.isEmpty {
+                batch.append(FinishedCall(record: nil, settlement: GovernanceTicket(admission: nil, extra: nil, settlements: returned)))
+            }
             queue.removeFirst(take)
             queueBase += take
             busy = true

@@ -49,9 +49,15 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
     }
 
     /// Admits `plan` (with `extra` in the same round trip); returns when Redis has answered.
-    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
-        let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [])
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?, asking: LeaseRequest) -> GovernanceTicket {
+        let ticket = GovernanceTicket(admission: plan, extra: extra, settlements: [], asking: asking)
         // Queued by `wait`, under the lock it takes anyway: one lock per admission, not two.
+        wait(for: ticket)
+        return ticket
+    }
+
+    func send(_ extra: AdmissionPlan.ScriptCall) -> GovernanceTicket {
+        let ticket = GovernanceTicket(admission: nil, extra: extra, settlements: [])
         wait(for: ticket)
         return ticket
     }
@@ -147,7 +153,8 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
         var settle = SettlementRound(batch)
         let settleCall = settle.call(keys: keys)
         let admitting = batch.filter { $0.admission != nil }
-        let admissions = AdmissionBatch(admitting.compactMap(\.admission))
+        let asked = admitting.reduce(LeaseRequest()) { $1.asking.isEmpty ? $0 : $0.merging($1.asking) }
+        let admissions = AdmissionBatch(admitting.compactMap(\.admission), asking: asked)
         let extras = batch.filter { $0.extra != nil }
         var calls: [AdmissionPlan.ScriptCall] = []
         if let settleCall { calls.append(settleCall) }
@@ -170,11 +177,19 @@ final class GovernanceCombiner: GovernancePort, @unchecked Sendable {
             let reply = replies[next]
             next += 1
             if case .array(let perCall) = reply {
-                let decisions = admissions.decisions(perCall.map { value in
+                let items = perCall.map { value -> [Int] in
                     guard case .array(let items) = value else { return [] }
                     return items.map { $0.integer ?? 0 }
-                })
+                }
+                let decisions = admissions.decisions(items)
                 for (ticket, decision) in zip(admitting, decisions) { ticket.decision = decision }
+                if !asked.isEmpty {
+                    // Each lease goes to the ticket that asked for it (a process asks for one
+                    // name once at a time).
+                    for grant in admissions.grants(items) {
+                        admitting.first { $0.asking.names(grant) }?.grants.append(grant)
+                    }
+                }
             } else {
                 for ticket in admitting { ticket.admitError = "\(reply)" }
             }

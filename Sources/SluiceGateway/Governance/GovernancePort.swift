@@ -7,8 +7,11 @@ import SluiceRedis
 /// Lua of `LimitScripts`); the pipeline's unit tests use an in-memory fake.
 protocol GovernancePort: AnyObject, Sendable {
     /// Admits `plan` (with `extra`, another script call such as the health snapshot, in the
-    /// same round trip); returns once decided.
-    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket
+    /// same round trip, and asking for the leases `asking` names: `Leases`); returns once
+    /// decided, the leases granted in the ticket's `grants`.
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?, asking: LeaseRequest) -> GovernanceTicket
+    /// Sends `extra` alone (a call admitted from its process's leases still reads health).
+    func send(_ extra: AdmissionPlan.ScriptCall) -> GovernanceTicket
     /// Queues `settlements` without waiting.
     func queueSettlement(_ settlements: [Settlement]) -> GovernanceTicket
     /// Returns once `ticket` is done, sending it if nothing else has.
@@ -18,6 +21,12 @@ protocol GovernancePort: AnyObject, Sendable {
     func claim(_ tickets: [GovernanceTicket]) -> [GovernanceTicket]
     /// Marks claimed tickets done (their replies are final) and wakes whoever waits on them.
     func complete(_ tickets: [GovernanceTicket])
+}
+
+extension GovernancePort {
+    func admit(_ plan: AdmissionPlan, extra: AdmissionPlan.ScriptCall?) -> GovernanceTicket {
+        admit(plan, extra: extra, asking: LeaseRequest())
+    }
 }
 
 /// The settlements of several tickets as one `LimitScripts.settle` call, and its reply
@@ -63,6 +72,9 @@ final class GovernanceTicket: @unchecked Sendable {
     let admission: AdmissionPlan?
     let extra: AdmissionPlan.ScriptCall?
     let settlements: [Settlement]
+    /// The leases its admission asks for, and those granted (filled in with the decision).
+    let asking: LeaseRequest
+    var grants: [LeaseGrant] = []
     /// Put in the port's queue (under the port's lock; it stays set once taken out).
     var queued = false
     /// Taken into a round trip (under the port's lock).
@@ -87,10 +99,12 @@ final class GovernanceTicket: @unchecked Sendable {
     /// Storage refused the admission (its error text, e.g. OOM or READONLY).
     var admitError: String?
 
-    init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement]) {
+    init(admission: AdmissionPlan?, extra: AdmissionPlan.ScriptCall?, settlements: [Settlement],
+         asking: LeaseRequest = LeaseRequest()) {
         self.admission = admission
         self.extra = extra
         self.settlements = settlements
+        self.asking = asking
     }
 
     deinit {

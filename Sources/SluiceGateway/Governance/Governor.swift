@@ -107,8 +107,28 @@ final class Governor {
 
     /// Runs `plan`'s admission and `extra` (another script call, e.g. the health snapshot)
     /// in one round trip. `extra`'s reply is `nil` when Redis could not be reached.
+    ///
+    /// A call the process's leases have room for (`Leases`) is admitted here, without asking
+    /// Redis (`extra` still goes, alone); any other asks Redis, and asks for the leases its
+    /// counters and budgets lack.
     func admit(_ plan: AdmissionPlan, with extra: ScriptCall?) -> (Admission, RedisValue?) {
-        let ticket = context.governance.admit(plan, extra: extra)
+        let leases = context.leases
+        let sent = clock.now
+        if let local = leases.admit(plan, at: sent) {
+            let reply = extra.map { context.governance.send($0) }
+            return (.admitted(RateLimitHeaders(local.states).headers, atMs: local.atMs), reply?.extraReply)
+        }
+        let asking = leases.ask(for: plan, at: sent)
+        let ticket = context.governance.admit(plan, extra: extra, asking: asking)
+        let answered: Bool
+        if ticket.failure != nil || ticket.admitError != nil {
+            answered = false
+        } else if case .unknown = ticket.decision {
+            answered = false
+        } else {
+            answered = true
+        }
+        leases.answered(asking, grants: answered ? ticket.grants : nil, sent: sent)
         if let failure = ticket.failure { return (unavailable(failure), nil) }
         switch ticket.decision {
         case .admitted(let headers, let atMs):

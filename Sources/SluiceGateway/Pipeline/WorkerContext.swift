@@ -39,6 +39,8 @@ public final class WorkerContext: Sendable {
     let alertNotifier: AlertNotifier
     /// The process's admissions and settlements, combined into shared Redis round trips.
     let governance: any GovernancePort
+    /// Room on limits and budgets granted to this process for its next calls (`Leases`).
+    let leases = LeaseStore()
     /// Each route's guardrails, compiled once (routes with `guardrails:` only).
     let guardrails: [String: GuardrailEngine]
     /// What the cache keys of each route with `cache:` carry of its guardrails

@@ -1,0 +1,74 @@
+import Glibc
+import SluiceCore
+
+/// The process's leases (`Leases`), shared by its threads behind one mutex (a plain
+/// `pthread_mutex_t`: held for a few dictionary lookups, never across a round trip).
+final class LeaseStore: @unchecked Sendable {
+    private var leases = Leases()
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Instants are read as nanoseconds since this one.
+    private let origin: ContinuousClock.Instant
+
+    init(origin: ContinuousClock.Instant = .now) {
+        self.origin = origin
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// `instant` in nanoseconds since `origin`.
+    func nanos(_ instant: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = (instant - origin).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    private func locked<T>(_ body: (inout Leases) -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&leases)
+    }
+
+    /// `Leases.admit`.
+    func admit(_ plan: AdmissionPlan, at instant: ContinuousClock.Instant) -> (atMs: Int, states: [RateLimitState])? {
+        let now = nanos(instant)
+        return locked { $0.admit(plan, now: now) }
+    }
+
+    /// `Leases.ask`.
+    func ask(for plan: AdmissionPlan, at instant: ContinuousClock.Instant) -> LeaseRequest {
+        let now = nanos(instant)
+        return locked { $0.ask(for: plan, now: now) }
+    }
+
+    /// `Leases.granted`, or `failed` when no grant came back (`grants` is `nil`).
+    func answered(_ request: LeaseRequest, grants: [LeaseGrant]?, sent instant: ContinuousClock.Instant) {
+        guard !request.isEmpty else { return }
+        let sent = nanos(instant)
+        locked { leases in
+            if let grants { leases.granted(grants, for: request, sent: sent) } else { leases.failed(request) }
+        }
+    }
+
+    /// What must go back now (`Leases.returns`).
+    func returns(at instant: ContinuousClock.Instant) -> [Settlement] {
+        let now = nanos(instant)
+        return locked { $0.returns(now: now, lifetime: Settlement.reservationLifetime) }
+    }
+
+    /// When the next lease ends (`nil`: none held), or now when something waits to go back.
+    func nextDue() -> ContinuousClock.Instant? {
+        locked { leases in
+            if leases.hasReturns { return .now }
+            return leases.nextDeadline.map { origin + .nanoseconds($0) }
+        }
+    }
+
+    /// No more leases; `returns` gives back every one held.
+    func close() {
+        locked { $0.close() }
+    }
+}
