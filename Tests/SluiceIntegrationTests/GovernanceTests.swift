@@ -46,6 +46,10 @@ final class GovernanceTests: SharedStackTestCase {
                 type: chat
                 endpoints: [ { provider: mock, model: rpm } ]
                 limits: [ { per: route, requests: 100, window: 1m } ]
+              leased-idle:
+                type: chat
+                endpoints: [ { provider: mock, model: "leased-idle@delay=2500ms" } ]
+                limits: [ { per: route, requests: 4096, window: 1m } ]
               leased:
                 type: chat
                 endpoints: [ { provider: mock, model: leased } ]
@@ -177,6 +181,26 @@ final class GovernanceTests: SharedStackTestCase {
         let last = concurrently(150, threads: 8, call)
         XCTAssertEqual(admitted + last.filter { $0.status == 200 }.count, 2_048, "exactly the limit within the minute")
         XCTAssertEqual(stack.mockCount(model: "leased"), 2_048, "refused calls never reach the provider")
+    }
+
+    func testAQuietProcessGivesItsUnusedLeaseBackWithinASecond() throws {
+        // One slow call (its answer takes 2.5 s) on a quiet gateway: it takes a lease of 16 at
+        // admission, and nothing else happens in its process until it ends.
+        let key = try key()
+        let counter = "sluice:lim:route=leased-idle|route||leased-idle|r60000:w"
+        let client = try gateway().client
+        let call = Thread { _ = client.post("/v1/chat/completions", key: key, #"{"model":"leased-idle","messages":[{"role":"user","content":"hi"}]}"#) }
+        call.start()
+        try waitUntil("the call was admitted with a lease", timeout: .seconds(2)) {
+            (Int((try? redis(["HGET", counter, "total"])) ?? "") ?? 0) > 1
+        }
+        var total = ""
+        try waitUntil("the lease's unused 15 went back", timeout: .milliseconds(1_500)) {
+            total = (try? redis(["HGET", counter, "total"])) ?? ""
+            return total == "1"
+        }
+        XCTAssertEqual(total, "1", "the settler returned the rest when the lease ended, while the call still ran")
+        try waitUntil("the slow call finished", timeout: .seconds(5)) { call.isFinished }
     }
 
     func testTokenReservationsNeverOvershootAndSettleToTheReportedUsage() throws {

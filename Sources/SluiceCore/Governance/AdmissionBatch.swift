@@ -94,9 +94,13 @@ public struct AdmissionBatch: Sendable {
         var arguments = [String(lifetime.wholeMilliseconds), String(plans.count), String(layout.counters.count),
                          String(layout.budgets.count), layout.negative ? "0" : "1"]
         arguments.reserveCapacity(arguments.count + (layout.counters.count + layout.budgets.count) * 5 + plans.count * 12)
+        // A lease is asked for once per hash, under its first definition (one hash under two
+        // limits is leased under the first).
+        var leased: Set<String> = []
         for counter in layout.counters {
+            let lease = leased.insert(counter.name).inserted ? asked.amount(for: counter.counter) : 0
             arguments += [index(keys.limitWindow(counter.name)), String(counter.limit), String(counter.windowMs),
-                          String(layout.counterSums[counter.name] ?? 0), String(asked.amount(for: counter.counter))]
+                          String(layout.counterSums[counter.name] ?? 0), String(lease)]
         }
         for budget in layout.budgets {
             arguments += [index(keys.budget(budget.name)), String(budget.amountNanos), budget.enforce ? "1" : "0",

@@ -122,27 +122,35 @@ public struct Leases: Sendable {
     public mutating func ask(for plan: AdmissionPlan, now: Int64) -> LeaseRequest {
         var request = LeaseRequest()
         guard !closed else { return request }
+        // Only when every counter and budget of the plan can be leased (held with room, being
+        // asked for, or askable now): a lease the call could never be admitted from would
+        // only hold room.
+        var asks: [(name: Name, size: Int64, grew: Bool)] = []
+        func consider(_ name: Name, amount: Int64, limit: Int64) -> Bool {
+            if pending.contains(name) { return true }
+            var grew = false
+            if let held = held[name], held.deadline > now {
+                if held.remaining >= amount { return true }
+                grew = true
+            }
+            let scale = grew ? min((scale[name] ?? Self.smallest) * 2, Self.largest) : scale[name]
+            guard amount > 0, let size = Self.size(amount, scale, of: limit) else { return false }
+            asks.append((name, size, grew))
+            return true
+        }
         for (index, counter) in plan.counters.enumerated() {
             let amount = need(plan, index)
-            guard amount > 0, !pending.contains(Name(counter)) else { continue }
-            if let held = held[Name(counter)], held.deadline > now {
-                if held.remaining >= amount { continue }
-                grow(Name(counter))
-            }
-            guard let size = Self.size(amount, scale[Name(counter)], of: Int64(counter.limit)) else { continue }
-            pending.insert(Name(counter))
-            request.counters[counter.name] = size
+            // A counter named twice in the call counts once.
+            guard amount > 0 || plan.counters[..<index].contains(where: { $0.name == counter.name }) else { return request }
+            guard amount == 0 || consider(Name(counter), amount: amount, limit: Int64(counter.limit)) else { return request }
         }
         for budget in plan.budgets {
-            let name = Name(budget)
-            guard budget.wantNanos > 0, !pending.contains(name) else { continue }
-            if let held = held[name], held.deadline > now {
-                if held.remaining >= budget.wantNanos { continue }
-                grow(name)
-            }
-            guard let size = Self.size(budget.wantNanos, scale[name], of: budget.budget.amountNanos) else { continue }
-            pending.insert(name)
-            request.budgets[budget.name] = size
+            guard consider(Name(budget), amount: budget.wantNanos, limit: budget.budget.amountNanos) else { return request }
+        }
+        for ask in asks {
+            if ask.grew { scale[ask.name] = min((scale[ask.name] ?? Self.smallest) * 2, Self.largest) }
+            pending.insert(ask.name)
+            if ask.name.budget { request.budgets[ask.name.text] = ask.size } else { request.counters[ask.name.text] = ask.size }
         }
         return request
     }
@@ -154,11 +162,6 @@ public struct Leases: Sendable {
         let (wanted, overflow) = amount.multipliedReportingOverflow(by: Int64(scale ?? smallest))
         let size = overflow ? cap : min(wanted, cap)
         return size / amount >= Int64(smallest) ? size : nil
-    }
-
-    /// A lease of `name` was used up before it ended: the next one is twice the size.
-    private mutating func grow(_ name: Name) {
-        scale[name] = min((scale[name] ?? Self.smallest) * 2, Self.largest)
     }
 
     /// Keeps what Redis granted for `request` (asked at `sent`: their lifetimes count from
@@ -196,8 +199,9 @@ public struct Leases: Sendable {
         for (name, entry) in held where entry.deadline <= now || closed {
             held[name] = nil
             // Mostly unused: the next one is half the size.
-            if entry.remaining * 2 > entry.granted {
-                scale[name] = max((scale[name] ?? Self.smallest) / 2, Self.smallest)
+            if entry.remaining * 2 > entry.granted, let grown = scale[name] {
+                // (Back at the smallest, the name is forgotten: scopes come and go.)
+                scale[name] = grown / 2 > Self.smallest ? grown / 2 : nil
             }
             if entry.remaining > 0 { ended.append(entry) }
         }

@@ -93,7 +93,17 @@ final class CallSettler: @unchecked Sendable {
 
     /// Starts the thread; `false` if the system refused.
     func start() -> Bool {
-        PosixThread.start { self.loop() } != nil
+        // A new lease ends within a second: a settler asleep without a deadline must learn of
+        // it to return its rest then.
+        context.leases.onGrant { [weak self] in self?.leaseGranted() }
+        return PosixThread.start { self.loop() } != nil
+    }
+
+    /// Wakes the settler if it waits for calls, so it sleeps again until the new lease ends.
+    private func leaseGranted() {
+        pthread_mutex_lock(mutex)
+        if waiting { pthread_cond_signal(arrived) }
+        pthread_mutex_unlock(mutex)
     }
 
     /// Queues a finished call; waits while the queue is full. Its record is numbered and

@@ -120,15 +120,8 @@ final class Governor {
         }
         let asking = leases.ask(for: plan, at: sent)
         let ticket = context.governance.admit(plan, extra: extra, asking: asking)
-        let answered: Bool
-        if ticket.failure != nil || ticket.admitError != nil {
-            answered = false
-        } else if case .unknown = ticket.decision {
-            answered = false
-        } else {
-            answered = true
-        }
-        leases.answered(asking, grants: answered ? ticket.grants : nil, sent: sent)
+        // Whatever the call's decision: a lease the reply grants was counted in Redis.
+        leases.answered(asking, grants: ticket.grants, sent: sent)
         if let failure = ticket.failure { return (unavailable(failure), nil) }
         switch ticket.decision {
         case .admitted(let headers, let atMs):

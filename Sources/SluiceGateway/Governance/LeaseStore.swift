@@ -44,14 +44,26 @@ final class LeaseStore: @unchecked Sendable {
         return locked { $0.ask(for: plan, now: now) }
     }
 
-    /// `Leases.granted`, or `failed` when no grant came back (`grants` is `nil`).
-    func answered(_ request: LeaseRequest, grants: [LeaseGrant]?, sent instant: ContinuousClock.Instant) {
+    /// `Leases.granted` (none granted: the names may be asked for again). A new lease wakes
+    /// whoever `onGrant` names (the settler, which returns its rest when it ends).
+    func answered(_ request: LeaseRequest, grants: [LeaseGrant], sent instant: ContinuousClock.Instant) {
         guard !request.isEmpty else { return }
         let sent = nanos(instant)
-        locked { leases in
-            if let grants { leases.granted(grants, for: request, sent: sent) } else { leases.failed(request) }
+        let wake = locked { leases -> (@Sendable () -> Void)? in
+            leases.granted(grants, for: request, sent: sent)
+            return grants.isEmpty ? nil : onGrant
         }
+        wake?()
     }
+
+    /// Called after a lease is granted (without the store's lock held).
+    func onGrant(_ body: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(mutex)
+        onGrant = body
+        pthread_mutex_unlock(mutex)
+    }
+
+    private var onGrant: (@Sendable () -> Void)?
 
     /// What must go back now (`Leases.returns`).
     func returns(at instant: ContinuousClock.Instant) -> [Settlement] {
