@@ -28,6 +28,48 @@ final class AuditBatchTests: RedisTestCase {
         XCTAssertEqual(try redis.command(["HGET", keys.auditWriters, "h:1:0"]).text, "4")
     }
 
+    func testAWriterThatKnowsTheHeadSendsTheChainAndOneThatDoesNotGetsRedissOwn() throws {
+        // No head known yet: the batch asks for it, and Redis hashes.
+        var first = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        first.add(call("a"), keys: keys)
+        first.askForHead()
+        guard case .array(let reply) = try run(first), reply.count == 2, let head = reply[1].text else {
+            return XCTFail("the reply names the head")
+        }
+        XCTAssertEqual(head, try redis.command(["GET", keys.auditHead]).text)
+        // Known: the writer's hashes are the chain.
+        var second = AuditBatch(writer: "h:1:0", firstSequence: 2)
+        second.add(call("b"), keys: keys)
+        second.addAlert(json: #"{"kind":"alert","type":"budget_threshold"}"#, requestId: "b")
+        let last = second.chain(after: head)
+        guard case .array(let next) = try run(second) else { return XCTFail("the reply names the head") }
+        XCTAssertEqual(next.last?.text, last, "the head is the writer's last hash")
+        // Stale (another writer moved the head): Redis hashes itself.
+        var third = AuditBatch(writer: "h:2:0", firstSequence: 1)
+        third.add(call("c"), keys: keys)
+        let stale = third.chain(after: head)
+        guard case .array(let after) = try run(third) else { return XCTFail("the reply names the head") }
+        XCTAssertNotEqual(after.last?.text, stale, "chained after the real head, not the stale one")
+        XCTAssertEqual(after.last?.text, try redis.command(["GET", keys.auditHead]).text)
+        let report = try AuditChain.verify(redis: redis, stream: keys.auditStream)
+        XCTAssertEqual(report.checked, 4)
+        XCTAssertTrue(report.intact, "\(report.breaks)")
+        XCTAssertEqual(try entries().map { $0["rid"] }, ["a", "b", "b", "c"])
+        XCTAssertEqual(try entries()[2]["hash"], last)
+    }
+
+    /// With the head right, Redis stores the writer's hashes as given (it does not hash the
+    /// records again): a wrong one shows as a break, as any altered entry would.
+    func testRedisStoresTheWritersHashesWhenItsHeadIsRight() throws {
+        var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
+        batch.add(call("a"), keys: keys)
+        let call = batch.call(keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        let bogus = String(repeating: "0", count: 40)
+        _ = try redis.evaluate(call.script, keys: call.keys, arguments: call.arguments + ["", bogus])
+        XCTAssertEqual(try entries().first?["hash"], bogus)
+        XCTAssertFalse(try AuditChain.verify(redis: redis, stream: keys.auditStream).intact)
+    }
+
     func testAReplayedBatchIsSkippedWholeWithItsUsage() throws {
         var batch = AuditBatch(writer: "h:1:0", firstSequence: 1)
         batch.add(call("a"), keys: keys)

@@ -1,3 +1,5 @@
+import Crypto
+
 /// One writer's next records as one `AuditScripts.appendBatch` call: each record numbered
 /// in turn, and their usage totals (by route, key, model and each tag, per UTC day) summed
 /// over the batch, so a batch of calls that share a route and a key adds to each total once.
@@ -11,6 +13,10 @@ public struct AuditBatch: Sendable {
     private var usage: [Usage] = []
     /// Per entry of `usage`: field → its index in the entry's fields.
     private var fieldIndex: [[String: Int]] = []
+    /// The chain section of the script call (`AuditScripts.appendBatch`): the head the writer
+    /// believes the stream has and the records' hashes from it (none: it only asks for the
+    /// head in the reply).
+    private var chain: (head: String, hashes: [String])?
 
     /// One usage hash's increments.
     typealias Usage = (key: String, fields: [(field: String, amount: Int)])
@@ -135,10 +141,51 @@ public struct AuditBatch: Sendable {
         add(Self.prepareAlert(json: json, requestId: requestId, sequence: nextSequence))
     }
 
+    /// Chains the batch's records after `head` (the stream's head as the writer last saw it)
+    /// exactly as `AuditScripts.appendBatch` would: each hash is SHA-1 (lowercase hex) over the
+    /// previous hash, a newline and the record. The script stores these when `head` is still
+    /// the stream's, and hashes itself otherwise. Returns the batch's last hash.
+    @discardableResult
+    public mutating func chain(after head: String) -> String {
+        var previous = head
+        var hashes: [String] = []
+        hashes.reserveCapacity(entries.count)
+        for entry in entries {
+            var hasher = Insecure.SHA1()
+            var text = previous
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            hasher.update(data: [10])
+            text = entry.json
+            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+            previous = Self.hex(hasher.finalize())
+            hashes.append(previous)
+        }
+        chain = (head, hashes)
+        return previous
+    }
+
+    /// Asks for the stream's head in the script's reply, without a chain (the writer does
+    /// not know the head yet).
+    public mutating func askForHead() {
+        chain = ("", [])
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func hex(_ digest: Insecure.SHA1Digest) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(40)
+        for byte in digest {
+            out.append(hexDigits[Int(byte >> 4)])
+            out.append(hexDigits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The script call.
     public func call(keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
         Self.call(writer: writer, firstSequence: firstSequence, entries: entries, usage: usage, keys: keys,
-                  maxLength: maxLength, usageTTLSeconds: usageTTLSeconds)
+                  maxLength: maxLength, usageTTLSeconds: usageTTLSeconds, chain: chain)
     }
 
     /// The script call of a batch of `prepared` alone (the journal's entry for it): the
@@ -150,7 +197,8 @@ public struct AuditBatch: Sendable {
     }
 
     private static func call(writer: String, firstSequence: Int, entries: [(requestId: String, kind: String, json: String)],
-                             usage: [Usage], keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
+                             usage: [Usage], keys: RedisKeys, maxLength: Int, usageTTLSeconds: Int,
+                             chain: (head: String, hashes: [String])? = nil) -> AdmissionPlan.ScriptCall {
         var arguments = [AuditScripts.batchMarker, String(maxLength), writer, String(firstSequence), String(entries.count),
                          String(usageTTLSeconds)]
         arguments.reserveCapacity(arguments.count + entries.count * 3 + usage.reduce(0) { $0 + 1 + 2 * $1.fields.count })
@@ -161,6 +209,10 @@ public struct AuditBatch: Sendable {
             usageKeys.append(hash.key)
             arguments.append(String(hash.fields.count))
             for pair in hash.fields { arguments += [pair.field, String(pair.amount)] }
+        }
+        if let chain {
+            arguments.append(chain.head)
+            arguments += chain.hashes
         }
         return (AuditScripts.appendBatch, usageKeys, arguments)
     }

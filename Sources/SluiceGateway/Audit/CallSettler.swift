@@ -175,6 +175,14 @@ final class CallSettler: @unchecked Sendable {
         return queue.count + (busy ? 1 : 0)
     }
 
+    /// The audit stream's head as this writer's last batch left it (`nil`: not known).
+    private var chainHead: String?
+    /// The last hash of the batch being sent, when it carries its chain; stale heads in a
+    /// row (at most 4), and batches still to send without a chain (2^misses after a miss).
+    private var chainedTo: String?
+    private var chainMisses = 0
+    private var chainSkip = 0
+
     private var lastAckWarning = ContinuousClock.now - .seconds(60)
     /// The last record number the journal may forget, once a batch was safe nowhere else.
     private var commitCeiling: Int?
@@ -252,6 +260,21 @@ final class CallSettler: @unchecked Sendable {
             }
         }
         if !metrics.isEmpty { context.metrics.add(sums: metrics) }
+        // The records' hash chain, worked out here when the stream's head is known (Redis
+        // then stores it rather than hashing every record; it hashes itself if another
+        // writer moved the head meanwhile); otherwise the reply tells the head.
+        // With several workers another one often moves the head between two batches: after
+        // a batch whose hashes were not the stream's, the next few only ask for the head.
+        if !audit.isEmpty {
+            if let head = chainHead, chainSkip == 0 {
+                chainedTo = audit.chain(after: head)
+            } else {
+                chainSkip = max(0, chainSkip - 1)
+                chainedTo = nil
+                audit.askForHead()
+            }
+            chainHead = nil
+        }
 
         // The batch's settlements that no admission has taken yet go in this round trip,
         // between the health reports and the records: one settle script call for all.
@@ -316,6 +339,13 @@ final class CallSettler: @unchecked Sendable {
             // The health reports, the settlements and the records: one round trip. The
             // records go last.
             let replies = try redis.evaluateAll(calls)
+            if append != nil, case .array(let reply) = replies.last, reply.count == 2 {
+                chainHead = reply[1].text
+                if let chainedTo {
+                    chainMisses = chainHead == chainedTo ? 0 : min(chainMisses + 1, 4)
+                    chainSkip = chainMisses == 0 ? 0 : 1 << chainMisses
+                }
+            }
             if let append, case .error(let message) = replies.last {
                 context.logger.error("Redis refused audit records; they are spooled", metadata: ["error": "\(message)"])
                 recordsSafe = spool.append(keys: append.keys, arguments: append.arguments, records: audit.count)
