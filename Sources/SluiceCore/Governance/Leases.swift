@@ -227,6 +227,14 @@ public struct Leases: Sendable {
         closed = true
     }
 
+    /// Forgets every lease held, without giving any back: the Redis primary that granted
+    /// them may have been replaced by one that never saw the grants (a failover), where a
+    /// return would free room that was never taken.
+    public mutating func discard() {
+        held.removeAll()
+        ended.removeAll()
+    }
+
     /// What a lease is held under: a counter's name or a budget's (hashed without copying).
     struct Name: Hashable, Sendable {
         var budget: Bool

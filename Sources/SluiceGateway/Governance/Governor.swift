@@ -118,10 +118,10 @@ final class Governor {
             let reply = extra.map { context.governance.send($0) }
             return (.admitted(RateLimitHeaders(local.states).headers, atMs: local.atMs), reply?.extraReply)
         }
-        let asking = leases.ask(for: plan, at: sent)
+        let (asking, epoch) = leases.ask(for: plan, at: sent)
         let ticket = context.governance.admit(plan, extra: extra, asking: asking)
         // Whatever the call's decision: a lease the reply grants was counted in Redis.
-        leases.answered(asking, grants: ticket.grants, sent: sent)
+        leases.answered(asking, epoch: epoch, grants: ticket.grants, sent: sent)
         if let failure = ticket.failure { return (unavailable(failure), nil) }
         switch ticket.decision {
         case .admitted(let headers, let atMs):

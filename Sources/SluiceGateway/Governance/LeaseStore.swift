@@ -1,5 +1,6 @@
 import Glibc
 import SluiceCore
+import SluiceRedis
 
 /// The process's leases (`Leases`), shared by its threads behind one mutex (a plain
 /// `pthread_mutex_t`: held for a few dictionary lookups, never across a round trip).
@@ -9,10 +10,23 @@ final class LeaseStore: @unchecked Sendable {
     /// Instants are read as nanoseconds since this one.
     private let origin: ContinuousClock.Instant
 
-    init(origin: ContinuousClock.Instant = .now) {
+    /// The Redis primary's epoch (`SentinelDirectory.epoch`; 0 without Sentinel): when it
+    /// changes, the primary may have been replaced, and the leases are dropped unused.
+    private let epoch: @Sendable () -> Int
+    private var seenEpoch: Int
+
+    init(origin: ContinuousClock.Instant = .now, epoch: @escaping @Sendable () -> Int = { 0 }) {
         self.origin = origin
+        self.epoch = epoch
+        self.seenEpoch = epoch()
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
+    }
+
+    /// Under Sentinel, the leases follow `directory`'s primary.
+    convenience init(redis config: RedisConfig) {
+        let directory = RedisConnection(config: config).sentinelDirectory
+        self.init(epoch: { directory?.epoch ?? 0 })
     }
 
     deinit {
@@ -27,8 +41,13 @@ final class LeaseStore: @unchecked Sendable {
     }
 
     private func locked<T>(_ body: (inout Leases) -> T) -> T {
+        let current = epoch()
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
+        if current != seenEpoch {
+            seenEpoch = current
+            leases.discard()
+        }
         return body(&leases)
     }
 
@@ -39,17 +58,22 @@ final class LeaseStore: @unchecked Sendable {
     }
 
     /// `Leases.ask`.
-    func ask(for plan: AdmissionPlan, at instant: ContinuousClock.Instant) -> LeaseRequest {
+    func ask(for plan: AdmissionPlan, at instant: ContinuousClock.Instant) -> (request: LeaseRequest, epoch: Int) {
         let now = nanos(instant)
-        return locked { $0.ask(for: plan, now: now) }
+        return locked { ($0.ask(for: plan, now: now), seenEpoch) }
     }
 
     /// `Leases.granted` (none granted: the names may be asked for again). A new lease wakes
     /// whoever `onGrant` names (the settler, which returns its rest when it ends).
-    func answered(_ request: LeaseRequest, grants: [LeaseGrant], sent instant: ContinuousClock.Instant) {
+    /// Grants from a primary asked under an older `epoch` are dropped.
+    func answered(_ request: LeaseRequest, epoch asked: Int, grants: [LeaseGrant], sent instant: ContinuousClock.Instant) {
         guard !request.isEmpty else { return }
         let sent = nanos(instant)
         let wake = locked { leases -> (@Sendable () -> Void)? in
+            guard asked == seenEpoch else {
+                leases.failed(request)
+                return nil
+            }
             leases.granted(grants, for: request, sent: sent)
             return grants.isEmpty ? nil : onGrant
         }

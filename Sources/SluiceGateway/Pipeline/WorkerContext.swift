@@ -40,7 +40,7 @@ public final class WorkerContext: Sendable {
     /// The process's admissions and settlements, combined into shared Redis round trips.
     let governance: any GovernancePort
     /// Room on limits and budgets granted to this process for its next calls (`Leases`).
-    let leases = LeaseStore()
+    let leases: LeaseStore
     /// Each route's guardrails, compiled once (routes with `guardrails:` only).
     let guardrails: [String: GuardrailEngine]
     /// What the cache keys of each route with `cache:` carry of its guardrails
@@ -76,6 +76,7 @@ public final class WorkerContext: Sendable {
         self.localAllowance = LocalAllowance(limit: config.governance.admission.localRequests,
                                              window: config.governance.admission.localWindow)
         self.alertNotifier = AlertNotifier(logger: logger)
+        self.leases = LeaseStore(redis: config.redis)
         self.governance = governance ?? GovernanceCombiner(connect: { RedisConnection(config: config.redis) }, keys: redisKeys,
                                              reservationLifetime: Governor.reservationLifetime)
         self.auditSpool = AuditSpool(directory: config.audit.spoolDirectory, logger: logger)
