@@ -119,6 +119,11 @@ final class GovernanceTests: SharedStackTestCase {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Waits until the limit counter `hash` totals `expected` (what was admitted, or used).
+    private func waitForTotal(_ hash: String, _ expected: Int, _ what: String, timeout: Duration = .seconds(5)) throws {
+        try waitUntil(what, timeout: timeout) { (try? redis(["HGET", hash, "total"])) == String(expected) }
+    }
+
     // MARK: Limits
 
     func testRequestLimitHoldsAcrossEightProcesses() throws {
@@ -172,12 +177,7 @@ final class GovernanceTests: SharedStackTestCase {
         XCTAssertEqual(late.filter { $0.status == 200 || $0.status == 429 }.count, 1_400, "every call admitted or refused")
         XCTAssertLessThanOrEqual(admitted, 2_048, "leases never let more through than the limit")
         XCTAssertGreaterThan(admitted, 1_900, "leases are used up by busy processes")
-        var total = ""
-        try waitUntil("the unused rest of every lease went back", timeout: .seconds(5)) {
-            total = (try? redis(["HGET", "sluice:lim:route=leased|route||leased|r60000:w", "total"])) ?? ""
-            return total == String(admitted)
-        }
-        XCTAssertEqual(total, String(admitted), "the counter holds exactly what was admitted once leases ended")
+        try waitForTotal("sluice:lim:route=leased|route||leased|r60000:w", admitted, "the unused rest of every lease went back")
         let last = concurrently(150, threads: 8, call)
         XCTAssertEqual(admitted + last.filter { $0.status == 200 }.count, 2_048, "exactly the limit within the minute")
         XCTAssertEqual(stack.mockCount(model: "leased"), 2_048, "refused calls never reach the provider")
@@ -194,12 +194,8 @@ final class GovernanceTests: SharedStackTestCase {
         try waitUntil("the call was admitted with a lease", timeout: .seconds(2)) {
             (Int((try? redis(["HGET", counter, "total"])) ?? "") ?? 0) > 1
         }
-        var total = ""
-        try waitUntil("the lease's unused 15 went back", timeout: .milliseconds(1_500)) {
-            total = (try? redis(["HGET", counter, "total"])) ?? ""
-            return total == "1"
-        }
-        XCTAssertEqual(total, "1", "the settler returned the rest when the lease ended, while the call still ran")
+        // The settler returned the rest when the lease ended, while the call still ran.
+        try waitForTotal(counter, 1, "the lease's unused 15 went back", timeout: .milliseconds(1_500))
         try waitUntil("the slow call finished", timeout: .seconds(5)) { call.isFinished }
     }
 
@@ -219,12 +215,7 @@ final class GovernanceTests: SharedStackTestCase {
         XCTAssertFalse(reported.contains(-1))
         let used = reported.reduce(0, +)
         XCTAssertLessThanOrEqual(used, 2000, "concurrent calls never overshoot the token limit")
-        var counter = ""
-        try waitUntil("every reservation is settled", timeout: .seconds(5)) {
-            counter = (try? redis(["HGET", "sluice:lim:route=tpm|route||tpm|t60000:w", "total"])) ?? ""
-            return counter == String(used)
-        }
-        XCTAssertEqual(counter, String(used), "after settling, the counter equals the provider's usage")
+        try waitForTotal("sluice:lim:route=tpm|route||tpm|t60000:w", used, "every reservation is settled")
     }
 
     func testKeyLimitsAndHeaders() throws {
