@@ -5,7 +5,8 @@ public struct Settlement: Sendable {
 
     public var plan: AdmissionPlan
     /// When Redis admitted the call (its clock, ms); `nil` when nothing was reserved (Redis
-    /// was unreachable and the call was admitted from the local lease).
+    /// was unreachable and the call was admitted from the fail-open local allowance). A call
+    /// admitted from leases (`Leases`) has the time their grant was made.
     public var admittedAtMs: Int?
     /// The call's true usage; `nil` when it used nothing (it failed, or another endpoint answered).
     public var usage: TokenUsage?
