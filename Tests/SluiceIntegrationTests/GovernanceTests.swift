@@ -50,6 +50,10 @@ final class GovernanceTests: SharedStackTestCase {
                 type: chat
                 endpoints: [ { provider: mock, model: "leased-idle@delay=2500ms" } ]
                 limits: [ { per: route, requests: 4096, window: 1m } ]
+              leased-tokens:
+                type: chat
+                endpoints: [ { provider: mock, model: "leased-tokens@words=30" } ]
+                limits: [ { per: route, tokens: 10000000, window: 1m } ]
               leased:
                 type: chat
                 endpoints: [ { provider: mock, model: leased } ]
@@ -119,6 +123,19 @@ final class GovernanceTests: SharedStackTestCase {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// How many admission script calls named the counter `hash` while `body` ran (every
+    /// command goes to the slow log meanwhile; an admission names the hash, then the
+    /// reservation lifetime, 900000 ms).
+    private func admissionScripts(naming hash: String, _ body: () throws -> Void) throws -> Int {
+        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "0"])
+        _ = try redis(["CONFIG", "SET", "slowlog-max-len", "100000"])
+        _ = try redis(["SLOWLOG", "RESET"])
+        try body()
+        let log = try redis(["SLOWLOG", "GET", "100000"])
+        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "10000"])
+        return log.components(separatedBy: hash + "\n900000").count - 1
+    }
+
     /// Waits until the limit counter `hash` totals `expected` (what was admitted, or used).
     private func waitForTotal(_ hash: String, _ expected: Int, _ what: String, timeout: Duration = .seconds(5)) throws {
         try waitUntil(what, timeout: timeout) { (try? redis(["HGET", hash, "total"])) == String(expected) }
@@ -159,15 +176,10 @@ final class GovernanceTests: SharedStackTestCase {
         let client = stack.client
         let body = #"{"model":"leased","messages":[{"role":"user","content":"hi"}]}"#
         let call: @Sendable (Int) -> TestResponse = { _ in client.post("/v1/chat/completions", key: key, body) }
-        // Every command into the slow log, to count the admission round trips.
-        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "0"])
-        _ = try redis(["CONFIG", "SET", "slowlog-max-len", "100000"])
-        _ = try redis(["SLOWLOG", "RESET"])
-        let early = concurrently(700, threads: 16, call)
-        let log = try redis(["SLOWLOG", "GET", "100000"])
-        _ = try redis(["CONFIG", "SET", "slowlog-log-slower-than", "10000"])
-        // An admission names the counter's hash, then the reservation lifetime (900000 ms).
-        let admissions = log.components(separatedBy: "sluice:lim:route=leased|route||leased|r60000:w\n900000").count - 1
+        var early: [TestResponse] = []
+        let admissions = try admissionScripts(naming: "sluice:lim:route=leased|route||leased|r60000:w") {
+            early = concurrently(700, threads: 16, call)
+        }
         XCTAssertEqual(early.filter { $0.status == 200 }.count, 700)
         XCTAssertGreaterThan(admissions, 0)
         XCTAssertLessThan(admissions, 700 / 4, "under half the limit, most calls are admitted from leases")
@@ -181,6 +193,28 @@ final class GovernanceTests: SharedStackTestCase {
         let last = concurrently(150, threads: 8, call)
         XCTAssertEqual(admitted + last.filter { $0.status == 200 }.count, 2_048, "exactly the limit within the minute")
         XCTAssertEqual(stack.mockCount(model: "leased"), 2_048, "refused calls never reach the provider")
+    }
+
+    func testTokensAdmittedFromLeasesSettleToTheReportedUsage() throws {
+        // 10M tokens a minute is leased (16 calls' reservations are far under a 64th of
+        // it): each call reserves from its worker's lease, settles the difference to its
+        // true usage in the lease's bucket, and the unused rest goes back.
+        let stack = try gateway()
+        let key = try key()
+        let client = stack.client
+        var responses: [TestResponse] = []
+        let counter = "sluice:lim:route=leased-tokens|route||leased-tokens|t60000:w"
+        let admissions = try admissionScripts(naming: counter) {
+            responses = concurrently(240, threads: 12) { _ in
+                client.post("/v1/chat/completions", key: key,
+                            #"{"model":"leased-tokens","max_tokens":100,"messages":[{"role":"user","content":"hello there"}]}"#)
+            }
+        }
+        XCTAssertEqual(responses.filter { $0.status == 200 }.count, 240)
+        XCTAssertLessThan(admissions, 240 / 4, "most calls reserved their tokens from leases")
+        let reported = responses.map { (($0.json["usage"] as? [String: Any])?["total_tokens"] as? Int) ?? -1 }
+        XCTAssertFalse(reported.contains(-1))
+        try waitForTotal(counter, reported.reduce(0, +), "every call settled and every lease's rest went back")
     }
 
     func testAQuietProcessGivesItsUnusedLeaseBackWithinASecond() throws {
