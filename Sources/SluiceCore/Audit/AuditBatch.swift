@@ -151,35 +151,29 @@ public struct AuditBatch: Sendable {
         var hashes: [String] = []
         hashes.reserveCapacity(entries.count)
         for entry in entries {
-            var hasher = Insecure.SHA1()
-            var text = previous
-            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            hasher.update(data: [10])
-            text = entry.json
-            text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            previous = Self.hex(hasher.finalize())
+            previous = Self.chainHash(prev: previous, record: entry.json)
             hashes.append(previous)
         }
         chain = (head, hashes)
         return previous
     }
 
+    /// The hash an entry of the audit stream carries: lower-case hex SHA-1 of `prev + "\n" +
+    /// record`, as `redis.sha1hex` computes it in `AuditScripts` (and `audit verify` checks it).
+    public static func chainHash(prev: String, record: String) -> String {
+        var hasher = Insecure.SHA1()
+        var text = prev
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        hasher.update(data: [10])
+        text = record
+        text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        return Hex.lower(hasher.finalize())
+    }
+
     /// Asks for the stream's head in the script's reply, without a chain (the writer does
     /// not know the head yet).
     public mutating func askForHead() {
         chain = ("", [])
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func hex(_ digest: Insecure.SHA1Digest) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(40)
-        for byte in digest {
-            out.append(hexDigits[Int(byte >> 4)])
-            out.append(hexDigits[Int(byte & 0xf)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The script call.

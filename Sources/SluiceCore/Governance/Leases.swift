@@ -71,39 +71,38 @@ public struct Leases: Sendable {
     /// states. `nil`: it goes to Redis.
     public mutating func admit(_ plan: AdmissionPlan, now: Int64) -> (atMs: Int, states: [RateLimitState])? {
         guard !closed, !plan.isEmpty else { return nil }
+        // Each lease the call takes from, looked up once: (name, amount, the lease).
+        var taken: [(name: Name, amount: Int64, lease: Held)] = []
+        taken.reserveCapacity(plan.counters.count + plan.budgets.count)
         var atMs = 0
         for (index, counter) in plan.counters.enumerated() {
-            guard let held = held[Name(counter)], case .counter(let granted) = held.what,
+            let name = Name(counter), amount = need(plan, index)
+            guard let lease = held[name], case .counter(let granted) = lease.what,
                   granted.limit == counter.limit, granted.windowMs == counter.windowMs,
-                  held.deadline > now, held.remaining >= need(plan, index) else { return nil }
-            atMs = max(atMs, held.atMs)
+                  lease.deadline > now, lease.remaining >= amount else { return nil }
+            taken.append((name, amount, lease))
+            atMs = max(atMs, lease.atMs)
         }
         for budget in plan.budgets {
-            guard let held = held[Name(budget)], case .budget(let granted) = held.what,
+            let name = Name(budget)
+            guard let lease = held[name], case .budget(let granted) = lease.what,
                   granted.budget.amountNanos == budget.budget.amountNanos, granted.budget.enforce == budget.budget.enforce,
-                  held.deadline > now, held.remaining >= budget.wantNanos, budget.wantNanos >= 0 else { return nil }
-            atMs = max(atMs, held.atMs)
+                  lease.deadline > now, lease.remaining >= budget.wantNanos, budget.wantNanos >= 0 else { return nil }
+            taken.append((name, budget.wantNanos, lease))
+            atMs = max(atMs, lease.atMs)
         }
         // Every amount counts in the bucket its lease was taken from: one instant must
         // name all of them.
-        for counter in plan.counters where held[Name(counter)].map({ atMs / $0.bucketMs != $0.bucket }) ?? true {
-            return nil
-        }
-        for budget in plan.budgets where held[Name(budget)].map({ atMs / $0.bucketMs != $0.bucket }) ?? true {
-            return nil
-        }
+        guard taken.allSatisfy({ atMs / $0.lease.bucketMs == $0.lease.bucket }) else { return nil }
         var states: [RateLimitState] = []
         states.reserveCapacity(plan.counters.count)
-        for (index, counter) in plan.counters.enumerated() {
-            let amount = need(plan, index)
-            held[Name(counter)]!.remaining -= amount
-            let entry = held[Name(counter)]!
-            let used = Int(entry.granted - entry.remaining)
-            states.append(RateLimitState(counter: counter, remaining: max(0, counter.limit - entry.totalBefore - used),
-                                         resetMs: Int(max(0, entry.resetAt - now) / 1_000_000)))
-        }
-        for budget in plan.budgets {
-            held[Name(budget)]!.remaining -= budget.wantNanos
+        for (index, take) in taken.enumerated() {
+            held[take.name]!.remaining -= take.amount
+            guard index < plan.counters.count else { continue }
+            let used = Int(take.lease.granted - held[take.name]!.remaining)
+            let counter = plan.counters[index]
+            states.append(RateLimitState(counter: counter, remaining: max(0, counter.limit - take.lease.totalBefore - used),
+                                         resetMs: Int(max(0, take.lease.resetAt - now) / 1_000_000)))
         }
         return (atMs, states)
     }

@@ -261,10 +261,9 @@ final class CallSettler: @unchecked Sendable {
         }
         if !metrics.isEmpty { context.metrics.add(sums: metrics) }
         // The records' hash chain, worked out here when the stream's head is known (Redis
-        // then stores it rather than hashing every record; it hashes itself if another
-        // writer moved the head meanwhile); otherwise the reply tells the head.
-        // With several workers another one often moves the head between two batches: after
-        // a batch whose hashes were not the stream's, the next few only ask for the head.
+        // then stores it rather than hashing every record); otherwise the reply tells the
+        // head. With several workers another one often moves the head between two batches:
+        // after a batch whose hashes were not the stream's, the next few only ask for it.
         if !audit.isEmpty {
             if let head = chainHead, chainSkip == 0 {
                 chainedTo = audit.chain(after: head)

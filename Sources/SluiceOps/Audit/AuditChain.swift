@@ -1,4 +1,3 @@
-import Crypto
 import SluiceCore
 import SluiceRedis
 
@@ -109,13 +108,10 @@ public struct AuditChain: Sendable {
         return chain.report
     }
 
-    /// The hash an entry must carry: lower-case hex SHA-1 of `prev + "\n" + record`, as
-    /// Redis's `redis.sha1hex` computes it in `AuditScripts.append`.
+    /// The hash an entry must carry (`AuditBatch.chainHash`: what the append scripts and
+    /// the worker's settler compute).
     public static func hash(prev: String, record: String) -> String {
-        Insecure.SHA1.hash(data: Array((prev + "\n" + record).utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        AuditBatch.chainHash(prev: prev, record: record)
     }
 
     /// Reads the stream from `from` to `to` (inclusive stream ids, or `-` / `+`) with
