@@ -158,6 +158,31 @@ final class AuditBatchTests: RedisTestCase {
         // One hash for the day: route, key, key-route, model, tag:app, tag:team, four fields each.
         XCTAssertEqual(alone.keys, [keys.auditStream, keys.auditHead, keys.auditWriters, keys.usage(day: "2026-11-18")])
         XCTAssertEqual(Array(alone.arguments[9...11]), ["24", "route=chat|requests", "1"])
+        // The journal's entry, written field by field, holds exactly that call.
+        let entry = AuditBatch.journalEntry(of: prepared, writer: "h:1:0", keys: keys, maxLength: 10_000,
+                                            usageTTLSeconds: 86_400)
+        XCTAssertEqual(entry, JournalEntry.encode(keys: alone.keys, arguments: alone.arguments))
+        let decoded = JournalEntry.decodeAll(entry)
+        XCTAssertEqual(decoded.skipped, 0)
+        XCTAssertEqual(decoded.calls.first?.keys, alone.keys)
+        XCTAssertEqual(decoded.calls.first?.arguments, alone.arguments)
+    }
+
+    func testUsageFieldsAreTheSameWhetherTheirNamesAreNewOrKnown() {
+        // A failed attempt too, so the endpoint's `errors` field is named.
+        var record = call("first", tags: ["team": "support"], cost: 0.5)
+        record.attempts = [.init(endpoint: "primary", provider: "openai", status: 500, error: "http_500", latencyMs: 3,
+                                 probe: false, failed: true),
+                           .init(endpoint: "primary", provider: "openai", status: 200, error: "ok", latencyMs: 4, probe: false)]
+        let first = AuditBatch.call(of: AuditBatch.prepare(record, writer: "h:1:0", sequence: 1, keys: keys),
+                                    writer: "h:1:0", keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        let again = AuditBatch.call(of: AuditBatch.prepare(record, writer: "h:1:0", sequence: 1, keys: keys),
+                                    writer: "h:1:0", keys: keys, maxLength: 10_000, usageTTLSeconds: 86_400)
+        XCTAssertEqual(first.arguments, again.arguments)
+        let at = try! XCTUnwrap(first.arguments.firstIndex(of: "endpoint=chat primary|requests"))
+        XCTAssertEqual(Array(first.arguments[at..<(at + 4)]),
+                       ["endpoint=chat primary|requests", "2", "endpoint=chat primary|errors", "1"])
+        XCTAssertTrue(first.arguments.contains("tag:team=support|cost_micros"))
     }
 
     func testABatchSumsEachHashsFieldsInTheOrderFirstSeen() {

@@ -71,6 +71,25 @@ final class AuditRecordTests: XCTestCase {
         XCTAssertEqual(AuditRecord.iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z")
         XCTAssertEqual(AuditRecord.iso8601(4_107_542_399_999), "2100-02-28T23:59:59.999Z")
         XCTAssertEqual(AuditRecord.iso8601(-1), "1969-12-31T23:59:59.999Z")
+        XCTAssertEqual(AuditRecord.day(4_107_542_399_999), "2100-02-28")
+        XCTAssertEqual(AuditRecord.day(-1), "1969-12-31")
+    }
+
+    func testRecordBytesEscapeStringsAsJSONTextDoes() {
+        // The record is written as bytes; every other document with JSONText. Both escape alike.
+        let samples = ["", "plain", "quote\"s", "back\\slash", "tab\tline\nfeed\r", "\u{0}\u{1}\u{1f}\u{7f}",
+                       "ünïcödé 漢字 🙂", "\u{2028}\u{2029}", "mixed \"\u{8}ü\\\u{c}"]
+        for sample in samples {
+            var bytes = JSONBytes(capacity: 16)
+            bytes.string(sample)
+            XCTAssertEqual(bytes.text, JSONText.quoted(sample), sample)
+        }
+        var numbers = JSONBytes(capacity: 16)
+        for value in [0, 7, 10, 1_795_030_400_000, -42, Int.min + 1, Int.min] {
+            numbers.int(value)
+            numbers.raw(",")
+        }
+        XCTAssertEqual(numbers.text, "0,7,10,1795030400000,-42,\(Int.min + 1),\(Int.min),")
     }
 
     func testUsageFromOpenAIBodies() {

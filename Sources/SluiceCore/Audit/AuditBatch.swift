@@ -48,8 +48,7 @@ public struct AuditBatch: Sendable {
         var record = record
         record.writer = writer
         record.seq = sequence
-        var usage: [Usage] = []
-        let day = String(AuditRecord.iso8601(record.timeMs).prefix(10))
+        let day = AuditRecord.day(record.timeMs)
         let prompt = record.promptTokens ?? 0
         let completion = record.completionTokens ?? 0
         let costMicros = Int(((record.cost ?? 0) * 1_000_000).rounded())
@@ -57,20 +56,21 @@ public struct AuditBatch: Sendable {
         // Every dimension in the day's one hash; each (dimension, group) once, so no field
         // comes twice.
         var fields: [(field: String, amount: Int)] = []
+        fields.reserveCapacity(48)
         for (dimension, group) in usageGroups(of: record) {
-            let stem = usageField(dimension: dimension, group: group, total: "")
-            fields.append((stem + "requests", 1))
+            let names = UsageFieldNames.of(dimension: dimension, group: group)
+            fields.append((names.requests, 1))
             // The response cache's lookups and hits, per route only.
             if dimension == "route", let cache = record.cache, cache != "bypass" {
-                fields.append((stem + "response_cache_lookups", 1))
-                if cache == "hit" { fields.append((stem + "response_cache_hits", 1)) }
+                fields.append((names.responseCacheLookups, 1))
+                if cache == "hit" { fields.append((names.responseCacheHits, 1)) }
             }
-            if prompt > 0 { fields.append((stem + "prompt_tokens", prompt)) }
-            if completion > 0 { fields.append((stem + "completion_tokens", completion)) }
-            if let read = record.cacheReadTokens, read > 0 { fields.append((stem + "cache_read_tokens", read)) }
-            if writes > 0 { fields.append((stem + "cache_write_tokens", writes)) }
-            if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((stem + "reasoning_tokens", reasoning)) }
-            if costMicros > 0 { fields.append((stem + "cost_micros", costMicros)) }
+            if prompt > 0 { fields.append((names.promptTokens, prompt)) }
+            if completion > 0 { fields.append((names.completionTokens, completion)) }
+            if let read = record.cacheReadTokens, read > 0 { fields.append((names.cacheReadTokens, read)) }
+            if writes > 0 { fields.append((names.cacheWriteTokens, writes)) }
+            if let reasoning = record.reasoningTokens, reasoning > 0 { fields.append((names.reasoningTokens, reasoning)) }
+            if costMicros > 0 { fields.append((names.costMicros, costMicros)) }
         }
         // Per route and endpoint: upstream attempts (`requests`) and those that failed
         // (`errors`), so the spend report's error rates cover its days. A retry on the same
@@ -84,9 +84,9 @@ public struct AuditBatch: Sendable {
             }
         }
         for attempt in record.attempts {
-            let stem = usageField(dimension: "endpoint", group: (record.route ?? "-") + " " + attempt.endpoint, total: "")
-            count(stem + "requests")
-            if attempt.failed { count(stem + "errors") }
+            let names = UsageFieldNames.of(dimension: "endpoint", group: (record.route ?? "-") + " " + attempt.endpoint)
+            count(names.requests)
+            if attempt.failed { count(names.errors) }
         }
         return Prepared(sequence: sequence, requestId: record.requestId, kind: "call", json: record.json, record: record,
                         usage: [(keys.usage(day: day), fields)])
@@ -188,6 +188,36 @@ public struct AuditBatch: Sendable {
                             usageTTLSeconds: Int) -> AdmissionPlan.ScriptCall {
         call(writer: writer, firstSequence: prepared.sequence, entries: [(prepared.requestId, prepared.kind, prepared.json)],
              usage: prepared.usage, keys: keys, maxLength: maxLength, usageTTLSeconds: usageTTLSeconds)
+    }
+
+    /// The journal entry (`JournalEntry`) of `prepared` alone: the same bytes as
+    /// `JournalEntry.encode` of `call(of:…)`, written without making its arguments.
+    public static func journalEntry(of prepared: Prepared, writer: String, keys: RedisKeys, maxLength: Int,
+                                    usageTTLSeconds: Int) -> [UInt8] {
+        let usageFields = prepared.usage.reduce(0) { $0 + $1.fields.reduce(0) { $0 + $1.field.utf8.count + 16 } }
+        var entry = JournalEntry.Writer(keyCount: 3 + prepared.usage.count,
+                                        capacity: prepared.json.utf8.count + usageFields + 256)
+        entry.field(keys.auditStream)
+        entry.field(keys.auditHead)
+        entry.field(keys.auditWriters)
+        for hash in prepared.usage { entry.field(hash.key) }
+        entry.field(AuditScripts.batchMarker)
+        entry.field(maxLength)
+        entry.field(writer)
+        entry.field(prepared.sequence)
+        entry.field(1)
+        entry.field(usageTTLSeconds)
+        entry.field(prepared.requestId)
+        entry.field(prepared.kind)
+        entry.field(prepared.json)
+        for hash in prepared.usage {
+            entry.field(hash.fields.count)
+            for pair in hash.fields {
+                entry.field(pair.field)
+                entry.field(pair.amount)
+            }
+        }
+        return entry.finished()
     }
 
     private static func call(writer: String, firstSequence: Int, entries: [(requestId: String, kind: String, json: String)],

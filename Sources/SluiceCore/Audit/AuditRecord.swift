@@ -134,106 +134,122 @@ public struct AuditRecord: Sendable, Equatable {
         return (promptTokens ?? 0) + (completionTokens ?? 0)
     }
 
-    /// The record as one line of JSON (the shape above), keys in a fixed order.
+    /// The record as one line of JSON (the shape above), keys in a fixed order. Written as
+    /// bytes into one buffer (it is made for every call, on the request's thread).
     public var json: String {
-        var out = ""
-        out.reserveCapacity(768 + (requestBody?.utf8.count ?? 0) + (responseBody?.utf8.count ?? 0))
-        func key(_ name: String) {
-            out.append(out.isEmpty ? "{\"" : ",\"")
-            out.append(name)
-            out.append("\":")
+        var out = JSONBytes(capacity: 1280 + (requestBody?.utf8.count ?? 0) + (responseBody?.utf8.count ?? 0)
+                                + (guardrails?.utf8.count ?? 0))
+        func string(_ key: StaticString, _ value: String?) {
+            out.raw(key)
+            if let value { out.string(value) } else { out.raw("null") }
         }
-        func string(_ name: String, _ value: String?) {
-            key(name)
-            if let value { JSONText.appendString(value, to: &out) } else { out.append("null") }
+        func int(_ key: StaticString, _ value: Int?) {
+            out.raw(key)
+            if let value { out.int(value) } else { out.raw("null") }
         }
-        func int(_ name: String, _ value: Int?) {
-            key(name)
-            out.append(value.map(String.init) ?? "null")
+        func bool(_ key: StaticString, _ value: Bool?) {
+            out.raw(key)
+            out.raw(value.map { $0 ? "true" : "false" } ?? "null")
         }
-        func bool(_ name: String, _ value: Bool?) {
-            key(name)
-            out.append(value.map { $0 ? "true" : "false" } ?? "null")
-        }
-        key("kind")
-        out.append("\"call\"")
-        string("request_id", requestId)
-        string("time", Self.iso8601(timeMs))
-        key("ts_ms")
-        out.append(String(timeMs))
-        string("principal", principal)
-        string("key_id", keyId)
-        string("client_addr", clientAddress)
-        string("path", path)
-        string("route", route)
-        string("endpoint", endpoint)
-        string("provider", provider)
-        string("provider_model", providerModel)
-        key("tags")
-        out.append("{")
+        out.raw("{\"kind\":\"call\"")
+        string(",\"request_id\":", requestId)
+        out.raw(",\"time\":\"")
+        Self.appendISO8601(timeMs, to: &out)
+        out.raw("\",\"ts_ms\":")
+        out.int(timeMs)
+        string(",\"principal\":", principal)
+        string(",\"key_id\":", keyId)
+        string(",\"client_addr\":", clientAddress)
+        string(",\"path\":", path)
+        string(",\"route\":", route)
+        string(",\"endpoint\":", endpoint)
+        string(",\"provider\":", provider)
+        string(",\"provider_model\":", providerModel)
+        out.raw(",\"tags\":{")
         for (index, tag) in tags.sorted(by: { $0.key < $1.key }).enumerated() {
-            if index > 0 { out.append(",") }
-            JSONText.appendString(tag.key, to: &out)
-            out.append(":")
-            JSONText.appendString(tag.value, to: &out)
+            if index > 0 { out.raw(",") }
+            out.string(tag.key)
+            out.raw(":")
+            out.string(tag.value)
         }
-        out.append("}")
-        int("status", status)
-        string("error_class", errorClass)
-        key("attempts")
-        out.append("[")
+        out.raw("}")
+        int(",\"status\":", status)
+        string(",\"error_class\":", errorClass)
+        out.raw(",\"attempts\":[")
         for (index, attempt) in attempts.enumerated() {
-            out.append(index > 0 ? ",{\"endpoint\":" : "{\"endpoint\":")
-            JSONText.appendString(attempt.endpoint, to: &out)
-            out.append(",\"provider\":")
-            JSONText.appendString(attempt.provider, to: &out)
-            out.append(",\"status\":")
-            out.append(String(attempt.status))
-            out.append(",\"error\":")
-            JSONText.appendString(attempt.error, to: &out)
-            out.append(",\"latency_ms\":")
-            out.append(String(attempt.latencyMs))
-            out.append(attempt.probe ? ",\"probe\":true}" : ",\"probe\":false}")
+            out.raw(index > 0 ? ",{\"endpoint\":" : "{\"endpoint\":")
+            out.string(attempt.endpoint)
+            out.raw(",\"provider\":")
+            out.string(attempt.provider)
+            out.raw(",\"status\":")
+            out.int(attempt.status)
+            out.raw(",\"error\":")
+            out.string(attempt.error)
+            out.raw(",\"latency_ms\":")
+            out.int(attempt.latencyMs)
+            out.raw(attempt.probe ? ",\"probe\":true}" : ",\"probe\":false}")
         }
-        out.append("]")
-        int("latency_ms", latencyMs)
-        int("ttfb_ms", ttfbMs)
-        int("upstream_ms", upstreamMs)
-        int("prompt_tokens", promptTokens)
-        int("completion_tokens", completionTokens)
-        int("total_tokens", totalTokens)
-        int("cache_read_tokens", cacheReadTokens)
-        int("cache_write_tokens", cacheWriteTokens)
-        int("cache_write_1h_tokens", cacheWrite1hTokens)
-        int("reasoning_tokens", reasoningTokens)
-        string("usage_source", usageSource.rawValue)
-        key("cost")
-        out.append(cost.map { String($0) } ?? "null")
-        bool("stream", stream)
-        bool("stream_completed", streamCompleted)
-        if let cache { string("cache", cache) }
+        out.raw("]")
+        int(",\"latency_ms\":", latencyMs)
+        int(",\"ttfb_ms\":", ttfbMs)
+        int(",\"upstream_ms\":", upstreamMs)
+        int(",\"prompt_tokens\":", promptTokens)
+        int(",\"completion_tokens\":", completionTokens)
+        int(",\"total_tokens\":", totalTokens)
+        int(",\"cache_read_tokens\":", cacheReadTokens)
+        int(",\"cache_write_tokens\":", cacheWriteTokens)
+        int(",\"cache_write_1h_tokens\":", cacheWrite1hTokens)
+        int(",\"reasoning_tokens\":", reasoningTokens)
+        string(",\"usage_source\":", usageSource.rawValue)
+        out.raw(",\"cost\":")
+        out.raw(cost.map { String($0) } ?? "null")
+        bool(",\"stream\":", stream)
+        bool(",\"stream_completed\":", streamCompleted)
+        if let cache { string(",\"cache\":", cache) }
         if let guardrails {
-            key("guardrails")
-            out.append(guardrails)
+            out.raw(",\"guardrails\":")
+            out.raw(guardrails)
         }
-        string("writer", writer)
-        int("seq", seq)
-        string("request_body", requestBody)
-        string("response_body", responseBody)
-        out.append("}")
-        return out
+        string(",\"writer\":", writer)
+        int(",\"seq\":", seq)
+        string(",\"request_body\":", requestBody)
+        string(",\"response_body\":", responseBody)
+        out.raw("}")
+        return out.text
     }
 
     /// `2026-11-26T12:00:00.123Z` for milliseconds since the epoch (proleptic Gregorian, UTC).
     public static func iso8601(_ ms: Int64) -> String {
+        var out = JSONBytes(capacity: 24)
+        appendISO8601(ms, to: &out)
+        return out.text
+    }
+
+    /// `2026-11-26` for milliseconds since the epoch (UTC): the day of `iso8601`.
+    public static func day(_ ms: Int64) -> String {
+        var out = JSONBytes(capacity: 24)
+        appendISO8601(ms, to: &out, dateOnly: true)
+        return out.text
+    }
+
+    private static func appendISO8601(_ ms: Int64, to out: inout JSONBytes, dateOnly: Bool = false) {
         let days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
         let inDay = ms - days * 86_400_000
         let (year, month, day) = CivilDate.fromDays(days)
-        func pad(_ value: Int64, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(inDay / 3_600_000, 2)):"
-            + "\(pad(inDay / 60_000 % 60, 2)):\(pad(inDay / 1000 % 60, 2)).\(pad(inDay % 1000, 3))Z"
+        out.padded(year, width: 4)
+        out.raw("-")
+        out.padded(month, width: 2)
+        out.raw("-")
+        out.padded(day, width: 2)
+        guard !dateOnly else { return }
+        out.raw("T")
+        out.padded(inDay / 3_600_000, width: 2)
+        out.raw(":")
+        out.padded(inDay / 60_000 % 60, width: 2)
+        out.raw(":")
+        out.padded(inDay / 1000 % 60, width: 2)
+        out.raw(".")
+        out.padded(inDay % 1000, width: 3)
+        out.raw("Z")
     }
 }

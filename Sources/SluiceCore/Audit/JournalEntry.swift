@@ -7,49 +7,68 @@
 /// payload: each of the key count, the keys and the arguments as `<byte count>\n<bytes>\n`.
 /// (The spool, written only while Redis is away, keeps its JSON lines: `SpoolLine`.)
 public enum JournalEntry {
-    /// One entry, made in one pass into one buffer sized first (it is made on the
-    /// request's thread for every call): the header's checksum is filled in last.
+    /// One entry.
     public static func encode(keys: [String], arguments: [String]) -> [UInt8] {
-        let keyCount = decimalLength(keys.count)
-        var payloadLength = decimalLength(keyCount) + keyCount + 2
-        for text in keys { payloadLength += fieldLength(text.utf8.count) }
-        for text in arguments { payloadLength += fieldLength(text.utf8.count) }
-        var out: [UInt8] = []
-        out.reserveCapacity(22 + decimalLength(payloadLength) + payloadLength)
-        out += "SJ1 ".utf8
-        let checksumAt = out.count
-        out += repeatElement(UInt8(ascii: "0"), count: 16)
-        out.append(32)
-        appendDecimal(payloadLength, to: &out)
-        out.append(10)
-        let payloadAt = out.count
-        appendDecimal(keyCount, to: &out)
-        out.append(10)
-        appendDecimal(keys.count, to: &out)
-        out.append(10)
-        for text in keys { appendField(text, to: &out) }
-        for text in arguments { appendField(text, to: &out) }
-        var sum = checksum(out[payloadAt...])
-        for index in stride(from: checksumAt + 15, through: checksumAt, by: -1) {
-            out[index] = hexDigits[Int(sum & 0xf)]
-            sum >>= 4
+        var entry = Writer(keyCount: keys.count, capacity: keys.reduce(arguments.reduce(0) { $0 + $1.utf8.count + 8 }) {
+            $0 + $1.utf8.count + 8
+        })
+        for text in keys { entry.field(text) }
+        for text in arguments { entry.field(text) }
+        return entry.finished()
+    }
+
+    /// An entry written field by field (the keys first, then the arguments), for the one made
+    /// on the request's thread for every call (`AuditBatch.journalEntry`): numbers are written
+    /// as digits without a string, and the header with its checksum is put in front last.
+    public struct Writer {
+        private var payload: [UInt8] = []
+
+        /// An entry of `keyCount` keys, about `capacity` bytes long.
+        public init(keyCount: Int, capacity: Int) {
+            payload.reserveCapacity(capacity + 48)
+            field(keyCount)
         }
-        return out
+
+        public mutating func field(_ text: String) {
+            var text = text
+            text.withUTF8 { utf8 in
+                appendDecimal(utf8.count, to: &payload)
+                payload.append(10)
+                payload.append(contentsOf: utf8)
+                payload.append(10)
+            }
+        }
+
+        /// `value` in decimal, as a field.
+        public mutating func field(_ value: Int) {
+            guard value >= 0 else { return field(String(value)) }
+            appendDecimal(decimalLength(value), to: &payload)
+            payload.append(10)
+            appendDecimal(value, to: &payload)
+            payload.append(10)
+        }
+
+        /// The entry: its header line, then the payload.
+        public func finished() -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(payload.count + 48)
+            out += "SJ1 ".utf8
+            var sum = payload.withUnsafeBufferPointer { checksum($0) }
+            let checksumAt = out.count
+            out += repeatElement(UInt8(ascii: "0"), count: 16)
+            for index in stride(from: checksumAt + 15, through: checksumAt, by: -1) {
+                out[index] = hexDigits[Int(sum & 0xf)]
+                sum >>= 4
+            }
+            out.append(32)
+            appendDecimal(payload.count, to: &out)
+            out.append(10)
+            out += payload
+            return out
+        }
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// `<byte count>\n<bytes>\n` of a field of `count` bytes.
-    private static func fieldLength(_ count: Int) -> Int {
-        decimalLength(count) + count + 2
-    }
-
-    private static func appendField(_ text: String, to out: inout [UInt8]) {
-        appendDecimal(text.utf8.count, to: &out)
-        out.append(10)
-        out.append(contentsOf: text.utf8)
-        out.append(10)
-    }
 
     private static func decimalLength(_ value: Int) -> Int {
         var length = 1
@@ -63,13 +82,7 @@ public enum JournalEntry {
 
     /// `value` (≥ 0) in decimal, without making a string.
     private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        let start = out.count
-        var rest = value
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        out[start...].reverse()
+        JSONBytes.appendDecimal(UInt64(value), to: &out)
     }
 
     /// The calls in `bytes`, in order; torn or damaged entries are skipped and counted.
@@ -105,10 +118,14 @@ public enum JournalEntry {
     }
 
     /// The checksum of `bytes`, for tests that forge entries.
-    public static func checksumForTests(_ bytes: [UInt8]) -> UInt64 { checksum(bytes[...]) }
+    public static func checksumForTests(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBufferPointer { checksum($0) } }
 
     /// FNV-1a, 64 bits.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        bytes.withUnsafeBufferPointer { checksum($0) }
+    }
+
+    static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

@@ -51,7 +51,11 @@ final class AuditJournal: Sendable {
 
     /// Writes record `sequence`'s entry (`keys` / `arguments` of its one-record batch).
     func append(sequence: Int, keys: [String], arguments: [String]) {
-        let line = JournalEntry.encode(keys: keys, arguments: arguments)
+        append(sequence: sequence, entry: JournalEntry.encode(keys: keys, arguments: arguments))
+    }
+
+    /// Writes record `sequence`'s entry, made by `JournalEntry` (`AuditBatch.journalEntry`).
+    func append(sequence: Int, entry line: [UInt8]) {
         state.withLock { state in
             if state.descriptor >= 0,
                state.bytes >= Self.fileBytes || ContinuousClock.now - state.opened >= Self.fileAge {

@@ -109,7 +109,8 @@ final class CallSettler: @unchecked Sendable {
     /// Queues a finished call; waits while the queue is full. Its record is numbered and
     /// queued under the lock (so the queue is in number order), then made and written to the
     /// journal outside it (so workers do not wait for each other's JSON and `write(2)`); the
-    /// settler takes it once it is ready.
+    /// settler takes it once it is ready, woken by `wake` once the call's response is out
+    /// (by then the settler may have taken it with other calls).
     func submit(_ call: FinishedCall) {
         var call = call
         let record = call.record
@@ -125,7 +126,6 @@ final class CallSettler: @unchecked Sendable {
         }
         let position = queueBase + queue.count
         queue.append(call)
-        if waiting && !call.preparing { pthread_cond_signal(arrived) }
         pthread_mutex_unlock(mutex)
         guard let record else { return }
         let prepared = AuditBatch.prepare(record, writer: writerId, sequence: number, keys: context.redisKeys)
@@ -133,8 +133,17 @@ final class CallSettler: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         queue[position - queueBase].prepared = prepared
         queue[position - queueBase].preparing = false
-        if waiting { pthread_cond_signal(arrived) }
         pthread_mutex_unlock(mutex)
+    }
+
+    /// Wakes the settler if it waits and calls are ready. Signalled after the lock is let go,
+    /// so the settler does not wake only to wait for it (the loop checks the queue before it
+    /// waits again).
+    func wake() {
+        pthread_mutex_lock(mutex)
+        let signal = waiting && readyCount > 0
+        pthread_mutex_unlock(mutex)
+        if signal { pthread_cond_signal(arrived) }
     }
 
     /// How many calls at the head of the queue are ready to write (with `mutex` held).
@@ -147,9 +156,9 @@ final class CallSettler: @unchecked Sendable {
     /// Writes `prepared` to the journal as a one-record batch.
     private func journal(_ prepared: AuditBatch.Prepared) {
         let config = context.config.audit
-        let call = AuditBatch.call(of: prepared, writer: writerId, keys: context.redisKeys, maxLength: config.maxLength,
-                                   usageTTLSeconds: config.usageDays * 86_400)
-        context.auditJournal.current.append(sequence: prepared.sequence, keys: call.keys, arguments: call.arguments)
+        let entry = AuditBatch.journalEntry(of: prepared, writer: writerId, keys: context.redisKeys,
+                                            maxLength: config.maxLength, usageTTLSeconds: config.usageDays * 86_400)
+        context.auditJournal.current.append(sequence: prepared.sequence, entry: entry)
     }
 
     /// Writes what is queued, then stops the thread; `false` if that took past `deadline`.
