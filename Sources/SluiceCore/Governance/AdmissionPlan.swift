@@ -183,12 +183,18 @@ public struct RateLimitHeaders: Sendable {
     public var headers: [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         for kind in [LimitCounter.Kind.requests, .tokens] {
-            let tightest = states.filter { $0.counter.kind == kind }
-                .min { ($0.remaining, $0.resetMs) < ($1.remaining, $1.resetMs) }
+            var tightest: RateLimitState?
+            for state in states where state.counter.kind == kind {
+                if let least = tightest, (least.remaining, least.resetMs) <= (state.remaining, state.resetMs) { continue }
+                tightest = state
+            }
             guard let tightest else { continue }
-            out.append(("x-ratelimit-limit-\(kind.rawValue)", String(tightest.counter.limit)))
-            out.append(("x-ratelimit-remaining-\(kind.rawValue)", String(tightest.remaining)))
-            out.append(("x-ratelimit-reset-\(kind.rawValue)", Self.format(ms: tightest.resetMs)))
+            // The names as literals: these headers go out with every call.
+            let requests = kind == .requests
+            out.append((requests ? "x-ratelimit-limit-requests" : "x-ratelimit-limit-tokens", String(tightest.counter.limit)))
+            out.append((requests ? "x-ratelimit-remaining-requests" : "x-ratelimit-remaining-tokens",
+                        String(tightest.remaining)))
+            out.append((requests ? "x-ratelimit-reset-requests" : "x-ratelimit-reset-tokens", Self.format(ms: tightest.resetMs)))
         }
         return out
     }
