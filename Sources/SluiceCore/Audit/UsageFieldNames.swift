@@ -28,36 +28,43 @@ struct UsageFieldNames: Sendable {
     }
 
     /// One thread's groups seen lately; emptied when it reaches `limit` (many keys or tag
-    /// values), so it never holds more than a few hundred KB. Per thread, as every call asks
-    /// several times: a shared table's lock was contended at once (c=64: half the pool's CPU
-    /// spinning in `Mutex`).
+    /// values): about 1 KB a group, so at most ~300 KB a thread. Per thread, as every call
+    /// asks several times: a shared table's lock was contended at once (c=64: half the pool's
+    /// CPU spinning in `Mutex`).
     private final class Table {
         var names: [Group: UsageFieldNames] = [:]
     }
 
-    static let limit = 1024
+    static let limit = 256
 
-    nonisolated(unsafe) private static let threadKey: pthread_key_t = {
+    /// The key of each thread's table; nil if the system has no key left (names are then
+    /// made for every call, as they were before the tables).
+    nonisolated(unsafe) private static let threadKey: pthread_key_t? = {
         var key = pthread_key_t()
-        pthread_key_create(&key) { table in
+        let made = pthread_key_create(&key) { table in
             if let table { Unmanaged<Table>.fromOpaque(table).release() }
         }
-        return key
+        return made == 0 ? key : nil
     }()
 
-    private static var table: Table {
+    private static var table: Table? {
+        guard let threadKey else { return nil }
         if let table = pthread_getspecific(threadKey) { return Unmanaged<Table>.fromOpaque(table).takeUnretainedValue() }
         let table = Table()
-        pthread_setspecific(threadKey, Unmanaged.passRetained(table).toOpaque())
+        let retained = Unmanaged.passRetained(table)
+        guard pthread_setspecific(threadKey, retained.toOpaque()) == 0 else {
+            retained.release()
+            return nil
+        }
         return table
     }
 
     static func of(dimension: String, group: String) -> UsageFieldNames {
+        guard let table else { return UsageFieldNames(dimension: dimension, group: group) }
         let wanted = Group(dimension: dimension, group: group)
-        let table = table
         if let names = table.names[wanted] { return names }
         let names = UsageFieldNames(dimension: dimension, group: group)
-        if table.names.count >= limit { table.names.removeAll(keepingCapacity: true) }
+        if table.names.count >= limit { table.names.removeAll() }
         table.names[wanted] = names
         return names
     }

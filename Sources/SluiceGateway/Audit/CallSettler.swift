@@ -109,8 +109,8 @@ final class CallSettler: @unchecked Sendable {
     /// Queues a finished call; waits while the queue is full. Its record is numbered and
     /// queued under the lock (so the queue is in number order), then made and written to the
     /// journal outside it (so workers do not wait for each other's JSON and `write(2)`); the
-    /// settler takes it once it is ready, woken by `wake` once the call's response is out
-    /// (by then the settler may have taken it with other calls).
+    /// settler takes it once it is ready. The settler is signalled after the lock is let go,
+    /// so it does not wake only to wait for it (its loop checks the queue before it waits).
     func submit(_ call: FinishedCall) {
         var call = call
         let record = call.record
@@ -126,24 +126,18 @@ final class CallSettler: @unchecked Sendable {
         }
         let position = queueBase + queue.count
         queue.append(call)
+        let ready = waiting && !call.preparing
         pthread_mutex_unlock(mutex)
+        if ready { pthread_cond_signal(arrived) }
         guard let record else { return }
         let prepared = AuditBatch.prepare(record, writer: writerId, sequence: number, keys: context.redisKeys)
         journal(prepared)
         pthread_mutex_lock(mutex)
         queue[position - queueBase].prepared = prepared
         queue[position - queueBase].preparing = false
+        let wake = waiting
         pthread_mutex_unlock(mutex)
-    }
-
-    /// Wakes the settler if it waits and calls are ready. Signalled after the lock is let go,
-    /// so the settler does not wake only to wait for it (the loop checks the queue before it
-    /// waits again).
-    func wake() {
-        pthread_mutex_lock(mutex)
-        let signal = waiting && readyCount > 0
-        pthread_mutex_unlock(mutex)
-        if signal { pthread_cond_signal(arrived) }
+        if wake { pthread_cond_signal(arrived) }
     }
 
     /// How many calls at the head of the queue are ready to write (with `mutex` held).

@@ -63,10 +63,8 @@ extension RequestPipeline {
         settler.submit(done)
     }
 
-    /// After the response completed: wakes the settler for the call's record, and gives back
-    /// the memory a large answer took.
+    /// After the response completed: gives back the memory a large answer took.
     public func afterFinish() {
-        settler.wake()
         if let entry = pendingCacheEntry { storeInCache(entry) }
         pendingCacheEntry = nil
         healthStore.release(inFlightMarks)
