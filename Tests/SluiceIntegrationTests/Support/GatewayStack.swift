@@ -46,6 +46,7 @@ final class GatewayStack {
         self.mockBinary = mockBinary
         directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("sluice-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        TestDirectories.shared.add(directory)
         client = TestClient(baseURL: "http://127.0.0.1:\(nginxPort)")
 
         redisArguments = ["--port", "\(redisPort)", "--bind", "127.0.0.1", "--save", "", "--dir", directory.path]
