@@ -306,6 +306,10 @@ final class HostileInputTests: SharedStackTestCase {
             XCTAssertEqual(response.status, 401, response.text)
         }
         let metrics = stack.client.send(.get, "/metrics").text
+        // Records reach Redis from each worker's settler a moment after their responses.
+        try waitUntil("the refused call's record is in the audit stream", timeout: .seconds(5)) {
+            (try? auditStream(stack).contains("refused-key")) ?? false
+        }
         let audit = try auditStream(stack)
         let usage = try stack.sluice(["usage", "--json"]).output
         let keysList = try stack.sluice(["keys", "list"]).output
