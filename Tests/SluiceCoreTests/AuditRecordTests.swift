@@ -84,6 +84,8 @@ final class AuditRecordTests: XCTestCase {
             bytes.string(sample)
             XCTAssertEqual(bytes.text, JSONText.quoted(sample), sample)
         }
+        // Pinned, as both now share one escaper.
+        XCTAssertEqual(JSONText.quoted("a\"b\\c\nd\re\tf\u{1}\u{1f}ü"), #""a\"b\\c\nd\re\tf\u0001\u001fü""#)
         var numbers = JSONBytes(capacity: 16)
         for value in [0, 7, 10, 1_795_030_400_000, -42, Int.min + 1, Int.min] {
             numbers.int(value)

@@ -1,6 +1,6 @@
 /// JSON text written straight into UTF-8 bytes, for the one document made on every call
 /// (the audit record, `AuditRecord.json`): one buffer sized first, no intermediate strings.
-/// Strings are escaped exactly as `JSONText.appendString` escapes them.
+/// Its string escaper is also `JSONText.appendString`'s, for strings that need escaping.
 public struct JSONBytes {
     public private(set) var bytes: [UInt8] = []
 

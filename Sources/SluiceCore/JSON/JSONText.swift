@@ -3,27 +3,17 @@
 public enum JSONText {
     /// Appends `value` as a JSON string literal (quotes included) to `out`.
     public static func appendString(_ value: String, to out: inout String) {
-        out.append("\"")
-        // Most values (ids, names, numbers as text) need no escaping: copy them whole.
-        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Most values (ids, names, numbers as text) need no escaping: copied whole.
+        guard value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            out.append("\"")
             out.append(value)
             out.append("\"")
             return
         }
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out.append("\"")
+        // The rest by the escaper the audit record's bytes use (`JSONBytes.string`).
+        var bytes = JSONBytes(capacity: value.utf8.count + 16)
+        bytes.string(value)
+        out.append(bytes.text)
     }
 
     /// `value` as a JSON string literal.
