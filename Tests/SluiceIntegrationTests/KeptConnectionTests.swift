@@ -3,12 +3,12 @@ import Synchronization
 import XCTest
 
 /// nginx keeps its FastCGI connections to the pool (`fastcgi_keep_conn on`, upstream
-/// `keepalive 32` in the standalone template): idle ones wait in the worker's dispatcher,
+/// `keepalive 128` in the standalone template): idle ones wait in the worker's dispatcher,
 /// not in a responder thread, and drains close them without failing a request.
 final class KeptConnectionTests: XCTestCase {
     private let chat = #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#
 
-    /// One worker with two threads; nginx may keep up to 32 idle connections to it.
+    /// One worker with two threads; nginx may keep up to 128 idle connections to it.
     private func twoThreadStack() throws -> GatewayStack {
         try GatewayStack(config: { stack in
             GatewayStack.mockConfig(stack, workers: 1, threads: 2, """
