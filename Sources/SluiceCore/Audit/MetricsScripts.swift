@@ -33,8 +33,99 @@ public enum MetricsScripts {
     /// (`AuditConfig.metricTags`; `-` for a call without the tag).
     public static func increments(for record: AuditRecord,
                                   metricTags: [String] = []) -> [(series: String, amount: String)] {
-        func label(_ value: String?) -> String {
-            let value = value ?? ""
+        var out: [(series: String, amount: String)] = []
+        eachSeries(of: record, metricTags: metricTags) { series, amount in out.append((series.text, amount.text)) }
+        return out
+    }
+
+    /// The series of many calls' records added up, as `increments(for:)` gives them, for one
+    /// flush of the metrics buffer. A settler adds every record of a batch here: each series'
+    /// text is made once and kept (up to `keptNames` of them), not made again for every call
+    /// with its amounts written as text and read back.
+    public struct Sums: Sendable {
+        /// Each series and its total.
+        public private(set) var values: [String: Double] = [:]
+        private var names: [Series: String] = [:]
+        private let metricTags: [String]
+        /// Series texts kept at most; past it the table starts afresh (labels such as key ids
+        /// and tag values are not bounded).
+        static let keptNames = 4096
+
+        public init(metricTags: [String] = []) {
+            self.metricTags = metricTags
+        }
+
+        public var isEmpty: Bool { values.isEmpty }
+
+        /// Adds `record`'s series to the totals.
+        public mutating func add(_ record: AuditRecord) {
+            MetricsScripts.eachSeries(of: record, metricTags: metricTags) { series, amount in
+                let name: String
+                if let known = names[series] {
+                    name = known
+                } else {
+                    if names.count >= Self.keptNames { names.removeAll(keepingCapacity: true) }
+                    name = series.text
+                    names[series] = name
+                }
+                values[name, default: 0] += amount.value
+            }
+        }
+
+        /// Empties the totals, keeping the series texts for the next batch.
+        public mutating func removeAll() {
+            values.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// One series, by its labels' values (not yet escaped).
+    enum Series: Hashable, Sendable {
+        case requests(route: String, endpoint: String, status: Int)
+        /// `histogram`: `histograms` index; `bound`: `buckets` index, `buckets.count` for +Inf.
+        case bucket(histogram: Int, route: String, bound: Int)
+        case sum(histogram: Int, route: String)
+        case count(histogram: Int, route: String)
+        case tokens(route: String, kind: String)
+        case promptCache(route: String, key: String, kind: String)
+        case cost(route: String)
+        case costByTag(tag: String, value: String)
+        case fallbacks(route: String)
+        case attempt(route: String, endpoint: String, result: String)
+        case incomplete(route: String)
+
+        static let histograms = ["sluice_request_duration_seconds", "sluice_time_to_first_byte_seconds"]
+
+        /// The series as `/metrics` and the metrics hash name it.
+        var text: String {
+            switch self {
+            case let .requests(route, endpoint, status):
+                return "sluice_requests_total{route=\(label(route)),endpoint=\(label(endpoint)),status=\"\(status)\"}"
+            case let .bucket(histogram, route, bound):
+                let le = bound < buckets.count ? String(buckets[bound]) : "+Inf"
+                return "\(Self.histograms[histogram])_bucket{route=\(label(route)),le=\"\(le)\"}"
+            case let .sum(histogram, route):
+                return "\(Self.histograms[histogram])_sum{route=\(label(route))}"
+            case let .count(histogram, route):
+                return "\(Self.histograms[histogram])_count{route=\(label(route))}"
+            case let .tokens(route, kind):
+                return "sluice_tokens_total{route=\(label(route)),kind=\"\(kind)\"}"
+            case let .promptCache(route, key, kind):
+                return "sluice_prompt_cache_tokens_total{route=\(label(route)),key=\(label(key)),kind=\"\(kind)\"}"
+            case let .cost(route):
+                return "sluice_cost_total{route=\(label(route))}"
+            case let .costByTag(tag, value):
+                return "sluice_cost_usd_total{tag=\"\(tag)\",value=\(label(value))}"
+            case let .fallbacks(route):
+                return "sluice_fallbacks_total{route=\(label(route))}"
+            case let .attempt(route, endpoint, result):
+                return "sluice_upstream_attempts_total{route=\(label(route)),endpoint=\(label(endpoint)),result=\(label(result))}"
+            case let .incomplete(route):
+                return "sluice_streams_incomplete_total{route=\(label(route))}"
+            }
+        }
+
+        /// A label value, quoted, with `\\`, `"` and newlines escaped.
+        private func label(_ value: String) -> String {
             if !value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 10 }) {
                 return "\"" + value + "\""
             }
@@ -49,48 +140,67 @@ public enum MetricsScripts {
             }
             return "\"" + out + "\""
         }
-        let route = label(record.route ?? "-")
-        var out: [(String, String)] = [
-            ("sluice_requests_total{route=\(route),endpoint=\(label(record.endpoint ?? "-")),status=\"\(record.status)\"}", "1"),
-        ]
-        func observe(_ name: String, _ ms: Int) {
+    }
+
+    /// An increment: a count or token number, or seconds or dollars.
+    enum Amount {
+        case int(Int)
+        case double(Double)
+
+        var text: String {
+            switch self {
+            case .int(let value): return String(value)
+            case .double(let value): return String(value)
+            }
+        }
+
+        var value: Double {
+            switch self {
+            case .int(let value): return Double(value)
+            case .double(let value): return value
+            }
+        }
+    }
+
+    /// Calls `body` with each series `record` adds to, and the amount, in `increments` order.
+    static func eachSeries(of record: AuditRecord, metricTags: [String], _ body: (Series, Amount) -> Void) {
+        let route = record.route ?? "-"
+        body(.requests(route: route, endpoint: record.endpoint ?? "-", status: record.status), .int(1))
+        func observe(_ histogram: Int, _ ms: Int) {
             let seconds = Double(ms) / 1000
-            let bound = buckets.first { seconds <= $0 }.map { String($0) } ?? "+Inf"
-            out.append(("\(name)_bucket{route=\(route),le=\"\(bound)\"}", "1"))
-            out.append(("\(name)_sum{route=\(route)}", String(seconds)))
-            out.append(("\(name)_count{route=\(route)}", "1"))
+            body(.bucket(histogram: histogram, route: route, bound: buckets.firstIndex { seconds <= $0 } ?? buckets.count),
+                 .int(1))
+            body(.sum(histogram: histogram, route: route), .double(seconds))
+            body(.count(histogram: histogram, route: route), .int(1))
         }
-        observe("sluice_request_duration_seconds", record.latencyMs)
-        if record.stream, let ttfb = record.ttfbMs { observe("sluice_time_to_first_byte_seconds", ttfb) }
-        if let prompt = record.promptTokens, prompt > 0 {
-            out.append(("sluice_tokens_total{route=\(route),kind=\"prompt\"}", String(prompt)))
-        }
+        observe(0, record.latencyMs)
+        if record.stream, let ttfb = record.ttfbMs { observe(1, ttfb) }
+        if let prompt = record.promptTokens, prompt > 0 { body(.tokens(route: route, kind: "prompt"), .int(prompt)) }
         if let completion = record.completionTokens, completion > 0 {
-            out.append(("sluice_tokens_total{route=\(route),kind=\"completion\"}", String(completion)))
+            body(.tokens(route: route, kind: "completion"), .int(completion))
         }
         for (kind, tokens) in [("cache_read", record.cacheReadTokens), ("cache_write", record.cacheWriteTokens),
                                ("cache_write_1h", record.cacheWrite1hTokens), ("reasoning", record.reasoningTokens)] {
-            if let tokens, tokens > 0 { out.append(("sluice_tokens_total{route=\(route),kind=\"\(kind)\"}", String(tokens))) }
+            if let tokens, tokens > 0 { body(.tokens(route: route, kind: kind), .int(tokens)) }
         }
         // Per key and route: the prompt cache's share of the prompt (`/metrics` adds the ratio).
         if let prompt = record.promptTokens, prompt > 0 {
-            let key = label(record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-")
-            out.append(("sluice_prompt_cache_tokens_total{route=\(route),key=\(key),kind=\"prompt\"}", String(prompt)))
+            let key = record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"
+            body(.promptCache(route: route, key: key, kind: "prompt"), .int(prompt))
             if let read = record.cacheReadTokens, read > 0 {
-                out.append(("sluice_prompt_cache_tokens_total{route=\(route),key=\(key),kind=\"cache_read\"}", String(read)))
+                body(.promptCache(route: route, key: key, kind: "cache_read"), .int(read))
             }
         }
         if let cost = record.cost, cost > 0 {
-            out.append(("sluice_cost_total{route=\(route)}", String(cost)))
+            body(.cost(route: route), .double(cost))
             for tag in metricTags {
-                out.append(("sluice_cost_usd_total{tag=\"\(tag)\",value=\(label(record.tags[tag] ?? "-"))}", String(cost)))
+                body(.costByTag(tag: tag, value: record.tags[tag] ?? "-"), .double(cost))
             }
         }
-        if record.attempts.count > 1 { out.append(("sluice_fallbacks_total{route=\(route)}", "1")) }
+        if record.attempts.count > 1 { body(.fallbacks(route: route), .int(1)) }
         for attempt in record.attempts {
-            out.append(("sluice_upstream_attempts_total{route=\(route),endpoint=\(label(attempt.endpoint)),result=\(label(attempt.error))}", "1"))
+            body(.attempt(route: route, endpoint: attempt.endpoint, result: attempt.error), .int(1))
         }
-        if record.streamCompleted == false { out.append(("sluice_streams_incomplete_total{route=\(route)}", "1")) }
-        return out
+        if record.streamCompleted == false { body(.incomplete(route: route), .int(1)) }
     }
 }

@@ -178,6 +178,9 @@ final class CallSettler: @unchecked Sendable {
         return queue.count + (busy ? 1 : 0)
     }
 
+    /// The metrics series of a batch's records, added up (the settler's thread only; the
+    /// series texts are kept from batch to batch).
+    private lazy var metricSums = MetricsScripts.Sums(metricTags: context.config.audit.metricTags)
     /// The audit stream's head as this writer's last batch left it (`nil`: not known).
     private var chainHead: String?
     /// The last hash of the batch being sent, when it carries its chain; stale heads in a
@@ -253,16 +256,14 @@ final class CallSettler: @unchecked Sendable {
         let keys = context.redisKeys
         let numbered = batch.compactMap(\.prepared)
         var audit = AuditBatch(writer: writerId, firstSequence: numbered.first?.sequence ?? 0)
-        var metrics: [String: Double] = [:]
         for prepared in numbered {
             audit.add(prepared)
-            if let stored = prepared.record {
-                for increment in MetricsScripts.increments(for: stored, metricTags: context.config.audit.metricTags) {
-                    metrics[increment.series, default: 0] += Double(increment.amount) ?? 0
-                }
-            }
+            if let stored = prepared.record { metricSums.add(stored) }
         }
-        if !metrics.isEmpty { context.metrics.add(sums: metrics) }
+        if !metricSums.isEmpty {
+            context.metrics.add(sums: metricSums.values)
+            metricSums.removeAll()
+        }
         // The records' hash chain, worked out here when the stream's head is known (Redis
         // then stores it rather than hashing every record); otherwise the reply tells the
         // head. With several workers another one often moves the head between two batches:
