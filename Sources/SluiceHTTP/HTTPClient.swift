@@ -141,6 +141,8 @@ final class Transfer {
     init(handler: UpstreamResponseHandler, limits: TransferLimits) {
         self.handler = handler
         self.limits = limits
+        // Providers send 10-30 header lines (OpenAI's rate-limit headers alone are six).
+        headers.reserveCapacity(32)
     }
 
     /// Hands the status and headers to the handler once; `false` if it wants to stop.

@@ -158,6 +158,7 @@ final class JSONScannerTests: XCTestCase {
         ]
         for (text, why) in cases {
             XCTAssertNotNil(syntaxError(text), "\(why): \(text.debugDescription) should be refused")
+            XCTAssertThrowsError(try JSONScanner.validateObject(Array(text.utf8)), "\(why): validation alone")
         }
     }
 
@@ -182,6 +183,9 @@ final class JSONScannerTests: XCTestCase {
                 var mutated = bytes
                 mutated[index] = replacement
                 let ours = (try? JSONScanner.topLevelMembers(of: mutated)) != nil
+                // Validation alone (nothing kept) refuses exactly what the member scan refuses.
+                XCTAssertEqual((try? JSONScanner.validateObject(mutated)) != nil, ours,
+                               String(decoding: mutated, as: UTF8.self).debugDescription)
                 let reference = (try? JSONSerialization.jsonObject(with: Data(mutated))) as? [String: Any] != nil
                 XCTAssertEqual(ours, reference, String(decoding: mutated, as: UTF8.self).debugDescription)
                 checked += 1
@@ -246,8 +250,11 @@ extension JSONScannerTests {
         ] {
             XCTAssertNil((try? JSONScanner.topLevelMembers(of: bytes)).map { _ in () },
                          "invalid UTF-8 in a string value must be refused: \(bytes)")
+            XCTAssertThrowsError(try JSONScanner.validateObject(bytes))
         }
-        // The same bytes in a member name are refused today.
-        XCTAssertNil((try? JSONScanner.topLevelMembers(of: Array(#"{""#.utf8) + [0xFF] + Array(#"":1}"#.utf8))).map { _ in () })
+        // The same bytes in a member name are refused today, by validation alone too.
+        let name = Array(#"{""#.utf8) + [0xFF] + Array(#"":1}"#.utf8)
+        XCTAssertNil((try? JSONScanner.topLevelMembers(of: name)).map { _ in () })
+        XCTAssertThrowsError(try JSONScanner.validateObject(name))
     }
 }

@@ -32,12 +32,21 @@ public struct JSONScanner {
 
     /// Validates `bytes` as one JSON object and returns its top-level members in order.
     public static func topLevelMembers(of bytes: [UInt8], maxDepth: Int = 64) throws(SyntaxError) -> [Member] {
+        try scanDocument(bytes, maxDepth: maxDepth, collect: true)
+    }
+
+    /// Validates `bytes` as one JSON object, keeping nothing of it (no member list, no keys).
+    public static func validateObject(_ bytes: [UInt8], maxDepth: Int = 64) throws(SyntaxError) {
+        _ = try scanDocument(bytes, maxDepth: maxDepth, collect: false)
+    }
+
+    private static func scanDocument(_ bytes: [UInt8], maxDepth: Int, collect: Bool) throws(SyntaxError) -> [Member] {
         var scanner = JSONScanner(bytes: bytes, maxDepth: maxDepth)
         scanner.skipWhitespace()
         guard scanner.peek() == UInt8(ascii: "{") else {
             throw SyntaxError(offset: scanner.index, reason: "expected a JSON object")
         }
-        let members = try scanner.scanObject(depth: 1, collect: true)
+        let members = try scanner.scanObject(depth: 1, collect: collect)
         scanner.skipWhitespace()
         guard scanner.index == bytes.count else {
             throw SyntaxError(offset: scanner.index, reason: "unexpected text after the JSON value")
@@ -125,6 +134,8 @@ public struct JSONScanner {
         var members: [Member] = []
         skipWhitespace()
         if peek() == UInt8(ascii: "}") { index += 1; return members }
+        // Room for a typical object's members at once, not four reallocations growing to it.
+        if collect { members.reserveCapacity(8) }
         while true {
             skipWhitespace()
             guard peek() == UInt8(ascii: "\"") else { throw fail("expected a member name") }

@@ -38,7 +38,7 @@ extension RequestPipeline {
             what = "a '\(type.prefix(100))' body where an event stream was asked for"
         } else if !(type.hasPrefix("application/json") || type.contains("+json")) {
             what = "a '\(type.prefix(100))' body where JSON was expected"
-        } else if (try? JSONScanner.topLevelMembers(of: relay.body, maxDepth: 512)) == nil {
+        } else if (try? JSONScanner.validateObject(relay.body, maxDepth: 512)) == nil {
             what = relay.body.isEmpty ? "an empty body" : "a body that is not a JSON object (malformed or truncated)"
         } else {
             return
