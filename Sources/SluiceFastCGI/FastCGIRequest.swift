@@ -75,7 +75,9 @@ public final class FastCGIRequest {
 
     /// A FastCGI param (`REQUEST_METHOD`, `SLUICE_PRINCIPAL`, …), `nil` if nginx did not send it.
     public func param(_ name: String) -> String? {
-        guard let value = FCGX_GetParam(name, request.pointee.envp) else { return nil }
+        // `withCString` lends a literal's own bytes; passing `name` straight to C copied it
+        // into a new array on every lookup (a dozen allocations a request).
+        guard let value = name.withCString({ FCGX_GetParam($0, request.pointee.envp) }) else { return nil }
         return String(cString: value)
     }
 

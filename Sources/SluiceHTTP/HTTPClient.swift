@@ -29,9 +29,16 @@ public final class HTTPClient {
         let transfer = Transfer(handler: handler, limits: request.limits)
         var headerList: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(headerList) }
-        for header in request.headers + Self.signingHeaders(request) {
-            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        // `withCString` lends each line's bytes to curl (which copies them); a String passed
+        // straight to C was first copied into a new array.
+        func append(_ header: (name: String, value: String)) {
+            var line = header.name
+            line += ": "
+            line += header.value
+            headerList = line.withCString { curl_slist_append(headerList, $0) }
         }
+        for header in request.headers { append(header) }
+        for header in Self.signingHeaders(request) { append(header) }
         // No "Expect: 100-continue" round trip before a POST body.
         headerList = curl_slist_append(headerList, "Expect:")
         errorBuffer[0] = 0
@@ -51,7 +58,7 @@ public final class HTTPClient {
 
     private func configure(_ request: UpstreamRequest, body: UnsafeBufferPointer<UInt8>,
                            headers: UnsafeMutablePointer<curl_slist>?, context: UnsafeMutableRawPointer) throws(CurlError) {
-        try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_URL, request.url), "URL")
+        try curlCheck(request.url.withCString { sluice_curl_setopt_ptr(handle, CURLOPT_URL, $0) }, "URL")
         try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers), "HTTPHEADER")
         try curlCheck(sluice_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer), "ERRORBUFFER")
         try curlCheck(sluice_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")

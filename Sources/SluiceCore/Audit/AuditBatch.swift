@@ -164,10 +164,10 @@ public struct AuditBatch: Sendable {
         var hasher = Insecure.SHA1()
         var text = prev
         text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        hasher.update(data: [10])
+        withUnsafeBytes(of: UInt8(10)) { hasher.update(bufferPointer: $0) }
         text = record
         text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return Hex.lower(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes(Hex.lower)
     }
 
     /// Asks for the stream's head in the script's reply, without a chain (the writer does
@@ -254,13 +254,13 @@ public struct AuditBatch: Sendable {
     /// each of its tags. (`prepare` adds `endpoint`, `<route> <endpoint>`, per attempt.)
     public static func usageGroups(of record: AuditRecord) -> [(dimension: String, group: String)] {
         let key = record.keyId ?? record.principal.map { "principal:" + $0 } ?? "-"
-        var groups: [(dimension: String, group: String)] = [
-            ("route", record.route ?? "-"),
-            ("key", key),
-            ("key-route", key + " " + (record.route ?? "-")),
-            ("model", record.provider.map { p in record.providerModel.map { "\(p)/\($0)" } ?? p } ?? "-"),
-        ]
-        groups += record.tags.sorted { $0.key < $1.key }.map { ("tag:" + $0.key, $0.value) }
+        var groups: [(dimension: String, group: String)] = []
+        groups.reserveCapacity(4 + record.tags.count)
+        groups.append(("route", record.route ?? "-"))
+        groups.append(("key", key))
+        groups.append(("key-route", key + " " + (record.route ?? "-")))
+        groups.append(("model", record.provider.map { p in record.providerModel.map { p + "/" + $0 } ?? p } ?? "-"))
+        for (name, value) in record.tags.sorted(by: { $0.key < $1.key }) { groups.append(("tag:" + name, value)) }
         return groups
     }
 }

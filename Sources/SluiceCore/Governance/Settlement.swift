@@ -80,6 +80,14 @@ public struct SettlementBatch: Sendable {
             keyIndex[key] = scriptKeys.count
             return scriptKeys.count
         }
+        // A batch's calls share a few counters: each counter's key is made once, not per call.
+        var windowIndex: [String: Int] = [:]
+        func windowKey(_ name: String) -> Int {
+            if let known = windowIndex[name] { return known }
+            let at = index(keys.limitWindow(name))
+            windowIndex[name] = at
+            return at
+        }
         // (counter key index, bucket) → delta, in first-seen order.
         var deltas: [(key: Int, bucket: Int, delta: Int)] = []
         var deltaIndex: [Int: [Int: Int]] = [:]
@@ -98,7 +106,7 @@ public struct SettlementBatch: Sendable {
                 where counter.kind == .tokens || settlement.returnsLease {
                     let delta = settlement.returnsLease ? -amount : (settlement.usage?.total ?? 0) - amount
                     guard delta != 0 else { continue }
-                    let key = index(keys.limitWindow(counter.name))
+                    let key = windowKey(counter.name)
                     let bucket = atMs / counter.bucketMs
                     if let at = deltaIndex[key]?[bucket] {
                         deltas[at].delta += delta
@@ -109,14 +117,13 @@ public struct SettlementBatch: Sendable {
                 }
             }
             for budget in plan.budgets {
-                let base = keys.budget(budget.name)
                 let at: Int
-                if let known = entryIndex[base] {
+                if let known = entryIndex[budget.name] {
                     at = known
                 } else {
                     at = entries.count
-                    entryIndex[base] = at
-                    entries.append(BudgetEntry(key: index(base), counter: budget))
+                    entryIndex[budget.name] = at
+                    entries.append(BudgetEntry(key: index(keys.budget(budget.name)), counter: budget))
                 }
                 if let atMs = settlement.admittedAtMs, budget.wantNanos > 0 {
                     let bucket = Settlement.reservationBucket(atMs: atMs, lifetime: settlement.lifetime)
@@ -133,15 +140,23 @@ public struct SettlementBatch: Sendable {
         var arguments = [String(deltas.count), String(entries.count)]
         arguments.reserveCapacity(2 + deltas.count * 3 + entries.count * 12)
         for delta in deltas {
-            arguments += [String(delta.key), String(delta.bucket), String(delta.delta)]
+            arguments.append(String(delta.key))
+            arguments.append(String(delta.bucket))
+            arguments.append(String(delta.delta))
         }
         for entry in entries {
             let budget = entry.counter.budget
             arguments += [String(entry.key), String(budget.amountNanos), budget.thresholds.map(String.init).joined(separator: ","),
                           String(entry.counter.expireAtMs), entry.counter.about, String(entry.releases.count),
                           String(entry.costs.count)]
-            for release in entry.releases { arguments += [String(release.bucket), String(release.amount)] }
-            for cost in entry.costs { arguments += [String(cost.cost), String(cost.call)] }
+            for release in entry.releases {
+                arguments.append(String(release.bucket))
+                arguments.append(String(release.amount))
+            }
+            for cost in entry.costs {
+                arguments.append(String(cost.cost))
+                arguments.append(String(cost.call))
+            }
         }
         budgets = entries.map(\.counter)
         return (LimitScripts.settle, scriptKeys + [keys.budgetIndex], arguments)

@@ -4,6 +4,7 @@ public enum Hex {
 
     /// `bytes` as lower-case hex, two digits a byte.
     public static func lower<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        if let text = bytes.withContiguousStorageIfAvailable({ lower(UnsafeRawBufferPointer($0)) }) { return text }
         var out: [UInt8] = []
         // A digest says nothing of its length (`underestimatedCount` 0): room for 32 bytes
         // (SHA-256) up front, not six reallocations on the way there.
@@ -13,5 +14,19 @@ public enum Hex {
             out.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `bytes` as lower-case hex, written straight into the string's storage (a digest:
+    /// `digest.withUnsafeBytes(Hex.lower)`).
+    public static func lower(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            digits.withUnsafeBufferPointer { digits in
+                for (index, byte) in bytes.enumerated() {
+                    out[2 * index] = digits[Int(byte >> 4)]
+                    out[2 * index + 1] = digits[Int(byte & 0x0F)]
+                }
+            }
+            return bytes.count * 2
+        }
     }
 }
