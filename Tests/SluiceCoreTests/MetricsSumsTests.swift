@@ -88,6 +88,56 @@ final class MetricsSumsTests: XCTestCase {
         XCTAssertEqual(sums.values["sluice_prompt_cache_tokens_total{route=\"chat\",key=\"key_4999\",kind=\"prompt\"}"], 3)
     }
 
+    /// Every series of a call that reaches all of them, pinned as text (names, `le` bounds as
+    /// `String(Double)`, amounts, order), so `eachSeries` itself is checked, not only `Sums`
+    /// against `increments`, which both walk it.
+    func testEverySeriesOfACallIsPinnedAsText() {
+        var record = AuditRecord(requestId: "r", timeMs: 0, keyId: "key_a", path: "/v1/chat/completions", route: "chat",
+                                 endpoint: "primary", provider: "openai", providerModel: "gpt-4o", tags: ["team": "a"],
+                                 status: 200,
+                                 attempts: [.init(endpoint: "backup", provider: "openai", status: 502, error: "status_502",
+                                                  latencyMs: 3, probe: false),
+                                            .init(endpoint: "primary", provider: "openai", status: 200, error: "ok",
+                                                  latencyMs: 9, probe: false)],
+                                 latencyMs: 1500, ttfbMs: 250, promptTokens: 10, completionTokens: 5, usageSource: .provider,
+                                 cost: 0.25, stream: true, streamCompleted: false)
+        record.cacheReadTokens = 3
+        record.cacheWriteTokens = 2
+        record.cacheWrite1hTokens = 1
+        record.reasoningTokens = 4
+        let got = MetricsScripts.increments(for: record, metricTags: ["team"]).map { "\($0.series) \($0.amount)" }
+        XCTAssertEqual(got, [
+            #"sluice_requests_total{route="chat",endpoint="primary",status="200"} 1"#,
+            #"sluice_request_duration_seconds_bucket{route="chat",le="2.5"} 1"#,
+            #"sluice_request_duration_seconds_sum{route="chat"} 1.5"#,
+            #"sluice_request_duration_seconds_count{route="chat"} 1"#,
+            #"sluice_time_to_first_byte_seconds_bucket{route="chat",le="0.25"} 1"#,
+            #"sluice_time_to_first_byte_seconds_sum{route="chat"} 0.25"#,
+            #"sluice_time_to_first_byte_seconds_count{route="chat"} 1"#,
+            #"sluice_tokens_total{route="chat",kind="prompt"} 10"#,
+            #"sluice_tokens_total{route="chat",kind="completion"} 5"#,
+            #"sluice_tokens_total{route="chat",kind="cache_read"} 3"#,
+            #"sluice_tokens_total{route="chat",kind="cache_write"} 2"#,
+            #"sluice_tokens_total{route="chat",kind="cache_write_1h"} 1"#,
+            #"sluice_tokens_total{route="chat",kind="reasoning"} 4"#,
+            #"sluice_prompt_cache_tokens_total{route="chat",key="key_a",kind="prompt"} 10"#,
+            #"sluice_prompt_cache_tokens_total{route="chat",key="key_a",kind="cache_read"} 3"#,
+            #"sluice_cost_total{route="chat"} 0.25"#,
+            #"sluice_cost_usd_total{tag="team",value="a"} 0.25"#,
+            #"sluice_fallbacks_total{route="chat"} 1"#,
+            #"sluice_upstream_attempts_total{route="chat",endpoint="backup",result="status_502"} 1"#,
+            #"sluice_upstream_attempts_total{route="chat",endpoint="primary",result="ok"} 1"#,
+            #"sluice_streams_incomplete_total{route="chat"} 1"#,
+        ])
+        // A bound written with its ".0", and past the last bound.
+        for (ms, bound) in [(1000, "1.0"), (400_000, "+Inf")] {
+            let plain = AuditRecord(requestId: "r", timeMs: 0, path: "/v1/chat/completions", route: "chat", status: 200,
+                                    latencyMs: ms)
+            XCTAssertEqual(MetricsScripts.increments(for: plain).map(\.series)[1],
+                           "sluice_request_duration_seconds_bucket{route=\"chat\",le=\"\(bound)\"}")
+        }
+    }
+
     /// The escaping of label values, pinned as text.
     func testLabelValuesAreEscaped() {
         let record = AuditRecord(requestId: "r", timeMs: 0, path: "/v1/chat/completions", route: "a\"b\\c\nd",
