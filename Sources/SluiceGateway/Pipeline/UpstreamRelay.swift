@@ -99,7 +99,7 @@ final class UpstreamRelay: UpstreamResponseHandler {
                 // is not worth starting the response for, and a stream that is not what it
                 // claims can still go to another endpoint.
                 guard let data = SSEFramer.data(of: event) else { return true }
-                if !data.elementsEqual("[DONE]".utf8), (try? JSONScanner.topLevelMembers(of: Array(data))) == nil {
+                if !data.elementsEqual("[DONE]".utf8), (try? JSONScanner.validateObject(Array(data))) == nil {
                     stopReason = .failedBeforeStart
                     startFailure = (GatewayError(.upstreamError,
                                                  "The provider's event stream is malformed: its first event is not a JSON object."),

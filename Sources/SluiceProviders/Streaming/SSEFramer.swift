@@ -79,6 +79,9 @@ public struct SSEFramer {
     /// Bytes of an event that never finished (the stream ended mid-event).
     public var unfinished: [UInt8] { pending }
 
+    /// `data:`, made once (an array made per line was most of a stream's allocations).
+    private static let dataField: [UInt8] = Array("data:".utf8)
+
     /// The data lines of an event joined (the `data:` field), for inspecting it.
     public static func data(of event: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
         var result: ArraySlice<UInt8>?
@@ -87,7 +90,7 @@ public struct SSEFramer {
         while index <= event.endIndex {
             if index == event.endIndex || event[index] == 0x0A || event[index] == 0x0D {
                 let line = event[lineStart..<index]
-                if line.starts(with: Array("data:".utf8)) {
+                if line.starts(with: Self.dataField) {
                     var value = line.dropFirst(5)
                     if value.first == 0x20 { value = value.dropFirst() }
                     // Multi-line data is rare in provider streams; the first line is enough
