@@ -93,7 +93,11 @@ public enum MetricsScripts {
         case attempt(route: String, endpoint: String, result: String)
         case incomplete(route: String)
 
-        static let histograms = ["sluice_request_duration_seconds", "sluice_time_to_first_byte_seconds"]
+        /// One name a line, each followed by `",` (scripts/prometheus-check finds exported names so).
+        static let histograms = [
+            "sluice_request_duration_seconds",
+            "sluice_time_to_first_byte_seconds",
+        ]
 
         /// The series as `/metrics` and the metrics hash name it.
         var text: String {
