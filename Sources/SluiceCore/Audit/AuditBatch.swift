@@ -167,7 +167,7 @@ public struct AuditBatch: Sendable {
         withUnsafeBytes(of: UInt8(10)) { hasher.update(bufferPointer: $0) }
         text = record
         text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return hasher.finalize().withUnsafeBytes(Hex.lower)
+        return Hex.lower(hasher.finalize())
     }
 
     /// Asks for the stream's head in the script's reply, without a chain (the writer does

@@ -136,7 +136,7 @@ public enum GatewayKeyFormat {
     /// Hex SHA-256 of the key text: the only form in which a key is stored or looked up.
     public static func hash(_ key: String) -> String {
         var key = key
-        return key.withUTF8 { SHA256.hash(data: $0).withUnsafeBytes(Hex.lower) }
+        return key.withUTF8 { Hex.lower(SHA256.hash(data: $0)) }
     }
 
     /// The part of a key safe to show in lists (`sk-sluice-AbC1…`).

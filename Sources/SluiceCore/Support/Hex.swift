@@ -1,3 +1,5 @@
+import Crypto
+
 /// Lower-case hexadecimal text of bytes (digests, checksums).
 public enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
@@ -5,10 +7,10 @@ public enum Hex {
     /// `bytes` as lower-case hex, two digits a byte.
     public static func lower<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         if let text = bytes.withContiguousStorageIfAvailable({ lower(UnsafeRawBufferPointer($0)) }) { return text }
+        // A digest keeps its bytes together but iterates through a copy: read them in place.
+        if let digest = bytes as? any Crypto.Digest { return digest.withUnsafeBytes(lower) }
         var out: [UInt8] = []
-        // A digest says nothing of its length (`underestimatedCount` 0): room for 32 bytes
-        // (SHA-256) up front, not six reallocations on the way there.
-        out.reserveCapacity(max(bytes.underestimatedCount, 32) * 2)
+        out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0F)])
@@ -16,8 +18,7 @@ public enum Hex {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `bytes` as lower-case hex, written straight into the string's storage (a digest:
-    /// `digest.withUnsafeBytes(Hex.lower)`).
+    /// `bytes` as lower-case hex, written straight into the string's storage.
     public static func lower(_ bytes: UnsafeRawBufferPointer) -> String {
         String(unsafeUninitializedCapacity: bytes.count * 2) { out in
             digits.withUnsafeBufferPointer { digits in
