@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         // The mock provider, for offline use and tests; not part of the production binary.
         .executable(name: "sluice-mock", targets: ["sluice-mock"]),
+        // What libfcgi and libcurl cost alone on this machine (`scripts/bench --floor`).
+        .executable(name: "sluice-floor", targets: ["sluice-floor"]),
         // The pure libraries, for the fuzzing harness in Fuzz/ (a separate package).
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceProviders", targets: ["SluiceProviders"]),
@@ -72,6 +74,8 @@ let package = Package(
             "SluiceMockProvider",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // No gateway code: the pool's C libraries alone, measured for `scripts/bench --floor`.
+        .executableTarget(name: "sluice-floor", dependencies: ["CCurl", "CFastCGI"]),
 
         // Test fixtures shared by the test targets (a real PostgreSQL, started and stopped by pid).
         .target(name: "SluiceTestSupport", path: "Tests/SluiceTestSupport"),

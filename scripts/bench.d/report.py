@@ -9,6 +9,10 @@ WORK_DIR holds what scripts/bench collected:
                   [cpu-before cpu-after: group=ticks,… of mock, hop, gateway, pool, redis]
     ttfb/TARGET.txt  one line per stream request at c=1:
                   time_starttransfer(s) http_code size_download
+    floor.tsv     (--floor) like runs.tsv, for nginx in front of the trivial responder
+                  (target "floor"; groups floor = its nginx, responder)
+    floor/curl-N.txt, floor/curl-multi-N.txt  (--floor) sluice-floor's
+                  `calls=… cpu_us=… user_us=…` for libcurl alone
 
 wrk's text report is parsed for requests/s, the latency distribution (us, ms,
 s, m, h -> microseconds), non-2xx responses and socket errors; the
@@ -141,9 +145,9 @@ def cpu_per_request(before, after, requests, ticks_per_s):
     return out
 
 
-def read_runs(work, ticks_per_s=None):
+def read_runs(work, ticks_per_s=None, name="runs.tsv"):
     runs = []
-    with open(os.path.join(work, "runs.tsv")) as f:
+    with open(os.path.join(work, name)) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if len(parts) not in (6, 8):
@@ -199,6 +203,55 @@ def redis_per_request(work, target, kind, conc, requests):
         c0, u0 = before.get(name, (0, 0))
         if calls > c0:
             out[name] = {"calls": (calls - c0) / requests, "usec": (usec - u0) / requests}
+    return out
+
+
+def read_floor(work, ticks_per_s, direct_c1_p50_us):
+    """--floor: nginx in front of a trivial libfcgi responder, and libcurl alone."""
+    if not os.path.exists(os.path.join(work, "floor.tsv")):
+        return None
+    responder = {}
+    for run in read_runs(work, ticks_per_s, "floor.tsv"):
+        cpu = run.get("cpu_us_per_request") or {}
+        p50 = run["latency_us"].get("p50")
+        responder[f"c{run['concurrency']}"] = {
+            "ok": run["ok"] and not run["errors"]["total"], "rps": run["rps"], "p50_us": p50,
+            "added_p50_us": p50 - direct_c1_p50_us if run["concurrency"] == 1 and p50 is not None
+            and direct_c1_p50_us is not None else None,
+            "nginx_cpu_us": cpu.get("floor"), "responder_cpu_us": cpu.get("responder")}
+    curl = {}
+    folder = os.path.join(work, "floor")
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        m = re.fullmatch(r"(curl|curl-multi)-(\d+)\.txt", name)
+        if not m:
+            continue
+        with open(os.path.join(folder, name)) as f:
+            fields = dict(re.findall(r"(\w+)=([\d.]+)", f.read()))
+        if "cpu_us" in fields:
+            curl[f"{m.group(1)}-{m.group(2)}"] = {
+                "mode": "multi" if m.group(1) == "curl-multi" else "blocking", "parallel": int(m.group(2)),
+                "calls": int(fields["calls"]), "cpu_us": float(fields["cpu_us"]),
+                "user_us": float(fields["user_us"])}
+    return {"responder": responder, "curl": curl}
+
+
+def render_floor(floor):
+    out = []
+    c1, c64 = floor["responder"].get("c1", {}), floor["responder"].get("c64", {})
+    rows = [["the parts alone (--floor), c=64", "CPU us/call", "added p50, c=1 (ms)"]]
+    rows.append(["nginx + a trivial libfcgi responder: nginx", fx(c64.get("nginx_cpu_us"), 0),
+                 ms(c1.get("added_p50_us"))])
+    rows.append(["  the responder", fx(c64.get("responder_cpu_us"), 0), ""])
+    for key, v in sorted(floor["curl"].items(), key=lambda kv: (kv[1]["mode"], kv[1]["parallel"])):
+        how = (f"libcurl, {v['parallel']} in flight on one multi handle" if v["mode"] == "multi"
+               else f"libcurl, blocking, {v['parallel']} thread{'s' if v['parallel'] > 1 else ''}")
+        rows.append([how, fx(v["cpu_us"], 0) + f" ({v['user_us']:.0f} user)", ""])
+    out.append(table(rows, "lrr"))
+    bad = [k for k, v in floor["responder"].items() if not v["ok"]]
+    out.append("(no gateway work: nginx and the responder answer a canned chat.completion; libcurl POSTs the "
+               "JSON body to the mock" + (f"; !! floor run(s) {', '.join(bad)} failed or saw errors" if bad else "")
+               + ")")
+    out.append("")
     return out
 
 
@@ -407,7 +460,7 @@ def errors_cell(run):
     return "!! " + ", ".join(parts)
 
 
-def render(meta, runs, ttfb, targets, ratios, memory, by_script=None):
+def render(meta, runs, ttfb, targets, ratios, memory, by_script=None, floor=None):
     out = []
     out.append(f"Sluice benchmark  {meta.get('started_at', '')}  "
                f"{'quick, ' if meta.get('quick') == '1' else ''}{meta.get('duration', '?')} per run, "
@@ -516,6 +569,9 @@ def render(meta, runs, ttfb, targets, ratios, memory, by_script=None):
                    + ("" if split["complete"] else "; !! the log filled up") + ")")
         out.append("")
 
+    if floor:
+        out.extend(render_floor(floor))
+
     def mb(kb):
         return "?" if kb is None else f"{kb / 1024:.1f} MB"
     growth = memory["growth_kb"]
@@ -544,7 +600,10 @@ def main():
     ttfb = read_ttfb(work)
     targets, ratios, memory, goals = compute(runs, ttfb, meta)
     by_script = {kind: redis_by_script(work, kind) for kind in ("json", "stream")}
-    print(render(meta, runs, ttfb, targets, ratios, memory, by_script))
+    direct_c1 = find(runs, "direct", "json", 1)
+    floor = read_floor(work, num(meta, "clock_ticks", int),
+                       direct_c1["latency_us"].get("p50") if direct_c1 else None)
+    print(render(meta, runs, ttfb, targets, ratios, memory, by_script, floor))
 
     doc = {
         "schema": "sluice-bench/1",
@@ -570,12 +629,14 @@ def main():
         "goals": goals,
         "budget": budget(runs, ratios, memory),
         "sluice_log_problems": num(meta, "sluice_log_problems", int),
+        "floor": floor,
     }
     os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
     with open(out_json, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
-    sys.exit(0 if all(r["ok"] for r in runs) else 3)
+    floor_ok = not floor or all(v["ok"] for v in floor["responder"].values())
+    sys.exit(0 if all(r["ok"] for r in runs) and floor_ok else 3)
 
 
 if __name__ == "__main__":
