@@ -75,7 +75,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // No gateway code: the pool's C libraries alone, measured for `scripts/bench --floor`.
-        .executableTarget(name: "sluice-floor", dependencies: ["CCurl", "CFastCGI"]),
+        .executableTarget(name: "sluice-floor", dependencies: ["CCurl", "CFastCGI", "CLinux"]),
 
         // Test fixtures shared by the test targets (a real PostgreSQL, started and stopped by pid).
         .target(name: "SluiceTestSupport", path: "Tests/SluiceTestSupport"),

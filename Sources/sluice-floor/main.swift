@@ -1,5 +1,6 @@
 import CCurl
 import CFastCGI
+import CLinux
 import Glibc
 
 // What the gateway's fixed parts cost on their own, on this machine, for `scripts/bench
@@ -15,6 +16,16 @@ import Glibc
 //   sluice-floor curl-multi URL BODY_FILE CALLS IN_FLIGHT
 //       One thread keeps IN_FLIGHT transfers going at once on one curl multi handle (an
 //       event loop's way).
+//
+//   sluice-floor proxy-threads SOCKET URL THREADS
+//       A FastCGI responder that passes each request's body on to URL (a POST, one
+//       blocking libcurl transfer on the thread's kept connection) and answers with the
+//       provider's answer: the pool's shape with no gateway work. THREADS threads as in
+//       `responder`.
+//   sluice-floor proxy-loop SOCKET URL
+//       The same on one thread with an event loop: FastCGI records read from kept
+//       connections on epoll, and every transfer on one curl multi handle whose sockets
+//       and timer are on the same epoll. Runs until killed.
 //
 // The curl modes print `calls=N cpu_us=X user_us=Y` per call (getrusage of the process,
 // after 200 warm-up calls), and exit 1 if a transfer fails or answers other than 200.
@@ -64,6 +75,9 @@ func startThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> [p
 func responder(socketPath: String, answerPath: String, threads: Int) -> Never {
     let answer = readFile(answerPath)
     let head = Array("Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\n\r\n".utf8)
+    // libfcgi installs a SIGTERM handler that only flags a shutdown for the next accept
+    // (where a handler is the default one): with ours in place, TERM stops the responder.
+    signal(SIGTERM) { _ in _exit(0) }
     guard FCGX_Init() == 0 else { fail("FCGX_Init failed") }
     unlink(socketPath)
     let listener = FCGX_OpenSocket(socketPath, 1024)
@@ -193,6 +207,252 @@ func multiplexedCurl(url: String, body: [UInt8], calls: Int, inFlight: Int) {
     }
 }
 
+// MARK: proxies
+
+/// What an answered transfer sends back: the provider's status and body, as FastCGI's
+/// stdout, then the end of the request.
+func fastCGIAnswer(requestId: UInt16, status: Int, body: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(body.count + 160)
+    func record(_ type: UInt8, _ content: ArraySlice<UInt8>) {
+        let padding = (8 - content.count % 8) % 8
+        out += [1, type, UInt8(requestId >> 8), UInt8(requestId & 0xff), UInt8(content.count >> 8),
+                UInt8(content.count & 0xff), UInt8(padding), 0]
+        out += content
+        out += repeatElement(0, count: padding)
+    }
+    let stdout = Array("Status: \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+    var start = 0
+    while start < stdout.count {
+        let end = min(start + 65_528, stdout.count)
+        record(6, stdout[start..<end])
+        start = end
+    }
+    record(6, [])
+    record(3, [0, 0, 0, 0, 0, 0, 0, 0])
+    return out
+}
+
+nonisolated(unsafe) private let collect: curl_write_callback = { buffer, size, count, context in
+    let length = size * count
+    guard let buffer, let context else { return length }
+    context.assumingMemoryBound(to: [UInt8].self).pointee
+        .append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: length))
+    return length
+}
+
+func proxyThreads(socketPath: String, url: String, threads: Int) -> Never {
+    signal(SIGTERM) { _ in _exit(0) }
+    guard FCGX_Init() == 0 else { fail("FCGX_Init failed") }
+    unlink(socketPath)
+    let listener = FCGX_OpenSocket(socketPath, 1024)
+    guard listener >= 0 else { fail("cannot listen on \(socketPath)") }
+    chmod(socketPath, 0o777)
+    let workers = startThreads(threads) { _ in
+        guard let handle = curl_easy_init() else { fail("curl_easy_init failed") }
+        let headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Expect:")
+        var request = FCGX_Request()
+        FCGX_InitRequest(&request, listener, 0)
+        var chunk = [CChar](repeating: 0, count: 65_536)
+        let answer = UnsafeMutablePointer<[UInt8]>.allocate(capacity: 1)
+        answer.initialize(to: [])
+        while FCGX_Accept_r(&request) >= 0 {
+            var body: [UInt8] = []
+            while case let count = FCGX_GetStr(&chunk, Int32(chunk.count), request.in), count > 0 {
+                chunk.withUnsafeBytes { body += $0.prefix(Int(count)) }
+            }
+            answer.pointee.removeAll(keepingCapacity: true)
+            var status = 502
+            url.withCString { url in
+                body.withUnsafeBufferPointer { body in
+                    configure(handle, url: url, headers: headers, body: body)
+                    _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
+                    _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, answer)
+                    if curl_easy_perform(handle) == CURLE_OK {
+                        _ = sluice_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+                    }
+                }
+            }
+            let head = Array("Status: \(status)\r\nContent-Type: application/json\r\nContent-Length: \(answer.pointee.count)\r\n\r\n".utf8)
+            for part in [head, answer.pointee] {
+                part.withUnsafeBufferPointer {
+                    _ = FCGX_PutStr(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count), request.out)
+                }
+            }
+            FCGX_Finish_r(&request)
+        }
+    }
+    for worker in workers { pthread_join(worker, nil) }
+    exit(0)
+}
+
+/// One kept FastCGI connection of the event loop, and the request it is reading or serving.
+final class LoopConnection {
+    let descriptor: Int32
+    var input: [UInt8] = []
+    var requestId: UInt16 = 0
+    var keep = true
+    var body: [UInt8] = []
+    var answer: [UInt8] = []
+    init(descriptor: Int32) { self.descriptor = descriptor }
+}
+
+/// The event loop's state: one thread, so the curl callbacks reach it through globals.
+enum Loop {
+    nonisolated(unsafe) static var epoll: Int32 = -1
+    nonisolated(unsafe) static var timeoutMs: Int = -1
+    /// Epoll data above this bit is a curl socket; below it, a FastCGI descriptor.
+    static let curlBit: UInt64 = 1 << 32
+}
+
+nonisolated(unsafe) private let onCurlSocket: curl_socket_callback = { _, socket, what, _, _ in
+    var event = epoll_event()
+    event.data.u64 = Loop.curlBit | UInt64(UInt32(socket))
+    if what == CURL_POLL_REMOVE {
+        epoll_ctl(Loop.epoll, EPOLL_CTL_DEL, socket, &event)
+        return 0
+    }
+    event.events = (what & CURL_POLL_IN != 0 ? EPOLLIN.rawValue : 0) | (what & CURL_POLL_OUT != 0 ? EPOLLOUT.rawValue : 0)
+    if epoll_ctl(Loop.epoll, EPOLL_CTL_MOD, socket, &event) != 0 {
+        epoll_ctl(Loop.epoll, EPOLL_CTL_ADD, socket, &event)
+    }
+    return 0
+}
+
+nonisolated(unsafe) private let onCurlTimer: curl_multi_timer_callback = { _, timeoutMs, _ in
+    Loop.timeoutMs = timeoutMs
+    return 0
+}
+
+func proxyLoop(socketPath: String, url: String) -> Never {
+    signal(SIGTERM) { _ in _exit(0) }
+    signal(SIGPIPE, SIG_IGN)
+    unlink(socketPath)
+    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { path in
+        _ = socketPath.utf8CString.withUnsafeBytes { path.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(path.count - 1))) }
+    }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard listener >= 0, bound == 0, listen(listener, 1024) == 0 else { fail("cannot listen on \(socketPath)") }
+    chmod(socketPath, 0o777)
+    Loop.epoll = epoll_create1(0)
+    var event = epoll_event()
+    event.events = EPOLLIN.rawValue
+    event.data.u64 = UInt64(UInt32(listener))
+    epoll_ctl(Loop.epoll, EPOLL_CTL_ADD, listener, &event)
+
+    guard let multi = curl_multi_init() else { fail("curl_multi_init failed") }
+    _ = sluice_curl_multi_setopt_socket(multi, onCurlSocket)
+    _ = sluice_curl_multi_setopt_timer(multi, onCurlTimer)
+    let headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Expect:")
+    let urlCopy = strdup(url)!
+    var connections: [Int32: LoopConnection] = [:]
+    var idleHandles: [UnsafeMutableRawPointer] = []
+    var running: Int32 = 0
+
+    func close(_ connection: LoopConnection) {
+        epoll_ctl(Loop.epoll, EPOLL_CTL_DEL, connection.descriptor, nil)
+        Glibc.close(connection.descriptor)
+        connections[connection.descriptor] = nil
+    }
+    /// Reads what arrived; starts the transfer once a whole request is in.
+    func readable(_ connection: LoopConnection) {
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(connection.descriptor, $0.baseAddress, $0.count) }
+            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return close(connection) }
+            if count < 0 { break }
+            connection.input += chunk.prefix(count)
+        }
+        var offset = 0
+        let input = connection.input
+        while input.count - offset >= 8 {
+            let length = Int(input[offset + 4]) << 8 | Int(input[offset + 5])
+            let total = 8 + length + Int(input[offset + 6])
+            guard input.count - offset >= total else { break }
+            let type = input[offset + 1]
+            let content = input[(offset + 8)..<(offset + 8 + length)]
+            offset += total
+            switch type {
+            case 1:  // BEGIN_REQUEST: role (2 bytes), flags (bit 0: keep the connection)
+                connection.requestId = UInt16(input[offset - total + 2]) << 8 | UInt16(input[offset - total + 3])
+                connection.keep = content.count >= 3 && content[content.startIndex + 2] & 1 != 0
+                connection.body.removeAll(keepingCapacity: true)
+            case 5 where length > 0:  // STDIN
+                connection.body += content
+            case 5:  // the end of STDIN: the request is whole
+                let handle = idleHandles.popLast() ?? curl_easy_init()!
+                connection.body.withUnsafeBufferPointer {
+                    configure(handle, url: urlCopy, headers: headers, body: $0)
+                }
+                connection.answer.removeAll(keepingCapacity: true)
+                _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
+                withUnsafeMutablePointer(to: &connection.answer) { _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, $0) }
+                _ = sluice_curl_setopt_ptr(handle, CURLOPT_PRIVATE, Unmanaged.passUnretained(connection).toOpaque())
+                curl_multi_add_handle(multi, handle)
+            default:  // PARAMS and the rest: not needed here
+                break
+            }
+        }
+        connection.input.removeFirst(offset)
+    }
+    /// Answers the requests whose transfers are done.
+    func finishTransfers() {
+        var queued: Int32 = 0
+        while let message = curl_multi_info_read(multi, &queued) {
+            guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle else { continue }
+            var status = 502
+            if message.pointee.data.result == CURLE_OK {
+                _ = sluice_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            }
+            var raw: UnsafeMutablePointer<CChar>?
+            _ = sluice_curl_getinfo_ptr(handle, CURLINFO_PRIVATE, &raw)
+            curl_multi_remove_handle(multi, handle)
+            idleHandles.append(handle)
+            let connection = Unmanaged<LoopConnection>.fromOpaque(UnsafeRawPointer(raw!)).takeUnretainedValue()
+            let out = fastCGIAnswer(requestId: connection.requestId, status: status, body: connection.answer)
+            var sent = 0
+            while sent < out.count {
+                let count = out.withUnsafeBytes { Glibc.write(connection.descriptor, $0.baseAddress! + sent, out.count - sent) }
+                if count > 0 { sent += count } else if errno == EAGAIN { var p = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0); poll(&p, 1, 1000) } else { break }
+            }
+            if !connection.keep || sent < out.count { close(connection) }
+        }
+    }
+
+    var events = [epoll_event](repeating: epoll_event(), count: 256)
+    while true {
+        let ready = epoll_wait(Loop.epoll, &events, Int32(events.count), Int32(Loop.timeoutMs))
+        if ready == 0 {
+            curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
+        }
+        for index in 0..<max(0, Int(ready)) {
+            let data = events[index].data.u64
+            if data & Loop.curlBit != 0 {
+                let flags = (events[index].events & EPOLLIN.rawValue != 0 ? CURL_CSELECT_IN : 0)
+                    | (events[index].events & EPOLLOUT.rawValue != 0 ? CURL_CSELECT_OUT : 0)
+                    | (events[index].events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 ? CURL_CSELECT_ERR : 0)
+                curl_multi_socket_action(multi, Int32(truncatingIfNeeded: data), Int32(flags), &running)
+            } else if Int32(truncatingIfNeeded: data) == listener {
+                while case let accepted = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue)), accepted >= 0 {
+                    var event = epoll_event()
+                    event.events = EPOLLIN.rawValue
+                    event.data.u64 = UInt64(UInt32(accepted))
+                    epoll_ctl(Loop.epoll, EPOLL_CTL_ADD, accepted, &event)
+                    connections[accepted] = LoopConnection(descriptor: accepted)
+                }
+            } else if let connection = connections[Int32(truncatingIfNeeded: data)] {
+                readable(connection)
+            }
+        }
+        finishTransfers()
+    }
+}
+
 let arguments = CommandLine.arguments
 func argument(_ index: Int) -> String {
     guard index < arguments.count else { fail("usage: see the comment at the top of Sources/sluice-floor/main.swift") }
@@ -212,6 +472,12 @@ case "curl":
 case "curl-multi":
     curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     multiplexedCurl(url: argument(2), body: readFile(argument(3)), calls: number(4), inFlight: number(5))
+case "proxy-threads":
+    curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    proxyThreads(socketPath: argument(2), url: argument(3), threads: number(4))
+case "proxy-loop":
+    curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    proxyLoop(socketPath: argument(2), url: argument(3))
 default:
-    fail("unknown mode '\(argument(1))': responder, curl or curl-multi")
+    fail("unknown mode '\(argument(1))': responder, curl, curl-multi, proxy-threads or proxy-loop")
 }

@@ -9,8 +9,8 @@ WORK_DIR holds what scripts/bench collected:
                   [cpu-before cpu-after: group=ticks,… of mock, hop, gateway, pool, redis]
     ttfb/TARGET.txt  one line per stream request at c=1:
                   time_starttransfer(s) http_code size_download
-    floor.tsv     (--floor) like runs.tsv, for nginx in front of the trivial responder
-                  (target "floor"; groups floor = its nginx, responder)
+    floor.tsv     (--floor) like runs.tsv, for nginx in front of each sluice-floor
+                  responder (targets floor-MODE; groups floor = its nginx, responder)
     floor/curl-N.txt, floor/curl-multi-N.txt  (--floor) sluice-floor's
                   `calls=… cpu_us=… user_us=…` for libcurl alone
 
@@ -206,19 +206,28 @@ def redis_per_request(work, target, kind, conc, requests):
     return out
 
 
+FLOOR_SHAPES = [
+    ("responder", "nginx + a trivial libfcgi responder (canned answers)"),
+    ("proxy-threads", "nginx + libfcgi and blocking libcurl, a thread a connection (the pool's shape)"),
+    ("proxy-loop", "nginx + one event loop: FastCGI and curl multi on epoll"),
+]
+
+
 def read_floor(work, ticks_per_s, direct_c1_p50_us):
-    """--floor: nginx in front of a trivial libfcgi responder, and libcurl alone."""
+    """--floor: nginx in front of responders that do no gateway work, and libcurl alone."""
     if not os.path.exists(os.path.join(work, "floor.tsv")):
         return None
-    responder = {}
+    shapes = {}
     for run in read_runs(work, ticks_per_s, "floor.tsv"):
+        shape = shapes.setdefault(run["target"].removeprefix("floor-"), {})
         cpu = run.get("cpu_us_per_request") or {}
         p50 = run["latency_us"].get("p50")
-        responder[f"c{run['concurrency']}"] = {
+        shape[f"c{run['concurrency']}"] = {
             "ok": run["ok"] and not run["errors"]["total"], "rps": run["rps"], "p50_us": p50,
             "added_p50_us": p50 - direct_c1_p50_us if run["concurrency"] == 1 and p50 is not None
             and direct_c1_p50_us is not None else None,
-            "nginx_cpu_us": cpu.get("floor"), "responder_cpu_us": cpu.get("responder")}
+            "nginx_cpu_us": cpu.get("floor"), "responder_cpu_us": cpu.get("responder"),
+            "mock_cpu_us": cpu.get("mock")}
     curl = {}
     folder = os.path.join(work, "floor")
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
@@ -232,26 +241,36 @@ def read_floor(work, ticks_per_s, direct_c1_p50_us):
                 "mode": "multi" if m.group(1) == "curl-multi" else "blocking", "parallel": int(m.group(2)),
                 "calls": int(fields["calls"]), "cpu_us": float(fields["cpu_us"]),
                 "user_us": float(fields["user_us"])}
-    return {"responder": responder, "curl": curl}
+    return {"shapes": shapes, "curl": curl}
 
 
 def render_floor(floor):
     out = []
-    c1, c64 = floor["responder"].get("c1", {}), floor["responder"].get("c64", {})
-    rows = [["the parts alone (--floor), c=64", "CPU us/call", "added p50, c=1 (ms)"]]
-    rows.append(["nginx + a trivial libfcgi responder: nginx", fx(c64.get("nginx_cpu_us"), 0),
-                 ms(c1.get("added_p50_us"))])
-    rows.append(["  the responder", fx(c64.get("responder_cpu_us"), 0), ""])
-    for key, v in sorted(floor["curl"].items(), key=lambda kv: (kv[1]["mode"], kv[1]["parallel"])):
-        how = (f"libcurl, {v['parallel']} in flight on one multi handle" if v["mode"] == "multi"
-               else f"libcurl, blocking, {v['parallel']} thread{'s' if v['parallel'] > 1 else ''}")
-        rows.append([how, fx(v["cpu_us"], 0) + f" ({v['user_us']:.0f} user)", ""])
-    out.append(table(rows, "lrr"))
-    bad = [k for k, v in floor["responder"].items() if not v["ok"]]
-    out.append("(no gateway work: nginx and the responder answer a canned chat.completion; libcurl POSTs the "
-               "JSON body to the mock" + (f"; !! floor run(s) {', '.join(bad)} failed or saw errors" if bad else "")
-               + ")")
+    rows = [["the parts alone (--floor), c=64 (us)", "nginx", "responder", "mock", "sum", "req/s",
+             "added p50, c=1 (ms)"]]
+    bad = []
+    for shape, label in FLOOR_SHAPES:
+        runs = floor["shapes"].get(shape)
+        if not runs:
+            continue
+        c1, c64 = runs.get("c1", {}), runs.get("c64", {})
+        bad += [f"{shape} {c}" for c, v in runs.items() if not v["ok"]]
+        parts = [c64.get("nginx_cpu_us"), c64.get("responder_cpu_us"), c64.get("mock_cpu_us")]
+        rows.append([label] + [fx(v, 0) for v in parts]
+                    + [fx(sum(v for v in parts if v is not None), 0), fx(c64.get("rps"), 0),
+                       ms(c1.get("added_p50_us"))])
+    out.append(table(rows, "lrrrrrr"))
+    out.append("(no gateway work: the responders answer the mock's canned chat.completion, the proxies by "
+               "asking the mock for it" + (f"; !! {', '.join(bad)} failed or saw errors" if bad else "") + ")")
     out.append("")
+    rows = [["libcurl alone, POSTs to the mock", "CPU us/call", "of which user"]]
+    for key, v in sorted(floor["curl"].items(), key=lambda kv: (kv[1]["mode"], kv[1]["parallel"])):
+        how = (f"{v['parallel']} in flight on one multi handle" if v["mode"] == "multi"
+               else f"blocking, {v['parallel']} thread{'s' if v['parallel'] > 1 else ''}")
+        rows.append([how, fx(v["cpu_us"], 0), fx(v["user_us"], 0)])
+    if len(rows) > 1:
+        out.append(table(rows, "lrr"))
+        out.append("")
     return out
 
 
@@ -635,7 +654,7 @@ def main():
     with open(out_json, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
-    floor_ok = not floor or all(v["ok"] for v in floor["responder"].values())
+    floor_ok = not floor or all(v["ok"] for runs in floor["shapes"].values() for v in runs.values())
     sys.exit(0 if all(r["ok"] for r in runs) and floor_ok else 3)
 
 
