@@ -428,6 +428,8 @@ func proxyLoop(socketPath: String, url: String) -> Never {
     while true {
         let ready = epoll_wait(Loop.epoll, &events, Int32(events.count), Int32(Loop.timeoutMs))
         if ready == 0 {
+            // curl's timer fires once: it sets another if it wants one.
+            Loop.timeoutMs = -1
             curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
         }
         for index in 0..<max(0, Int(ready)) {
