@@ -44,8 +44,7 @@ public struct AuditBatch: Sendable {
     }
 
     /// `record` as record number `sequence` of `writer`: what `add(_:)` appends.
-    public static func prepare(_ record: AuditRecord, writer: String, sequence: Int, keys: RedisKeys) -> Prepared {
-        var record = record
+    public static func prepare(_ record: consuming AuditRecord, writer: String, sequence: Int, keys: RedisKeys) -> Prepared {
         record.writer = writer
         record.seq = sequence
         let day = AuditRecord.day(record.timeMs)

@@ -53,6 +53,8 @@ final class CallSettler: @unchecked Sendable {
     private let drained: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`:
     private var queue: [FinishedCall] = []
+    /// Storage for the next queue: the settler's thread's only (the batch it last wrote).
+    private var spare: [FinishedCall] = []
     /// The settler waits for a call (an arrival wakes it).
     private var waiting = false
     private var stopping = false
@@ -111,9 +113,10 @@ final class CallSettler: @unchecked Sendable {
     /// journal outside it (so workers do not wait for each other's JSON and `write(2)`); the
     /// settler takes it once it is ready. The settler is signalled after the lock is let go,
     /// so it does not wake only to wait for it (its loop checks the queue before it waits).
-    func submit(_ call: FinishedCall) {
-        var call = call
-        let record = call.record
+    func submit(_ call: consuming FinishedCall) {
+        // The record goes to `prepare` and lives on in its `Prepared`; the queue's entry
+        // needs only that.
+        var record = call.record.take()
         pthread_mutex_lock(mutex)
         while queue.count >= Self.capacity && !done {
             pthread_cond_wait(drained, mutex)
@@ -125,12 +128,12 @@ final class CallSettler: @unchecked Sendable {
             call.preparing = true
         }
         let position = queueBase + queue.count
-        queue.append(call)
         let ready = waiting && !call.preparing
+        queue.append(call)
         pthread_mutex_unlock(mutex)
         if ready { pthread_cond_signal(arrived) }
-        guard let record else { return }
-        let prepared = AuditBatch.prepare(record, writer: writerId, sequence: number, keys: context.redisKeys)
+        guard let owned = record.take() else { return }
+        let prepared = AuditBatch.prepare(owned, writer: writerId, sequence: number, keys: context.redisKeys)
         journal(prepared)
         pthread_mutex_lock(mutex)
         queue[position - queueBase].prepared = prepared
@@ -234,16 +237,30 @@ final class CallSettler: @unchecked Sendable {
             }
             let take = readyCount
             lastBatch = take
-            var batch = Array(queue[..<take])
+            // The whole queue (the usual case) changes hands without copying its calls: the
+            // last batch's emptied storage becomes the queue.
+            var batch: [FinishedCall]
+            if take > 0 && take == queue.count {
+                batch = queue
+                queue = spare
+                spare = []
+            } else {
+                batch = Array(queue[..<take])
+                queue.removeFirst(take)
+            }
             if !returned.isEmpty {
                 batch.append(FinishedCall(record: nil, settlement: GovernanceTicket(admission: nil, extra: nil, settlements: returned)))
             }
-            queue.removeFirst(take)
             queueBase += take
             busy = true
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)
             if !batch.isEmpty { write(batch, redis: redis, health: health) }
+            // Kept when batch-sized: a queue that grew while Redis was slow lets go of its room.
+            if batch.capacity <= 2 * Self.largestBatch {
+                batch.removeAll(keepingCapacity: true)
+                spare = batch
+            }
             settleAwaiting(draining: draining)
         }
         context.auditSpool.flush()
@@ -311,7 +328,7 @@ final class CallSettler: @unchecked Sendable {
         let now = ContinuousClock.now
         for call in batch {
             guard let settlement = call.settlement else { continue }
-            awaiting.append((settlement, call.record?.requestId ?? "", now, 1))
+            awaiting.append((settlement, call.prepared?.requestId ?? "", now, 1))
         }
     }
 
