@@ -293,16 +293,33 @@ final class LoopConnection {
     var requestId: UInt16 = 0
     var keep = true
     var body: [UInt8] = []
-    var answer: [UInt8] = []
-    init(descriptor: Int32) { self.descriptor = descriptor }
+    /// The provider's answer as curl writes it (curl holds the address while the transfer runs).
+    let answer = UnsafeMutablePointer<[UInt8]>.allocate(capacity: 1)
+    /// The transfer in flight for this connection's request, if any.
+    var transfer: UnsafeMutableRawPointer?
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+        answer.initialize(to: [])
+    }
+    deinit {
+        answer.deinitialize(count: 1)
+        answer.deallocate()
+    }
 }
 
 /// The event loop's state: one thread, so the curl callbacks reach it through globals.
 enum Loop {
     nonisolated(unsafe) static var epoll: Int32 = -1
-    nonisolated(unsafe) static var timeoutMs: Int = -1
+    /// When curl's timer is due (`CLOCK_MONOTONIC`, ms), if it set one.
+    nonisolated(unsafe) static var timerDue: Int?
     /// Epoll data above this bit is a curl socket; below it, a FastCGI descriptor.
     static let curlBit: UInt64 = 1 << 32
+
+    static func nowMs() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+    }
 }
 
 nonisolated(unsafe) private let onCurlSocket: curl_socket_callback = { _, socket, what, _, _ in
@@ -319,8 +336,9 @@ nonisolated(unsafe) private let onCurlSocket: curl_socket_callback = { _, socket
     return 0
 }
 
+/// curl's one timer: due `timeoutMs` from now, or none (-1).
 nonisolated(unsafe) private let onCurlTimer: curl_multi_timer_callback = { _, timeoutMs, _ in
-    Loop.timeoutMs = timeoutMs
+    Loop.timerDue = timeoutMs < 0 ? nil : Loop.nowMs() + timeoutMs
     return 0
 }
 
@@ -332,7 +350,7 @@ func proxyLoop(socketPath: String, url: String) -> Never {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     withUnsafeMutableBytes(of: &address.sun_path) { path in
-        _ = socketPath.utf8CString.withUnsafeBytes { path.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(path.count - 1))) }
+        socketPath.utf8CString.withUnsafeBytes { path.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(path.count - 1))) }
     }
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -353,15 +371,22 @@ func proxyLoop(socketPath: String, url: String) -> Never {
     var connections: [Int32: LoopConnection] = [:]
     var idleHandles: [UnsafeMutableRawPointer] = []
     var running: Int32 = 0
+    var chunk = [UInt8](repeating: 0, count: 16_384)
 
+    /// Closes a connection nginx left or that failed; a transfer still running for it is
+    /// taken off the multi handle first (curl holds the connection's answer buffer).
     func close(_ connection: LoopConnection) {
+        if let handle = connection.transfer {
+            curl_multi_remove_handle(multi, handle)
+            idleHandles.append(handle)
+            connection.transfer = nil
+        }
         epoll_ctl(Loop.epoll, EPOLL_CTL_DEL, connection.descriptor, nil)
         Glibc.close(connection.descriptor)
         connections[connection.descriptor] = nil
     }
     /// Reads what arrived; starts the transfer once a whole request is in.
     func readable(_ connection: LoopConnection) {
-        var chunk = [UInt8](repeating: 0, count: 16_384)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(connection.descriptor, $0.baseAddress, $0.count) }
             if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return close(connection) }
@@ -369,29 +394,37 @@ func proxyLoop(socketPath: String, url: String) -> Never {
             connection.input += chunk.prefix(count)
         }
         var offset = 0
-        let input = connection.input
-        while input.count - offset >= 8 {
-            let length = Int(input[offset + 4]) << 8 | Int(input[offset + 5])
-            let total = 8 + length + Int(input[offset + 6])
-            guard input.count - offset >= total else { break }
-            let type = input[offset + 1]
-            let content = input[(offset + 8)..<(offset + 8 + length)]
+        while connection.input.count - offset >= 8 {
+            let header = connection.input[offset..<(offset + 8)]
+            let length = Int(header[offset + 4]) << 8 | Int(header[offset + 5])
+            let total = 8 + length + Int(header[offset + 6])
+            guard connection.input.count - offset >= total else { break }
+            let type = header[offset + 1]
+            let requestId = UInt16(header[offset + 2]) << 8 | UInt16(header[offset + 3])
+            let contentAt = offset + 8
             offset += total
             switch type {
             case 1:  // BEGIN_REQUEST: role (2 bytes), flags (bit 0: keep the connection)
-                connection.requestId = UInt16(input[offset - total + 2]) << 8 | UInt16(input[offset - total + 3])
-                connection.keep = content.count >= 3 && content[content.startIndex + 2] & 1 != 0
+                connection.requestId = requestId
+                connection.keep = length >= 3 && connection.input[contentAt + 2] & 1 != 0
                 connection.body.removeAll(keepingCapacity: true)
             case 5 where length > 0:  // STDIN
-                connection.body += content
+                connection.body += connection.input[contentAt..<(contentAt + length)]
             case 5:  // the end of STDIN: the request is whole
+                guard connection.transfer == nil else { return close(connection) }
                 let handle = idleHandles.popLast() ?? curl_easy_init()!
-                connection.body.withUnsafeBufferPointer {
-                    configure(handle, url: urlCopy, headers: headers, body: $0)
-                }
-                connection.answer.removeAll(keepingCapacity: true)
+                connection.transfer = handle
+                connection.answer.pointee.removeAll(keepingCapacity: true)
+                _ = sluice_curl_setopt_ptr(handle, CURLOPT_URL, urlCopy)
+                _ = sluice_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers)
+                _ = sluice_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+                _ = sluice_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+                _ = sluice_curl_setopt_long(handle, CURLOPT_POST, 1)
+                // curl keeps its own copy of the body (the size first, as curl wants).
+                _ = sluice_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(connection.body.count))
+                connection.body.withUnsafeBufferPointer { _ = sluice_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
                 _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
-                withUnsafeMutablePointer(to: &connection.answer) { _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, $0) }
+                _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, connection.answer)
                 _ = sluice_curl_setopt_ptr(handle, CURLOPT_PRIVATE, Unmanaged.passUnretained(connection).toOpaque())
                 curl_multi_add_handle(multi, handle)
             default:  // PARAMS and the rest: not needed here
@@ -413,12 +446,22 @@ func proxyLoop(socketPath: String, url: String) -> Never {
             _ = sluice_curl_getinfo_ptr(handle, CURLINFO_PRIVATE, &raw)
             curl_multi_remove_handle(multi, handle)
             idleHandles.append(handle)
+            // Alive: a connection closed meanwhile took its transfer off the multi handle.
             let connection = Unmanaged<LoopConnection>.fromOpaque(UnsafeRawPointer(raw!)).takeUnretainedValue()
-            let out = fastCGIAnswer(requestId: connection.requestId, status: status, body: connection.answer)
+            connection.transfer = nil
+            let out = fastCGIAnswer(requestId: connection.requestId, status: status, body: connection.answer.pointee)
             var sent = 0
             while sent < out.count {
                 let count = out.withUnsafeBytes { Glibc.write(connection.descriptor, $0.baseAddress! + sent, out.count - sent) }
-                if count > 0 { sent += count } else if errno == EAGAIN { var p = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0); poll(&p, 1, 1000) } else { break }
+                if count > 0 {
+                    sent += count
+                } else if count < 0 && errno == EAGAIN {
+                    // Rare (nginx reads at once), and a floor: wait for room in place.
+                    var writable = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0)
+                    if poll(&writable, 1, 1000) != 1 { break }
+                } else {
+                    break
+                }
             }
             if !connection.keep || sent < out.count { close(connection) }
         }
@@ -426,12 +469,8 @@ func proxyLoop(socketPath: String, url: String) -> Never {
 
     var events = [epoll_event](repeating: epoll_event(), count: 256)
     while true {
-        let ready = epoll_wait(Loop.epoll, &events, Int32(events.count), Int32(Loop.timeoutMs))
-        if ready == 0 {
-            // curl's timer fires once: it sets another if it wants one.
-            Loop.timeoutMs = -1
-            curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
-        }
+        let wait = Loop.timerDue.map { Int32(max(0, $0 - Loop.nowMs())) } ?? -1
+        let ready = epoll_wait(Loop.epoll, &events, Int32(events.count), wait)
         for index in 0..<max(0, Int(ready)) {
             let data = events[index].data.u64
             if data & Loop.curlBit != 0 {
@@ -450,6 +489,12 @@ func proxyLoop(socketPath: String, url: String) -> Never {
             } else if let connection = connections[Int32(truncatingIfNeeded: data)] {
                 readable(connection)
             }
+        }
+        // curl's timer fires once when due, whatever else woke the loop; curl sets another
+        // if it wants one.
+        if let due = Loop.timerDue, Loop.nowMs() >= due {
+            Loop.timerDue = nil
+            curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
         }
         finishTransfers()
     }

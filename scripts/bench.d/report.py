@@ -208,7 +208,7 @@ def redis_per_request(work, target, kind, conc, requests):
 
 FLOOR_SHAPES = [
     ("responder", "nginx + a trivial libfcgi responder (canned answers)"),
-    ("proxy-threads", "nginx + libfcgi and blocking libcurl, a thread a connection (the pool's shape)"),
+    ("proxy-threads", "nginx + libfcgi's thread a connection, each blocking on libcurl"),
     ("proxy-loop", "nginx + one event loop: FastCGI and curl multi on epoll"),
 ]
 
@@ -241,7 +241,11 @@ def read_floor(work, ticks_per_s, direct_c1_p50_us):
                 "mode": "multi" if m.group(1) == "curl-multi" else "blocking", "parallel": int(m.group(2)),
                 "calls": int(fields["calls"]), "cpu_us": float(fields["cpu_us"]),
                 "user_us": float(fields["user_us"])}
-    return {"shapes": shapes, "curl": curl}
+    failed = []
+    if os.path.exists(os.path.join(folder, "failed.txt")):
+        with open(os.path.join(folder, "failed.txt"), errors="replace") as f:
+            failed = [line.strip() for line in f if line.strip()]
+    return {"shapes": shapes, "curl": curl, "failed": failed}
 
 
 def render_floor(floor):
@@ -256,12 +260,15 @@ def render_floor(floor):
         c1, c64 = runs.get("c1", {}), runs.get("c64", {})
         bad += [f"{shape} {c}" for c, v in runs.items() if not v["ok"]]
         parts = [c64.get("nginx_cpu_us"), c64.get("responder_cpu_us"), c64.get("mock_cpu_us")]
+        known = [v for v in parts if v is not None]
         rows.append([label] + [fx(v, 0) for v in parts]
-                    + [fx(sum(v for v in parts if v is not None), 0), fx(c64.get("rps"), 0),
+                    + [fx(sum(known) if known else None, 0), fx(c64.get("rps"), 0),
                        ms(c1.get("added_p50_us"))])
     out.append(table(rows, "lrrrrrr"))
     out.append("(no gateway work: the responders answer the mock's canned chat.completion, the proxies by "
                "asking the mock for it" + (f"; !! {', '.join(bad)} failed or saw errors" if bad else "") + ")")
+    for failure in floor["failed"]:
+        out.append(f"!! floor: {failure}")
     out.append("")
     rows = [["libcurl alone, POSTs to the mock", "CPU us/call", "of which user"]]
     for key, v in sorted(floor["curl"].items(), key=lambda kv: (kv[1]["mode"], kv[1]["parallel"])):
@@ -638,7 +645,8 @@ def main():
                  "load_after": meta.get("load_after"), "kernel": meta.get("kernel"),
                  "nginx": meta.get("nginx_version"), "wrk": meta.get("wrk_version"),
                  "redis": meta.get("redis_version"), "sluice_binary": meta.get("sluice_bin"),
-                 "sluice_binary_mtime": meta.get("sluice_bin_mtime")},
+                 "sluice_binary_mtime": meta.get("sluice_bin_mtime"),
+                 "floor_binary_mtime": meta.get("floor_bin_mtime")},
         "targets": {t: meta.get(f"url_{t}") for t in targets},
         "runs": runs,
         "ttfb": ttfb,
@@ -654,7 +662,8 @@ def main():
     with open(out_json, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
-    floor_ok = not floor or all(v["ok"] for runs in floor["shapes"].values() for v in runs.values())
+    floor_ok = not floor or (not floor["failed"]
+                             and all(v["ok"] for runs in floor["shapes"].values() for v in runs.values()))
     sys.exit(0 if all(r["ok"] for r in runs) and floor_ok else 3)
 
 
