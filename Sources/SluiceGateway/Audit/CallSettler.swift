@@ -53,8 +53,6 @@ final class CallSettler: @unchecked Sendable {
     private let drained: UnsafeMutablePointer<pthread_cond_t>
     // Guarded by `mutex`:
     private var queue: [FinishedCall] = []
-    /// Storage for the next queue: the settler's thread's only (the batch it last wrote).
-    private var spare: [FinishedCall] = []
     /// The settler waits for a call (an arrival wakes it).
     private var waiting = false
     private var stopping = false
@@ -67,6 +65,8 @@ final class CallSettler: @unchecked Sendable {
 
     // The settler thread's own:
     private var quietUntil = ContinuousClock.now
+    /// Storage for the next queue: the batch the settler last wrote, emptied.
+    private var spare: [FinishedCall] = []
     /// Calls in the last batch written (guarded by `mutex`, written by the settler thread).
     private var lastBatch = 0
     /// Settlements queued with the shared round trips, awaited from `due` (tried again, if
