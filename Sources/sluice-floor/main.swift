@@ -72,9 +72,8 @@ func startThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> [p
 
 // MARK: responder
 
-func responder(socketPath: String, answerPath: String, threads: Int) -> Never {
-    let answer = readFile(answerPath)
-    let head = Array("Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\n\r\n".utf8)
+/// libfcgi's listening socket at `socketPath` (made anew, open to nginx's workers).
+func fastCGIListener(_ socketPath: String) -> Int32 {
     // libfcgi installs a SIGTERM handler that only flags a shutdown for the next accept
     // (where a handler is the default one): with ours in place, TERM stops the responder.
     signal(SIGTERM) { _ in _exit(0) }
@@ -83,6 +82,13 @@ func responder(socketPath: String, answerPath: String, threads: Int) -> Never {
     let listener = FCGX_OpenSocket(socketPath, 1024)
     guard listener >= 0 else { fail("cannot listen on \(socketPath)") }
     chmod(socketPath, 0o777)
+    return listener
+}
+
+func responder(socketPath: String, answerPath: String, threads: Int) -> Never {
+    let answer = readFile(answerPath)
+    let head = Array("Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(answer.count)\r\n\r\n".utf8)
+    let listener = fastCGIListener(socketPath)
     let workers = startThreads(threads) { _ in
         var request = FCGX_Request()
         FCGX_InitRequest(&request, listener, 0)
@@ -242,12 +248,7 @@ nonisolated(unsafe) private let collect: curl_write_callback = { buffer, size, c
 }
 
 func proxyThreads(socketPath: String, url: String, threads: Int) -> Never {
-    signal(SIGTERM) { _ in _exit(0) }
-    guard FCGX_Init() == 0 else { fail("FCGX_Init failed") }
-    unlink(socketPath)
-    let listener = FCGX_OpenSocket(socketPath, 1024)
-    guard listener >= 0 else { fail("cannot listen on \(socketPath)") }
-    chmod(socketPath, 0o777)
+    let listener = fastCGIListener(socketPath)
     let workers = startThreads(threads) { _ in
         guard let handle = curl_easy_init() else { fail("curl_easy_init failed") }
         let headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Expect:")
