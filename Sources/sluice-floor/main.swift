@@ -16,12 +16,13 @@ import Glibc
 //   sluice-floor curl-multi URL BODY_FILE CALLS IN_FLIGHT
 //       One thread keeps IN_FLIGHT transfers going at once on one curl multi handle (an
 //       event loop's way).
-//
-//   sluice-floor proxy-threads SOCKET URL THREADS
-//       A FastCGI responder that passes each request's body on to URL (a POST, one
-//       blocking libcurl transfer on the thread's kept connection) and answers with the
-//       provider's answer: the pool's shape with no gateway work. THREADS threads as in
-//       `responder`.
+//   sluice-floor proxy-pool SOCKET URL THREADS
+//       A FastCGI responder that passes each request's body on to URL (a POST) and answers
+//       with the provider's answer, in the pool's shape with no gateway work: THREADS
+//       threads share one epoll set of one-shot descriptors (the listener and every kept
+//       connection), and the thread that takes a readable connection serves its request
+//       with one blocking libcurl transfer on its own kept connection to the provider.
+//       Runs until killed.
 //   sluice-floor proxy-loop SOCKET URL
 //       The same on one thread with an event loop: FastCGI records read from kept
 //       connections on epoll, and every transfer on one curl multi handle whose sockets
@@ -247,46 +248,6 @@ nonisolated(unsafe) private let collect: curl_write_callback = { buffer, size, c
     return length
 }
 
-func proxyThreads(socketPath: String, url: String, threads: Int) -> Never {
-    let listener = fastCGIListener(socketPath)
-    let workers = startThreads(threads) { _ in
-        guard let handle = curl_easy_init() else { fail("curl_easy_init failed") }
-        let headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Expect:")
-        var request = FCGX_Request()
-        FCGX_InitRequest(&request, listener, 0)
-        var chunk = [CChar](repeating: 0, count: 65_536)
-        let answer = UnsafeMutablePointer<[UInt8]>.allocate(capacity: 1)
-        answer.initialize(to: [])
-        while FCGX_Accept_r(&request) >= 0 {
-            var body: [UInt8] = []
-            while case let count = FCGX_GetStr(&chunk, Int32(chunk.count), request.in), count > 0 {
-                chunk.withUnsafeBytes { body += $0.prefix(Int(count)) }
-            }
-            answer.pointee.removeAll(keepingCapacity: true)
-            var status = 502
-            url.withCString { url in
-                body.withUnsafeBufferPointer { body in
-                    configure(handle, url: url, headers: headers, body: body)
-                    _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
-                    _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, answer)
-                    if curl_easy_perform(handle) == CURLE_OK {
-                        _ = sluice_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-                    }
-                }
-            }
-            let head = Array("Status: \(status)\r\nContent-Type: application/json\r\nContent-Length: \(answer.pointee.count)\r\n\r\n".utf8)
-            for part in [head, answer.pointee] {
-                part.withUnsafeBufferPointer {
-                    _ = FCGX_PutStr(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), Int32($0.count), request.out)
-                }
-            }
-            FCGX_Finish_r(&request)
-        }
-    }
-    for worker in workers { pthread_join(worker, nil) }
-    exit(0)
-}
-
 /// One kept FastCGI connection of the event loop, and the request it is reading or serving.
 final class LoopConnection {
     let descriptor: Int32
@@ -306,6 +267,85 @@ final class LoopConnection {
         answer.deinitialize(count: 1)
         answer.deallocate()
     }
+
+    /// Reads what has arrived on the (non-blocking) connection; false once nginx closed it
+    /// or it failed.
+    func readAvailable(into chunk: inout [UInt8]) -> Bool {
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                input += chunk.prefix(count)
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                return count < 0 && errno == EAGAIN
+            }
+        }
+    }
+
+    /// Takes whole records off `input` up to the end of a request's body: true when a
+    /// request is whole (its id, `keep` and `body` set), false when more must arrive.
+    func nextRequest() -> Bool {
+        var offset = 0
+        defer { input.removeFirst(offset) }
+        while input.count - offset >= 8 {
+            let length = Int(input[offset + 4]) << 8 | Int(input[offset + 5])
+            let total = 8 + length + Int(input[offset + 6])
+            guard input.count - offset >= total else { return false }
+            let type = input[offset + 1]
+            let id = UInt16(input[offset + 2]) << 8 | UInt16(input[offset + 3])
+            let contentAt = offset + 8
+            offset += total
+            switch type {
+            case 1:  // BEGIN_REQUEST: role (2 bytes), flags (bit 0: keep the connection)
+                requestId = id
+                keep = length >= 3 && input[contentAt + 2] & 1 != 0
+                body.removeAll(keepingCapacity: true)
+            case 5 where length > 0:  // STDIN
+                body += input[contentAt..<(contentAt + length)]
+            case 5:  // the end of STDIN: the request is whole
+                return true
+            default:  // PARAMS and the rest: not needed here
+                break
+            }
+        }
+        return false
+    }
+}
+
+/// Writes all of `bytes` to a non-blocking descriptor (waiting for room if nginx is slow
+/// to read, which is rare); false if it failed.
+func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
+    var sent = 0
+    while sent < bytes.count {
+        let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + sent, bytes.count - sent) }
+        if count > 0 {
+            sent += count
+        } else if count < 0 && errno == EAGAIN {
+            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&writable, 1, 1000) != 1 { return false }
+        } else if !(count < 0 && errno == EINTR) {
+            return false
+        }
+    }
+    return true
+}
+
+/// A non-blocking listening Unix socket at `path` (made anew, open to nginx's workers).
+func unixListener(_ path: String) -> Int32 {
+    unlink(path)
+    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { sunPath in
+        path.utf8CString.withUnsafeBytes { sunPath.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(sunPath.count - 1))) }
+    }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard listener >= 0, bound == 0, listen(listener, 1024) == 0 else { fail("cannot listen on \(path)") }
+    chmod(path, 0o777)
+    return listener
 }
 
 /// The event loop's state: one thread, so the curl callbacks reach it through globals.
@@ -346,18 +386,7 @@ nonisolated(unsafe) private let onCurlTimer: curl_multi_timer_callback = { _, ti
 func proxyLoop(socketPath: String, url: String) -> Never {
     signal(SIGTERM) { _ in _exit(0) }
     signal(SIGPIPE, SIG_IGN)
-    unlink(socketPath)
-    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { path in
-        socketPath.utf8CString.withUnsafeBytes { path.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(path.count - 1))) }
-    }
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    guard listener >= 0, bound == 0, listen(listener, 1024) == 0 else { fail("cannot listen on \(socketPath)") }
-    chmod(socketPath, 0o777)
+    let listener = unixListener(socketPath)
     Loop.epoll = epoll_create1(0)
     var event = epoll_event()
     event.events = EPOLLIN.rawValue
@@ -388,51 +417,26 @@ func proxyLoop(socketPath: String, url: String) -> Never {
     }
     /// Reads what arrived; starts the transfer once a whole request is in.
     func readable(_ connection: LoopConnection) {
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(connection.descriptor, $0.baseAddress, $0.count) }
-            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return close(connection) }
-            if count < 0 { break }
-            connection.input += chunk.prefix(count)
+        guard connection.readAvailable(into: &chunk) else { return close(connection) }
+        while connection.nextRequest() {
+            // nginx sends a connection's next request only after its answer.
+            guard connection.transfer == nil else { return close(connection) }
+            let handle = idleHandles.popLast() ?? curl_easy_init()!
+            connection.transfer = handle
+            connection.answer.pointee.removeAll(keepingCapacity: true)
+            _ = sluice_curl_setopt_ptr(handle, CURLOPT_URL, urlCopy)
+            _ = sluice_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers)
+            _ = sluice_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+            _ = sluice_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+            _ = sluice_curl_setopt_long(handle, CURLOPT_POST, 1)
+            // curl keeps its own copy of the body (the size first, as curl wants).
+            _ = sluice_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(connection.body.count))
+            connection.body.withUnsafeBufferPointer { _ = sluice_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
+            _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
+            _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, connection.answer)
+            _ = sluice_curl_setopt_ptr(handle, CURLOPT_PRIVATE, Unmanaged.passUnretained(connection).toOpaque())
+            curl_multi_add_handle(multi, handle)
         }
-        var offset = 0
-        while connection.input.count - offset >= 8 {
-            let header = connection.input[offset..<(offset + 8)]
-            let length = Int(header[offset + 4]) << 8 | Int(header[offset + 5])
-            let total = 8 + length + Int(header[offset + 6])
-            guard connection.input.count - offset >= total else { break }
-            let type = header[offset + 1]
-            let requestId = UInt16(header[offset + 2]) << 8 | UInt16(header[offset + 3])
-            let contentAt = offset + 8
-            offset += total
-            switch type {
-            case 1:  // BEGIN_REQUEST: role (2 bytes), flags (bit 0: keep the connection)
-                connection.requestId = requestId
-                connection.keep = length >= 3 && connection.input[contentAt + 2] & 1 != 0
-                connection.body.removeAll(keepingCapacity: true)
-            case 5 where length > 0:  // STDIN
-                connection.body += connection.input[contentAt..<(contentAt + length)]
-            case 5:  // the end of STDIN: the request is whole
-                guard connection.transfer == nil else { return close(connection) }
-                let handle = idleHandles.popLast() ?? curl_easy_init()!
-                connection.transfer = handle
-                connection.answer.pointee.removeAll(keepingCapacity: true)
-                _ = sluice_curl_setopt_ptr(handle, CURLOPT_URL, urlCopy)
-                _ = sluice_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers)
-                _ = sluice_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-                _ = sluice_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
-                _ = sluice_curl_setopt_long(handle, CURLOPT_POST, 1)
-                // curl keeps its own copy of the body (the size first, as curl wants).
-                _ = sluice_curl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(connection.body.count))
-                connection.body.withUnsafeBufferPointer { _ = sluice_curl_setopt_ptr(handle, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
-                _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
-                _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, connection.answer)
-                _ = sluice_curl_setopt_ptr(handle, CURLOPT_PRIVATE, Unmanaged.passUnretained(connection).toOpaque())
-                curl_multi_add_handle(multi, handle)
-            default:  // PARAMS and the rest: not needed here
-                break
-            }
-        }
-        connection.input.removeFirst(offset)
     }
     /// Answers the requests whose transfers are done.
     func finishTransfers() {
@@ -451,20 +455,7 @@ func proxyLoop(socketPath: String, url: String) -> Never {
             let connection = Unmanaged<LoopConnection>.fromOpaque(UnsafeRawPointer(raw!)).takeUnretainedValue()
             connection.transfer = nil
             let out = fastCGIAnswer(requestId: connection.requestId, status: status, body: connection.answer.pointee)
-            var sent = 0
-            while sent < out.count {
-                let count = out.withUnsafeBytes { Glibc.write(connection.descriptor, $0.baseAddress! + sent, out.count - sent) }
-                if count > 0 {
-                    sent += count
-                } else if count < 0 && errno == EAGAIN {
-                    // Rare (nginx reads at once), and a floor: wait for room in place.
-                    var writable = pollfd(fd: connection.descriptor, events: Int16(POLLOUT), revents: 0)
-                    if poll(&writable, 1, 1000) != 1 { break }
-                } else {
-                    break
-                }
-            }
-            if !connection.keep || sent < out.count { close(connection) }
+            if !writeAll(out, to: connection.descriptor) || !connection.keep { close(connection) }
         }
     }
 
@@ -501,6 +492,76 @@ func proxyLoop(socketPath: String, url: String) -> Never {
     }
 }
 
+/// The pool's shape with no gateway work: THREADS threads share one epoll set of
+/// one-shot descriptors (the listener and every kept connection, as `ConnectionDispatcher`
+/// does); a thread takes a readable connection, reads its request, POSTs the body with one
+/// blocking libcurl transfer on its own handle, answers, and arms the connection again.
+func proxyPool(socketPath: String, url: String, threads: Int) -> Never {
+    signal(SIGTERM) { _ in _exit(0) }
+    signal(SIGPIPE, SIG_IGN)
+    let listener = unixListener(socketPath)
+    let epoll = epoll_create1(0)
+    @Sendable func arm(_ descriptor: Int32, _ operation: Int32) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+        event.data.u64 = UInt64(UInt32(descriptor))
+        epoll_ctl(epoll, operation, descriptor, &event)
+    }
+    arm(listener, EPOLL_CTL_ADD)
+    // Connections by descriptor. One thread at a time has a descriptor (one-shot), and a
+    // slot is emptied before its descriptor is closed (a new connection may reuse it).
+    nonisolated(unsafe) let slots = UnsafeMutablePointer<LoopConnection?>.allocate(capacity: 65_536)
+    slots.initialize(repeating: nil, count: 65_536)
+    let workers = startThreads(threads) { _ in
+        guard let handle = curl_easy_init() else { fail("curl_easy_init failed") }
+        let headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Expect:")
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        let answer = UnsafeMutablePointer<[UInt8]>.allocate(capacity: 1)
+        answer.initialize(to: [])
+        var event = epoll_event()
+        while true {
+            guard epoll_wait(epoll, &event, 1, -1) == 1 else { continue }
+            let descriptor = Int32(truncatingIfNeeded: event.data.u64)
+            if descriptor == listener {
+                while case let accepted = accept4(listener, nil, nil, Int32(SOCK_NONBLOCK.rawValue)), accepted >= 0 {
+                    guard accepted < 65_536 else { Glibc.close(accepted); continue }
+                    slots[Int(accepted)] = LoopConnection(descriptor: accepted)
+                    arm(accepted, EPOLL_CTL_ADD)
+                }
+                arm(listener, EPOLL_CTL_MOD)
+                continue
+            }
+            guard let connection = slots[Int(descriptor)] else { continue }
+            var open = connection.readAvailable(into: &chunk)
+            while open && connection.nextRequest() {
+                answer.pointee.removeAll(keepingCapacity: true)
+                var status = 502
+                url.withCString { url in
+                    connection.body.withUnsafeBufferPointer { body in
+                        configure(handle, url: url, headers: headers, body: body)
+                        _ = sluice_curl_setopt_write(handle, CURLOPT_WRITEFUNCTION, collect)
+                        _ = sluice_curl_setopt_ptr(handle, CURLOPT_WRITEDATA, answer)
+                        if curl_easy_perform(handle) == CURLE_OK {
+                            _ = sluice_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+                        }
+                    }
+                }
+                let out = fastCGIAnswer(requestId: connection.requestId, status: status, body: answer.pointee)
+                open = writeAll(out, to: descriptor) && connection.keep
+            }
+            if open {
+                arm(descriptor, EPOLL_CTL_MOD)
+            } else {
+                slots[Int(descriptor)] = nil
+                epoll_ctl(epoll, EPOLL_CTL_DEL, descriptor, nil)
+                Glibc.close(descriptor)
+            }
+        }
+    }
+    for worker in workers { pthread_join(worker, nil) }
+    exit(0)
+}
+
 let arguments = CommandLine.arguments
 func argument(_ index: Int) -> String {
     guard index < arguments.count else { fail("usage: see the comment at the top of Sources/sluice-floor/main.swift") }
@@ -520,12 +581,12 @@ case "curl":
 case "curl-multi":
     curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     multiplexedCurl(url: argument(2), body: readFile(argument(3)), calls: number(4), inFlight: number(5))
-case "proxy-threads":
+case "proxy-pool":
     curl_global_init(Int(CURL_GLOBAL_DEFAULT))
-    proxyThreads(socketPath: argument(2), url: argument(3), threads: number(4))
+    proxyPool(socketPath: argument(2), url: argument(3), threads: number(4))
 case "proxy-loop":
     curl_global_init(Int(CURL_GLOBAL_DEFAULT))
     proxyLoop(socketPath: argument(2), url: argument(3))
 default:
-    fail("unknown mode '\(argument(1))': responder, curl, curl-multi, proxy-threads or proxy-loop")
+    fail("unknown mode '\(argument(1))': responder, curl, curl-multi, proxy-pool or proxy-loop")
 }

@@ -208,7 +208,7 @@ def redis_per_request(work, target, kind, conc, requests):
 
 FLOOR_SHAPES = [
     ("responder", "nginx + a trivial libfcgi responder (canned answers)"),
-    ("proxy-threads", "nginx + libfcgi's thread a connection, each blocking on libcurl"),
+    ("proxy-pool", "nginx + the pool's shape: threads on one epoll, blocking libcurl"),
     ("proxy-loop", "nginx + one event loop: FastCGI and curl multi on epoll"),
 ]
 
