@@ -496,6 +496,8 @@ func proxyLoop(socketPath: String, url: String) -> Never {
 /// one-shot descriptors (the listener and every kept connection, as `ConnectionDispatcher`
 /// does); a thread takes a readable connection, reads its request, POSTs the body with one
 /// blocking libcurl transfer on its own handle, answers, and arms the connection again.
+/// (A new connection is armed and served at its first wake-up, where the dispatcher serves
+/// it on the thread that accepted it: with kept connections, only the warm-up differs.)
 func proxyPool(socketPath: String, url: String, threads: Int) -> Never {
     signal(SIGTERM) { _ in _exit(0) }
     signal(SIGPIPE, SIG_IGN)
@@ -528,10 +530,18 @@ func proxyPool(socketPath: String, url: String, threads: Int) -> Never {
                     slots[Int(accepted)] = LoopConnection(descriptor: accepted)
                     arm(accepted, EPOLL_CTL_ADD)
                 }
+                // Out of descriptors or memory: the connection stays queued, so wait a little
+                // rather than wake again at once.
+                if [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(errno) { usleep(10_000) }
                 arm(listener, EPOLL_CTL_MOD)
                 continue
             }
-            guard let connection = slots[Int(descriptor)] else { continue }
+            guard let connection = slots[Int(descriptor)] else {
+                // Not one of ours (cannot happen): closed rather than left disarmed.
+                epoll_ctl(epoll, EPOLL_CTL_DEL, descriptor, nil)
+                Glibc.close(descriptor)
+                continue
+            }
             var open = connection.readAvailable(into: &chunk)
             while open && connection.nextRequest() {
                 answer.pointee.removeAll(keepingCapacity: true)
