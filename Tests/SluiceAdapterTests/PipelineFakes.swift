@@ -227,7 +227,7 @@ final class FakeAuditSink: AuditSinkPort {
     private(set) var calls: [FinishedCall] = []
     var records: [AuditRecord] { calls.compactMap(\.record) }
 
-    func submit(_ call: consuming FinishedCall) {
+    func submit(_ call: FinishedCall) {
         calls.append(call)
     }
 }

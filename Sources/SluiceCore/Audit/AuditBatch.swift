@@ -44,7 +44,8 @@ public struct AuditBatch: Sendable {
     }
 
     /// `record` as record number `sequence` of `writer`: what `add(_:)` appends.
-    public static func prepare(_ record: consuming AuditRecord, writer: String, sequence: Int, keys: RedisKeys) -> Prepared {
+    public static func prepare(_ record: AuditRecord, writer: String, sequence: Int, keys: RedisKeys) -> Prepared {
+        var record = record
         record.writer = writer
         record.seq = sequence
         let day = AuditRecord.day(record.timeMs)

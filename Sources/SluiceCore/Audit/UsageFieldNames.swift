@@ -3,9 +3,8 @@ import Glibc
 /// The field names of one usage group (`<dimension>=<group>|<total>`, `AuditBatch.usageField`)
 /// for each total, made once per group and kept by each thread (`Table`): a call's
 /// record counts in seven or so groups of five or so totals, and the same routes, keys, models
-/// and tags come back call after call. A class: a call looks up eight or so groups, and a
-/// struct of ten strings would retain and release each of them on every lookup.
-final class UsageFieldNames: Sendable {
+/// and tags come back call after call.
+struct UsageFieldNames: Sendable {
     let requests, responseCacheLookups, responseCacheHits, promptTokens, completionTokens, cacheReadTokens,
         cacheWriteTokens, reasoningTokens, costMicros, errors: String
 

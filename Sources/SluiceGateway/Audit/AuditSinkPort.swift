@@ -3,9 +3,8 @@
 /// `CallSettler` (journal, then Redis, with the spool when Redis is away); the pipeline's
 /// unit tests use an in-memory fake.
 protocol AuditSinkPort: AnyObject {
-    /// Takes `call` (moved in: a record is a few dozen references to retain and release
-    /// on every copy); returns once its record is safe to outlive this process (journaled).
-    func submit(_ call: consuming FinishedCall)
+    /// Takes `call`; returns once its record is safe to outlive this process (journaled).
+    func submit(_ call: FinishedCall)
 }
 
 extension CallSettler: AuditSinkPort {}

@@ -65,8 +65,6 @@ final class CallSettler: @unchecked Sendable {
 
     // The settler thread's own:
     private var quietUntil = ContinuousClock.now
-    /// Storage for the next queue: the batch the settler last wrote, emptied.
-    private var spare: [FinishedCall] = []
     /// Calls in the last batch written (guarded by `mutex`, written by the settler thread).
     private var lastBatch = 0
     /// Settlements queued with the shared round trips, awaited from `due` (tried again, if
@@ -113,10 +111,9 @@ final class CallSettler: @unchecked Sendable {
     /// journal outside it (so workers do not wait for each other's JSON and `write(2)`); the
     /// settler takes it once it is ready. The settler is signalled after the lock is let go,
     /// so it does not wake only to wait for it (its loop checks the queue before it waits).
-    func submit(_ call: consuming FinishedCall) {
-        // The record goes to `prepare` and lives on in its `Prepared`; the queue's entry
-        // needs only that.
-        var record = call.record.take()
+    func submit(_ call: FinishedCall) {
+        var call = call
+        let record = call.record
         pthread_mutex_lock(mutex)
         while queue.count >= Self.capacity && !done {
             pthread_cond_wait(drained, mutex)
@@ -128,12 +125,12 @@ final class CallSettler: @unchecked Sendable {
             call.preparing = true
         }
         let position = queueBase + queue.count
-        let ready = waiting && !call.preparing
         queue.append(call)
+        let ready = waiting && !call.preparing
         pthread_mutex_unlock(mutex)
         if ready { pthread_cond_signal(arrived) }
-        guard let owned = record.take() else { return }
-        let prepared = AuditBatch.prepare(owned, writer: writerId, sequence: number, keys: context.redisKeys)
+        guard let record else { return }
+        let prepared = AuditBatch.prepare(record, writer: writerId, sequence: number, keys: context.redisKeys)
         journal(prepared)
         pthread_mutex_lock(mutex)
         queue[position - queueBase].prepared = prepared
@@ -237,30 +234,16 @@ final class CallSettler: @unchecked Sendable {
             }
             let take = readyCount
             lastBatch = take
-            // The whole queue (the usual case) changes hands without copying its calls: the
-            // last batch's emptied storage becomes the queue.
-            var batch: [FinishedCall]
-            if take > 0 && take == queue.count {
-                batch = queue
-                queue = spare
-                spare = []
-            } else {
-                batch = Array(queue[..<take])
-                queue.removeFirst(take)
-            }
+            var batch = Array(queue[..<take])
             if !returned.isEmpty {
                 batch.append(FinishedCall(record: nil, settlement: GovernanceTicket(admission: nil, extra: nil, settlements: returned)))
             }
+            queue.removeFirst(take)
             queueBase += take
             busy = true
             pthread_cond_broadcast(drained)
             pthread_mutex_unlock(mutex)
             if !batch.isEmpty { write(batch, redis: redis, health: health) }
-            // Kept when batch-sized: a queue that grew while Redis was slow lets go of its room.
-            if batch.capacity <= 2 * Self.largestBatch {
-                batch.removeAll(keepingCapacity: true)
-                spare = batch
-            }
             settleAwaiting(draining: draining)
         }
         context.auditSpool.flush()
@@ -328,7 +311,7 @@ final class CallSettler: @unchecked Sendable {
         let now = ContinuousClock.now
         for call in batch {
             guard let settlement = call.settlement else { continue }
-            awaiting.append((settlement, call.prepared?.requestId ?? "", now, 1))
+            awaiting.append((settlement, call.record?.requestId ?? "", now, 1))
         }
     }
 
